@@ -1,0 +1,789 @@
+//! The link's control thread: the host side of the protocol.
+//!
+//! One thread owns the port's write half and every timer: the handshake, sequence
+//! numbers, retries, heartbeats, the E-stop byte, link-loss detection and
+//! reconnection. It waits with `select!` on the owner's commands and the reader's
+//! lines, so an E-stop goes out the moment it is asked for.
+//!
+//! Operator commands go out one at a time (stop-and-wait): a retry can then never
+//! overtake a later command, so `DEPTH 500` then `DEPTH 300` cannot end at 500.
+//! Heartbeats go out on their own timer beside them; their order does not matter.
+
+use std::collections::VecDeque;
+use std::io::Write as _;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError, select};
+use serialport::{SerialPort as _, TTYPort};
+
+use super::reader::{self, FromReader, ReaderMsg};
+use super::stats::{LinkStats, RttWindow};
+use super::{
+    Answer, LinkCommand, LinkConfig, LinkEvent, LinkState, LossReason, Outcome, RequestId,
+};
+use crate::protocol::{
+    Calibration, Command, ESTOP_BYTE, PROTOCOL_VERSION, PenEvent, PenInfo, PenMessage, PenState,
+    Seq, Telemetry,
+};
+
+/// The loop wakes at least this often to run its timers.
+const TICK: Duration = Duration::from_millis(5);
+/// How long an orderly shutdown waits for the pen to acknowledge `HALT`.
+const SHUTDOWN_HALT_WAIT: Duration = Duration::from_millis(500);
+
+/// Who asked for a command in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    Owner(RequestId),
+    Handshake,
+    Heartbeat,
+    Shutdown,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    seq: Seq,
+    command: Command,
+    origin: Origin,
+    frame: Vec<u8>,
+    last_sent: Instant,
+    retries: u32,
+}
+
+/// Where the handshake is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// `HELLO` sent.
+    Hello,
+    /// `CAL GET` sent; waiting for its ACK, INFO and CAL.
+    Cal { acked: bool },
+    /// `TEL` sent.
+    Tel,
+    /// Ready for the owner's commands.
+    Ready,
+}
+
+/// One open port.
+struct Connection {
+    port: TTYPort,
+    stop_reader: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    step: Step,
+    handshake_deadline: Instant,
+    last_rx: Instant,
+    telemetry_on: bool,
+    inflight: Vec<InFlight>,
+    queue: VecDeque<(RequestId, Command)>,
+    next_heartbeat: Instant,
+    info: Option<PenInfo>,
+    calibration: Option<Calibration>,
+}
+
+impl Connection {
+    fn ready(&self) -> bool {
+        self.step == Step::Ready
+    }
+
+    /// An operator or handshake command is in flight (heartbeats do not count).
+    fn busy(&self) -> bool {
+        self.inflight.iter().any(|f| f.origin != Origin::Heartbeat)
+    }
+}
+
+pub(crate) struct Control {
+    config: LinkConfig,
+    commands: Receiver<LinkCommand>,
+    events: Sender<LinkEvent>,
+    telemetry: Sender<Telemetry>,
+    liveness: Arc<AtomicU64>,
+    reader_tx: Sender<FromReader>,
+    reader_rx: Receiver<FromReader>,
+    conn: Option<Connection>,
+    generation: u64,
+    next_seq: Seq,
+    stats: LinkStats,
+    rtt: RttWindow,
+    /// The link was up (handshake done) since it was last declared lost.
+    was_up: bool,
+    attempt: u32,
+    next_attempt: Instant,
+    backoff: Duration,
+    last_liveness: u64,
+    liveness_seen: Instant,
+    owner_stalled: bool,
+    estop_pending: bool,
+    next_estop: Instant,
+    expected_n: Option<u32>,
+    next_stats: Instant,
+    rate_samples: u64,
+    rate_since: Instant,
+    shutdown_by: Option<Instant>,
+    scratch: String,
+}
+
+impl Control {
+    pub(crate) fn new(
+        config: LinkConfig,
+        commands: Receiver<LinkCommand>,
+        events: Sender<LinkEvent>,
+        telemetry: Sender<Telemetry>,
+        liveness: Arc<AtomicU64>,
+    ) -> Self {
+        let now = Instant::now();
+        let (reader_tx, reader_rx) = crossbeam_channel::bounded(8192);
+        let backoff = config.reconnect_min;
+        Self {
+            config,
+            commands,
+            events,
+            telemetry,
+            liveness,
+            reader_tx,
+            reader_rx,
+            conn: None,
+            generation: 0,
+            next_seq: Seq::FIRST,
+            stats: LinkStats::default(),
+            rtt: RttWindow::default(),
+            was_up: false,
+            attempt: 0,
+            next_attempt: now,
+            backoff,
+            last_liveness: 0,
+            liveness_seen: now,
+            owner_stalled: false,
+            estop_pending: false,
+            next_estop: now,
+            expected_n: None,
+            next_stats: now,
+            rate_samples: 0,
+            rate_since: now,
+            shutdown_by: None,
+            scratch: String::new(),
+        }
+    }
+
+    /// The thread's body: runs until the owner shuts the link down or drops it.
+    pub(crate) fn run(mut self) {
+        loop {
+            let now = Instant::now();
+            self.check_owner(now);
+            if !self.on_timers(now) {
+                break;
+            }
+            // Owner commands first, so an E-stop never waits behind a telemetry flood.
+            while let Ok(command) = self.commands.try_recv() {
+                self.on_command(command);
+            }
+            let commands = self.commands.clone();
+            let reader_rx = self.reader_rx.clone();
+            select! {
+                recv(commands) -> msg => match msg {
+                    Ok(command) => self.on_command(command),
+                    Err(_) => self.begin_shutdown(),
+                },
+                recv(reader_rx) -> msg => {
+                    if let Ok(msg) = msg {
+                        self.on_reader(msg);
+                        // Drain a batch before looking at timers again.
+                        for _ in 0..512 {
+                            let Ok(msg) = reader_rx.try_recv() else { break };
+                            self.on_reader(msg);
+                        }
+                    }
+                },
+                default(TICK) => {},
+            }
+        }
+        self.close_connection();
+        let stats = self.snapshot_stats();
+        self.emit(LinkEvent::Stats(stats));
+        self.emit(LinkEvent::State(LinkState::Closed));
+    }
+
+    // ----- the owner -----
+
+    fn check_owner(&mut self, now: Instant) {
+        let current = self.liveness.load(Ordering::Relaxed);
+        if current != self.last_liveness {
+            self.last_liveness = current;
+            self.liveness_seen = now;
+            if self.owner_stalled {
+                self.owner_stalled = false;
+                // Frames were held back on purpose; do not count that as the pen's
+                // silence.
+                if let Some(conn) = &mut self.conn {
+                    for f in &mut conn.inflight {
+                        f.last_sent = now;
+                    }
+                    conn.next_heartbeat = now;
+                }
+                self.emit(LinkEvent::OwnerResumed);
+            }
+        } else if !self.owner_stalled
+            && self.shutdown_by.is_none()
+            && now.duration_since(self.liveness_seen) >= self.config.owner_timeout
+        {
+            self.owner_stalled = true;
+            tracing::warn!("owner stalled: no frame goes to the pen until it is alive again");
+            self.emit(LinkEvent::OwnerStalled);
+        }
+    }
+
+    fn on_command(&mut self, command: LinkCommand) {
+        match command {
+            LinkCommand::Send { id, command } => {
+                let refusal = if self.shutdown_by.is_some() {
+                    Some("the link is shutting down")
+                } else if self.estop_pending {
+                    Some("an E-stop is being confirmed")
+                } else if !self.conn.as_ref().is_some_and(Connection::ready) {
+                    Some("the link is not connected")
+                } else {
+                    None
+                };
+                if let Some(why) = refusal {
+                    self.answer(id, command, None, Outcome::NotSent(why.into()), None);
+                    return;
+                }
+                if let Some(conn) = &mut self.conn {
+                    conn.queue.push_back((id, command));
+                }
+                self.pump(Instant::now());
+            }
+            LinkCommand::EStop => self.estop(),
+            LinkCommand::Shutdown => self.begin_shutdown(),
+        }
+    }
+
+    fn estop(&mut self) {
+        let now = Instant::now();
+        self.estop_pending = true;
+        self.cancel_queue("cancelled by an E-stop");
+        self.write_estop_byte(now);
+    }
+
+    fn write_estop_byte(&mut self, now: Instant) {
+        self.next_estop = now + self.config.estop_resend;
+        let Some(conn) = &mut self.conn else { return };
+        match conn.port.write_all(&[ESTOP_BYTE]) {
+            Ok(()) => self.stats.estop_bytes_sent += 1,
+            Err(e) => self.lose(LossReason::PortError(e.to_string())),
+        }
+    }
+
+    fn begin_shutdown(&mut self) {
+        if self.shutdown_by.is_some() {
+            return;
+        }
+        let now = Instant::now();
+        self.shutdown_by = Some(now + SHUTDOWN_HALT_WAIT);
+        self.cancel_queue("the link is shutting down");
+        if self.conn.as_ref().is_some_and(Connection::ready) {
+            self.send_frame(Command::Halt, Origin::Shutdown, now);
+        } else {
+            self.shutdown_by = Some(now);
+        }
+    }
+
+    // ----- timers -----
+
+    /// Runs every timer; false when the thread should end.
+    fn on_timers(&mut self, now: Instant) -> bool {
+        if let Some(by) = self.shutdown_by {
+            let halted = !self
+                .conn
+                .as_ref()
+                .is_some_and(|c| c.inflight.iter().any(|f| f.origin == Origin::Shutdown));
+            if now >= by || halted {
+                return false;
+            }
+        }
+        if now >= self.next_stats {
+            self.next_stats = now + self.config.stats_interval;
+            let stats = self.snapshot_stats();
+            self.emit(LinkEvent::Stats(stats));
+        }
+        if self.conn.is_none() {
+            if self.shutdown_by.is_none() && now >= self.next_attempt {
+                self.try_open(now);
+            }
+            return true;
+        }
+        if self.estop_pending && now >= self.next_estop {
+            self.write_estop_byte(now);
+        }
+        if self.owner_stalled {
+            // Nothing goes out, so nothing can time out; the pen's watchdog will act.
+            return true;
+        }
+        let Some(conn) = &mut self.conn else {
+            return true;
+        };
+        if conn.step != Step::Ready && now >= conn.handshake_deadline {
+            self.lose(LossReason::HandshakeTimeout);
+            return true;
+        }
+        if conn.telemetry_on && now.duration_since(conn.last_rx) >= self.config.silence_timeout {
+            self.lose(LossReason::Silence);
+            return true;
+        }
+        // Retries: resend the identical frame; after the last one, the link is lost.
+        let mut unanswered = None;
+        let mut resend = Vec::new();
+        for (i, f) in conn.inflight.iter_mut().enumerate() {
+            if now.duration_since(f.last_sent) >= self.config.retry_timeout {
+                if f.retries >= self.config.max_retries {
+                    unanswered = Some(i);
+                    break;
+                }
+                f.retries += 1;
+                f.last_sent = now;
+                resend.push(i);
+            }
+        }
+        if let Some(i) = unanswered {
+            let f = conn.inflight.remove(i);
+            let verb = f.command.verb().to_owned();
+            if let Origin::Owner(id) = f.origin {
+                self.answer(id, f.command, Some(f.seq), Outcome::Unanswered, None);
+            }
+            self.lose(LossReason::Unanswered(verb));
+            return true;
+        }
+        for i in resend {
+            self.stats.retries += 1;
+            let result = conn.port.write_all(&conn.inflight[i].frame);
+            if let Err(e) = result {
+                self.lose(LossReason::PortError(e.to_string()));
+                return true;
+            }
+        }
+        if conn.step != Step::Hello && now >= conn.next_heartbeat {
+            conn.next_heartbeat = now + self.config.heartbeat_interval;
+            self.send_frame(Command::Hb, Origin::Heartbeat, now);
+        }
+        self.pump(now);
+        true
+    }
+
+    // ----- sending -----
+
+    /// Sends the next queued owner command when nothing else is in flight.
+    fn pump(&mut self, now: Instant) {
+        if self.owner_stalled {
+            return;
+        }
+        let Some(conn) = &mut self.conn else { return };
+        if !conn.ready() || conn.busy() {
+            return;
+        }
+        let Some((id, command)) = conn.queue.pop_front() else {
+            return;
+        };
+        self.send_frame(command, Origin::Owner(id), now);
+    }
+
+    fn send_frame(&mut self, command: Command, origin: Origin, now: Instant) {
+        let seq = self.next_seq;
+        self.next_seq = seq.next();
+        command.write_body(seq, &mut self.scratch);
+        let mut frame = Vec::with_capacity(self.scratch.len() + 6);
+        if let Err(e) = crate::protocol::encode_frame(&self.scratch, &mut frame) {
+            // Only a command with an unframeable argument (a CAL SET tech id with a
+            // space, say) gets here: refuse it rather than send something else.
+            if let Origin::Owner(id) = origin {
+                self.answer(id, command, None, Outcome::NotSent(e.to_string()), None);
+            }
+            return;
+        }
+        let Some(conn) = &mut self.conn else { return };
+        if let Err(e) = conn.port.write_all(&frame) {
+            if let Origin::Owner(id) = origin {
+                self.answer(id, command, None, Outcome::NotSent(e.to_string()), None);
+            }
+            self.lose(LossReason::PortError(e.to_string()));
+            return;
+        }
+        self.stats.commands_sent += 1;
+        conn.inflight.push(InFlight {
+            seq,
+            command,
+            origin,
+            frame,
+            last_sent: now,
+            retries: 0,
+        });
+    }
+
+    // ----- receiving -----
+
+    fn on_reader(&mut self, msg: FromReader) {
+        if msg.generation != self.generation {
+            return;
+        }
+        let Some(conn) = &mut self.conn else { return };
+        conn.last_rx = msg.at;
+        match msg.what {
+            ReaderMsg::Discarded(reason) => self.stats.discarded.count(reason),
+            ReaderMsg::PortError(e) => self.lose(LossReason::PortError(e)),
+            ReaderMsg::Message(message) => {
+                self.stats.frames_ok += 1;
+                self.on_message(message, msg.at);
+            }
+        }
+    }
+
+    fn on_message(&mut self, message: PenMessage, at: Instant) {
+        match message {
+            PenMessage::Telemetry(t) => self.on_telemetry(t),
+            PenMessage::Ack(seq) => self.on_answer(seq, Outcome::Ack, at),
+            PenMessage::Nak(seq, reason) => {
+                self.stats.naks += 1;
+                self.on_answer(seq, Outcome::Nak(reason), at);
+            }
+            PenMessage::Info(info) => {
+                if let Some(conn) = &mut self.conn {
+                    conn.info = Some(info.clone());
+                }
+                self.emit(LinkEvent::Info(info));
+                self.advance_handshake(at);
+            }
+            PenMessage::Cal(cal) => {
+                if let Some(conn) = &mut self.conn {
+                    conn.calibration = Some(cal.clone());
+                }
+                self.emit(LinkEvent::Calibration(cal));
+                self.advance_handshake(at);
+            }
+            PenMessage::Event { t_ms, event } => self.on_pen_event(t_ms, event, at),
+            PenMessage::Gauge { true_um } => self.emit(LinkEvent::Gauge { true_um }),
+        }
+    }
+
+    fn on_telemetry(&mut self, t: Telemetry) {
+        self.stats.telemetry_samples += 1;
+        if let Some(expected) = self.expected_n
+            && t.n != expected
+        {
+            self.stats.telemetry_gaps += 1;
+            self.stats.samples_lost += u64::from(t.n.wrapping_sub(expected));
+        }
+        self.expected_n = Some(t.n.wrapping_add(1));
+        if t.state == PenState::Estop {
+            self.confirm_estop();
+        }
+        match self.telemetry.try_send(t) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => self.stats.telemetry_dropped += 1,
+            Err(TrySendError::Disconnected(_)) => self.begin_shutdown(),
+        }
+    }
+
+    fn confirm_estop(&mut self) {
+        if self.estop_pending {
+            self.estop_pending = false;
+            self.emit(LinkEvent::EstopConfirmed);
+        }
+    }
+
+    fn on_answer(&mut self, seq: Seq, outcome: Outcome, at: Instant) {
+        let Some(conn) = &mut self.conn else { return };
+        let Some(i) = conn.inflight.iter().position(|f| f.seq == seq) else {
+            // A late answer to a frame already answered (a duplicate after a retry).
+            self.stats.stray_answers += 1;
+            return;
+        };
+        let f = conn.inflight.remove(i);
+        let round_trip = at.saturating_duration_since(f.last_sent);
+        self.rtt.record(round_trip);
+        match f.origin {
+            Origin::Owner(id) => {
+                self.answer(id, f.command, Some(seq), outcome, Some(round_trip));
+                self.pump(at);
+            }
+            Origin::Handshake => self.on_handshake_answer(&f.command, &outcome, at),
+            Origin::Heartbeat | Origin::Shutdown => {}
+        }
+    }
+
+    fn on_handshake_answer(&mut self, command: &Command, outcome: &Outcome, at: Instant) {
+        if let Outcome::Nak(reason) = outcome {
+            self.lose(LossReason::Incompatible(format!(
+                "the pen refused {}: {reason}",
+                command.verb()
+            )));
+            return;
+        }
+        let Some(conn) = &mut self.conn else { return };
+        match (command, conn.step) {
+            (Command::Hello { .. }, Step::Hello) => {
+                // The pen restarts its counter at 0 after HELLO.
+                self.expected_n = Some(0);
+                conn.step = Step::Cal { acked: false };
+                conn.next_heartbeat = at;
+                self.send_frame(Command::CalGet, Origin::Handshake, at);
+            }
+            (Command::CalGet, Step::Cal { .. }) => {
+                conn.step = Step::Cal { acked: true };
+                self.advance_handshake(at);
+            }
+            (Command::Tel { hz }, Step::Tel) => {
+                conn.telemetry_on = *hz > 0;
+                conn.last_rx = at;
+                conn.step = Step::Ready;
+                let (Some(info), Some(calibration)) = (conn.info.clone(), conn.calibration.clone())
+                else {
+                    return;
+                };
+                self.was_up = true;
+                self.attempt = 0;
+                self.backoff = self.config.reconnect_min;
+                self.stats.connects += 1;
+                tracing::info!(serial = %info.serial, "link up");
+                self.emit(LinkEvent::State(LinkState::Connected { info, calibration }));
+            }
+            _ => {}
+        }
+    }
+
+    /// After `CAL GET` is acknowledged and both INFO and CAL are in, check the pen and
+    /// ask for telemetry.
+    fn advance_handshake(&mut self, at: Instant) {
+        let Some(conn) = &mut self.conn else { return };
+        if conn.step != (Step::Cal { acked: true }) {
+            return;
+        }
+        let (Some(info), Some(_)) = (&conn.info, &conn.calibration) else {
+            return;
+        };
+        if info.proto != PROTOCOL_VERSION {
+            let why = format!("INFO says protocol {}, the station speaks 1", info.proto);
+            self.lose(LossReason::Incompatible(why));
+            return;
+        }
+        if self.config.telemetry_hz > info.tel_max_hz {
+            let why = format!(
+                "telemetry at {} Hz asked, the pen allows {} Hz",
+                self.config.telemetry_hz, info.tel_max_hz
+            );
+            self.lose(LossReason::Incompatible(why));
+            return;
+        }
+        conn.step = Step::Tel;
+        let hz = i64::from(self.config.telemetry_hz);
+        self.send_frame(Command::Tel { hz }, Origin::Handshake, at);
+    }
+
+    fn on_pen_event(&mut self, t_ms: u32, event: PenEvent, at: Instant) {
+        self.emit(LinkEvent::Pen { t_ms, event });
+        match event {
+            PenEvent::Estop(_) => self.confirm_estop(),
+            PenEvent::Boot { .. } => {
+                // A pen that boots while our HELLO is still unanswered (a host that
+                // opened the port as the pen started) either answers that HELLO or
+                // lost it, and the retry covers that: no second HELLO.
+                if self.conn.as_ref().is_none_or(|c| c.step == Step::Hello) {
+                    return;
+                }
+                // Everything the host had set is gone: fail what was asked before the
+                // reboot, and start the handshake again.
+                tracing::warn!("pen rebooted: saying HELLO again");
+                self.fail_owner_commands("the pen rebooted");
+                if let Some(conn) = &mut self.conn {
+                    conn.inflight.clear();
+                    conn.telemetry_on = false;
+                    conn.step = Step::Hello;
+                    conn.handshake_deadline = at + self.config.handshake_timeout;
+                }
+                self.emit(LinkEvent::State(LinkState::Handshaking));
+                self.send_hello(at);
+            }
+            _ => {}
+        }
+    }
+
+    // ----- connection lifecycle -----
+
+    fn try_open(&mut self, now: Instant) {
+        let path = self.config.port_path.to_string_lossy().into_owned();
+        let opened = serialport::new(&path, 115_200)
+            .timeout(Duration::from_millis(100))
+            .open_native()
+            .and_then(|port| {
+                // Anything left in the buffers belongs to an earlier session.
+                port.clear(serialport::ClearBuffer::All)?;
+                let reader_port = port.try_clone_native()?;
+                Ok((port, reader_port))
+            });
+        let (port, reader_port) = match opened {
+            Ok(ports) => ports,
+            Err(e) => {
+                self.attempt += 1;
+                self.next_attempt = now + self.backoff;
+                self.backoff = (self.backoff * 2).min(self.config.reconnect_max);
+                let last_error = Some(format!("{path}: {e}"));
+                self.emit(LinkEvent::State(LinkState::Connecting {
+                    attempt: self.attempt,
+                    last_error,
+                }));
+                return;
+            }
+        };
+        self.generation += 1;
+        let stop_reader = Arc::new(AtomicBool::new(false));
+        let reader = match reader::spawn(
+            reader_port,
+            self.generation,
+            Arc::clone(&stop_reader),
+            self.reader_tx.clone(),
+        ) {
+            Ok(handle) => handle,
+            Err(e) => {
+                self.attempt += 1;
+                self.next_attempt = now + self.backoff;
+                self.emit(LinkEvent::State(LinkState::Connecting {
+                    attempt: self.attempt,
+                    last_error: Some(format!("cannot start the reader thread: {e}")),
+                }));
+                return;
+            }
+        };
+        self.conn = Some(Connection {
+            port,
+            stop_reader,
+            reader: Some(reader),
+            step: Step::Hello,
+            handshake_deadline: now + self.config.handshake_timeout,
+            last_rx: now,
+            telemetry_on: false,
+            inflight: Vec::new(),
+            queue: VecDeque::new(),
+            next_heartbeat: now,
+            info: None,
+            calibration: None,
+        });
+        self.emit(LinkEvent::State(LinkState::Handshaking));
+        if self.estop_pending {
+            // The operator's E-stop still stands: the pen hears it before anything else.
+            self.write_estop_byte(now);
+        }
+        self.send_hello(now);
+    }
+
+    fn send_hello(&mut self, now: Instant) {
+        self.send_frame(
+            Command::Hello {
+                proto: PROTOCOL_VERSION,
+            },
+            Origin::Handshake,
+            now,
+        );
+    }
+
+    /// Declares the link lost: closes the port, fails every pending command, and
+    /// schedules a reconnection.
+    fn lose(&mut self, reason: LossReason) {
+        let now = Instant::now();
+        tracing::warn!(%reason, "link lost");
+        self.stats.link_losses += 1;
+        self.fail_owner_commands("the link was lost");
+        self.close_connection();
+        self.attempt += 1;
+        self.next_attempt = now + self.backoff;
+        self.backoff = (self.backoff * 2).min(self.config.reconnect_max);
+        if self.was_up {
+            self.was_up = false;
+            self.emit(LinkEvent::State(LinkState::Lost(reason)));
+        } else {
+            self.emit(LinkEvent::State(LinkState::Connecting {
+                attempt: self.attempt,
+                last_error: Some(reason.to_string()),
+            }));
+        }
+    }
+
+    fn close_connection(&mut self) {
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
+        conn.stop_reader.store(true, Ordering::Relaxed);
+        // Invalidate anything the old reader still sends.
+        self.generation += 1;
+        drop(conn.port);
+        if let Some(reader) = conn.reader.take() {
+            // The reader notices `stop` within its 50 ms read timeout.
+            let _ = reader.join();
+        }
+    }
+
+    fn cancel_queue(&mut self, why: &str) {
+        let Some(conn) = &mut self.conn else { return };
+        let queued: Vec<_> = conn.queue.drain(..).collect();
+        for (id, command) in queued {
+            self.answer(id, command, None, Outcome::NotSent(why.into()), None);
+        }
+    }
+
+    fn fail_owner_commands(&mut self, why: &str) {
+        self.cancel_queue(why);
+        let Some(conn) = &mut self.conn else { return };
+        let inflight: Vec<_> = conn.inflight.drain(..).collect();
+        for f in inflight {
+            if let Origin::Owner(id) = f.origin {
+                self.answer(
+                    id,
+                    f.command,
+                    Some(f.seq),
+                    Outcome::NotSent(why.into()),
+                    None,
+                );
+            }
+        }
+    }
+
+    // ----- to the owner -----
+
+    fn answer(
+        &mut self,
+        id: RequestId,
+        command: Command,
+        seq: Option<Seq>,
+        outcome: Outcome,
+        round_trip: Option<Duration>,
+    ) {
+        self.emit(LinkEvent::Answer(Answer {
+            id,
+            command,
+            seq,
+            outcome,
+            round_trip,
+        }));
+    }
+
+    fn emit(&mut self, event: LinkEvent) {
+        if let Err(TrySendError::Full(_)) = self.events.try_send(event) {
+            // The owner is not draining its events; it will soon be counted as
+            // stalled, and the pen's watchdog takes over.
+            self.stats.events_dropped += 1;
+        }
+    }
+
+    fn snapshot_stats(&mut self) -> LinkStats {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.rate_since).as_secs_f64();
+        if elapsed >= 1.0 {
+            let samples = self.stats.telemetry_samples - self.rate_samples;
+            #[allow(clippy::cast_precision_loss)] // sample counts stay far below 2^52
+            let rate = samples as f64 / elapsed;
+            self.stats.telemetry_rate_hz = rate;
+            self.rate_samples = self.stats.telemetry_samples;
+            self.rate_since = now;
+        }
+        self.rtt.fill(&mut self.stats);
+        self.stats.clone()
+    }
+}
