@@ -1,0 +1,82 @@
+//! The command line: `punctum` (the station), `punctum sim`, `punctum monitor`,
+//! `punctum ports`.
+//!
+//! Exit codes: 0 success, 1 a runtime error (printed with its causes), 2 a usage
+//! error (clap's own).
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Punctum: treatment-station controller for motorized microneedling pens.
+#[derive(Debug, Parser)]
+#[command(name = "punctum", version, about, long_about = None)]
+pub struct Cli {
+    /// What to run; with none, the station.
+    #[command(subcommand)]
+    pub command: Option<Cmd>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Cmd {
+    /// Run the simulated pen on a pseudo-terminal, until Ctrl-C.
+    Sim(crate::sim::cli::SimArgs),
+    /// Connect to a pen and show its INFO, calibration and a live status line.
+    Monitor(crate::monitor::MonitorArgs),
+    /// List serial ports; pens (USB product "Microneedling Pen") first.
+    Ports,
+}
+
+/// Parses the command line, runs it, and turns errors into an exit code.
+#[must_use]
+pub fn main() -> ExitCode {
+    init_logging();
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("punctum: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PUNCTUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        None => {
+            println!(
+                "The station window is not built yet.\n\
+                 Meanwhile:\n  \
+                 punctum sim --link /tmp/punctum-pen      # a simulated pen on a pseudo-terminal\n  \
+                 punctum monitor --port /tmp/punctum-pen  # connect and watch it live\n  \
+                 punctum ports                            # list serial ports, pens first"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Sim(args)) => crate::sim::cli::run(&args).map(|()| ExitCode::SUCCESS),
+        Some(Cmd::Monitor(args)) => crate::monitor::run(&args),
+        Some(Cmd::Ports) => {
+            let ports = crate::link::discovery::list_ports()?;
+            if ports.is_empty() {
+                println!("no serial ports found");
+            }
+            for p in ports {
+                let mark = if p.is_pen { "pen" } else { "   " };
+                let product = p.product.as_deref().unwrap_or("-");
+                println!("{mark}  {}  {product}", p.path);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

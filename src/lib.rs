@@ -1,0 +1,9 @@
+//! Punctum: a treatment-station controller for motorized microneedling pens.
+//!
+//! See `ARCHITECTURE.md` for the map of modules and threads.
+
+pub mod cli;
+pub mod link;
+pub mod monitor;
+pub mod protocol;
+pub mod sim;
