@@ -1,0 +1,260 @@
+//! The used-cartridge registry: which cartridge has run in which session, kept in
+//! `cartridges.jsonl` so a single-use cartridge is still known as used after a
+//! restart.
+//!
+//! The registry records; it does not refuse. Whether a cartridge seen in another
+//! session may run is the safety module's call, made with [`CartridgeRegistry::is_used_outside`].
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+
+use super::{DataDir, StoreError, jsonl};
+use crate::protocol::CartridgeId;
+
+/// The registry's file in the data folder.
+pub const CARTRIDGES_FILE: &str = "cartridges.jsonl";
+
+/// One use of a cartridge: a line of `cartridges.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CartridgeUse {
+    /// The cartridge.
+    pub id: CartridgeId,
+    /// The session it ran in.
+    pub session_id: String,
+    /// The client treated in that session.
+    pub client: String,
+    /// When the motor first ran with it in that session.
+    pub first_run: Timestamp,
+}
+
+/// Every cartridge that has run, and in which sessions.
+#[derive(Debug, Clone)]
+pub struct CartridgeRegistry {
+    /// The registry's file.
+    path: PathBuf,
+    /// Uses per cartridge, in the order they were recorded; at most one per session.
+    uses: BTreeMap<CartridgeId, Vec<CartridgeUse>>,
+    /// One line per unreadable line of the file, as `file:line: reason`.
+    warnings: Vec<String>,
+}
+
+impl CartridgeRegistry {
+    /// Loads the registry from `cartridges.jsonl` in `dir` (empty if the file is
+    /// missing). Unreadable lines are left in the file and listed in [`Self::warnings`].
+    pub fn load(dir: &DataDir) -> Result<CartridgeRegistry, StoreError> {
+        let path = dir.path(CARTRIDGES_FILE);
+        let loaded = jsonl::read_all::<CartridgeUse>(&path)?;
+        let warnings = loaded.warnings(&path);
+        let mut registry = CartridgeRegistry {
+            path,
+            uses: BTreeMap::new(),
+            warnings,
+        };
+        for entry in loaded.entries {
+            registry.insert(entry);
+        }
+        Ok(registry)
+    }
+
+    /// The first recorded use of `id`, if it has ever run.
+    #[must_use]
+    pub fn used_in(&self, id: CartridgeId) -> Option<&CartridgeUse> {
+        self.uses.get(&id).and_then(|uses| uses.first())
+    }
+
+    /// Every recorded use of `id`, first first.
+    #[must_use]
+    pub fn uses_of(&self, id: CartridgeId) -> &[CartridgeUse] {
+        self.uses.get(&id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether `id` has run in any session other than `session_id`. A cartridge
+    /// re-inserted within its own session is not "used outside".
+    #[must_use]
+    pub fn is_used_outside(&self, id: CartridgeId, session_id: &str) -> bool {
+        self.uses_of(id).iter().any(|u| u.session_id != session_id)
+    }
+
+    /// Records that `id` ran in `session_id` for `client` at `at`, appending it to the
+    /// file and syncing before returning. Recording the same (cartridge, session) again
+    /// does nothing. On error nothing is recorded in memory either, so the registry
+    /// never claims more than the disk holds.
+    pub fn mark_used(
+        &mut self,
+        id: CartridgeId,
+        session_id: &str,
+        client: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        if self.uses_of(id).iter().any(|u| u.session_id == session_id) {
+            return Ok(());
+        }
+        let entry = CartridgeUse {
+            id,
+            session_id: session_id.to_owned(),
+            client: client.to_owned(),
+            first_run: at,
+        };
+        jsonl::append(&self.path, &entry)?;
+        self.insert(entry);
+        Ok(())
+    }
+
+    /// The unreadable lines found at load, as `file:line: reason`.
+    #[must_use]
+    pub fn warnings(&self) -> &[String] {
+        &self.warnings
+    }
+
+    /// Adds a use unless its (cartridge, session) is already known, keeping the
+    /// earliest line: a repeated line in the file changes nothing.
+    fn insert(&mut self, entry: CartridgeUse) {
+        let uses = self.uses.entry(entry.id).or_default();
+        if uses.iter().all(|u| u.session_id != entry.session_id) {
+            uses.push(entry);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::super::test_support::{Unwritable, mode_of};
+    use super::*;
+
+    const A: CartridgeId = CartridgeId(0x0123_4567_89AB_CDEF);
+    const B: CartridgeId = CartridgeId(0xFEDC_BA98_7654_3210);
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + secs).expect("timestamp")
+    }
+
+    fn data_dir() -> (tempfile::TempDir, DataDir) {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = DataDir::open(tmp.path().join("punctum")).expect("data dir");
+        (tmp, dir)
+    }
+
+    #[test]
+    fn registry_survives_a_reload() {
+        let (_tmp, dir) = data_dir();
+        let mut registry = CartridgeRegistry::load(&dir).expect("load");
+        assert_eq!(registry.used_in(A), None);
+        registry
+            .mark_used(A, "s1", "client-7", at(0))
+            .expect("mark used");
+
+        let reloaded = CartridgeRegistry::load(&dir).expect("load");
+        let used = reloaded.used_in(A).expect("ok");
+        assert_eq!(used.session_id, "s1");
+        assert_eq!(used.client, "client-7");
+        assert_eq!(used.first_run, at(0));
+        assert_eq!(reloaded.used_in(B), None);
+        assert!(reloaded.warnings().is_empty());
+    }
+
+    #[test]
+    fn same_session_reuse_is_not_used_outside_a_different_session_is() {
+        let (_tmp, dir) = data_dir();
+        let mut registry = CartridgeRegistry::load(&dir).expect("load");
+        registry.mark_used(A, "s1", "c", at(0)).expect("mark used");
+        assert!(!registry.is_used_outside(A, "s1"));
+        assert!(registry.is_used_outside(A, "s2"));
+        assert!(!registry.is_used_outside(B, "s1"));
+
+        let reloaded = CartridgeRegistry::load(&dir).expect("load");
+        assert!(!reloaded.is_used_outside(A, "s1"));
+        assert!(reloaded.is_used_outside(A, "s2"));
+    }
+
+    #[test]
+    fn mark_used_is_idempotent_per_session() {
+        let (_tmp, dir) = data_dir();
+        let mut registry = CartridgeRegistry::load(&dir).expect("load");
+        registry.mark_used(A, "s1", "c", at(0)).expect("mark used");
+        registry.mark_used(A, "s1", "c", at(60)).expect("mark used");
+        let text = fs::read_to_string(dir.path(CARTRIDGES_FILE)).expect("fs");
+        assert_eq!(text.lines().count(), 1);
+        assert_eq!(registry.used_in(A).expect("ok").first_run, at(0));
+    }
+
+    #[test]
+    fn a_second_session_is_recorded_and_the_first_stays_first() {
+        let (_tmp, dir) = data_dir();
+        let mut registry = CartridgeRegistry::load(&dir).expect("load");
+        registry.mark_used(A, "s1", "c1", at(0)).expect("mark used");
+        registry
+            .mark_used(A, "s2", "c2", at(60))
+            .expect("mark used");
+        let reloaded = CartridgeRegistry::load(&dir).expect("load");
+        assert_eq!(reloaded.used_in(A).expect("ok").session_id, "s1");
+        assert_eq!(reloaded.uses_of(A).len(), 2);
+        assert!(reloaded.is_used_outside(A, "s1"));
+        assert!(reloaded.is_used_outside(A, "s2"));
+    }
+
+    #[test]
+    fn bad_lines_become_warnings_and_the_file_is_unchanged() {
+        let (_tmp, dir) = data_dir();
+        let path = dir.path(CARTRIDGES_FILE);
+        let good_a = serde_json::to_string(&CartridgeUse {
+            id: A,
+            session_id: "s1".into(),
+            client: "c".into(),
+            first_run: at(0),
+        })
+        .expect("ok");
+        let good_b = good_a.replace(&A.to_string(), &B.to_string());
+        let content = format!(
+            "{good_a}\n{{\"id\":\"not-hex\",\"session_id\":\"s\"}}\n{good_b}\n{}",
+            &good_a[..good_a.len() / 2]
+        );
+        fs::write(&path, &content).expect("fs");
+
+        let registry = CartridgeRegistry::load(&dir).expect("load");
+        assert!(registry.used_in(A).is_some());
+        assert!(registry.used_in(B).is_some());
+        let warnings = registry.warnings();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        let prefix = path.display().to_string();
+        assert!(
+            warnings[0].starts_with(&format!("{prefix}:2: ")),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].starts_with(&format!("{prefix}:4: ")),
+            "{warnings:?}"
+        );
+        assert_eq!(fs::read_to_string(&path).expect("fs"), content);
+    }
+
+    #[test]
+    fn write_error_is_returned_and_memory_is_unchanged() {
+        let (_tmp, dir) = data_dir();
+        let mut registry = CartridgeRegistry::load(&dir).expect("load");
+        registry.mark_used(A, "s1", "c", at(0)).expect("mark used");
+        // Dropped before `_tmp`, so the folder is writable again for its removal.
+        let _guard = Unwritable::new(dir.root());
+        // As root the folder is replaced by a file, so the existing file is gone too;
+        // either way the append must fail.
+        let err = registry
+            .mark_used(B, "s1", "c", at(1))
+            .expect_err("should fail");
+        assert!(matches!(err, StoreError::Write { .. }), "{err}");
+        assert!(err.to_string().contains(CARTRIDGES_FILE), "{err}");
+        assert_eq!(registry.used_in(B), None);
+        assert!(!registry.is_used_outside(B, "s2"));
+    }
+
+    #[test]
+    fn new_file_is_0600() {
+        let (_tmp, dir) = data_dir();
+        let mut registry = CartridgeRegistry::load(&dir).expect("load");
+        registry.mark_used(A, "s1", "c", at(0)).expect("mark used");
+        assert_eq!(mode_of(&dir.path(CARTRIDGES_FILE)), 0o600);
+        assert_eq!(mode_of(dir.root()), 0o700);
+    }
+}

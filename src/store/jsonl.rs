@@ -1,0 +1,316 @@
+//! Append-only JSON Lines files: one JSON record per line, each synced to disk before
+//! [`append`] returns.
+//!
+//! Reading is forgiving and writing is not: [`read_all`] keeps every line it can
+//! parse and reports the others by line number, while [`append`] returns every I/O
+//! error. Neither ever rewrites a file, so a line this version cannot read (a torn
+//! write, a newer format, a hand edit) stays on disk for a person to look at.
+
+use std::fs;
+use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
+use std::path::Path;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{StoreError, create_options, sync_parent};
+
+/// A line of a JSON Lines file that could not be read as a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BadLine {
+    /// The line number, counting from 1.
+    pub line: usize,
+    /// Why it could not be read.
+    pub reason: String,
+}
+
+/// What [`read_all`] found in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded<T> {
+    /// The records that could be read, in file order.
+    pub entries: Vec<T>,
+    /// The lines that could not, in file order. They are still on disk.
+    pub bad_lines: Vec<BadLine>,
+}
+
+impl<T> Default for Loaded<T> {
+    fn default() -> Self {
+        Loaded {
+            entries: Vec::new(),
+            bad_lines: Vec::new(),
+        }
+    }
+}
+
+impl<T> Loaded<T> {
+    /// One warning per bad line, as `file:line: reason`, for the operator.
+    #[must_use]
+    pub fn warnings(&self, path: &Path) -> Vec<String> {
+        self.bad_lines
+            .iter()
+            .map(|bad| format!("{}:{}: {}", path.display(), bad.line, bad.reason))
+            .collect()
+    }
+}
+
+/// Appends `record` to the file at `path` as one line, creating the file (mode 0600)
+/// if it is missing, and syncs it to disk before returning.
+///
+/// If the file does not end in a newline (a previous write was cut short by a crash
+/// or a full disk), a newline is written first, so the torn line stays a bad line of
+/// its own and does not swallow this record.
+pub fn append<T: Serialize>(path: &Path, record: &T) -> Result<(), StoreError> {
+    let mut line = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    line.push(b'\n');
+    let write_error = |source: io::Error| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+
+    let (mut file, created) = open_for_append(path).map_err(write_error)?;
+    if !created && ends_without_newline(&mut file).map_err(write_error)? {
+        line.insert(0, b'\n');
+    }
+    // One write of the whole line: with O_APPEND it lands at the end in one piece
+    // unless the disk fills, and the next append repairs the line boundary then.
+    file.write_all(&line).map_err(write_error)?;
+    file.sync_data().map_err(write_error)?;
+    if created {
+        sync_parent(path)?;
+    }
+    Ok(())
+}
+
+/// Opens `path` for appending and reading its last byte; says whether it was created.
+fn open_for_append(path: &Path) -> io::Result<(fs::File, bool)> {
+    let mut options = create_options();
+    options.read(true).append(true);
+    // Trying `create_new` first tells whether the folder entry needs syncing too.
+    match options.clone().create_new(true).open(path) {
+        Ok(file) => Ok((file, true)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            options.open(path).map(|file| (file, false))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Whether the file is non-empty and its last byte is not a newline.
+fn ends_without_newline(file: &mut fs::File) -> io::Result<bool> {
+    let len_bytes = file.metadata()?.len();
+    if len_bytes == 0 {
+        return Ok(false);
+    }
+    // Reading moves only the read position: O_APPEND still writes at the end.
+    file.seek(SeekFrom::Start(len_bytes - 1))?;
+    let mut last = [0_u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] != b'\n')
+}
+
+/// Reads every record of the file at `path`. A missing file holds no records.
+///
+/// Each line that is not valid JSON of `T` (including a last line cut short by a
+/// crash, and a blank line) is reported in [`Loaded::bad_lines`] with its number;
+/// every other line is kept. The file is never modified.
+pub fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, StoreError> {
+    let bytes = match fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
+        Err(source) => {
+            return Err(StoreError::Read {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    Ok(parse_lines(&bytes))
+}
+
+/// Parses JSON Lines from `bytes`; see [`read_all`].
+fn parse_lines<T: DeserializeOwned>(bytes: &[u8]) -> Loaded<T> {
+    let mut loaded = Loaded::default();
+    if bytes.is_empty() {
+        return loaded;
+    }
+    // A final newline ends the last line; it does not start an empty one.
+    let body = bytes.strip_suffix(b"\n").unwrap_or(bytes);
+    for (index, raw) in body.split(|&b| b == b'\n').enumerate() {
+        let line = index + 1;
+        // Tolerate CRLF from a file edited on another system.
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            loaded.bad_lines.push(BadLine {
+                line,
+                reason: "blank line".to_owned(),
+            });
+            continue;
+        }
+        match serde_json::from_slice::<T>(raw) {
+            Ok(entry) => loaded.entries.push(entry),
+            Err(e) => loaded.bad_lines.push(BadLine {
+                line,
+                reason: describe(&e),
+            }),
+        }
+    }
+    loaded
+}
+
+/// A short reason for a line that did not parse. serde's message gives a column,
+/// which is within the line here, and its own "line 1", which would mislead.
+fn describe(error: &serde_json::Error) -> String {
+    let kind = match error.classify() {
+        serde_json::error::Category::Eof => "cut short (incomplete record)",
+        serde_json::error::Category::Syntax => "not valid JSON",
+        serde_json::error::Category::Data => "not a valid record",
+        serde_json::error::Category::Io => "unreadable",
+    };
+    let message = error.to_string();
+    // serde_json appends " at line L column C"; keep the column only.
+    let message = message
+        .rsplit_once(" at line ")
+        .map_or(message.as_str(), |(head, _)| head);
+    format!("{kind}: {message} (column {})", error.column())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::{Unwritable, mode_of};
+    use super::*;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    struct Rec {
+        n: u32,
+        s: String,
+    }
+
+    fn rec(n: u32) -> Rec {
+        Rec {
+            n,
+            s: format!("r{n}"),
+        }
+    }
+
+    #[test]
+    fn missing_file_is_empty() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let loaded: Loaded<Rec> = read_all(&tmp.path().join("none.jsonl")).expect("read");
+        assert_eq!(loaded, Loaded::default());
+    }
+
+    #[test]
+    fn append_then_read_round_trips_in_order() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("r.jsonl");
+        for n in 1..=3 {
+            append(&path, &rec(n)).expect("write");
+        }
+        let loaded: Loaded<Rec> = read_all(&path).expect("read");
+        assert_eq!(loaded.entries, vec![rec(1), rec(2), rec(3)]);
+        assert!(loaded.bad_lines.is_empty());
+        let text = fs::read_to_string(&path).expect("fs");
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.ends_with('\n'));
+    }
+
+    #[test]
+    fn new_file_is_owner_read_write_only() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("r.jsonl");
+        append(&path, &rec(1)).expect("write");
+        assert_eq!(mode_of(&path), 0o600);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_by_number_kept_and_left_on_disk() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("r.jsonl");
+        let bytes = concat!(
+            "{\"n\":1,\"s\":\"r1\"}\n",
+            "garbage \u{0}\u{7f}\n",
+            "{\"n\":2,\"s\":\"r2\"}\n",
+            "{\"n\":\"three\",\"s\":\"r3\"}\n",
+            "\n",
+            "{\"n\":4,\"s\":\"r4\"}\n",
+            "{\"n\":5,\"s\":\"r"
+        )
+        .as_bytes()
+        .to_vec();
+        let mut with_invalid_utf8 = bytes.clone();
+        with_invalid_utf8.splice(0..0, b"\xff\xfe{\n".iter().copied());
+        fs::write(&path, &with_invalid_utf8).expect("fs");
+
+        let loaded: Loaded<Rec> = read_all(&path).expect("read");
+        assert_eq!(loaded.entries, vec![rec(1), rec(2), rec(4)]);
+        let lines: Vec<usize> = loaded.bad_lines.iter().map(|b| b.line).collect();
+        assert_eq!(lines, vec![1, 3, 5, 6, 8]);
+        assert!(
+            loaded.bad_lines[4].reason.contains("cut short"),
+            "{:?}",
+            loaded.bad_lines
+        );
+        assert!(loaded.bad_lines[2].reason.contains("not a valid record"));
+        assert_eq!(
+            fs::read(&path).expect("fs"),
+            with_invalid_utf8,
+            "reading changed the file"
+        );
+
+        let warnings = loaded.warnings(&path);
+        assert!(warnings[0].starts_with(&format!("{}:1: ", path.display())));
+    }
+
+    #[test]
+    fn append_after_a_torn_line_starts_a_new_line() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("r.jsonl");
+        fs::write(&path, b"{\"n\":1,\"s\":\"r1\"}\n{\"n\":2,\"s\"").expect("fs");
+        append(&path, &rec(3)).expect("write");
+        let loaded: Loaded<Rec> = read_all(&path).expect("read");
+        assert_eq!(loaded.entries, vec![rec(1), rec(3)]);
+        assert_eq!(loaded.bad_lines.len(), 1);
+        assert_eq!(loaded.bad_lines[0].line, 2);
+        // The torn bytes are still there, untouched.
+        let text = fs::read_to_string(&path).expect("fs");
+        assert!(text.contains("{\"n\":2,\"s\"\n"));
+    }
+
+    #[test]
+    fn crlf_lines_are_read() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("r.jsonl");
+        fs::write(
+            &path,
+            b"{\"n\":1,\"s\":\"r1\"}\r\n{\"n\":2,\"s\":\"r2\"}\r\n",
+        )
+        .expect("ok");
+        let loaded: Loaded<Rec> = read_all(&path).expect("read");
+        assert_eq!(loaded.entries, vec![rec(1), rec(2)]);
+    }
+
+    #[test]
+    fn write_error_is_returned_naming_the_file() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("data");
+        fs::create_dir(&dir).expect("fs");
+        let path = dir.join("r.jsonl");
+        let _guard = Unwritable::new(&dir);
+        let err = append(&path, &rec(1)).expect_err("should fail");
+        assert!(matches!(err, StoreError::Write { .. }), "{err}");
+        assert!(err.to_string().contains(&*path.to_string_lossy()), "{err}");
+    }
+
+    #[test]
+    fn unreadable_path_is_a_read_error() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        // A folder where the file should be fails for root too.
+        let path = tmp.path().join("r.jsonl");
+        fs::create_dir(&path).expect("fs");
+        let err = read_all::<Rec>(&path).expect_err("should fail");
+        assert!(matches!(err, StoreError::Read { .. }), "{err}");
+    }
+}
