@@ -6,4 +6,8 @@ pub mod cli;
 pub mod link;
 pub mod monitor;
 pub mod protocol;
+pub mod safety;
 pub mod sim;
+pub mod station;
+pub mod store;
+pub mod ui;

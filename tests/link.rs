@@ -10,6 +10,8 @@ use punctum::protocol::{
     BootReason, Command, EstopSource, FaultCode, NakReason, PenEvent, PenMessage, PenState, Seq,
     crc16,
 };
+use punctum::safety::interlock::Rule;
+use punctum::safety::zones::ZoneId;
 use punctum::sim::{Journaled, SimAction, SimConfig};
 
 #[test]
@@ -86,13 +88,23 @@ fn the_pen_answers_every_nak_reason() {
 fn the_link_reports_naks_as_outcomes() {
     let pen = sim(SimConfig::default());
     let (link, _) = connect(link_config(&pen, 0));
-    let answer = request(&link, Command::Depth { depth_um: 2550 });
-    assert_eq!(answer.outcome, Outcome::Nak(NakReason::Range));
-    assert!(answer.seq.is_some());
+    prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(
         request(&link, Command::Depth { depth_um: 500 }).outcome,
         Outcome::Ack
     );
+    assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
+    // The interlock allows RESET always; the pen refuses it while running.
+    let answer = request(&link, Command::Reset);
+    assert_eq!(answer.outcome, Outcome::Nak(NakReason::State));
+    assert!(answer.seq.is_some());
+    // What the interlock refuses never reaches the pen, and says why.
+    let refused = request(&link, Command::Depth { depth_um: 2550 });
+    assert!(
+        matches!(&refused.outcome, Outcome::Refused(r) if r.rule == Rule::DepthAboveLimit),
+        "{refused:?}"
+    );
+    assert_eq!(refused.seq, None);
 }
 
 #[test]
@@ -133,6 +145,7 @@ fn a_duplicate_frame_is_answered_again_but_executed_once() {
 fn the_watchdog_fires_300_ms_after_the_host_goes_quiet_and_not_before() {
     let pen = sim(SimConfig::default());
     let (link, _) = connect(link_config(&pen, 0));
+    prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     // From here the test stops proving it is alive: it waits on the pen alone. After
     // 250 ms the link must stop all frames, and the pen's watchdog must act.
@@ -170,9 +183,10 @@ fn the_watchdog_fires_300_ms_after_the_host_goes_quiet_and_not_before() {
         )
     });
     // Nothing restarts on its own: RUN is refused until an operator resets.
-    assert_eq!(
-        request(&link, Command::Run).outcome,
-        Outcome::Nak(NakReason::State)
+    let refused = request(&link, Command::Run);
+    assert!(
+        matches!(&refused.outcome, Outcome::Refused(r) if r.rule == Rule::Latched),
+        "{refused:?}"
     );
 }
 
@@ -216,6 +230,7 @@ fn the_estop_byte_mid_line_stops_the_pen_and_voids_the_line() {
 fn the_links_estop_is_confirmed_and_needs_a_reset() {
     let pen = sim(SimConfig::default());
     let (link, _) = connect(link_config(&pen, 100));
+    prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     link.estop().expect("link alive");
     expect_event(&link, "EstopConfirmed", |e| {
@@ -225,9 +240,10 @@ fn the_links_estop_is_confirmed_and_needs_a_reset() {
         matches!(e.what, Journaled::EstopByte)
     });
     assert_eq!(pen.stats().state, PenState::Estop);
-    assert_eq!(
-        request(&link, Command::Run).outcome,
-        Outcome::Nak(NakReason::State)
+    let refused = request(&link, Command::Run);
+    assert!(
+        matches!(&refused.outcome, Outcome::Refused(r) if r.rule == Rule::Latched),
+        "{refused:?}"
     );
     assert_eq!(request(&link, Command::Reset).outcome, Outcome::Ack);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
@@ -293,6 +309,7 @@ fn silence_with_telemetry_on_is_a_link_loss() {
 fn a_command_unanswered_after_three_retries_is_a_link_loss() {
     let pen = sim(SimConfig::default());
     let (link, _) = connect(link_config(&pen, 0));
+    prepare_treatment(&link, ZoneId::Cheeks);
     pen.act(SimAction::GoSilent { duration: None })
         .expect("pen running");
     journal_wait(&pen, "silence", |e| {
@@ -318,6 +335,7 @@ fn a_command_unanswered_after_three_retries_is_a_link_loss() {
 fn a_reboot_mid_session_is_seen_and_the_host_says_hello_again() {
     let pen = sim(SimConfig::default());
     let (link, info) = connect(link_config(&pen, 100));
+    prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     pen.act(SimAction::Reboot(BootReason::Brownout))
         .expect("pen running");
@@ -426,6 +444,7 @@ fn telemetry_at_1000_hz_for_5_s_arrives_with_zero_gaps() {
 fn the_estop_byte_is_resent_every_20_ms_until_the_pen_confirms() {
     let pen = sim(SimConfig::default());
     let (link, _) = connect(link_config(&pen, 100));
+    prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     // A pen that hears nothing for a while: the byte must keep going out.
     pen.act(SimAction::GoSilent { duration: None })

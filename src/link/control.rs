@@ -28,6 +28,7 @@ use crate::protocol::{
     Calibration, Command, ESTOP_BYTE, PROTOCOL_VERSION, PenEvent, PenInfo, PenMessage, PenState,
     Seq, Telemetry,
 };
+use crate::safety::interlock::{self, InterlockState, Refusal, Rule, SafetySummary, SafetyUpdate};
 
 /// The loop wakes at least this often to run its timers.
 const TICK: Duration = Duration::from_millis(5);
@@ -38,6 +39,8 @@ const SHUTDOWN_HALT_WAIT: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
     Owner(RequestId),
+    /// Carrying out a zone plan (HALT, then lowering the depth).
+    Interlock,
     Handshake,
     Heartbeat,
     Shutdown,
@@ -76,7 +79,7 @@ struct Connection {
     last_rx: Instant,
     telemetry_on: bool,
     inflight: Vec<InFlight>,
-    queue: VecDeque<(RequestId, Command)>,
+    queue: VecDeque<(Origin, Command)>,
     next_heartbeat: Instant,
     info: Option<PenInfo>,
     calibration: Option<Calibration>,
@@ -122,6 +125,10 @@ pub(crate) struct Control {
     rate_since: Instant,
     shutdown_by: Option<Instant>,
     scratch: String,
+    /// The interlock's state: every command is checked against it before the wire.
+    interlock: InterlockState,
+    /// The last summary sent to the owner.
+    last_summary: Option<SafetySummary>,
 }
 
 impl Control {
@@ -135,6 +142,7 @@ impl Control {
         let now = Instant::now();
         let (reader_tx, reader_rx) = crossbeam_channel::bounded(8192);
         let backoff = config.reconnect_min;
+        let interlock = InterlockState::new(config.zones.clone());
         Self {
             config,
             commands,
@@ -163,6 +171,8 @@ impl Control {
             rate_since: now,
             shutdown_by: None,
             scratch: String::new(),
+            interlock,
+            last_summary: None,
         }
     }
 
@@ -174,6 +184,7 @@ impl Control {
             if !self.on_timers(now) {
                 break;
             }
+            self.publish_summary();
             // Owner commands first, so an E-stop never waits behind a telemetry flood.
             while let Ok(command) = self.commands.try_recv() {
                 self.on_command(command);
@@ -250,17 +261,56 @@ impl Control {
                     return;
                 }
                 if let Some(conn) = &mut self.conn {
-                    conn.queue.push_back((id, command));
+                    conn.queue.push_back((Origin::Owner(id), command));
                 }
                 self.pump(Instant::now());
             }
+            LinkCommand::Safety { id, update } => self.on_safety(id, update),
             LinkCommand::EStop => self.estop(),
             LinkCommand::Shutdown => self.begin_shutdown(),
         }
     }
 
+    fn on_safety(&mut self, id: RequestId, update: SafetyUpdate) {
+        let connected = self.conn.as_ref().is_some_and(Connection::ready);
+        if matches!(update, SafetyUpdate::SelectZone(_)) && !connected {
+            // The depth could not be lowered first; the operator selects again once
+            // the pen is back.
+            let refusal = Refusal {
+                rule: Rule::LinkUnhealthy,
+                message: "zone change refused: the link to the pen is not up".into(),
+            };
+            self.emit(LinkEvent::SafetyApplied {
+                id,
+                result: Err(refusal),
+            });
+            return;
+        }
+        let plan = self.interlock.apply(update);
+        if let (Some(plan), Some(conn)) = (&plan, &mut self.conn) {
+            // Before anything queued after it: stop-and-wait keeps the order.
+            for command in plan.commands() {
+                conn.queue.push_back((Origin::Interlock, command));
+            }
+        }
+        self.emit(LinkEvent::SafetyApplied {
+            id,
+            result: Ok(plan),
+        });
+        self.pump(Instant::now());
+    }
+
+    fn publish_summary(&mut self) {
+        let summary = self.interlock.summary();
+        if self.last_summary.as_ref() != Some(&summary) {
+            self.last_summary = Some(summary.clone());
+            self.emit(LinkEvent::Safety(summary));
+        }
+    }
+
     fn estop(&mut self) {
         let now = Instant::now();
+        self.interlock.on_estop_requested();
         self.estop_pending = true;
         self.cancel_queue("cancelled by an E-stop");
         self.write_estop_byte(now);
@@ -377,14 +427,29 @@ impl Control {
         if self.owner_stalled {
             return;
         }
-        let Some(conn) = &mut self.conn else { return };
-        if !conn.ready() || conn.busy() {
-            return;
+        loop {
+            let Some(conn) = &mut self.conn else { return };
+            if !conn.ready() || conn.busy() {
+                return;
+            }
+            let Some((origin, command)) = conn.queue.pop_front() else {
+                return;
+            };
+            // The interlock decides at the last moment, on the state as it is now.
+            self.interlock.today = Some(jiff::Zoned::now().date());
+            match interlock::check(&self.interlock, &command) {
+                Ok(()) => {
+                    self.send_frame(command, origin, now);
+                    return;
+                }
+                Err(refusal) => {
+                    tracing::info!(%refusal, "interlock refused {}", command.verb());
+                    if let Origin::Owner(id) = origin {
+                        self.answer(id, command, None, Outcome::Refused(refusal), None);
+                    }
+                }
+            }
         }
-        let Some((id, command)) = conn.queue.pop_front() else {
-            return;
-        };
-        self.send_frame(command, Origin::Owner(id), now);
     }
 
     fn send_frame(&mut self, command: Command, origin: Origin, now: Instant) {
@@ -449,6 +514,7 @@ impl Control {
                 if let Some(conn) = &mut self.conn {
                     conn.info = Some(info.clone());
                 }
+                self.interlock.info = Some(info.clone());
                 self.emit(LinkEvent::Info(info));
                 self.advance_handshake(at);
             }
@@ -456,6 +522,7 @@ impl Control {
                 if let Some(conn) = &mut self.conn {
                     conn.calibration = Some(cal.clone());
                 }
+                self.interlock.calibration = Some(cal.clone());
                 self.emit(LinkEvent::Calibration(cal));
                 self.advance_handshake(at);
             }
@@ -473,6 +540,7 @@ impl Control {
             self.stats.samples_lost += u64::from(t.n.wrapping_sub(expected));
         }
         self.expected_n = Some(t.n.wrapping_add(1));
+        self.interlock.on_telemetry(&t);
         if t.state == PenState::Estop {
             self.confirm_estop();
         }
@@ -500,12 +568,15 @@ impl Control {
         let f = conn.inflight.remove(i);
         let round_trip = at.saturating_duration_since(f.last_sent);
         self.rtt.record(round_trip);
+        self.interlock
+            .on_answer(&f.command, outcome == Outcome::Ack);
         match f.origin {
             Origin::Owner(id) => {
                 self.answer(id, f.command, Some(seq), outcome, Some(round_trip));
                 self.pump(at);
             }
             Origin::Handshake => self.on_handshake_answer(&f.command, &outcome, at),
+            Origin::Interlock => self.pump(at),
             Origin::Heartbeat | Origin::Shutdown => {}
         }
     }
@@ -543,6 +614,8 @@ impl Control {
                 self.attempt = 0;
                 self.backoff = self.config.reconnect_min;
                 self.stats.connects += 1;
+                self.interlock
+                    .on_connected(info.clone(), calibration.clone());
                 tracing::info!(serial = %info.serial, "link up");
                 self.emit(LinkEvent::State(LinkState::Connected { info, calibration }));
             }
@@ -579,6 +652,7 @@ impl Control {
     }
 
     fn on_pen_event(&mut self, t_ms: u32, event: PenEvent, at: Instant) {
+        self.interlock.on_pen_event(&event);
         self.emit(LinkEvent::Pen { t_ms, event });
         match event {
             PenEvent::Estop(_) => self.confirm_estop(),
@@ -690,6 +764,7 @@ impl Control {
         let now = Instant::now();
         tracing::warn!(%reason, "link lost");
         self.stats.link_losses += 1;
+        self.interlock.on_link_lost();
         self.fail_owner_commands("the link was lost");
         self.close_connection();
         self.attempt += 1;
@@ -723,8 +798,10 @@ impl Control {
     fn cancel_queue(&mut self, why: &str) {
         let Some(conn) = &mut self.conn else { return };
         let queued: Vec<_> = conn.queue.drain(..).collect();
-        for (id, command) in queued {
-            self.answer(id, command, None, Outcome::NotSent(why.into()), None);
+        for (origin, command) in queued {
+            if let Origin::Owner(id) = origin {
+                self.answer(id, command, None, Outcome::NotSent(why.into()), None);
+            }
         }
     }
 

@@ -27,6 +27,8 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::protocol::{Calibration, Command, NakReason, PenEvent, PenInfo, Seq, Telemetry};
+use crate::safety::interlock::{Refusal, SafetySummary, SafetyUpdate, ZonePlan};
+use crate::safety::zones::ZoneTable;
 pub use stats::LinkStats;
 
 /// Timings and capacities of a link. The defaults follow the protocol document.
@@ -34,6 +36,8 @@ pub use stats::LinkStats;
 pub struct LinkConfig {
     /// The serial port (or pseudo-terminal, or a symlink to one) to open.
     pub port_path: PathBuf,
+    /// The zone table the interlock enforces.
+    pub zones: ZoneTable,
     /// Telemetry rate asked for after the handshake, Hz (0 = off, or 10..=1000).
     pub telemetry_hz: u32,
     /// How often a heartbeat goes out; the protocol asks for at least every 100 ms.
@@ -68,6 +72,7 @@ impl LinkConfig {
     pub fn new(port_path: impl Into<PathBuf>) -> Self {
         Self {
             port_path: port_path.into(),
+            zones: ZoneTable::builtin(),
             telemetry_hz: 100,
             // Below 100 ms so that scheduling jitter never stretches a gap past it.
             heartbeat_interval: Duration::from_millis(80),
@@ -101,6 +106,15 @@ pub enum LinkCommand {
         /// The command.
         command: Command,
     },
+    /// Tell the interlock something only the station knows (a zone selection, the
+    /// screening result, the registry's verdict); the result comes back as
+    /// [`LinkEvent::SafetyApplied`].
+    Safety {
+        /// The owner's id for it.
+        id: RequestId,
+        /// The update.
+        update: SafetyUpdate,
+    },
     /// Send the E-stop byte now, and again every 20 ms until the pen confirms.
     EStop,
     /// Halt the pen if connected, then close the port and end the thread.
@@ -114,6 +128,8 @@ pub enum Outcome {
     Ack,
     /// The pen refused it.
     Nak(NakReason),
+    /// The interlock refused it: it never reached the wire.
+    Refused(Refusal),
     /// No answer after the last retry; the link is being declared lost.
     Unanswered,
     /// It never reached the wire, and why (link down, cancelled by an E-stop...).
@@ -219,6 +235,17 @@ pub enum LinkEvent {
     OwnerResumed,
     /// Counters.
     Stats(LinkStats),
+    /// The result of a [`LinkCommand::Safety`]: for a zone selection, the plan the link
+    /// now carries out (HALT, then the depth lowered to the new limit) before anything
+    /// else.
+    SafetyApplied {
+        /// The owner's id.
+        id: RequestId,
+        /// Applied (with the zone plan, if it was a zone selection), or refused.
+        result: Result<Option<ZonePlan>, Refusal>,
+    },
+    /// The interlock's view changed (zone, latched stops, cartridge, depth target).
+    Safety(SafetySummary),
 }
 
 /// Why the link would not take a command.
@@ -274,6 +301,18 @@ impl Link {
         let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
         self.feed_liveness();
         match self.commands.try_send(LinkCommand::Send { id, command }) {
+            Ok(()) => Ok(id),
+            Err(TrySendError::Full(_)) => Err(LinkError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(LinkError::Closed),
+        }
+    }
+
+    /// Tells the interlock `update`; the result comes back as
+    /// [`LinkEvent::SafetyApplied`].
+    pub fn update_safety(&self, update: SafetyUpdate) -> Result<RequestId, LinkError> {
+        let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.feed_liveness();
+        match self.commands.try_send(LinkCommand::Safety { id, update }) {
             Ok(()) => Ok(id),
             Err(TrySendError::Full(_)) => Err(LinkError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(LinkError::Closed),

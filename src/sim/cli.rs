@@ -83,6 +83,12 @@ pub struct SimArgs {
     #[arg(long, value_name = "PATH")]
     pub cal_file: Option<PathBuf>,
 
+    /// When no calibration file exists, start calibrated today by "the factory"
+    /// (identity values, tech FACTORY) instead of never calibrated, so a station will
+    /// start the needle. Without it the pen reports date 0 and starts are refused.
+    #[arg(long)]
+    pub factory_calibrated: bool,
+
     /// Flip one bit in this fraction of output lines, 0..1. Example: --corrupt 0.01
     #[arg(long, value_name = "FRACTION", default_value_t = 0.0, value_parser = parse_fraction)]
     pub corrupt: f64,
@@ -136,6 +142,13 @@ impl SimArgs {
             cal_file: self.cal_file.clone(),
             corrupt_fraction: self.corrupt,
             schedule: self.at.clone(),
+            initial_calibration: self
+                .factory_calibrated
+                .then(|| crate::protocol::Calibration {
+                    date: crate::safety::interlock::yyyymmdd(jiff::Zoned::now().date()),
+                    tech: "FACTORY".into(),
+                    ..crate::protocol::Calibration::identity()
+                }),
         }
     }
 }

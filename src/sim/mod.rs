@@ -46,6 +46,9 @@ pub struct SimConfig {
     pub corrupt_fraction: f64,
     /// Actions applied at the given times after start.
     pub schedule: Vec<(Duration, SimAction)>,
+    /// The calibration the pen comes with when no calibration file exists yet.
+    /// `None`: identity, never calibrated (date 0).
+    pub initial_calibration: Option<crate::protocol::Calibration>,
 }
 
 impl Default for SimConfig {
@@ -56,6 +59,7 @@ impl Default for SimConfig {
             cal_file: None,
             corrupt_fraction: 0.0,
             schedule: Vec::new(),
+            initial_calibration: None,
         }
     }
 }

@@ -148,9 +148,14 @@ impl SimPen {
                 config.corrupt_fraction
             )));
         }
+        // A calibration file that exists wins; otherwise the pen starts with the
+        // calibration it came with (identity and never dated, unless configured).
         let calibration = match &config.cal_file {
-            Some(path) => cal_file::load(path)?,
-            None => Calibration::identity(),
+            Some(path) if path.exists() => cal_file::load(path)?,
+            _ => config
+                .initial_calibration
+                .clone()
+                .unwrap_or_else(Calibration::identity),
         };
         let port = Port::open()?;
         if let Some(link) = &config.link_path {

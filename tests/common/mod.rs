@@ -7,7 +7,12 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use punctum::link::{Answer, Link, LinkConfig, LinkEvent, LinkState, LinkStats, RequestId};
-use punctum::protocol::{Command, Decoded, FrameDecoder, PenInfo, PenMessage, Seq, encode_frame};
+use punctum::protocol::{
+    Calibration, CartridgeId, Command, Decoded, FrameDecoder, PenInfo, PenMessage, Seq,
+    encode_frame,
+};
+use punctum::safety::interlock::{CartridgeCheck, SafetyUpdate, SessionFacts, yyyymmdd};
+use punctum::safety::zones::ZoneId;
 use punctum::sim::{JournalEntry, Journaled, SimConfig, SimPen};
 use serialport::{SerialPort as _, TTYPort};
 
@@ -15,9 +20,49 @@ use serialport::{SerialPort as _, TTYPort};
 /// failure, never a pass.
 pub const DEADLINE: Duration = Duration::from_secs(10);
 
-/// Starts a simulated pen.
-pub fn sim(config: SimConfig) -> SimPen {
+/// Starts a simulated pen. Unless the test says otherwise, it comes calibrated today,
+/// so the interlock lets it start.
+pub fn sim(mut config: SimConfig) -> SimPen {
+    if config.initial_calibration.is_none() {
+        config.initial_calibration = Some(Calibration {
+            date: yyyymmdd(jiff::Zoned::now().date()),
+            tech: "T1".into(),
+            ..Calibration::identity()
+        });
+    }
     SimPen::spawn(config).expect("the simulated pen starts")
+}
+
+/// Tells the link's interlock what a station would: a passed screening, the default
+/// cartridge fresh, and `zone` selected. After it, `RUN` and depths within the zone
+/// reach the pen.
+pub fn prepare_treatment(link: &Link, zone: ZoneId) {
+    let updates = [
+        SafetyUpdate::Session(Some(SessionFacts {
+            session_id: "S-test".into(),
+            client: "C-test".into(),
+            screening_passed: true,
+            screening_reasons: Vec::new(),
+            last_treated: std::collections::BTreeMap::new(),
+        })),
+        SafetyUpdate::CartridgeChecked {
+            id: CartridgeId(0x0123_4567_89AB_CDEF),
+            check: CartridgeCheck::Fresh,
+        },
+        SafetyUpdate::SelectZone(zone),
+    ];
+    for update in updates {
+        let id = link.update_safety(update).expect("link alive");
+        let applied = expect_event(
+            link,
+            "safety applied",
+            |e| matches!(e, LinkEvent::SafetyApplied { id: got, .. } if *got == id),
+        );
+        assert!(
+            matches!(applied, LinkEvent::SafetyApplied { result: Ok(_), .. }),
+            "{applied:?}"
+        );
+    }
 }
 
 /// A link config for the pen's port with telemetry at `hz`.

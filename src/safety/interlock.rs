@@ -1,0 +1,1226 @@
+//! The interlock: may this command reach the pen now?
+//!
+//! [`check`] is a pure function of a requested command and the station's state
+//! ([`InterlockState`]); it returns allowed, or a [`Refusal`] that says which rule and
+//! why. The link thread calls it for every command, at the moment the command would
+//! go on the wire, so no screen, script or bug above the link can get past it.
+//!
+//! Nothing is clamped: a depth above the zone's limit is refused, never lowered. The
+//! one change the interlock makes on its own is the one the clinic asked for: when
+//! the operator selects a zone whose limit is below the current depth, the depth is
+//! lowered to that limit first, explicitly, and reported ([`ZonePlan`]).
+//!
+//! After a link loss, a pen fault, a pen reboot or an E-stop, a stop is latched:
+//! `RUN` is refused until the operator's own `RESET` is acknowledged by the pen.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use jiff::civil::Date;
+
+use super::aftercare::SAME_ZONE_MIN_DAYS;
+use super::zones::{ZoneId, ZoneTable};
+use crate::protocol::{
+    Calibration, CartridgeId, Command, FaultCode, PenEvent, PenInfo, PenState, Telemetry,
+};
+
+/// Depths above this need the operator's explicit caution acknowledgement: they were
+/// not evaluated for safety and effectiveness in the `SkinPen` De Novo (DEN160029).
+pub const DEEP_CAUTION_UM: i32 = 1500;
+
+/// A calibration older than this many days is overdue.
+pub const CALIBRATION_VALID_DAYS: i32 = 365;
+
+/// The rule a refusal comes from: a stable id for records and scripts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rule {
+    /// No zone is selected.
+    NoZone,
+    /// The depth is above the active zone's protocol limit (or its ceiling).
+    DepthAboveLimit,
+    /// The depth is negative, off the pen's step, or beyond the pen's range.
+    DepthInvalid,
+    /// A depth above 1.5 mm without the operator's caution acknowledgement.
+    DeepCaution,
+    /// The pen's depth target is above the active zone's limit.
+    DepthTargetAboveLimit,
+    /// A speed outside the pen's INFO range.
+    SpeedOutOfRange,
+    /// The pen's INFO is not known yet.
+    NoPenInfo,
+    /// Screening has not passed (or no session is open).
+    Screening,
+    /// The zone was treated for this client less than 4 weeks ago.
+    ZoneTreatedRecently,
+    /// No cartridge is in the pen.
+    NoCartridge,
+    /// The cartridge has not been checked against the registry yet.
+    CartridgeUnchecked,
+    /// The cartridge was used in an earlier session.
+    CartridgeUsed,
+    /// The pen's calibration is unknown, or the station's date is.
+    CalibrationUnknown,
+    /// The pen was never calibrated, or its calibration is more than 365 days old.
+    CalibrationOverdue,
+    /// The link is not healthy.
+    LinkUnhealthy,
+    /// A stop is latched (link loss, fault, reboot, E-stop): operator reset needed.
+    Latched,
+    /// Not while the needle runs.
+    NotWhileRunning,
+}
+
+impl Rule {
+    /// The stable id.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoZone => "no_zone",
+            Self::DepthAboveLimit => "depth_above_limit",
+            Self::DepthInvalid => "depth_invalid",
+            Self::DeepCaution => "deep_caution",
+            Self::DepthTargetAboveLimit => "depth_target_above_limit",
+            Self::SpeedOutOfRange => "speed_out_of_range",
+            Self::NoPenInfo => "no_pen_info",
+            Self::Screening => "screening",
+            Self::ZoneTreatedRecently => "zone_treated_recently",
+            Self::NoCartridge => "no_cartridge",
+            Self::CartridgeUnchecked => "cartridge_unchecked",
+            Self::CartridgeUsed => "cartridge_used",
+            Self::CalibrationUnknown => "calibration_unknown",
+            Self::CalibrationOverdue => "calibration_overdue",
+            Self::LinkUnhealthy => "link_unhealthy",
+            Self::Latched => "latched",
+            Self::NotWhileRunning => "not_while_running",
+        }
+    }
+}
+
+/// A refused command: the rule, and a sentence for the operator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Refusal {
+    /// Which rule.
+    pub rule: Rule,
+    /// What was refused and why, in words.
+    pub message: String,
+}
+
+impl Refusal {
+    fn new(rule: Rule, message: impl Into<String>) -> Self {
+        Self {
+            rule,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.rule.as_str())
+    }
+}
+
+/// Why a stop is latched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Latch {
+    /// The link was lost.
+    LinkLost,
+    /// The pen faulted.
+    PenFault(FaultCode),
+    /// An emergency stop.
+    Estop,
+    /// The pen rebooted.
+    PenRebooted,
+}
+
+impl fmt::Display for Latch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::LinkLost => f.write_str("link loss"),
+            Self::PenFault(code) => write!(f, "pen fault {code}"),
+            Self::Estop => f.write_str("E-stop"),
+            Self::PenRebooted => f.write_str("pen reboot"),
+        }
+    }
+}
+
+/// What is known of the cartridge in the pen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CartridgeState {
+    /// Its id.
+    pub id: CartridgeId,
+    /// Its needle count.
+    pub needles: u32,
+    /// What the registry says of it.
+    pub check: CartridgeCheck,
+}
+
+/// The registry's verdict on a cartridge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartridgeCheck {
+    /// Not looked up yet.
+    Unchecked,
+    /// Never used in an earlier session.
+    Fresh,
+    /// Used in an earlier session.
+    UsedBefore {
+        /// That session.
+        session_id: String,
+    },
+}
+
+/// The open session's facts, as the station established them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionFacts {
+    /// The session's id.
+    pub session_id: String,
+    /// The client's pseudonym.
+    pub client: String,
+    /// Screening passed, cautions confirmed.
+    pub screening_passed: bool,
+    /// Why screening did not pass, when it did not.
+    pub screening_reasons: Vec<String>,
+    /// The last date each zone was treated for this client.
+    pub last_treated: BTreeMap<ZoneId, Date>,
+}
+
+/// What the station tells the interlock (besides what it learns from the pen).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SafetyUpdate {
+    /// The operator selected a zone.
+    SelectZone(ZoneId),
+    /// A session opened (screening evaluated), or closed (`None`).
+    Session(Option<SessionFacts>),
+    /// The registry's verdict on a cartridge.
+    CartridgeChecked {
+        /// Which cartridge.
+        id: CartridgeId,
+        /// The verdict.
+        check: CartridgeCheck,
+    },
+    /// The operator acknowledged the deep-depth caution for the active zone.
+    AcknowledgeDeepCaution,
+}
+
+/// What selecting a zone takes, in order, before anything else goes to the pen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ZonePlan {
+    /// The zone now active.
+    pub zone: ZoneId,
+    /// Its protocol limit.
+    pub limit_um: i32,
+    /// The needle was running: `HALT` first.
+    pub halt_first: bool,
+    /// The depth target was above the new limit: lowered from, to.
+    pub lower_depth: Option<(i32, i32)>,
+}
+
+impl ZonePlan {
+    /// The commands that carry the plan out, in order.
+    #[must_use]
+    pub fn commands(&self) -> Vec<Command> {
+        let mut commands = Vec::new();
+        if self.halt_first {
+            commands.push(Command::Halt);
+        }
+        if let Some((_, to_um)) = self.lower_depth {
+            commands.push(Command::Depth {
+                depth_um: i64::from(to_um),
+            });
+        }
+        commands
+    }
+}
+
+/// Everything the interlock decides on.
+#[derive(Debug, Clone)]
+pub struct InterlockState {
+    /// The zone table in force.
+    pub zones: ZoneTable,
+    /// The active zone.
+    pub zone: Option<ZoneId>,
+    /// The deep caution was acknowledged for this zone (until the next selection).
+    pub deep_caution_acknowledged: bool,
+    /// The pen's state from its last telemetry.
+    pub pen_state: Option<PenState>,
+    /// The pen acknowledged `RUN` and has not stopped since.
+    pub run_acknowledged: bool,
+    /// The pen's INFO.
+    pub info: Option<PenInfo>,
+    /// The pen's calibration.
+    pub calibration: Option<Calibration>,
+    /// The station's date (local), for calibration age and intervals.
+    pub today: Option<Date>,
+    /// The open session.
+    pub session: Option<SessionFacts>,
+    /// The cartridge in the pen.
+    pub cartridge: Option<CartridgeState>,
+    /// The link is up and its handshake done.
+    pub link_healthy: bool,
+    /// Latched stops, oldest first; cleared only by the operator's acknowledged RESET.
+    pub latched: Vec<Latch>,
+    /// The depth target the pen last acknowledged, µm.
+    pub depth_target_um: Option<i32>,
+}
+
+impl InterlockState {
+    /// A station with `zones`, nothing known yet.
+    #[must_use]
+    pub fn new(zones: ZoneTable) -> Self {
+        Self {
+            zones,
+            zone: None,
+            deep_caution_acknowledged: false,
+            pen_state: None,
+            run_acknowledged: false,
+            info: None,
+            calibration: None,
+            today: None,
+            session: None,
+            cartridge: None,
+            link_healthy: false,
+            latched: Vec::new(),
+            depth_target_um: None,
+        }
+    }
+
+    /// The needle runs, or may: the pen said RUNNING, or acknowledged RUN.
+    #[must_use]
+    pub fn running(&self) -> bool {
+        self.run_acknowledged || self.pen_state == Some(PenState::Running)
+    }
+
+    /// The active zone's limit, µm.
+    #[must_use]
+    pub fn active_limit_um(&self) -> Option<i32> {
+        self.zone.map(|z| self.zones.limit_um(z))
+    }
+
+    fn latch(&mut self, latch: Latch) {
+        self.run_acknowledged = false;
+        if !self.latched.contains(&latch) {
+            self.latched.push(latch);
+        }
+    }
+
+    /// The link finished its handshake.
+    pub fn on_connected(&mut self, info: PenInfo, calibration: Calibration) {
+        self.link_healthy = true;
+        self.info = Some(info);
+        self.calibration = Some(calibration);
+        // HELLO stopped the motor and the pen kept its depth; the target is unknown
+        // until the operator sets one again.
+        self.run_acknowledged = false;
+        self.pen_state = None;
+    }
+
+    /// The link was lost, or is not up.
+    pub fn on_link_lost(&mut self) {
+        let was_healthy = self.link_healthy;
+        self.link_healthy = false;
+        self.pen_state = None;
+        if was_healthy {
+            self.latch(Latch::LinkLost);
+        }
+    }
+
+    /// The operator asked for an E-stop.
+    pub fn on_estop_requested(&mut self) {
+        self.latch(Latch::Estop);
+    }
+
+    /// A telemetry sample.
+    pub fn on_telemetry(&mut self, t: &Telemetry) {
+        self.pen_state = Some(t.state);
+        match t.state {
+            PenState::Estop => self.latch(Latch::Estop),
+            PenState::Fault if !self.latched.iter().any(|l| matches!(l, Latch::PenFault(_))) => {
+                // The EV line names the code; telemetry alone still latches.
+                self.latch(Latch::PenFault(FaultCode::Watchdog));
+            }
+            PenState::Idle => self.run_acknowledged = false,
+            _ => {}
+        }
+    }
+
+    /// A pen event.
+    pub fn on_pen_event(&mut self, event: &PenEvent) {
+        match *event {
+            PenEvent::Estop(_) => self.latch(Latch::Estop),
+            PenEvent::Fault(code) => self.latch(Latch::PenFault(code)),
+            PenEvent::Boot { .. } => {
+                let was_known = self.info.is_some();
+                self.info = None;
+                self.calibration = None;
+                self.depth_target_um = None;
+                self.cartridge = None;
+                self.link_healthy = false;
+                if was_known {
+                    self.latch(Latch::PenRebooted);
+                }
+            }
+            PenEvent::Cartridge { id, needles } => {
+                self.cartridge = Some(CartridgeState {
+                    id,
+                    needles,
+                    check: CartridgeCheck::Unchecked,
+                });
+            }
+            PenEvent::CartridgeRemoved => {
+                self.cartridge = None;
+                self.run_acknowledged = false;
+            }
+            PenEvent::HaltButton => self.run_acknowledged = false,
+            PenEvent::Button => {}
+        }
+    }
+
+    /// The pen answered a command with ACK (`acked`) or NAK.
+    pub fn on_answer(&mut self, command: &Command, acked: bool) {
+        if !acked {
+            return;
+        }
+        match command {
+            Command::Depth { depth_um } => self.depth_target_um = i32::try_from(*depth_um).ok(),
+            Command::Run => self.run_acknowledged = true,
+            Command::Halt | Command::Hello { .. } => self.run_acknowledged = false,
+            // The operator's RESET, acknowledged by a healthy pen: the latches go, and
+            // the pen has left FAULT or ESTOP for IDLE (section 4), whatever the last
+            // telemetry sample said.
+            Command::Reset if self.link_healthy => {
+                self.latched.clear();
+                self.pen_state = Some(PenState::Idle);
+            }
+            _ => {}
+        }
+    }
+
+    /// Applies a station update. Selecting a zone returns the plan the link carries out
+    /// before anything else.
+    pub fn apply(&mut self, update: SafetyUpdate) -> Option<ZonePlan> {
+        match update {
+            SafetyUpdate::SelectZone(zone) => Some(self.select_zone(zone)),
+            SafetyUpdate::Session(session) => {
+                self.session = session;
+                None
+            }
+            SafetyUpdate::CartridgeChecked { id, check } => {
+                if let Some(c) = &mut self.cartridge
+                    && c.id == id
+                {
+                    c.check = check;
+                }
+                None
+            }
+            SafetyUpdate::AcknowledgeDeepCaution => {
+                self.deep_caution_acknowledged = self.zone.is_some();
+                None
+            }
+        }
+    }
+
+    fn select_zone(&mut self, zone: ZoneId) -> ZonePlan {
+        let limit_um = self.zones.limit_um(zone);
+        let plan = ZonePlan {
+            zone,
+            limit_um,
+            halt_first: self.running(),
+            lower_depth: self
+                .depth_target_um
+                .filter(|&d| d > limit_um)
+                .map(|d| (d, limit_um)),
+        };
+        self.zone = Some(zone);
+        self.deep_caution_acknowledged = false;
+        plan
+    }
+}
+
+/// Formats µm as mm with two decimals, the way operators read depths.
+#[must_use]
+pub fn mm(depth_um: i64) -> String {
+    let sign = if depth_um < 0 { "-" } else { "" };
+    let abs = depth_um.unsigned_abs();
+    format!("{sign}{}.{:02} mm", abs / 1000, (abs % 1000) / 10)
+}
+
+/// May `command` go to the pen now? Pure: the same state and command always give the
+/// same answer.
+pub fn check(state: &InterlockState, command: &Command) -> Result<(), Refusal> {
+    match command {
+        Command::Depth { depth_um } => check_depth(state, *depth_um),
+        Command::Speed { rpm } => check_speed(state, *rpm),
+        Command::Run => check_run(state),
+        Command::CalSet(_) if state.running() => Err(Refusal::new(
+            Rule::NotWhileRunning,
+            "calibration cannot be written while the needle runs",
+        )),
+        // Stopping, asking and resetting are always allowed: each can only make
+        // things safer, or is the operator's explicit reset.
+        Command::Halt
+        | Command::Hb
+        | Command::Info
+        | Command::CalGet
+        | Command::CalSet(_)
+        | Command::SimGauge
+        | Command::Reset
+        | Command::Hello { .. }
+        | Command::Tel { .. } => Ok(()),
+    }
+}
+
+fn check_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusal> {
+    let Some(zone) = state.zone else {
+        return Err(Refusal::new(
+            Rule::NoZone,
+            format!("depth {} refused: no zone is selected", mm(depth_um)),
+        ));
+    };
+    let entry = state.zones.zone(zone);
+    let limit_um = i64::from(entry.limit_um);
+    // The compiled ceiling is checked too: a table can never lift a limit past it.
+    let ceiling_um = i64::from(zone.compiled_ceiling_um().min(entry.ceiling_um));
+    if depth_um > limit_um || depth_um > ceiling_um {
+        return Err(Refusal::new(
+            Rule::DepthAboveLimit,
+            format!(
+                "depth {} refused: above the {} limit {} (ceiling {})",
+                mm(depth_um),
+                zone.as_str(),
+                mm(limit_um),
+                mm(ceiling_um)
+            ),
+        ));
+    }
+    if depth_um < 0 {
+        return Err(Refusal::new(
+            Rule::DepthInvalid,
+            format!("depth {} refused: a depth cannot be negative", mm(depth_um)),
+        ));
+    }
+    if let Some(info) = &state.info {
+        let step_um = i64::from(info.depth_step_um.max(1));
+        if depth_um % step_um != 0 || depth_um > i64::from(info.depth_max_um) {
+            return Err(Refusal::new(
+                Rule::DepthInvalid,
+                format!(
+                    "depth {} refused: the pen takes 0 to {} in steps of {}",
+                    mm(depth_um),
+                    mm(i64::from(info.depth_max_um)),
+                    mm(step_um)
+                ),
+            ));
+        }
+    }
+    if depth_um > i64::from(DEEP_CAUTION_UM) && !state.deep_caution_acknowledged {
+        return Err(Refusal::new(
+            Rule::DeepCaution,
+            format!(
+                "depth {} refused until the deep caution is acknowledged: depths above 1.50 mm \
+                 were not evaluated for safety and effectiveness (SkinPen DEN160029)",
+                mm(depth_um)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_speed(state: &InterlockState, rpm: i64) -> Result<(), Refusal> {
+    let Some(info) = &state.info else {
+        return Err(Refusal::new(
+            Rule::NoPenInfo,
+            format!("speed {rpm} rpm refused: the pen's range is not known yet"),
+        ));
+    };
+    let (min, max) = (i64::from(info.speed_min_rpm), i64::from(info.speed_max_rpm));
+    if rpm < min || rpm > max {
+        return Err(Refusal::new(
+            Rule::SpeedOutOfRange,
+            format!("speed {rpm} rpm refused: the pen runs {min} to {max} rpm"),
+        ));
+    }
+    Ok(())
+}
+
+fn check_run(state: &InterlockState) -> Result<(), Refusal> {
+    let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
+    if let Some(latch) = state.latched.first() {
+        return refuse(
+            Rule::Latched,
+            format!("a stop is latched after a {latch}; the operator must reset first"),
+        );
+    }
+    if matches!(state.pen_state, Some(PenState::Fault | PenState::Estop)) {
+        return refuse(
+            Rule::Latched,
+            "the pen is in FAULT or ESTOP; the operator must reset first".into(),
+        );
+    }
+    if !state.link_healthy {
+        return refuse(Rule::LinkUnhealthy, "the link to the pen is not up".into());
+    }
+    let Some(session) = &state.session else {
+        return refuse(
+            Rule::Screening,
+            "no session is open (screening first)".into(),
+        );
+    };
+    if !session.screening_passed {
+        let why = if session.screening_reasons.is_empty() {
+            "screening has not passed".to_owned()
+        } else {
+            format!(
+                "screening has not passed: {}",
+                session.screening_reasons.join("; ")
+            )
+        };
+        return refuse(Rule::Screening, why);
+    }
+    let Some(zone) = state.zone else {
+        return refuse(Rule::NoZone, "no zone is selected".into());
+    };
+    let Some(today) = state.today else {
+        return refuse(
+            Rule::CalibrationUnknown,
+            "the station's date is not known".into(),
+        );
+    };
+    if let Some(last) = session.last_treated.get(&zone)
+        && let Ok(days) = last.until(today).map(|span| span.get_days())
+        && days < SAME_ZONE_MIN_DAYS
+    {
+        return refuse(
+            Rule::ZoneTreatedRecently,
+            format!(
+                "{} was treated for {} on {last}, {days} days ago; the minimum is {} days",
+                zone.as_str(),
+                session.client,
+                SAME_ZONE_MIN_DAYS
+            ),
+        );
+    }
+    check_run_equipment(state, zone, today)
+}
+
+/// The second half of the start rules: cartridge, calibration, depth target.
+fn check_run_equipment(state: &InterlockState, zone: ZoneId, today: Date) -> Result<(), Refusal> {
+    let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
+    let limit_um = state.zones.limit_um(zone);
+    let Some(cartridge) = &state.cartridge else {
+        return refuse(Rule::NoCartridge, "no cartridge is in the pen".into());
+    };
+    match &cartridge.check {
+        CartridgeCheck::Unchecked => {
+            return refuse(
+                Rule::CartridgeUnchecked,
+                format!(
+                    "cartridge {} is not checked against the registry yet",
+                    cartridge.id
+                ),
+            );
+        }
+        CartridgeCheck::UsedBefore { session_id } => {
+            return refuse(
+                Rule::CartridgeUsed,
+                format!(
+                    "cartridge {} was used in session {session_id}; insert a new one",
+                    cartridge.id
+                ),
+            );
+        }
+        CartridgeCheck::Fresh => {}
+    }
+    check_calibration(state.calibration.as_ref(), today).or_else(|r| refuse(r.rule, r.message))?;
+    if let Some(target_um) = state.depth_target_um {
+        if target_um > limit_um {
+            return refuse(
+                Rule::DepthTargetAboveLimit,
+                format!(
+                    "the depth target {} is above the {} limit {}",
+                    mm(i64::from(target_um)),
+                    zone.as_str(),
+                    mm(i64::from(limit_um))
+                ),
+            );
+        }
+        if target_um > DEEP_CAUTION_UM && !state.deep_caution_acknowledged {
+            return refuse(
+                Rule::DeepCaution,
+                format!(
+                    "the depth target {} needs the deep caution acknowledged",
+                    mm(i64::from(target_um))
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Is the calibration valid on `today`? Overdue: never calibrated (date 0), a date that
+/// is not a date, or more than 365 days ago.
+pub fn check_calibration(calibration: Option<&Calibration>, today: Date) -> Result<(), Refusal> {
+    let Some(cal) = calibration else {
+        return Err(Refusal::new(
+            Rule::CalibrationUnknown,
+            "the pen's calibration is not known yet",
+        ));
+    };
+    if cal.date == 0 {
+        return Err(Refusal::new(
+            Rule::CalibrationOverdue,
+            "the pen has never been calibrated",
+        ));
+    }
+    let Some(date) = calibration_date(cal.date) else {
+        return Err(Refusal::new(
+            Rule::CalibrationOverdue,
+            format!("the pen's calibration date {} is not a date", cal.date),
+        ));
+    };
+    let age_days = date.until(today).map_or(i32::MAX, |span| span.get_days());
+    if age_days > CALIBRATION_VALID_DAYS {
+        return Err(Refusal::new(
+            Rule::CalibrationOverdue,
+            format!("the pen's calibration of {date} is {age_days} days old (over 365)"),
+        ));
+    }
+    Ok(())
+}
+
+/// A civil date as the protocol writes it, `YYYYMMDD`.
+#[must_use]
+pub fn yyyymmdd(date: Date) -> u32 {
+    let value =
+        i32::from(date.year()) * 10_000 + i32::from(date.month()) * 100 + i32::from(date.day());
+    // Years before 1 do not occur on a station's clock; 0 means "never" on the wire.
+    u32::try_from(value).unwrap_or(0)
+}
+
+/// The calibration date as a civil date (`YYYYMMDD`), if it is one.
+#[must_use]
+pub fn calibration_date(yyyymmdd: u32) -> Option<Date> {
+    let year = i16::try_from(yyyymmdd / 10_000).ok()?;
+    let month = i8::try_from(yyyymmdd / 100 % 100).ok()?;
+    let day = i8::try_from(yyyymmdd % 100).ok()?;
+    Date::new(year, month, day).ok()
+}
+
+/// What the owner is told of the interlock's view, whenever it changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetySummary {
+    /// The active zone.
+    pub zone: Option<ZoneId>,
+    /// Its protocol limit, µm.
+    pub limit_um: Option<i32>,
+    /// The depth target the pen acknowledged, µm.
+    pub depth_target_um: Option<i32>,
+    /// Latched stops.
+    pub latched: Vec<Latch>,
+    /// The cartridge.
+    pub cartridge: Option<CartridgeState>,
+    /// The link is up.
+    pub link_healthy: bool,
+    /// The deep caution is acknowledged for the active zone.
+    pub deep_caution_acknowledged: bool,
+    /// The needle runs (or may).
+    pub running: bool,
+}
+
+impl InterlockState {
+    /// The owner's view of this state.
+    #[must_use]
+    pub fn summary(&self) -> SafetySummary {
+        SafetySummary {
+            zone: self.zone,
+            limit_um: self.active_limit_um(),
+            depth_target_um: self.depth_target_um,
+            latched: self.latched.clone(),
+            cartridge: self.cartridge.clone(),
+            link_healthy: self.link_healthy,
+            deep_caution_acknowledged: self.deep_caution_acknowledged,
+            running: self.running(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::{CalUpdate, EstopSource};
+
+    fn date(y: i16, m: i8, d: i8) -> Date {
+        Date::new(y, m, d).expect("valid test date")
+    }
+
+    const TODAY: (i16, i8, i8) = (2026, 11, 24);
+
+    fn today() -> Date {
+        date(TODAY.0, TODAY.1, TODAY.2)
+    }
+
+    fn yyyymmdd(d: Date) -> u32 {
+        u32::try_from(
+            i32::from(d.year()) * 10_000 + i32::from(d.month()) * 100 + i32::from(d.day()),
+        )
+        .expect("positive")
+    }
+
+    fn days_ago(days: i64) -> Date {
+        today()
+            .checked_sub(jiff::Span::new().days(days))
+            .expect("in range")
+    }
+
+    fn info() -> PenInfo {
+        PenInfo {
+            model: "MNP-1".into(),
+            serial: "S1".into(),
+            fw: "1".into(),
+            proto: 1,
+            boot: 1,
+            depth_max_um: 2500,
+            depth_step_um: 50,
+            speed_min_rpm: 3000,
+            speed_max_rpm: 9000,
+            watchdog_ms: 300,
+            tel_max_hz: 1000,
+        }
+    }
+
+    /// A state in which RUN is allowed: the baseline every case changes one thing of.
+    fn ready() -> InterlockState {
+        let mut s = InterlockState::new(ZoneTable::builtin());
+        s.on_connected(
+            info(),
+            Calibration {
+                date: yyyymmdd(days_ago(10)),
+                tech: "T1".into(),
+                ..Calibration::identity()
+            },
+        );
+        s.today = Some(today());
+        s.session = Some(SessionFacts {
+            session_id: "S-1".into(),
+            client: "C-1".into(),
+            screening_passed: true,
+            screening_reasons: Vec::new(),
+            last_treated: BTreeMap::new(),
+        });
+        s.cartridge = Some(CartridgeState {
+            id: CartridgeId(0xAB),
+            needles: 12,
+            check: CartridgeCheck::Fresh,
+        });
+        s.zone = Some(ZoneId::Cheeks);
+        s.depth_target_um = Some(500);
+        s
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // cases read best with the command inline
+    fn check_case(
+        name: &str,
+        change: impl FnOnce(&mut InterlockState),
+        command: Command,
+        expected: Option<Rule>,
+    ) {
+        let mut state = ready();
+        change(&mut state);
+        let got = check(&state, &command).map_err(|r| r.rule).err();
+        assert_eq!(got, expected, "{name}: {:?}", check(&state, &command));
+    }
+
+    fn depth(depth_um: i64) -> Command {
+        Command::Depth { depth_um }
+    }
+
+    #[test]
+    fn depth_rules() {
+        check_case("within the cheeks limit", |_| {}, depth(1000), None);
+        check_case(
+            "above the cheeks limit",
+            |_| {},
+            depth(1050),
+            Some(Rule::DepthAboveLimit),
+        );
+        check_case("no zone", |s| s.zone = None, depth(100), Some(Rule::NoZone));
+        check_case("negative", |_| {}, depth(-50), Some(Rule::DepthInvalid));
+        check_case(
+            "off the 50 µm step",
+            |_| {},
+            depth(525),
+            Some(Rule::DepthInvalid),
+        );
+        check_case(
+            "periorbital 0.35 mm",
+            |s| s.zone = Some(ZoneId::Periorbital),
+            depth(350),
+            Some(Rule::DepthAboveLimit),
+        );
+        check_case(
+            "periorbital 0.30 mm",
+            |s| s.zone = Some(ZoneId::Periorbital),
+            depth(300),
+            None,
+        );
+        let deep_body = |s: &mut InterlockState| {
+            s.zones = s
+                .zones
+                .with_limit(ZoneId::Body, 2000)
+                .expect("under the ceiling");
+            s.zone = Some(ZoneId::Body);
+        };
+        check_case(
+            "1.8 mm on a 2.0 body limit, unacknowledged",
+            deep_body,
+            depth(1800),
+            Some(Rule::DeepCaution),
+        );
+        check_case(
+            "1.8 mm on a 2.0 body limit, acknowledged",
+            |s| {
+                deep_body(s);
+                s.deep_caution_acknowledged = true;
+            },
+            depth(1800),
+            None,
+        );
+        check_case(
+            "1.5 mm needs no caution",
+            |s| s.zone = Some(ZoneId::Body),
+            depth(1500),
+            None,
+        );
+        check_case(
+            "above the body ceiling",
+            |s| s.zone = Some(ZoneId::Body),
+            depth(2550),
+            Some(Rule::DepthAboveLimit),
+        );
+    }
+
+    #[test]
+    fn speed_rules() {
+        check_case("in range", |_| {}, Command::Speed { rpm: 6000 }, None);
+        check_case(
+            "too slow",
+            |_| {},
+            Command::Speed { rpm: 2999 },
+            Some(Rule::SpeedOutOfRange),
+        );
+        check_case(
+            "too fast",
+            |_| {},
+            Command::Speed { rpm: 9001 },
+            Some(Rule::SpeedOutOfRange),
+        );
+        check_case(
+            "range unknown",
+            |s| s.info = None,
+            Command::Speed { rpm: 6000 },
+            Some(Rule::NoPenInfo),
+        );
+    }
+
+    /// One state change per start rule, and what it must give.
+    type StartCase = (
+        &'static str,
+        Box<dyn FnOnce(&mut InterlockState)>,
+        Option<Rule>,
+    );
+
+    #[test]
+    #[allow(clippy::too_many_lines)] // one table of every start rule reads best whole
+    fn start_rules() {
+        let run = || Command::Run;
+        let cases: Vec<StartCase> = vec![
+            ("all conditions hold", Box::new(|_| {}), None),
+            (
+                "E-stop latched",
+                Box::new(|s| s.latched.push(Latch::Estop)),
+                Some(Rule::Latched),
+            ),
+            (
+                "link loss latched",
+                Box::new(|s| s.latched.push(Latch::LinkLost)),
+                Some(Rule::Latched),
+            ),
+            (
+                "pen in FAULT",
+                Box::new(|s| s.pen_state = Some(PenState::Fault)),
+                Some(Rule::Latched),
+            ),
+            (
+                "link down",
+                Box::new(|s| s.link_healthy = false),
+                Some(Rule::LinkUnhealthy),
+            ),
+            (
+                "no session",
+                Box::new(|s| s.session = None),
+                Some(Rule::Screening),
+            ),
+            (
+                "screening not passed",
+                Box::new(|s| {
+                    if let Some(x) = &mut s.session {
+                        x.screening_passed = false;
+                    }
+                }),
+                Some(Rule::Screening),
+            ),
+            ("no zone", Box::new(|s| s.zone = None), Some(Rule::NoZone)),
+            (
+                "zone treated 27 days ago",
+                Box::new(|s| {
+                    if let Some(x) = &mut s.session {
+                        x.last_treated.insert(ZoneId::Cheeks, days_ago(27));
+                    }
+                }),
+                Some(Rule::ZoneTreatedRecently),
+            ),
+            (
+                "zone treated 28 days ago",
+                Box::new(|s| {
+                    if let Some(x) = &mut s.session {
+                        x.last_treated.insert(ZoneId::Cheeks, days_ago(28));
+                    }
+                }),
+                None,
+            ),
+            (
+                "another zone treated yesterday",
+                Box::new(|s| {
+                    if let Some(x) = &mut s.session {
+                        x.last_treated.insert(ZoneId::Forehead, days_ago(1));
+                    }
+                }),
+                None,
+            ),
+            (
+                "no cartridge",
+                Box::new(|s| s.cartridge = None),
+                Some(Rule::NoCartridge),
+            ),
+            (
+                "cartridge unchecked",
+                Box::new(|s| {
+                    if let Some(c) = &mut s.cartridge {
+                        c.check = CartridgeCheck::Unchecked;
+                    }
+                }),
+                Some(Rule::CartridgeUnchecked),
+            ),
+            (
+                "cartridge used before",
+                Box::new(|s| {
+                    if let Some(c) = &mut s.cartridge {
+                        c.check = CartridgeCheck::UsedBefore {
+                            session_id: "old".into(),
+                        };
+                    }
+                }),
+                Some(Rule::CartridgeUsed),
+            ),
+            (
+                "never calibrated",
+                Box::new(|s| {
+                    if let Some(c) = &mut s.calibration {
+                        c.date = 0;
+                    }
+                }),
+                Some(Rule::CalibrationOverdue),
+            ),
+            (
+                "calibrated 366 days ago",
+                Box::new(|s| {
+                    if let Some(c) = &mut s.calibration {
+                        c.date = yyyymmdd(days_ago(366));
+                    }
+                }),
+                Some(Rule::CalibrationOverdue),
+            ),
+            (
+                "calibrated 365 days ago",
+                Box::new(|s| {
+                    if let Some(c) = &mut s.calibration {
+                        c.date = yyyymmdd(days_ago(365));
+                    }
+                }),
+                None,
+            ),
+            (
+                "calibration date not a date",
+                Box::new(|s| {
+                    if let Some(c) = &mut s.calibration {
+                        c.date = 20_260_230; // 2026-02-30
+                    }
+                }),
+                Some(Rule::CalibrationOverdue),
+            ),
+            (
+                "calibration unknown",
+                Box::new(|s| s.calibration = None),
+                Some(Rule::CalibrationUnknown),
+            ),
+            (
+                "station date unknown",
+                Box::new(|s| s.today = None),
+                Some(Rule::CalibrationUnknown),
+            ),
+            (
+                "depth target above the limit",
+                Box::new(|s| s.depth_target_um = Some(1200)),
+                Some(Rule::DepthTargetAboveLimit),
+            ),
+        ];
+        for (name, change, expected) in cases {
+            check_case(name, change, run(), expected);
+        }
+    }
+
+    #[test]
+    fn stopping_asking_and_resetting_are_always_allowed() {
+        let worst = |s: &mut InterlockState| {
+            s.latched.push(Latch::Estop);
+            s.link_healthy = false;
+            s.zone = None;
+            s.session = None;
+        };
+        for command in [
+            Command::Halt,
+            Command::Hb,
+            Command::Reset,
+            Command::CalGet,
+            Command::Info,
+        ] {
+            check_case(command.verb(), worst, command.clone(), None);
+        }
+        check_case(
+            "calibration write while running",
+            |s| s.run_acknowledged = true,
+            Command::CalSet(CalUpdate::default()),
+            Some(Rule::NotWhileRunning),
+        );
+    }
+
+    #[test]
+    fn a_zone_change_while_running_halts_then_lowers_the_depth() {
+        let mut s = ready();
+        s.depth_target_um = Some(1000);
+        s.on_answer(&Command::Run, true);
+        let plan = s
+            .apply(SafetyUpdate::SelectZone(ZoneId::Periorbital))
+            .expect("a plan");
+        assert!(plan.halt_first);
+        assert_eq!(plan.lower_depth, Some((1000, 300)));
+        assert_eq!(
+            plan.commands(),
+            [Command::Halt, Command::Depth { depth_um: 300 }]
+        );
+        // Until the pen acknowledges the lowered depth, RUN is refused.
+        s.on_answer(&Command::Halt, true);
+        assert_eq!(
+            check(&s, &Command::Run).map_err(|r| r.rule),
+            Err(Rule::DepthTargetAboveLimit)
+        );
+        s.on_answer(&Command::Depth { depth_um: 300 }, true);
+        assert_eq!(check(&s, &Command::Run), Ok(()));
+    }
+
+    #[test]
+    fn a_zone_change_within_the_limit_changes_nothing_else() {
+        let mut s = ready();
+        let plan = s
+            .apply(SafetyUpdate::SelectZone(ZoneId::ChinJawline))
+            .expect("a plan");
+        assert!(!plan.halt_first);
+        assert_eq!(plan.lower_depth, None);
+        assert!(plan.commands().is_empty());
+    }
+
+    #[test]
+    fn the_deep_caution_acknowledgement_ends_with_the_zone() {
+        let mut s = ready();
+        s.apply(SafetyUpdate::AcknowledgeDeepCaution);
+        assert!(s.deep_caution_acknowledged);
+        s.apply(SafetyUpdate::SelectZone(ZoneId::Body));
+        assert!(!s.deep_caution_acknowledged);
+    }
+
+    #[test]
+    fn stops_latch_until_the_operators_reset_is_acknowledged() {
+        type Latching = (&'static str, Box<dyn Fn(&mut InterlockState)>);
+        let latches: Vec<Latching> = vec![
+            (
+                "E-stop event",
+                Box::new(|s| s.on_pen_event(&PenEvent::Estop(EstopSource::Button))),
+            ),
+            (
+                "E-stop request",
+                Box::new(InterlockState::on_estop_requested),
+            ),
+            (
+                "fault",
+                Box::new(|s| s.on_pen_event(&PenEvent::Fault(FaultCode::Stall))),
+            ),
+            (
+                "link loss",
+                Box::new(|s| {
+                    s.on_link_lost();
+                    s.on_connected(
+                        info(),
+                        s.calibration.clone().unwrap_or_else(Calibration::identity),
+                    );
+                }),
+            ),
+            (
+                "reboot",
+                Box::new(|s| {
+                    let cal = s.calibration.clone().unwrap_or_else(Calibration::identity);
+                    let cart = s.cartridge.clone();
+                    s.on_pen_event(&PenEvent::Boot {
+                        boot: 2,
+                        reason: crate::protocol::BootReason::Brownout,
+                    });
+                    s.on_connected(info(), cal);
+                    s.cartridge = cart;
+                }),
+            ),
+        ];
+        for (name, latch) in latches {
+            let mut s = ready();
+            latch(&mut s);
+            assert_eq!(
+                check(&s, &Command::Run).map_err(|r| r.rule),
+                Err(Rule::Latched),
+                "{name}"
+            );
+            // A NAKed reset changes nothing; nothing clears on its own.
+            s.on_answer(&Command::Reset, false);
+            assert_eq!(
+                check(&s, &Command::Run).map_err(|r| r.rule),
+                Err(Rule::Latched),
+                "{name}"
+            );
+            s.on_answer(&Command::Reset, true);
+            s.pen_state = Some(PenState::Idle);
+            assert_eq!(check(&s, &Command::Run), Ok(()), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_reset_while_the_link_is_down_clears_nothing() {
+        let mut s = ready();
+        s.on_link_lost();
+        s.on_answer(&Command::Reset, true);
+        assert_eq!(s.latched, [Latch::LinkLost]);
+    }
+
+    #[test]
+    fn depths_print_in_mm() {
+        assert_eq!(mm(300), "0.30 mm");
+        assert_eq!(mm(1250), "1.25 mm");
+        assert_eq!(mm(-50), "-0.05 mm");
+    }
+}
