@@ -26,6 +26,8 @@ pub enum Cmd {
     Monitor(crate::monitor::MonitorArgs),
     /// List serial ports; pens (USB product "Microneedling Pen") first.
     Ports,
+    /// A line-oriented operator console on stdin/stdout (see docs/console.md).
+    Console(crate::ui::console::ConsoleArgs),
 }
 
 /// Parses the command line, runs it, and turns errors into an exit code.
@@ -60,12 +62,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                  Meanwhile:\n  \
                  punctum sim --link /tmp/punctum-pen      # a simulated pen on a pseudo-terminal\n  \
                  punctum monitor --port /tmp/punctum-pen  # connect and watch it live\n  \
+                 punctum console --sim                    # the operator console, simulated pen\n  \
                  punctum ports                            # list serial ports, pens first"
             );
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Sim(args)) => crate::sim::cli::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Monitor(args)) => crate::monitor::run(&args),
+        Some(Cmd::Console(args)) => crate::ui::console::run(&args),
         Some(Cmd::Ports) => {
             let ports = crate::link::discovery::list_ports()?;
             if ports.is_empty() {

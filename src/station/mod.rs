@@ -1,0 +1,687 @@
+//! The station core: the owner of the link, shared by the console (and the window).
+//!
+//! It turns what the link reports into alarms, looks cartridges up in the registry,
+//! opens and closes sessions (screening, the same-zone interval, aftercare), and keeps
+//! per-zone figures. It holds no safety rule of its own: it tells the interlock what
+//! only the station knows, and the interlock, in the link thread, decides.
+
+pub mod session;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::select;
+use jiff::civil::Date;
+
+use crate::link::{Answer, Link, LinkEvent, LinkState, LinkStats, Outcome, RequestId};
+use crate::protocol::{Calibration, Command, PenEvent, PenInfo, PenState, Telemetry};
+use crate::safety::alarms::{AlarmId, AlarmLogEntry, AlarmManager};
+use crate::safety::interlock::{
+    self, CartridgeCheck, Refusal, Rule, SafetySummary, SafetyUpdate, SessionFacts, ZonePlan,
+};
+use crate::safety::screening::{self, ScreeningAnswers, ScreeningOutcome};
+use crate::safety::zones::{ZoneId, ZoneTable};
+use crate::store::{CartridgeRegistry, DataDir, StoreError, TreatmentHistory};
+use session::{Session, SessionSummary};
+
+/// The alarm log in the data folder.
+pub const ALARM_LOG_FILE: &str = "alarms.jsonl";
+
+/// One line of the alarm log file: the entry, with the wall-clock time.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct AlarmLogRecord {
+    /// UTC time of the transition.
+    pub at: jiff::Timestamp,
+    /// The session open at the time, if any.
+    pub session_id: Option<String>,
+    /// The transition.
+    #[serde(flatten)]
+    pub entry: AlarmLogEntry,
+}
+
+/// Days before the calibration falls due from which `calibration_due` is raised.
+pub const CALIBRATION_WARN_DAYS: i32 = 30;
+
+/// Something the station wants its front end to show.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Notice {
+    /// An alarm was raised, acknowledged, silenced or cleared.
+    Alarm(AlarmLogEntry),
+    /// The link changed state.
+    Link(LinkState),
+    /// The pen reported an event.
+    Pen(PenEvent),
+    /// The interlock carried out a zone plan.
+    ZonePlan(ZonePlan),
+    /// Something for the operator to read.
+    Info(String),
+}
+
+/// Why a station operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StationError {
+    /// The link thread is gone.
+    #[error("the link thread has ended")]
+    LinkClosed,
+    /// The link's command queue is full.
+    #[error("the link is busy; try again")]
+    LinkBusy,
+    /// No answer in time.
+    #[error("no answer from the link within {0:?}")]
+    Timeout(Duration),
+    /// The data folder failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The screening file is invalid.
+    #[error("screening: {0}")]
+    Screening(String),
+    /// No session is open.
+    #[error("no session is open")]
+    NoSession,
+    /// A session is already open.
+    #[error("session {0} is already open; end it first")]
+    SessionOpen(String),
+}
+
+/// How long the station waits for one answer from the link.
+const ANSWER_WAIT: Duration = Duration::from_secs(5);
+
+/// The station: link, alarms, data folder, session.
+pub struct Station {
+    link: Link,
+    data: DataDir,
+    registry: CartridgeRegistry,
+    history: TreatmentHistory,
+    zones: ZoneTable,
+    alarms: AlarmManager,
+    started: Instant,
+    session: Option<Session>,
+    summary: Option<SafetySummary>,
+    link_state: LinkState,
+    info: Option<PenInfo>,
+    calibration: Option<Calibration>,
+    last_telemetry: Option<Telemetry>,
+    stats: LinkStats,
+    gaps_seen: u64,
+    gaps_last_ms: u64,
+    notices: Vec<Notice>,
+    answers: BTreeMap<RequestId, Answer>,
+    applied: BTreeMap<RequestId, Result<Option<ZonePlan>, Refusal>>,
+    sessions_opened: u32,
+}
+
+impl Station {
+    /// A station owning `link`, with its data folder.
+    pub fn new(link: Link, data: DataDir, zones: ZoneTable) -> Result<Self, StationError> {
+        let registry = CartridgeRegistry::load(&data)?;
+        let history = TreatmentHistory::load(&data)?;
+        let mut station = Self {
+            link,
+            data,
+            registry,
+            history,
+            zones,
+            alarms: AlarmManager::new(),
+            started: Instant::now(),
+            session: None,
+            summary: None,
+            link_state: LinkState::Connecting {
+                attempt: 0,
+                last_error: None,
+            },
+            info: None,
+            calibration: None,
+            last_telemetry: None,
+            stats: LinkStats::default(),
+            gaps_seen: 0,
+            gaps_last_ms: 0,
+            notices: Vec::new(),
+            answers: BTreeMap::new(),
+            applied: BTreeMap::new(),
+            sessions_opened: 0,
+        };
+        for warning in station
+            .registry
+            .warnings()
+            .iter()
+            .chain(station.history.warnings())
+        {
+            station
+                .notices
+                .push(Notice::Info(format!("data folder: {warning}")));
+        }
+        Ok(station)
+    }
+
+    /// Milliseconds since the station started: the alarms' clock.
+    #[must_use]
+    pub fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn today() -> Date {
+        jiff::Zoned::now().date()
+    }
+
+    /// Takes the notices gathered since the last call.
+    pub fn take_notices(&mut self) -> Vec<Notice> {
+        std::mem::take(&mut self.notices)
+    }
+
+    /// Handles whatever the link has sent, waiting at most `timeout` for the first.
+    pub fn pump(&mut self, timeout: Duration) {
+        self.link.feed_liveness();
+        let events = self.link.events().clone();
+        let telemetry = self.link.telemetry().clone();
+        select! {
+            recv(events) -> e => if let Ok(e) = e { self.on_link_event(e) },
+            recv(telemetry) -> t => if let Ok(t) = t { self.on_telemetry(t) },
+            default(timeout) => {},
+        }
+        while let Ok(t) = telemetry.try_recv() {
+            self.on_telemetry(t);
+        }
+        while let Ok(e) = events.try_recv() {
+            self.on_link_event(e);
+        }
+        self.tick();
+    }
+
+    fn tick(&mut self) {
+        let now = self.now_ms();
+        if self.alarms.is_active(AlarmId::TelemetryGaps)
+            && now.saturating_sub(self.gaps_last_ms) > 2000
+        {
+            self.alarms.condition_ended(AlarmId::TelemetryGaps, now);
+        }
+        self.alarms.tick(now);
+        let entries = self.alarms.drain_log();
+        if entries.is_empty() {
+            return;
+        }
+        let path = self.data.path(ALARM_LOG_FILE);
+        let mut failed = None;
+        for entry in entries {
+            let record = AlarmLogRecord {
+                at: jiff::Timestamp::now(),
+                session_id: self.session.as_ref().map(|s| s.id.clone()),
+                entry: entry.clone(),
+            };
+            if let Err(e) = crate::store::jsonl::append(&path, &record) {
+                failed = Some(e.to_string());
+            }
+            self.notices.push(Notice::Alarm(entry));
+        }
+        if let Some(why) = failed
+            && !self.alarms.is_active(AlarmId::RecordingFailed)
+        {
+            self.recording_failed(&format!("cannot write the alarm log: {why}"));
+            for entry in self.alarms.drain_log() {
+                self.notices.push(Notice::Alarm(entry));
+            }
+        }
+    }
+
+    fn on_telemetry(&mut self, t: Telemetry) {
+        if let Some(session) = &mut self.session {
+            session.on_telemetry(&t, self.summary.as_ref().and_then(|s| s.zone));
+        }
+        let previous = self.last_telemetry.map(|p| p.state);
+        self.last_telemetry = Some(t);
+        if previous == Some(PenState::Fault) && t.state != PenState::Fault {
+            self.alarms
+                .condition_ended(AlarmId::PenFault, self.now_ms());
+        }
+        if previous == Some(PenState::Estop) && t.state != PenState::Estop {
+            self.alarms.condition_ended(AlarmId::Estop, self.now_ms());
+        }
+    }
+
+    fn on_link_event(&mut self, event: LinkEvent) {
+        let now = self.now_ms();
+        match event {
+            LinkEvent::State(state) => {
+                match &state {
+                    LinkState::Connected { info, calibration } => {
+                        self.info = Some(info.clone());
+                        self.calibration = Some(calibration.clone());
+                        self.alarms.condition_ended(AlarmId::LinkLost, now);
+                        self.check_calibration_due();
+                    }
+                    LinkState::Lost(reason) => {
+                        let text =
+                            format!("link to the pen lost: {reason}; the motor is assumed stopped");
+                        self.alarms.condition_present(AlarmId::LinkLost, now, &text);
+                        if let Some(session) = &mut self.session {
+                            session.interruptions += 1;
+                        }
+                    }
+                    _ => {}
+                }
+                self.link_state = state.clone();
+                self.notices.push(Notice::Link(state));
+            }
+            LinkEvent::Answer(answer) => self.on_answer(answer),
+            LinkEvent::Pen { event, .. } => self.on_pen_event(event),
+            LinkEvent::Calibration(cal) => {
+                self.calibration = Some(cal);
+                self.check_calibration_due();
+            }
+            LinkEvent::Info(info) => self.info = Some(info),
+            LinkEvent::Stats(stats) => {
+                if stats.telemetry_gaps > self.gaps_seen {
+                    self.gaps_seen = stats.telemetry_gaps;
+                    self.gaps_last_ms = now;
+                    let text =
+                        format!("telemetry gaps: {} samples lost so far", stats.samples_lost);
+                    self.alarms
+                        .condition_present(AlarmId::TelemetryGaps, now, &text);
+                }
+                self.stats = stats;
+            }
+            LinkEvent::SafetyApplied { id, result } => {
+                if let Ok(Some(plan)) = &result {
+                    self.notices.push(Notice::ZonePlan(*plan));
+                }
+                self.applied.insert(id, result);
+            }
+            LinkEvent::Safety(summary) => self.on_summary(summary),
+            LinkEvent::EstopConfirmed => {
+                self.notices
+                    .push(Notice::Info("the pen confirmed the E-stop".into()));
+            }
+            LinkEvent::OwnerStalled => {
+                self.notices.push(Notice::Info(
+                    "the station stalled; heartbeats were held back".into(),
+                ));
+            }
+            LinkEvent::OwnerResumed | LinkEvent::Gauge { .. } => {}
+        }
+    }
+
+    fn on_summary(&mut self, summary: SafetySummary) {
+        let now = self.now_ms();
+        // Deep caution lasts while the depth target is above 1.5 mm.
+        if summary
+            .depth_target_um
+            .is_some_and(|d| d > interlock::DEEP_CAUTION_UM)
+        {
+            let text = format!(
+                "depth target {} is above 1.50 mm (not evaluated in DEN160029)",
+                interlock::mm(i64::from(summary.depth_target_um.unwrap_or_default()))
+            );
+            self.alarms
+                .condition_present(AlarmId::DeepCaution, now, &text);
+        } else if self.summary.as_ref().is_some_and(|s| {
+            s.depth_target_um
+                .is_some_and(|d| d > interlock::DEEP_CAUTION_UM)
+        }) {
+            self.alarms.condition_ended(AlarmId::DeepCaution, now);
+        }
+        // A cartridge the registry has not judged yet: judge it now.
+        if let Some(c) = &summary.cartridge
+            && c.check == CartridgeCheck::Unchecked
+        {
+            let session_id = self.session.as_ref().map(|s| s.id.clone());
+            let check = match self.registry.used_in(c.id) {
+                Some(used) if Some(&used.session_id) != session_id.as_ref() => {
+                    CartridgeCheck::UsedBefore {
+                        session_id: used.session_id.clone(),
+                    }
+                }
+                _ => CartridgeCheck::Fresh,
+            };
+            let _ = self
+                .link
+                .update_safety(SafetyUpdate::CartridgeChecked { id: c.id, check });
+        }
+        self.summary = Some(summary);
+    }
+
+    fn on_pen_event(&mut self, event: PenEvent) {
+        let now = self.now_ms();
+        match event {
+            PenEvent::Estop(source) => {
+                let text = format!("emergency stop ({}); reset needed", source.as_str());
+                self.alarms.condition_present(AlarmId::Estop, now, &text);
+            }
+            PenEvent::Fault(code) => {
+                let text = format!("the pen stopped itself: FAULT {code}; reset needed");
+                self.alarms.condition_present(AlarmId::PenFault, now, &text);
+                if let Some(session) = &mut self.session {
+                    session.interruptions += 1;
+                }
+            }
+            PenEvent::Boot { boot, reason } => {
+                let text = format!(
+                    "the pen rebooted (boot {boot}, {}); reset needed",
+                    reason.as_str()
+                );
+                self.alarms.condition_present(AlarmId::PenFault, now, &text);
+            }
+            _ => {}
+        }
+        self.notices.push(Notice::Pen(event));
+    }
+
+    fn on_answer(&mut self, answer: Answer) {
+        let now = self.now_ms();
+        let zone = self.summary.as_ref().and_then(|s| s.zone);
+        match &answer.outcome {
+            Outcome::Refused(refusal) => {
+                let alarm = match refusal.rule {
+                    Rule::DeepCaution => Some(AlarmId::DeepCaution),
+                    _ if answer.command == Command::Run => Some(AlarmId::StartRefused),
+                    Rule::DepthAboveLimit | Rule::DepthInvalid | Rule::NoZone
+                        if matches!(answer.command, Command::Depth { .. }) =>
+                    {
+                        Some(AlarmId::DepthRefused)
+                    }
+                    _ => None,
+                };
+                if let Some(alarm) = alarm {
+                    self.alarms.condition_present(alarm, now, &refusal.message);
+                    // A refusal is an event: its condition ends at once; the latching
+                    // alarm stays until acknowledged. The deep caution lasts while
+                    // the operator has not acknowledged it.
+                    if alarm != AlarmId::DeepCaution {
+                        self.alarms.condition_ended(alarm, now);
+                    }
+                }
+                if let Some(session) = &mut self.session {
+                    session.on_refusal(zone);
+                }
+            }
+            Outcome::Ack if answer.command == Command::Run => self.on_run_acknowledged(zone),
+            Outcome::Ack if answer.command == Command::Reset => {
+                for id in [AlarmId::Estop, AlarmId::PenFault, AlarmId::LinkLost] {
+                    self.alarms.condition_ended(id, now);
+                }
+            }
+            _ => {}
+        }
+        self.answers.insert(answer.id, answer);
+    }
+
+    fn on_run_acknowledged(&mut self, zone: Option<ZoneId>) {
+        let Some(session) = &mut self.session else {
+            return;
+        };
+        session.on_run(zone);
+        let Some(cartridge) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) else {
+            return;
+        };
+        if self.registry.is_used_outside(cartridge.id, &session.id)
+            || self.registry.used_in(cartridge.id).is_some()
+        {
+            return;
+        }
+        let result = self.registry.mark_used(
+            cartridge.id,
+            &session.id,
+            &session.answers.client,
+            jiff::Timestamp::now(),
+        );
+        if let Err(e) = result {
+            self.recording_failed(&format!(
+                "cannot record cartridge {} as used: {e}",
+                cartridge.id
+            ));
+        }
+    }
+
+    /// A record could not be written: raise the high alarm and stop the needle, so
+    /// treatment never goes on unrecorded.
+    fn recording_failed(&mut self, why: &str) {
+        let now = self.now_ms();
+        self.alarms
+            .condition_present(AlarmId::RecordingFailed, now, why);
+        let _ = self.link.send(Command::Halt);
+    }
+
+    fn check_calibration_due(&mut self) {
+        let now = self.now_ms();
+        let Some(cal) = &self.calibration else { return };
+        let today = Self::today();
+        let due_text = match interlock::calibration_date(cal.date) {
+            None => Some("the pen has no valid calibration date: calibrate it".to_owned()),
+            Some(date) => {
+                let due = date
+                    .checked_add(jiff::Span::new().days(interlock::CALIBRATION_VALID_DAYS))
+                    .unwrap_or(date);
+                let days_left = today.until(due).map_or(0, |s| s.get_days());
+                (days_left <= CALIBRATION_WARN_DAYS).then(|| {
+                    if days_left < 0 {
+                        format!("the pen's calibration fell due on {due}")
+                    } else {
+                        format!("the pen's calibration falls due on {due}, in {days_left} days")
+                    }
+                })
+            }
+        };
+        match due_text {
+            Some(text) => self
+                .alarms
+                .condition_present(AlarmId::CalibrationDue, now, &text),
+            None => self.alarms.condition_ended(AlarmId::CalibrationDue, now),
+        }
+    }
+
+    // ----- operator requests -----
+
+    /// Sends a pen command through the interlock and waits for its end.
+    pub fn command(&mut self, command: Command) -> Result<Answer, StationError> {
+        let id = self.link.send(command).map_err(link_error)?;
+        let deadline = Instant::now() + ANSWER_WAIT;
+        loop {
+            if let Some(answer) = self.answers.remove(&id) {
+                return Ok(answer);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StationError::Timeout(ANSWER_WAIT));
+            }
+            self.pump(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Tells the interlock `update` and waits for its result.
+    pub fn safety(
+        &mut self,
+        update: SafetyUpdate,
+    ) -> Result<Result<Option<ZonePlan>, Refusal>, StationError> {
+        let id = self.link.update_safety(update).map_err(link_error)?;
+        let deadline = Instant::now() + ANSWER_WAIT;
+        loop {
+            if let Some(result) = self.applied.remove(&id) {
+                return Ok(result);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StationError::Timeout(ANSWER_WAIT));
+            }
+            self.pump(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Emergency stop: the byte goes out at once.
+    pub fn estop(&mut self) -> Result<(), StationError> {
+        self.link.estop().map_err(link_error)?;
+        let now = self.now_ms();
+        self.alarms.condition_present(
+            AlarmId::Estop,
+            now,
+            "emergency stop (station); reset needed",
+        );
+        self.tick();
+        Ok(())
+    }
+
+    /// Opens a session from a screening answers file's text.
+    pub fn open_session(&mut self, json: &str) -> Result<ScreeningOutcome, StationError> {
+        if let Some(s) = &self.session {
+            return Err(StationError::SessionOpen(s.id.clone()));
+        }
+        let today = Self::today();
+        let answers: ScreeningAnswers =
+            screening::parse_answers(json).map_err(|e| StationError::Screening(e.to_string()))?;
+        let outcome = screening::evaluate(&answers, today);
+        if !outcome.passed() {
+            return Ok(outcome);
+        }
+        self.sessions_opened += 1;
+        let id = format!(
+            "{}-{}-{}",
+            jiff::Zoned::now().strftime("%Y%m%dT%H%M%S"),
+            answers.client,
+            self.sessions_opened
+        );
+        let last_treated = self
+            .history
+            .zones_for(&answers.client)
+            .into_iter()
+            .filter_map(|(zone, date)| zone.parse::<ZoneId>().ok().map(|z| (z, date)))
+            .collect();
+        let facts = SessionFacts {
+            session_id: id.clone(),
+            client: answers.client.clone(),
+            screening_passed: true,
+            screening_reasons: Vec::new(),
+            last_treated,
+        };
+        let _ = self.safety(SafetyUpdate::Session(Some(facts)))?;
+        self.session = Some(Session::new(id, answers, outcome.clone(), today));
+        // A cartridge judged for no session (or another) is judged again for this one.
+        if let Some(c) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) {
+            let check = match self.registry.used_in(c.id) {
+                Some(used) => CartridgeCheck::UsedBefore {
+                    session_id: used.session_id.clone(),
+                },
+                None => CartridgeCheck::Fresh,
+            };
+            let _ = self.safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
+        }
+        Ok(outcome)
+    }
+
+    /// Ends the session: halts the needle, records the zones treated, and returns the
+    /// summary with aftercare.
+    pub fn end_session(&mut self) -> Result<SessionSummary, StationError> {
+        let Some(session) = self.session.take() else {
+            return Err(StationError::NoSession);
+        };
+        let _ = self.command(Command::Halt);
+        let _ = self.safety(SafetyUpdate::Session(None));
+        let summary = session.summary(Self::today());
+        for zone in summary.zones.iter().filter(|z| z.needling_ms > 0) {
+            if let Err(e) = self.history.record(
+                &session.answers.client,
+                zone.zone.as_str(),
+                session.date,
+                &session.id,
+            ) {
+                self.recording_failed(&format!("cannot record the zones treated: {e}"));
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Acknowledges one alarm (`Some`) or all; the deep caution acknowledgement also
+    /// goes to the interlock.
+    pub fn acknowledge(&mut self, id: Option<AlarmId>) -> Result<usize, String> {
+        let now = self.now_ms();
+        let acknowledged = match id {
+            Some(id) => self
+                .alarms
+                .acknowledge(id, now)
+                .map(|()| 1)
+                .map_err(|e| e.to_string())?,
+            None => self.alarms.acknowledge_all(now),
+        };
+        if id.is_none_or(|id| id == AlarmId::DeepCaution)
+            && (id.is_some() || self.alarms.is_active(AlarmId::DeepCaution))
+        {
+            let _ = self.safety(SafetyUpdate::AcknowledgeDeepCaution);
+        }
+        self.tick();
+        Ok(acknowledged)
+    }
+
+    /// The alarm manager, to list or silence alarms.
+    pub fn alarms_mut(&mut self) -> &mut AlarmManager {
+        &mut self.alarms
+    }
+
+    /// The alarm manager.
+    #[must_use]
+    pub fn alarms(&self) -> &AlarmManager {
+        &self.alarms
+    }
+
+    /// The interlock's last summary.
+    #[must_use]
+    pub fn safety_summary(&self) -> Option<&SafetySummary> {
+        self.summary.as_ref()
+    }
+
+    /// The last telemetry sample.
+    #[must_use]
+    pub fn last_telemetry(&self) -> Option<Telemetry> {
+        self.last_telemetry
+    }
+
+    /// The link's state.
+    #[must_use]
+    pub fn link_state(&self) -> &LinkState {
+        &self.link_state
+    }
+
+    /// The link's statistics.
+    #[must_use]
+    pub fn stats(&self) -> &LinkStats {
+        &self.stats
+    }
+
+    /// The pen's INFO.
+    #[must_use]
+    pub fn info(&self) -> Option<&PenInfo> {
+        self.info.as_ref()
+    }
+
+    /// The pen's calibration.
+    #[must_use]
+    pub fn calibration(&self) -> Option<&Calibration> {
+        self.calibration.as_ref()
+    }
+
+    /// The open session.
+    #[must_use]
+    pub fn session(&self) -> Option<&Session> {
+        self.session.as_ref()
+    }
+
+    /// The zone table in force.
+    #[must_use]
+    pub fn zones(&self) -> &ZoneTable {
+        &self.zones
+    }
+
+    /// The data folder.
+    #[must_use]
+    pub fn data(&self) -> &DataDir {
+        &self.data
+    }
+
+    /// Halts the pen and closes the link.
+    pub fn shutdown(self) {
+        self.link.shutdown();
+    }
+}
+
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(link_error)`
+fn link_error(e: crate::link::LinkError) -> StationError {
+    match e {
+        crate::link::LinkError::Busy => StationError::LinkBusy,
+        crate::link::LinkError::Closed => StationError::LinkClosed,
+    }
+}

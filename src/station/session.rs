@@ -1,0 +1,178 @@
+//! One treatment session: who, the screening, and per-zone figures.
+
+use std::collections::BTreeMap;
+
+use jiff::civil::Date;
+
+use crate::protocol::{PenState, Telemetry};
+use crate::safety::aftercare::{self, NextSession};
+use crate::safety::screening::{ScreeningAnswers, ScreeningOutcome};
+use crate::safety::zones::ZoneId;
+
+/// A gap between two samples longer than this is not counted as needling time: the
+/// telemetry was interrupted, and the needle is assumed stopped meanwhile.
+const MAX_SAMPLE_GAP_MS: u32 = 1000;
+
+/// Figures for one zone of a session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ZoneFigures {
+    /// The zone (`None`: commands refused with no zone selected).
+    pub zone: Option<ZoneId>,
+    /// Times the needle was started in it.
+    pub passes: u32,
+    /// Time the motor ran in it, ms.
+    pub needling_ms: u64,
+    /// Deepest actual depth while running, µm.
+    pub max_depth_um: i32,
+    /// Commands the interlock refused while it was active.
+    pub refusals: u32,
+}
+
+/// An open session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// Its id.
+    pub id: String,
+    /// The screening answers it was opened with.
+    pub answers: ScreeningAnswers,
+    /// The screening's outcome.
+    pub outcome: ScreeningOutcome,
+    /// The date it was opened.
+    pub date: Date,
+    /// Link losses and pen faults during it.
+    pub interruptions: u32,
+    zones: BTreeMap<Option<ZoneId>, ZoneFigures>,
+    last_sample: Option<Telemetry>,
+}
+
+/// What `end` reports.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SessionSummary {
+    /// The session's id.
+    pub session_id: String,
+    /// The client's pseudonym.
+    pub client: String,
+    /// Per zone, in zone order.
+    pub zones: Vec<ZoneFiguresOut>,
+    /// All needling time, ms.
+    pub needling_ms: u64,
+    /// All refusals.
+    pub refusals: u32,
+    /// Link losses and faults.
+    pub interruptions: u32,
+    /// The aftercare sheet.
+    pub aftercare: Vec<String>,
+    /// When the next session may be.
+    pub next_earliest: Date,
+    /// ... and should be by, when the schedule says.
+    pub next_latest: Option<Date>,
+    /// The schedule's advice.
+    pub next_advice: String,
+}
+
+/// Figures of a zone that was selected.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ZoneFiguresOut {
+    /// The zone.
+    pub zone: ZoneId,
+    /// Needle starts.
+    pub passes: u32,
+    /// Motor time, ms.
+    pub needling_ms: u64,
+    /// Deepest actual depth while running, µm.
+    pub max_depth_um: i32,
+    /// Refusals while it was active.
+    pub refusals: u32,
+}
+
+impl Session {
+    /// A session opened on `date`.
+    #[must_use]
+    pub fn new(
+        id: String,
+        answers: ScreeningAnswers,
+        outcome: ScreeningOutcome,
+        date: Date,
+    ) -> Self {
+        Self {
+            id,
+            answers,
+            outcome,
+            date,
+            interruptions: 0,
+            zones: BTreeMap::new(),
+            last_sample: None,
+        }
+    }
+
+    fn figures(&mut self, zone: Option<ZoneId>) -> &mut ZoneFigures {
+        self.zones.entry(zone).or_insert_with(|| ZoneFigures {
+            zone,
+            ..ZoneFigures::default()
+        })
+    }
+
+    /// A telemetry sample while `zone` is active.
+    pub fn on_telemetry(&mut self, t: &Telemetry, zone: Option<ZoneId>) {
+        if let Some(prev) = self.last_sample
+            && prev.state == PenState::Running
+            && t.state == PenState::Running
+        {
+            let dt_ms = t.t_ms.wrapping_sub(prev.t_ms);
+            if dt_ms <= MAX_SAMPLE_GAP_MS {
+                let figures = self.figures(zone);
+                figures.needling_ms += u64::from(dt_ms);
+                figures.max_depth_um = figures.max_depth_um.max(t.depth_um);
+            }
+        }
+        self.last_sample = Some(*t);
+    }
+
+    /// The pen acknowledged RUN in `zone`.
+    pub fn on_run(&mut self, zone: Option<ZoneId>) {
+        self.figures(zone).passes += 1;
+    }
+
+    /// The interlock refused a command while `zone` was active.
+    pub fn on_refusal(&mut self, zone: Option<ZoneId>) {
+        self.figures(zone).refusals += 1;
+    }
+
+    /// The summary, with aftercare and the next session's dates.
+    #[must_use]
+    pub fn summary(&self, today: Date) -> SessionSummary {
+        let zones: Vec<ZoneFiguresOut> = self
+            .zones
+            .values()
+            .filter_map(|f| {
+                f.zone.map(|zone| ZoneFiguresOut {
+                    zone,
+                    passes: f.passes,
+                    needling_ms: f.needling_ms,
+                    max_depth_um: f.max_depth_um,
+                    refusals: f.refusals,
+                })
+            })
+            .collect();
+        let NextSession {
+            earliest,
+            latest,
+            advice,
+        } = aftercare::next_session(self.answers.indication, today);
+        SessionSummary {
+            session_id: self.id.clone(),
+            client: self.answers.client.clone(),
+            needling_ms: self.zones.values().map(|f| f.needling_ms).sum(),
+            refusals: self.zones.values().map(|f| f.refusals).sum(),
+            interruptions: self.interruptions,
+            zones,
+            aftercare: aftercare::aftercare_lines()
+                .iter()
+                .map(|&l| l.to_owned())
+                .collect(),
+            next_earliest: earliest,
+            next_latest: latest,
+            next_advice: advice,
+        }
+    }
+}

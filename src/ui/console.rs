@@ -1,0 +1,636 @@
+//! `punctum console`: a line-oriented operator console on stdin and stdout, for
+//! technicians at the bench and for automation.
+//!
+//! It goes through exactly the same station core, interlock and link thread as the
+//! window. Commands are read one per line and carried out one at a time: a command's
+//! answer is printed before the next line is read, so a script's output is in its
+//! order. Every output line begins with one word (`ok`, `refused:`, `error:`,
+//! `alarm:`, `status:`, `event:`, `summary:`, `aftercare:`, `help:`) so scripts can
+//! parse it. See `docs/console.md`.
+//!
+//! Exit codes: 0 after `quit` or the end of input (the pen is halted first); 1 when the
+//! console cannot start (bad zone table, data folder, port); 2 for a usage error.
+
+use std::fmt::Write as _;
+use std::io::{BufRead as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossbeam_channel::{Receiver, select};
+
+use crate::link::{Link, LinkConfig, LinkState, Outcome};
+use crate::protocol::{Calibration, Command, PenEvent};
+use crate::safety::alarms::{AlarmAction, AlarmId, AlarmLogEntry};
+use crate::safety::interlock::{SafetyUpdate, ZonePlan, mm};
+use crate::safety::zones::{ZoneId, ZoneTable};
+use crate::sim::{SimConfig, SimPen};
+use crate::station::{Notice, Station, StationError};
+use crate::store::{self, DataDir};
+
+/// Options of `punctum console`.
+#[derive(Debug, Clone, clap::Args)]
+#[command(group(clap::ArgGroup::new("pen").required(true).args(["port", "sim"])))]
+pub struct ConsoleArgs {
+    /// The pen's serial port (e.g. /dev/ttyACM0, or a `punctum sim` link path).
+    #[arg(long, value_name = "PATH")]
+    pub port: Option<PathBuf>,
+    /// Use the built-in simulated pen instead of a real one.
+    #[arg(long)]
+    pub sim: bool,
+    /// The data folder: cartridge registry, treatment history, limit changes.
+    /// [default: `$XDG_DATA_HOME/punctum` or `~/.local/share/punctum`]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// A clinic's own zone table (same format and rules as assets/zones.json). Also
+    /// settable as `zones_file` in `<data dir>/settings.json`.
+    #[arg(long, value_name = "FILE")]
+    pub zones: Option<PathBuf>,
+    /// Who is at the station (recorded with zone-limit changes). [default: `$USER`]
+    #[arg(long, value_name = "ID")]
+    pub operator: Option<String>,
+    /// Telemetry rate asked of the pen, Hz.
+    #[arg(long, default_value_t = 20)]
+    pub telemetry_hz: u32,
+}
+
+/// The station's settings file in the data folder.
+#[derive(Debug, Default, serde::Deserialize)]
+struct Settings {
+    /// A clinic's zone table.
+    zones_file: Option<PathBuf>,
+}
+
+/// Runs the console until `quit` or the end of input.
+pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+    let root = args
+        .data_dir
+        .clone()
+        .or_else(DataDir::default_root)
+        .context("no data folder: give --data-dir (no $HOME or $XDG_DATA_HOME here)")?;
+    let data = DataDir::open(&root)
+        .with_context(|| format!("cannot open the data folder {}", root.display()))?;
+    let zones = load_zones(args, &data)?;
+    let mut out = Printer::default();
+    let who = args
+        .operator
+        .clone()
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "unknown".to_owned());
+    record_limit_changes(&data, &zones, &who, &mut out)?;
+
+    // The built-in simulated pen lives as long as the console.
+    let mut _sim = None;
+    let port = if let Some(port) = &args.port {
+        port.clone()
+    } else {
+        let pen = start_builtin_sim(&data)?;
+        out.line(&format!(
+            "event: SIMULATED pen on {} (not a real pen)",
+            pen.port_path().display()
+        ));
+        let path = pen.port_path();
+        _sim = Some(pen);
+        path
+    };
+    let mut config = LinkConfig::new(&port);
+    config.zones = zones.clone();
+    config.telemetry_hz = args.telemetry_hz;
+    let link = Link::spawn(config).context("cannot start the link thread")?;
+    let mut station = Station::new(link, data, zones).context("cannot open the station")?;
+
+    // Scripts start typing at once: give the link a moment to come up first.
+    let until = Instant::now() + Duration::from_secs(10);
+    while !matches!(station.link_state(), LinkState::Connected { .. }) && Instant::now() < until {
+        station.pump(Duration::from_millis(50));
+        out.notices(station.take_notices());
+    }
+
+    let input = spawn_stdin_reader()?;
+    loop {
+        select! {
+            recv(input) -> typed => {
+                let Ok(typed) = typed else { break };
+                out.notices(station.take_notices());
+                if execute(&mut station, typed.trim(), &mut out) == Flow::Quit {
+                    break;
+                }
+                out.notices(station.take_notices());
+            },
+            default(Duration::from_millis(50)) => {
+                station.pump(Duration::ZERO);
+                out.notices(station.take_notices());
+            },
+        }
+    }
+    // quit and end of input: halt the pen first.
+    let halted = station.command(Command::Halt);
+    out.notices(station.take_notices());
+    match halted {
+        Ok(answer) if answer.outcome == Outcome::Ack => out.line("event: pen halted"),
+        Ok(answer) => out.line(&format!("event: halt not confirmed: {:?}", answer.outcome)),
+        Err(e) => out.line(&format!("event: halt not confirmed: {e}")),
+    }
+    station.shutdown();
+    out.line("event: console closed");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn load_zones(args: &ConsoleArgs, data: &DataDir) -> anyhow::Result<ZoneTable> {
+    let settings_path = data.path("settings.json");
+    let settings: Settings = match std::fs::read_to_string(&settings_path) {
+        Ok(text) => serde_json::from_str(&text)
+            .with_context(|| format!("{} is not valid settings JSON", settings_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
+        Err(e) => return Err(e).context(format!("cannot read {}", settings_path.display())),
+    };
+    let file = args.zones.clone().or(settings.zones_file);
+    match file {
+        // A bad table refuses treatment: no silent fallback to the built-in one.
+        Some(path) => ZoneTable::load(&path)
+            .with_context(|| format!("the zone table {} is refused; no treatment", path.display())),
+        None => Ok(ZoneTable::builtin()),
+    }
+}
+
+/// Records each limit that differs from the table the station last ran with.
+fn record_limit_changes(
+    data: &DataDir,
+    zones: &ZoneTable,
+    who: &str,
+    out: &mut Printer,
+) -> anyhow::Result<()> {
+    let previous = match store::last_zone_table(data)? {
+        Some(text) => ZoneTable::from_json(&text).ok(),
+        None => None,
+    };
+    let baseline = previous.unwrap_or_else(ZoneTable::builtin);
+    for change in baseline.limit_changes(zones) {
+        let record = store::LimitChangeRecord {
+            zone: change.zone.as_str().to_owned(),
+            old_limit_um: change.old_limit_um,
+            new_limit_um: change.new_limit_um,
+            who: who.to_owned(),
+            at: jiff::Timestamp::now(),
+            table_hash: zones.hash_hex().to_owned(),
+        };
+        store::append_limit_change(data, &record)?;
+        out.line(&format!(
+            "event: zone limit changed: {} from {} to {} by {who}",
+            record.zone,
+            mm(i64::from(record.old_limit_um)),
+            mm(i64::from(record.new_limit_um))
+        ));
+    }
+    store::store_zone_table(data, &zones.to_json())?;
+    Ok(())
+}
+
+/// The built-in simulated pen, its calibration kept in the data folder (dated the day
+/// the folder first met it, as a pen comes calibrated from its maker).
+fn start_builtin_sim(data: &DataDir) -> anyhow::Result<SimPen> {
+    let cal_file = data.path("sim-pen-calibration.json");
+    if !cal_file.exists() {
+        let factory = Calibration {
+            date: crate::safety::interlock::yyyymmdd(jiff::Zoned::now().date()),
+            tech: "FACTORY".into(),
+            ..Calibration::identity()
+        };
+        crate::sim::cal_file::store(&cal_file, &factory)
+            .context("cannot write the simulated pen's calibration")?;
+    }
+    let config = SimConfig {
+        cal_file: Some(cal_file),
+        ..SimConfig::default()
+    };
+    SimPen::spawn(config).context("cannot start the simulated pen")
+}
+
+fn spawn_stdin_reader() -> anyhow::Result<Receiver<String>> {
+    let (tx, rx) = crossbeam_channel::bounded(64);
+    // Not joined: a blocked read of stdin cannot be interrupted; the thread ends with
+    // the process.
+    std::thread::Builder::new()
+        .name("punctum-console-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+        .context("cannot start the stdin reader")?;
+    Ok(rx)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Quit,
+}
+
+const HELP: &[&str] = &[
+    "session <screening.json>   open a session (screening answers file)",
+    "zone <id>                  select a zone: forehead periorbital nose cheeks perioral chin_jawline neck decollete scalp body",
+    "depth <mm>                 needle depth in mm, 0.05 steps (e.g. depth 0.5)",
+    "speed <rpm>                needle speed in strokes per minute",
+    "start | stop               start / stop the needle",
+    "estop                      emergency stop (the E-stop byte goes out at once)",
+    "reset                      the operator's reset after an E-stop, fault or link loss",
+    "ack <alarm id|all>         acknowledge an alarm (ack deep_caution allows depths over 1.5 mm)",
+    "silence <alarm id> [secs]  silence an alarm's sound (high: at most 120 s)",
+    "status | alarms            show the station's state / the active alarms",
+    "end                        end the session: summary and aftercare",
+    "quit                       halt the pen and leave",
+];
+
+fn execute(station: &mut Station, line: &str, out: &mut Printer) -> Flow {
+    if line.is_empty() || line.starts_with('#') {
+        return Flow::Continue;
+    }
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let usage = |out: &mut Printer, text: &str| out.line(&format!("error: {text}"));
+    match words.as_slice() {
+        ["help"] => {
+            for h in HELP {
+                out.line(&format!("help: {h}"));
+            }
+        }
+        ["quit"] => return Flow::Quit,
+        ["session", path] => open_session(station, Path::new(path), out),
+        ["zone", id] => match id.parse::<ZoneId>() {
+            Ok(zone) => match station.safety(SafetyUpdate::SelectZone(zone)) {
+                Ok(Ok(_)) => out.line("ok"),
+                Ok(Err(refusal)) => out.line(&format!("refused: {refusal}")),
+                Err(e) => out.line(&format!("error: {e}")),
+            },
+            Err(e) => usage(out, &format!("{e}; usage: zone <id>")),
+        },
+        ["depth", value] => match parse_depth_um(value) {
+            Ok(depth_um) => send(station, Command::Depth { depth_um }, out),
+            Err(e) => usage(out, &format!("{e}; usage: depth <mm>, e.g. depth 0.5")),
+        },
+        ["speed", value] => match value.parse::<i64>() {
+            Ok(rpm) => send(station, Command::Speed { rpm }, out),
+            Err(_) => usage(
+                out,
+                &format!("{value:?} is not a whole number of rpm; usage: speed <rpm>"),
+            ),
+        },
+        ["start"] => send(station, Command::Run, out),
+        ["stop"] => send(station, Command::Halt, out),
+        ["reset"] => send(station, Command::Reset, out),
+        ["estop"] => match station.estop() {
+            Ok(()) => out.line("ok"),
+            Err(e) => out.line(&format!("error: {e}")),
+        },
+        ["ack", "all"] => match station.acknowledge(None) {
+            Ok(n) => out.line(&format!("ok: {n} acknowledged")),
+            Err(e) => out.line(&format!("refused: {e}")),
+        },
+        ["ack", id] => match id.parse::<AlarmId>() {
+            Ok(alarm) => match station.acknowledge(Some(alarm)) {
+                Ok(_) => out.line("ok"),
+                Err(e) => out.line(&format!("refused: {e}")),
+            },
+            Err(e) => usage(out, &format!("{e}; usage: ack <alarm id|all>")),
+        },
+        ["silence", id, rest @ ..] if rest.len() <= 1 => {
+            let secs = rest.first().map_or(Ok(120), |s| s.parse::<u64>());
+            match (id.parse::<AlarmId>(), secs) {
+                (Ok(alarm), Ok(secs)) => {
+                    let now = station.now_ms();
+                    match station.alarms_mut().silence(alarm, now, secs * 1000) {
+                        Ok(()) => out.line("ok"),
+                        Err(e) => out.line(&format!("refused: {e}")),
+                    }
+                }
+                (Err(e), _) => usage(out, &format!("{e}; usage: silence <alarm id> [secs]")),
+                (_, Err(_)) => usage(out, "usage: silence <alarm id> [secs]"),
+            }
+        }
+        ["status"] => out.line(&status_line(station)),
+        ["alarms"] => list_alarms(station, out),
+        ["end"] => end_session(station, out),
+        [verb, ..] if HELP.iter().any(|h| h.starts_with(verb)) => {
+            usage(out, &format!("wrong arguments for {verb}; try help"));
+        }
+        _ => usage(out, &format!("unknown command {line:?}; try help")),
+    }
+    Flow::Continue
+}
+
+fn end_session(station: &mut Station, out: &mut Printer) {
+    match station.end_session() {
+        Ok(summary) => {
+            out.line(&format!(
+                "summary: session={} client={} needling_s={:.1} refusals={} interruptions={}",
+                summary.session_id,
+                summary.client,
+                secs(summary.needling_ms),
+                summary.refusals,
+                summary.interruptions
+            ));
+            for z in &summary.zones {
+                out.line(&format!(
+                    "summary: zone={} passes={} needling_s={:.1} max_depth_mm={} refusals={}",
+                    z.zone,
+                    z.passes,
+                    secs(z.needling_ms),
+                    mm(i64::from(z.max_depth_um)).trim_end_matches(" mm"),
+                    z.refusals
+                ));
+            }
+            for line in &summary.aftercare {
+                out.line(&format!("aftercare: {line}"));
+            }
+            // The advice names the dates (earliest, and latest where the schedule has one).
+            out.line(&format!("aftercare: next session: {}", summary.next_advice));
+        }
+        Err(e) => out.line(&format!("refused: {e}")),
+    }
+}
+
+fn list_alarms(station: &Station, out: &mut Printer) {
+    let active = station.alarms().active();
+    if active.is_empty() {
+        out.line("status: alarms=none");
+    }
+    for a in active {
+        out.line(&format!(
+            "status: alarm={} priority={} acknowledged={} silenced={} condition={} text={}",
+            a.id,
+            a.priority.as_str(),
+            a.acknowledged,
+            a.silenced_until_ms.is_some(),
+            a.condition_present,
+            a.text
+        ));
+    }
+}
+
+#[allow(clippy::cast_precision_loss)] // session times are far below 2^52 ms
+fn secs(ms: u64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn open_session(station: &mut Station, path: &Path, out: &mut Printer) {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) => return out.line(&format!("error: cannot read {}: {e}", path.display())),
+    };
+    match station.open_session(&text) {
+        Ok(outcome) if outcome.passed() => {
+            out.line("ok");
+            if let Some(s) = station.session() {
+                let cautions: Vec<&str> = outcome
+                    .confirmed_cautions
+                    .iter()
+                    .map(|q| q.as_str())
+                    .collect();
+                out.line(&format!(
+                    "event: session {} opened: client={} age={} indication={} practitioner={} cautions_confirmed={}",
+                    s.id,
+                    s.answers.client,
+                    outcome.age_years,
+                    s.answers.indication,
+                    s.answers.practitioner,
+                    if cautions.is_empty() { "none".to_owned() } else { cautions.join(",") }
+                ));
+            }
+        }
+        Ok(outcome) => out.line(&format!(
+            "refused: screening: {}",
+            outcome.reasons().join("; ")
+        )),
+        Err(StationError::Screening(e)) => out.line(&format!("error: {e}")),
+        Err(e) => out.line(&format!("refused: {e}")),
+    }
+}
+
+fn send(station: &mut Station, command: Command, out: &mut Printer) {
+    let shown = command.to_string();
+    match station.command(command) {
+        Ok(answer) => match answer.outcome {
+            Outcome::Ack => out.line("ok"),
+            Outcome::Refused(refusal) => out.line(&format!("refused: {refusal}")),
+            Outcome::Nak(reason) => out.line(&format!(
+                "refused: the pen answered NAK {reason} to {shown}"
+            )),
+            Outcome::NotSent(why) => out.line(&format!("refused: {shown} not sent: {why}")),
+            Outcome::Unanswered => {
+                out.line(&format!("error: {shown} unanswered; the link is lost"));
+            }
+        },
+        Err(e) => out.line(&format!("error: {e}")),
+    }
+}
+
+/// Parses a depth in mm ("0.5", "1.25") into µm without float surprises.
+fn parse_depth_um(text: &str) -> Result<i64, String> {
+    let bad = || format!("{text:?} is not a depth in mm");
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if whole.is_empty() && frac.is_empty() {
+        return Err(bad());
+    }
+    let negative = whole.starts_with('-');
+    let whole = whole.trim_start_matches('-');
+    if !whole.bytes().all(|b| b.is_ascii_digit())
+        || !frac.bytes().all(|b| b.is_ascii_digit())
+        || frac.len() > 3
+        || whole.len() > 3
+    {
+        return Err(bad());
+    }
+    let whole_um = if whole.is_empty() {
+        0
+    } else {
+        whole.parse::<i64>().map_err(|_| bad())? * 1000
+    };
+    let frac_um = if frac.is_empty() {
+        0
+    } else {
+        format!("{frac:0<3}").parse::<i64>().map_err(|_| bad())?
+    };
+    let um = whole_um + frac_um;
+    Ok(if negative { -um } else { um })
+}
+
+fn status_line(station: &Station) -> String {
+    let link = match station.link_state() {
+        LinkState::Connected { .. } => "connected",
+        LinkState::Connecting { .. } => "connecting",
+        LinkState::Handshaking => "handshaking",
+        LinkState::Lost(_) => "lost",
+        LinkState::Closed => "closed",
+    };
+    let t = station.last_telemetry();
+    let summary = station.safety_summary();
+    let opt_mm = |um: Option<i32>| {
+        um.map_or_else(|| "-".to_owned(), |um| mm(i64::from(um)).replace(" mm", ""))
+    };
+    let cartridge = summary.and_then(|s| s.cartridge.as_ref()).map_or_else(
+        || "none".to_owned(),
+        |c| {
+            let check = match &c.check {
+                crate::safety::interlock::CartridgeCheck::Unchecked => "unchecked",
+                crate::safety::interlock::CartridgeCheck::Fresh => "fresh",
+                crate::safety::interlock::CartridgeCheck::UsedBefore { .. } => "used",
+            };
+            format!("{}:{}:{check}", c.id, c.needles)
+        },
+    );
+    let latched = summary.map_or_else(String::new, |s| {
+        s.latched
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    });
+    let highest = station.alarms().highest().map_or_else(
+        || "none".to_owned(),
+        |a| format!("{}:{}", a.priority.as_str(), a.id),
+    );
+    format!(
+        "status: link={link} pen_state={} zone={} limit_mm={} depth_target_mm={} depth_mm={} rpm={} \
+         cartridge={cartridge} latched={} session={} alarms={} highest={highest} simulated={}",
+        t.map_or_else(|| "-".to_owned(), |t| t.state.to_string()),
+        summary
+            .and_then(|s| s.zone)
+            .map_or_else(|| "none".to_owned(), |z| z.to_string()),
+        opt_mm(summary.and_then(|s| s.limit_um)),
+        opt_mm(summary.and_then(|s| s.depth_target_um)),
+        opt_mm(t.map(|t| t.depth_um)),
+        t.map_or_else(|| "-".to_owned(), |t| t.rpm.to_string()),
+        if latched.is_empty() { "none" } else { &latched },
+        station.session().map_or("none", |s| s.id.as_str()),
+        station.alarms().active().len(),
+        station
+            .info()
+            .is_some_and(|i| i.model.contains("SIM") || i.fw.contains("sim")),
+    )
+}
+
+/// Prints lines, flushing each, so a pipe sees them at once.
+#[derive(Default)]
+struct Printer {
+    last_connect_error: Option<String>,
+}
+
+impl Printer {
+    #[allow(clippy::unused_self)] // one door for every line, so output stays in order
+    fn line(&mut self, text: &str) {
+        let mut stdout = std::io::stdout().lock();
+        // A closed stdout (the reader went away) ends nothing here: the pen is still
+        // halted on the way out.
+        let _ = writeln!(stdout, "{text}");
+        let _ = stdout.flush();
+    }
+
+    fn notices(&mut self, notices: Vec<Notice>) {
+        for notice in notices {
+            match notice {
+                Notice::Alarm(entry) => self.alarm(&entry),
+                Notice::Link(state) => self.link(state),
+                Notice::Pen(event) => self.line(&format!("event: pen {}", pen_event(&event))),
+                Notice::ZonePlan(plan) => self.zone_plan(&plan),
+                Notice::Info(text) => self.line(&format!("event: {text}")),
+            }
+        }
+    }
+
+    fn alarm(&mut self, e: &AlarmLogEntry) {
+        let p = e.priority.as_str();
+        match e.action {
+            AlarmAction::Raised => self.line(&format!("alarm: raised {p} {} {}", e.id, e.text)),
+            AlarmAction::Cleared => self.line(&format!("alarm: cleared {p} {} {}", e.id, e.text)),
+            AlarmAction::Acknowledged => self.line(&format!("event: alarm acknowledged {}", e.id)),
+            AlarmAction::Silenced { until_ms } => {
+                self.line(&format!(
+                    "event: alarm silenced {} until_ms={until_ms}",
+                    e.id
+                ));
+            }
+        }
+    }
+
+    fn link(&mut self, state: LinkState) {
+        match state {
+            LinkState::Connected { info, calibration } => {
+                self.last_connect_error = None;
+                self.line(&format!(
+                    "event: link connected model={} serial={} fw={} calibration_date={}",
+                    info.model, info.serial, info.fw, calibration.date
+                ));
+            }
+            LinkState::Lost(reason) => self.line(&format!("event: link lost: {reason}")),
+            LinkState::Connecting {
+                last_error: Some(e),
+                ..
+            } if self.last_connect_error.as_ref() != Some(&e) => {
+                self.line(&format!("event: link connecting: {e}"));
+                self.last_connect_error = Some(e);
+            }
+            LinkState::Closed => self.line("event: link closed"),
+            LinkState::Connecting { .. } | LinkState::Handshaking => {}
+        }
+    }
+
+    fn zone_plan(&mut self, plan: &ZonePlan) {
+        let mut text = format!(
+            "event: zone {} active, limit {}",
+            plan.zone,
+            mm(i64::from(plan.limit_um))
+        );
+        if plan.halt_first {
+            text.push_str("; needle halted first");
+        }
+        if let Some((from, to)) = plan.lower_depth {
+            let _ = write!(
+                text,
+                "; depth lowered from {} to {} before any start",
+                mm(i64::from(from)),
+                mm(i64::from(to))
+            );
+        }
+        self.line(&text);
+    }
+}
+
+fn pen_event(event: &PenEvent) -> String {
+    match event {
+        PenEvent::Boot { boot, reason } => format!("BOOT {boot} {}", reason.as_str()),
+        PenEvent::Estop(source) => format!("ESTOP {}", source.as_str()),
+        PenEvent::Fault(code) => format!("FAULT {code}"),
+        PenEvent::Cartridge { id, needles } => format!("CART {id} {needles}"),
+        PenEvent::CartridgeRemoved => "CART NONE".into(),
+        PenEvent::Button => "BUTTON".into(),
+        PenEvent::HaltButton => "HALT BUTTON".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_depth_um;
+
+    #[test]
+    fn depths_parse_in_mm_without_float_error() {
+        let cases = [
+            ("0.5", Ok(500)),
+            ("1.25", Ok(1250)),
+            ("2", Ok(2000)),
+            (".3", Ok(300)),
+            ("0.05", Ok(50)),
+            ("-0.1", Ok(-100)),
+            ("0.0505", Err(())),
+            ("abc", Err(())),
+            ("", Err(())),
+            ("1e3", Err(())),
+        ];
+        for (text, expected) in cases {
+            assert_eq!(parse_depth_um(text).map_err(|_| ()), expected, "{text}");
+        }
+    }
+}
