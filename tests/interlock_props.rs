@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use common::*;
 use proptest::prelude::*;
 use punctum::link::{Link, LinkEvent, Outcome};
-use punctum::protocol::{Calibration, CartridgeId, Command};
+use punctum::protocol::{CartridgeId, Command};
 use punctum::safety::interlock::{CartridgeCheck, DEEP_CAUTION_UM, SafetyUpdate, SessionFacts};
 use punctum::safety::zones::{ZoneId, ZoneTable};
 use punctum::sim::{Journaled, SimConfig, SimPen};
@@ -64,24 +64,6 @@ impl Oracle {
         });
         !self.latched && depth_ok
     }
-}
-
-fn calibrated_pen(dir: &std::path::Path) -> SimPen {
-    let date = punctum::safety::interlock::yyyymmdd(jiff::Zoned::now().date());
-    let cal_file = dir.join("cal.json");
-    punctum::sim::cal_file::store(
-        &cal_file,
-        &Calibration {
-            date,
-            tech: "T1".into(),
-            ..Calibration::identity()
-        },
-    )
-    .expect("calibration file");
-    sim(SimConfig {
-        cal_file: Some(cal_file),
-        ..SimConfig::default()
-    })
 }
 
 fn applied(link: &Link, id: punctum::link::RequestId) {
@@ -164,8 +146,8 @@ fn apply(link: &Link, op: &Op, oracle: &mut Oracle, zones: &ZoneTable) {
 }
 
 fn run_sequence(ops: &[Op]) -> Result<(), TestCaseError> {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pen = calibrated_pen(dir.path());
+    // Calibrated today: common::sim sees to that.
+    let pen = sim(SimConfig::default());
     let zones = ZoneTable::builtin();
     let (link, _) = connect(link_config(&pen, 50));
     // The station's part: a passed screening and a fresh cartridge.
