@@ -509,3 +509,55 @@ fn a_table_that_breaks_a_rule_is_refused_with_the_zone_and_field() {
     );
     assert!(err.contains("no treatment"), "{err}");
 }
+
+#[test]
+fn the_same_zone_is_refused_for_the_same_client_within_4_weeks() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    let mut first = Console::start(&pen.port_path(), &data);
+    open_session(&mut first, dir.path(), "C-0042");
+    assert_eq!(first.run("zone cheeks"), "ok");
+    assert_eq!(first.run("start"), "ok");
+    first.send("end");
+    first.expect("aftercare: next session", "");
+    drop(first.finish());
+
+    let mut second = Console::start(&pen.port_path(), &data);
+    open_session(&mut second, dir.path(), "C-0042");
+    assert_eq!(second.run("zone cheeks"), "ok");
+    let refused = second.run("start");
+    assert!(
+        refused.contains("zone_treated_recently") && refused.contains("cheeks"),
+        "{refused}"
+    );
+    drop(second.finish());
+}
+
+#[test]
+fn a_depth_over_1_5_mm_needs_the_caution_acknowledged() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let table = punctum::safety::zones::ZoneTable::builtin()
+        .with_limit(punctum::safety::zones::ZoneId::Body, 2000)
+        .expect("under the ceiling");
+    let table_path = dir.path().join("clinic-zones.json");
+    std::fs::write(&table_path, table.to_json()).expect("write table");
+    std::fs::create_dir_all(dir.path().join("data")).expect("data dir");
+    std::fs::write(
+        dir.path().join("data").join("settings.json"),
+        serde_json::json!({ "zones_file": table_path }).to_string(),
+    )
+    .expect("settings");
+    let pen = calibrated_pen(dir.path());
+    let mut console = Console::start(&pen.port_path(), &dir.path().join("data"));
+    open_session(&mut console, dir.path(), "C-0042");
+    assert_eq!(console.run("zone body"), "ok");
+    let refused = console.run("depth 1.8");
+    assert!(refused.contains("deep_caution"), "{refused}");
+    console.expect("alarm: raised medium deep_caution", "");
+    assert_eq!(console.run("ack deep_caution"), "ok");
+    assert_eq!(console.run("depth 1.8"), "ok");
+    assert_eq!(console.run("start"), "ok");
+    drop(console.finish());
+    assert_eq!(pen_depths(&pen), [1800]);
+}

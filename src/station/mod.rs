@@ -282,6 +282,16 @@ impl Station {
             LinkEvent::SafetyApplied { id, result } => {
                 if let Ok(Some(plan)) = &result {
                     self.notices.push(Notice::ZonePlan(*plan));
+                    // A new zone ends a caution asked for in the old one, unless the
+                    // depth target itself is still deep.
+                    let deep = self
+                        .summary
+                        .as_ref()
+                        .and_then(|s| s.depth_target_um)
+                        .is_some_and(|d| d > interlock::DEEP_CAUTION_UM.min(plan.limit_um));
+                    if !deep {
+                        self.alarms.condition_ended(AlarmId::DeepCaution, now);
+                    }
                 }
                 self.applied.insert(id, result);
             }
@@ -573,7 +583,12 @@ impl Station {
         let _ = self.command(Command::Halt);
         let _ = self.safety(SafetyUpdate::Session(None));
         let summary = session.summary(Self::today());
-        for zone in summary.zones.iter().filter(|z| z.needling_ms > 0) {
+        // A zone counts as treated once the needle started in it.
+        for zone in summary
+            .zones
+            .iter()
+            .filter(|z| z.passes > 0 || z.needling_ms > 0)
+        {
             if let Err(e) = self.history.record(
                 &session.answers.client,
                 zone.zone.as_str(),
