@@ -288,7 +288,7 @@ impl Station {
                         .summary
                         .as_ref()
                         .and_then(|s| s.depth_target_um)
-                        .is_some_and(|d| d > interlock::DEEP_CAUTION_UM.min(plan.limit_um));
+                        .is_some_and(|d| d.min(plan.limit_um) > interlock::DEEP_CAUTION_UM);
                     if !deep {
                         self.alarms.condition_ended(AlarmId::DeepCaution, now);
                     }
