@@ -651,6 +651,21 @@ pub enum PenEvent {
     HaltButton,
 }
 
+impl fmt::Display for PenEvent {
+    /// The event as the wire writes it, without `EV <t_ms>`: `CART 0123456789ABCDEF 12`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Boot { boot, reason } => write!(f, "BOOT {boot} {}", reason.as_str()),
+            Self::Estop(source) => write!(f, "ESTOP {}", source.as_str()),
+            Self::Fault(code) => write!(f, "FAULT {code}"),
+            Self::Cartridge { id, needles } => write!(f, "CART {id} {needles}"),
+            Self::CartridgeRemoved => f.write_str("CART NONE"),
+            Self::Button => f.write_str("BUTTON"),
+            Self::HaltButton => f.write_str("HALT BUTTON"),
+        }
+    }
+}
+
 /// A pen-to-host line (section 5), plus the simulated pen's `GAUGE`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum PenMessage {

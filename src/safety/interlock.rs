@@ -216,6 +216,30 @@ pub struct ZonePlan {
     pub lower_depth: Option<(i32, i32)>,
 }
 
+impl fmt::Display for ZonePlan {
+    /// For the operator: `zone cheeks active, limit 1.00 mm; needle halted first; ...`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "zone {} active, limit {}",
+            self.zone,
+            mm(i64::from(self.limit_um))
+        )?;
+        if self.halt_first {
+            f.write_str("; needle halted first")?;
+        }
+        if let Some((from, to)) = self.lower_depth {
+            write!(
+                f,
+                "; depth lowered from {} to {} before any start",
+                mm(i64::from(from)),
+                mm(i64::from(to))
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl ZonePlan {
     /// The commands that carry the plan out, in order.
     #[must_use]

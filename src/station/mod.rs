@@ -6,8 +6,9 @@
 //! only the station knows, and the interlock, in the link thread, decides.
 
 pub mod session;
+pub mod setup;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::select;
@@ -22,6 +23,7 @@ use crate::safety::interlock::{
 use crate::safety::screening::{self, ScreeningAnswers, ScreeningOutcome};
 use crate::safety::zones::{ZoneId, ZoneTable};
 use crate::store::{CartridgeRegistry, DataDir, StoreError, TreatmentHistory};
+use crate::timeseries::{Channel, TimeSeries};
 use session::{Session, SessionSummary};
 
 /// The alarm log in the data folder.
@@ -55,6 +57,8 @@ pub enum Notice {
     ZonePlan(ZonePlan),
     /// Something for the operator to read.
     Info(String),
+    /// A command asked with [`Station::request`] ended (the console waits instead).
+    Answer(Answer),
 }
 
 /// Why a station operation failed.
@@ -107,14 +111,40 @@ pub struct Station {
     notices: Vec<Notice>,
     answers: BTreeMap<RequestId, Answer>,
     applied: BTreeMap<RequestId, Result<Option<ZonePlan>, Refusal>>,
+    pending_requests: BTreeSet<RequestId>,
+    pending_safety: BTreeSet<RequestId>,
     sessions_opened: u32,
+    series: TimeSeries,
+    channels: SeriesChannels,
+    speed_target_rpm: Option<i64>,
+    series_rejected: u64,
 }
+
+/// The live plots' channels in [`Station::series`].
+#[derive(Debug, Clone, Copy)]
+pub struct SeriesChannels {
+    /// Measured speed, rpm.
+    pub rpm: Channel,
+    /// Target speed, rpm.
+    pub target_rpm: Channel,
+    /// Actual depth, mm.
+    pub depth_mm: Channel,
+    /// Target depth, mm.
+    pub target_depth_mm: Channel,
+    /// The active zone's limit, mm.
+    pub limit_mm: Channel,
+}
+
+/// Samples the live store keeps: 4 h at 1000 Hz. Beyond that its own policy bounds
+/// memory (see `timeseries`).
+pub const SERIES_CAPACITY_SAMPLES: usize = 4 * 3600 * 1000;
 
 impl Station {
     /// A station owning `link`, with its data folder.
     pub fn new(link: Link, data: DataDir, zones: ZoneTable) -> Result<Self, StationError> {
         let registry = CartridgeRegistry::load(&data)?;
         let history = TreatmentHistory::load(&data)?;
+        let (series, channels) = new_series();
         let mut station = Self {
             link,
             data,
@@ -138,7 +168,13 @@ impl Station {
             notices: Vec::new(),
             answers: BTreeMap::new(),
             applied: BTreeMap::new(),
+            pending_requests: BTreeSet::new(),
+            pending_safety: BTreeSet::new(),
             sessions_opened: 0,
+            series,
+            channels,
+            speed_target_rpm: None,
+            series_rejected: 0,
         };
         for warning in station
             .registry
@@ -223,6 +259,7 @@ impl Station {
     }
 
     fn on_telemetry(&mut self, t: Telemetry) {
+        self.record_sample(&t);
         if let Some(session) = &mut self.session {
             session.on_telemetry(&t, self.summary.as_ref().and_then(|s| s.zone));
         }
@@ -293,7 +330,14 @@ impl Station {
                         self.alarms.condition_ended(AlarmId::DeepCaution, now);
                     }
                 }
-                self.applied.insert(id, result);
+                if self.pending_safety.remove(&id) {
+                    if let Err(refusal) = result {
+                        self.notices
+                            .push(Notice::Info(format!("refused: {refusal}")));
+                    }
+                } else {
+                    self.applied.insert(id, result);
+                }
             }
             LinkEvent::Safety(summary) => self.on_summary(summary),
             LinkEvent::EstopConfirmed => {
@@ -362,12 +406,18 @@ impl Station {
                     session.interruptions += 1;
                 }
             }
-            PenEvent::Boot { boot, reason } => {
+            // The BOOT a pen sends when it powers up before the station first meets it
+            // is no fault; a BOOT from a pen the station was already talking to is.
+            PenEvent::Boot { boot, reason } if self.info.is_some() => {
+                self.info = None;
                 let text = format!(
                     "the pen rebooted (boot {boot}, {}); reset needed",
                     reason.as_str()
                 );
                 self.alarms.condition_present(AlarmId::PenFault, now, &text);
+                if let Some(session) = &mut self.session {
+                    session.interruptions += 1;
+                }
             }
             _ => {}
         }
@@ -403,6 +453,11 @@ impl Station {
                 }
             }
             Outcome::Ack if answer.command == Command::Run => self.on_run_acknowledged(zone),
+            Outcome::Ack if matches!(answer.command, Command::Speed { .. }) => {
+                if let Command::Speed { rpm } = answer.command {
+                    self.speed_target_rpm = Some(rpm);
+                }
+            }
             Outcome::Ack if answer.command == Command::Reset => {
                 for id in [AlarmId::Estop, AlarmId::PenFault, AlarmId::LinkLost] {
                     self.alarms.condition_ended(id, now);
@@ -410,7 +465,11 @@ impl Station {
             }
             _ => {}
         }
-        self.answers.insert(answer.id, answer);
+        if self.pending_requests.remove(&answer.id) {
+            self.notices.push(Notice::Answer(answer));
+        } else {
+            self.answers.insert(answer.id, answer);
+        }
     }
 
     fn on_run_acknowledged(&mut self, zone: Option<ZoneId>) {
@@ -478,6 +537,22 @@ impl Station {
     }
 
     // ----- operator requests -----
+
+    /// Sends a pen command through the interlock without waiting; its end comes back
+    /// as [`Notice::Answer`]. For front ends whose frame loop must never block.
+    pub fn request(&mut self, command: Command) -> Result<RequestId, StationError> {
+        let id = self.link.send(command).map_err(link_error)?;
+        self.pending_requests.insert(id);
+        Ok(id)
+    }
+
+    /// Tells the interlock `update` without waiting (the zone plan comes back as
+    /// [`Notice::ZonePlan`], a refusal as [`Notice::Info`]).
+    pub fn request_safety(&mut self, update: SafetyUpdate) -> Result<RequestId, StationError> {
+        let id = self.link.update_safety(update).map_err(link_error)?;
+        self.pending_safety.insert(id);
+        Ok(id)
+    }
 
     /// Sends a pen command through the interlock and waits for its end.
     pub fn command(&mut self, command: Command) -> Result<Answer, StationError> {
@@ -560,7 +635,9 @@ impl Station {
             last_treated,
         };
         let _ = self.safety(SafetyUpdate::Session(Some(facts)))?;
-        self.session = Some(Session::new(id, answers, outcome.clone(), today));
+        let mut session = Session::new(id, answers, outcome.clone(), today);
+        session.opened_s = self.now_s();
+        self.session = Some(session);
         // A cartridge judged for no session (or another) is judged again for this one.
         if let Some(c) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) {
             let check = match self.registry.used_in(c.id) {
@@ -576,12 +653,18 @@ impl Station {
 
     /// Ends the session: halts the needle, records the zones treated, and returns the
     /// summary with aftercare.
-    pub fn end_session(&mut self) -> Result<SessionSummary, StationError> {
+    pub fn end_session(&mut self, wait: bool) -> Result<SessionSummary, StationError> {
         let Some(session) = self.session.take() else {
             return Err(StationError::NoSession);
         };
-        let _ = self.command(Command::Halt);
-        let _ = self.safety(SafetyUpdate::Session(None));
+        // Stop the needle first; the window does not wait for the pen's answer (its
+        // frame loop must not block), the console does.
+        if wait {
+            let _ = self.command(Command::Halt);
+        } else {
+            let _ = self.request(Command::Halt);
+        }
+        let _ = self.link.update_safety(SafetyUpdate::Session(None));
         let summary = session.summary(Self::today());
         // A zone counts as treated once the needle started in it.
         for zone in summary
@@ -620,6 +703,66 @@ impl Station {
         }
         self.tick();
         Ok(acknowledged)
+    }
+
+    /// Seconds since the station started: the plots' time axis.
+    #[must_use]
+    pub fn now_s(&self) -> f64 {
+        self.started.elapsed().as_secs_f64()
+    }
+
+    fn record_sample(&mut self, t: &Telemetry) {
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)]
+        // Plot values: µm and rpm are far below f32's exact-integer range.
+        let values = {
+            let summary = self.summary.as_ref();
+            // An unknown target, or no zone, is NaN: the store skips it, so the plot
+            // shows no line rather than a false zero.
+            let mm = |um: Option<i32>| um.map_or(f32::NAN, |um| um as f32 / 1000.0);
+            [
+                t.rpm as f32,
+                self.speed_target_rpm.map_or(f32::NAN, |r| r as f32),
+                t.depth_um as f32 / 1000.0,
+                mm(summary.and_then(|s| s.depth_target_um)),
+                mm(summary.and_then(|s| s.limit_um)),
+            ]
+        };
+        let now = self.now_s();
+        // The station's clock only moves forward, so a refused sample is a bug; count
+        // it rather than fail the telemetry path.
+        if self.series.push(now, &values).is_err() {
+            self.series_rejected += 1;
+        }
+    }
+
+    /// The live time series (measured and target speed, depths, the zone limit).
+    #[must_use]
+    pub fn series(&self) -> &TimeSeries {
+        &self.series
+    }
+
+    /// The live time series, to fill from elsewhere (a replayed record, a benchmark's
+    /// synthetic session). Samples must not go back in time (the store refuses them).
+    pub fn series_mut(&mut self) -> &mut TimeSeries {
+        &mut self.series
+    }
+
+    /// The channels of [`Self::series`].
+    #[must_use]
+    pub fn channels(&self) -> SeriesChannels {
+        self.channels
+    }
+
+    /// Samples the live store refused (time going backwards): zero unless a bug.
+    #[must_use]
+    pub fn series_rejected(&self) -> u64 {
+        self.series_rejected
+    }
+
+    /// The last speed target the pen acknowledged, rpm.
+    #[must_use]
+    pub fn speed_target_rpm(&self) -> Option<i64> {
+        self.speed_target_rpm
     }
 
     /// The alarm manager, to list or silence alarms.
@@ -691,6 +834,33 @@ impl Station {
     pub fn shutdown(self) {
         self.link.shutdown();
     }
+}
+
+/// The live store and its channels.
+fn new_series() -> (TimeSeries, SeriesChannels) {
+    let series = TimeSeries::new(
+        &[
+            "rpm",
+            "target_rpm",
+            "depth_mm",
+            "target_depth_mm",
+            "limit_mm",
+        ],
+        SERIES_CAPACITY_SAMPLES,
+    );
+    let channel = |name| {
+        series
+            .channel(name)
+            .unwrap_or_else(|| unreachable!("{name} was just created"))
+    };
+    let channels = SeriesChannels {
+        rpm: channel("rpm"),
+        target_rpm: channel("target_rpm"),
+        depth_mm: channel("depth_mm"),
+        target_depth_mm: channel("target_depth_mm"),
+        limit_mm: channel("limit_mm"),
+    };
+    (series, channels)
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(link_error)`

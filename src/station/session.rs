@@ -41,6 +41,8 @@ pub struct Session {
     pub date: Date,
     /// Link losses and pen faults during it.
     pub interruptions: u32,
+    /// When it opened, in station seconds (the plots' time axis).
+    pub opened_s: f64,
     zones: BTreeMap<Option<ZoneId>, ZoneFigures>,
     last_sample: Option<Telemetry>,
 }
@@ -100,6 +102,7 @@ impl Session {
             outcome,
             date,
             interruptions: 0,
+            opened_s: 0.0,
             zones: BTreeMap::new(),
             last_sample: None,
         }
@@ -110,6 +113,18 @@ impl Session {
             zone,
             ..ZoneFigures::default()
         })
+    }
+
+    /// Figures of every zone selected so far (`zone` is `None` for refusals made with
+    /// no zone selected).
+    pub fn zone_figures(&self) -> impl Iterator<Item = &ZoneFigures> {
+        self.zones.values()
+    }
+
+    /// All needling time so far, ms.
+    #[must_use]
+    pub fn needling_ms(&self) -> u64 {
+        self.zones.values().map(|f| f.needling_ms).sum()
     }
 
     /// A telemetry sample while `zone` is active.

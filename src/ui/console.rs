@@ -11,7 +11,6 @@
 //! Exit codes: 0 after `quit` or the end of input (the pen is halted first); 1 when the
 //! console cannot start (bad zone table, data folder, port); 2 for a usage error.
 
-use std::fmt::Write as _;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -21,13 +20,11 @@ use anyhow::Context as _;
 use crossbeam_channel::{Receiver, select};
 
 use crate::link::{Link, LinkConfig, LinkState, Outcome};
-use crate::protocol::{Calibration, Command, PenEvent};
+use crate::protocol::Command;
 use crate::safety::alarms::{AlarmAction, AlarmId, AlarmLogEntry};
 use crate::safety::interlock::{SafetyUpdate, ZonePlan, mm};
-use crate::safety::zones::{ZoneId, ZoneTable};
-use crate::sim::{SimConfig, SimPen};
-use crate::station::{Notice, Station, StationError};
-use crate::store::{self, DataDir};
+use crate::safety::zones::ZoneId;
+use crate::station::{Notice, Station, StationError, setup};
 
 /// Options of `punctum console`.
 #[derive(Debug, Clone, clap::Args)]
@@ -55,37 +52,22 @@ pub struct ConsoleArgs {
     pub telemetry_hz: u32,
 }
 
-/// The station's settings file in the data folder.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Settings {
-    /// A clinic's zone table.
-    zones_file: Option<PathBuf>,
-}
-
 /// Runs the console until `quit` or the end of input.
 pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
-    let root = args
-        .data_dir
-        .clone()
-        .or_else(DataDir::default_root)
-        .context("no data folder: give --data-dir (no $HOME or $XDG_DATA_HOME here)")?;
-    let data = DataDir::open(&root)
-        .with_context(|| format!("cannot open the data folder {}", root.display()))?;
-    let zones = load_zones(args, &data)?;
+    let data = setup::open_data_dir(args.data_dir.as_deref())?;
+    let zones = setup::load_zones(args.zones.as_deref(), &data)?;
     let mut out = Printer::default();
-    let who = args
-        .operator
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .unwrap_or_else(|| "unknown".to_owned());
-    record_limit_changes(&data, &zones, &who, &mut out)?;
+    let who = setup::operator(args.operator.as_deref());
+    for change in setup::record_limit_changes(&data, &zones, &who)? {
+        out.line(&format!("event: {change}"));
+    }
 
     // The built-in simulated pen lives as long as the console.
     let mut _sim = None;
     let port = if let Some(port) = &args.port {
         port.clone()
     } else {
-        let pen = start_builtin_sim(&data)?;
+        let pen = setup::start_builtin_sim(&data)?;
         out.line(&format!(
             "event: SIMULATED pen on {} (not a real pen)",
             pen.port_path().display()
@@ -135,76 +117,6 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     station.shutdown();
     out.line("event: console closed");
     Ok(ExitCode::SUCCESS)
-}
-
-fn load_zones(args: &ConsoleArgs, data: &DataDir) -> anyhow::Result<ZoneTable> {
-    let settings_path = data.path("settings.json");
-    let settings: Settings = match std::fs::read_to_string(&settings_path) {
-        Ok(text) => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid settings JSON", settings_path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
-        Err(e) => return Err(e).context(format!("cannot read {}", settings_path.display())),
-    };
-    let file = args.zones.clone().or(settings.zones_file);
-    match file {
-        // A bad table refuses treatment: no silent fallback to the built-in one.
-        Some(path) => ZoneTable::load(&path)
-            .with_context(|| format!("the zone table {} is refused; no treatment", path.display())),
-        None => Ok(ZoneTable::builtin()),
-    }
-}
-
-/// Records each limit that differs from the table the station last ran with.
-fn record_limit_changes(
-    data: &DataDir,
-    zones: &ZoneTable,
-    who: &str,
-    out: &mut Printer,
-) -> anyhow::Result<()> {
-    let previous = match store::last_zone_table(data)? {
-        Some(text) => ZoneTable::from_json(&text).ok(),
-        None => None,
-    };
-    let baseline = previous.unwrap_or_else(ZoneTable::builtin);
-    for change in baseline.limit_changes(zones) {
-        let record = store::LimitChangeRecord {
-            zone: change.zone.as_str().to_owned(),
-            old_limit_um: change.old_limit_um,
-            new_limit_um: change.new_limit_um,
-            who: who.to_owned(),
-            at: jiff::Timestamp::now(),
-            table_hash: zones.hash_hex().to_owned(),
-        };
-        store::append_limit_change(data, &record)?;
-        out.line(&format!(
-            "event: zone limit changed: {} from {} to {} by {who}",
-            record.zone,
-            mm(i64::from(record.old_limit_um)),
-            mm(i64::from(record.new_limit_um))
-        ));
-    }
-    store::store_zone_table(data, &zones.to_json())?;
-    Ok(())
-}
-
-/// The built-in simulated pen, its calibration kept in the data folder (dated the day
-/// the folder first met it, as a pen comes calibrated from its maker).
-fn start_builtin_sim(data: &DataDir) -> anyhow::Result<SimPen> {
-    let cal_file = data.path("sim-pen-calibration.json");
-    if !cal_file.exists() {
-        let factory = Calibration {
-            date: crate::safety::interlock::yyyymmdd(jiff::Zoned::now().date()),
-            tech: "FACTORY".into(),
-            ..Calibration::identity()
-        };
-        crate::sim::cal_file::store(&cal_file, &factory)
-            .context("cannot write the simulated pen's calibration")?;
-    }
-    let config = SimConfig {
-        cal_file: Some(cal_file),
-        ..SimConfig::default()
-    };
-    SimPen::spawn(config).context("cannot start the simulated pen")
 }
 
 fn spawn_stdin_reader() -> anyhow::Result<Receiver<String>> {
@@ -323,7 +235,7 @@ fn execute(station: &mut Station, line: &str, out: &mut Printer) -> Flow {
 }
 
 fn end_session(station: &mut Station, out: &mut Printer) {
-    match station.end_session() {
+    match station.end_session(true) {
         Ok(summary) => {
             out.line(&format!(
                 "summary: session={} client={} needling_s={:.1} refusals={} interruptions={}",
@@ -534,9 +446,11 @@ impl Printer {
             match notice {
                 Notice::Alarm(entry) => self.alarm(&entry),
                 Notice::Link(state) => self.link(state),
-                Notice::Pen(event) => self.line(&format!("event: pen {}", pen_event(&event))),
+                Notice::Pen(event) => self.line(&format!("event: pen {event}")),
                 Notice::ZonePlan(plan) => self.zone_plan(&plan),
                 Notice::Info(text) => self.line(&format!("event: {text}")),
+                // The console waits for its own answers and prints them itself.
+                Notice::Answer(_) => {}
             }
         }
     }
@@ -579,35 +493,7 @@ impl Printer {
     }
 
     fn zone_plan(&mut self, plan: &ZonePlan) {
-        let mut text = format!(
-            "event: zone {} active, limit {}",
-            plan.zone,
-            mm(i64::from(plan.limit_um))
-        );
-        if plan.halt_first {
-            text.push_str("; needle halted first");
-        }
-        if let Some((from, to)) = plan.lower_depth {
-            let _ = write!(
-                text,
-                "; depth lowered from {} to {} before any start",
-                mm(i64::from(from)),
-                mm(i64::from(to))
-            );
-        }
-        self.line(&text);
-    }
-}
-
-fn pen_event(event: &PenEvent) -> String {
-    match event {
-        PenEvent::Boot { boot, reason } => format!("BOOT {boot} {}", reason.as_str()),
-        PenEvent::Estop(source) => format!("ESTOP {}", source.as_str()),
-        PenEvent::Fault(code) => format!("FAULT {code}"),
-        PenEvent::Cartridge { id, needles } => format!("CART {id} {needles}"),
-        PenEvent::CartridgeRemoved => "CART NONE".into(),
-        PenEvent::Button => "BUTTON".into(),
-        PenEvent::HaltButton => "HALT BUTTON".into(),
+        self.line(&format!("event: {plan}"));
     }
 }
 
