@@ -12,9 +12,36 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "punctum", version, about, long_about = None)]
 pub struct Cli {
-    /// What to run; with none, the station.
+    /// What to run; with none, the station window.
     #[command(subcommand)]
     pub command: Option<Cmd>,
+    /// The station window's options (used when no subcommand is given).
+    #[command(flatten)]
+    pub window: WindowArgs,
+}
+
+/// Options of the station window (`punctum` with no subcommand).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WindowArgs {
+    /// The pen's serial port. By default a plugged-in pen is picked (pens first), else
+    /// the built-in simulated pen.
+    #[arg(long, value_name = "PATH")]
+    pub port: Option<std::path::PathBuf>,
+    /// Start on the built-in simulated pen even if a pen is plugged in.
+    #[arg(long)]
+    pub sim: bool,
+    /// The data folder. [default: `$XDG_DATA_HOME/punctum` or `~/.local/share/punctum`]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// A clinic's own zone table.
+    #[arg(long, value_name = "FILE")]
+    pub zones: Option<std::path::PathBuf>,
+    /// Who is at the station (recorded with zone-limit changes). [default: `$USER`]
+    #[arg(long, value_name = "ID")]
+    pub operator: Option<String>,
+    /// Telemetry rate asked of the pen, Hz.
+    #[arg(long, default_value_t = 100)]
+    pub telemetry_hz: u32,
 }
 
 /// The subcommands.
@@ -57,14 +84,15 @@ fn init_logging() {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         None => {
-            println!(
-                "The station window is not built yet.\n\
-                 Meanwhile:\n  \
-                 punctum sim --link /tmp/punctum-pen      # a simulated pen on a pseudo-terminal\n  \
-                 punctum monitor --port /tmp/punctum-pen  # connect and watch it live\n  \
-                 punctum console --sim                    # the operator console, simulated pen\n  \
-                 punctum ports                            # list serial ports, pens first"
-            );
+            let w = cli.window;
+            crate::ui::app::run(crate::ui::app::WindowOptions {
+                port: w.port,
+                sim: w.sim,
+                data_dir: w.data_dir,
+                zones: w.zones,
+                operator: w.operator,
+                telemetry_hz: w.telemetry_hz,
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Some(Cmd::Sim(args)) => crate::sim::cli::run(&args).map(|()| ExitCode::SUCCESS),

@@ -10,4 +10,5 @@ pub mod safety;
 pub mod sim;
 pub mod station;
 pub mod store;
+pub mod timeseries;
 pub mod ui;

@@ -12,12 +12,43 @@ use punctum::sim::{SimConfig, SimPen};
 const BIN: &str = env!("CARGO_BIN_EXE_punctum");
 
 #[test]
-fn without_a_subcommand_the_station_points_to_sim_and_monitor() {
-    let out = Process::new(BIN).output().expect("punctum runs");
+fn help_lists_the_window_options_and_every_subcommand() {
+    let out = Process::new(BIN)
+        .arg("--help")
+        .output()
+        .expect("punctum runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("punctum sim"), "{text}");
-    assert!(text.contains("punctum monitor"), "{text}");
+    for word in [
+        "--port",
+        "--sim",
+        "--data-dir",
+        "--zones",
+        "console",
+        "sim",
+        "monitor",
+        "ports",
+    ] {
+        assert!(text.contains(word), "--help lacks {word}:\n{text}");
+    }
+}
+
+#[test]
+fn without_a_display_the_window_says_so_and_points_to_the_console() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = Process::new(BIN)
+        .args(["--sim", "--data-dir"])
+        .arg(dir.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("punctum runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("window could not open") && err.contains("punctum console"),
+        "{err}"
+    );
 }
 
 #[test]

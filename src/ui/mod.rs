@@ -1,4 +1,13 @@
-//! Front ends: the operator console (and, with the window, one file per panel).
+//! Front ends: the station window (one file per panel) and the operator console.
 //! They show and ask; the station core and the interlock decide.
 
+pub mod alarm_banner;
+pub mod app;
+pub mod connection_bar;
 pub mod console;
+pub mod controls;
+pub mod face_map;
+pub mod plots;
+pub mod session_panel;
+pub mod summary_panel;
+pub mod theme;

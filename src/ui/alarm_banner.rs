@@ -1,0 +1,155 @@
+//! Alarms: the banner with the highest-priority active alarm (the most visible thing
+//! on screen, in the reference's colours and flashing rates) and the alarm list with
+//! acknowledge and silence.
+//!
+//! IEC 60601-1-8 as the clinical reference gives it: high is red, flashing at 1.4 to
+//! 2.8 Hz (here 2 Hz); medium is yellow, flashing at 0.4 to 0.8 Hz (here 0.6 Hz);
+//! low is cyan, steady.
+
+use egui::{Color32, RichText};
+
+use super::app::UiCommand;
+use super::theme;
+use crate::safety::alarms::{ActiveAlarm, Priority};
+use crate::station::Station;
+
+/// The banner's inner height, points.
+const BANNER_HEIGHT: f32 = 28.0;
+
+/// Flash frequency of high-priority alarms, Hz.
+pub const HIGH_FLASH_HZ: f64 = 2.0;
+/// Flash frequency of medium-priority alarms, Hz.
+pub const MEDIUM_FLASH_HZ: f64 = 0.6;
+
+/// The colour of a priority.
+#[must_use]
+pub fn priority_color(priority: Priority) -> Color32 {
+    match priority {
+        Priority::High => theme::ALARM_HIGH,
+        Priority::Medium => theme::ALARM_MEDIUM,
+        Priority::Low => theme::ALARM_LOW,
+    }
+}
+
+/// Is a flashing alarm in its bright phase at `time_s`? Low priority never flashes.
+#[must_use]
+pub fn flash_on(priority: Priority, time_s: f64) -> bool {
+    let hz = match priority {
+        Priority::High => HIGH_FLASH_HZ,
+        Priority::Medium => MEDIUM_FLASH_HZ,
+        Priority::Low => return true,
+    };
+    (time_s * hz).fract() < 0.5
+}
+
+/// Draws the banner: the highest active alarm, full width, flashing by priority.
+pub fn banner_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Vec<UiCommand>) {
+    // The banner keeps its height with or without an alarm, so nothing below it jumps
+    // when one is raised.
+    let Some(alarm) = station.and_then(|s| s.alarms().highest()) else {
+        egui::Frame::new()
+            .inner_margin(egui::Margin::symmetric(12, 8))
+            .show(ui, |ui| {
+                ui.set_min_height(BANNER_HEIGHT);
+                ui.horizontal_centered(|ui| {
+                    ui.colored_label(theme::OK, RichText::new("No active alarm").size(16.0));
+                });
+            });
+        return;
+    };
+    let time_s = ui.input(|i| i.time);
+    let color = priority_color(alarm.priority);
+    let bright = alarm.acknowledged || flash_on(alarm.priority, time_s);
+    let fill = if bright {
+        color
+    } else {
+        color.gamma_multiply(0.35)
+    };
+    egui::Frame::new()
+        .fill(fill)
+        .inner_margin(egui::Margin::symmetric(12, 8))
+        .show(ui, |ui| {
+            ui.set_min_width(ui.available_width());
+            ui.set_min_height(BANNER_HEIGHT);
+            ui.horizontal_centered(|ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "{} ALARM  {}  —  {}",
+                        alarm.priority.as_str().to_uppercase(),
+                        alarm.id,
+                        alarm.text
+                    ))
+                    .size(20.0)
+                    .strong()
+                    .color(theme::ON_ALARM),
+                );
+                alarm_buttons_ui(ui, &alarm, commands);
+            });
+        });
+    // Flashing needs frames even when nothing else changes.
+    ui.ctx()
+        .request_repaint_after(std::time::Duration::from_millis(100));
+}
+
+fn alarm_buttons_ui(ui: &mut egui::Ui, alarm: &ActiveAlarm, commands: &mut Vec<UiCommand>) {
+    if !alarm.acknowledged && ui.button(format!("Acknowledge {}", alarm.id)).clicked() {
+        commands.push(UiCommand::Acknowledge(Some(alarm.id)));
+    }
+    if alarm.silenced_until_ms.is_none() && ui.button(format!("Silence {}", alarm.id)).clicked() {
+        commands.push(UiCommand::Silence(alarm.id));
+    }
+}
+
+/// Draws the list of every active alarm, highest first.
+pub fn alarm_list_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Vec<UiCommand>) {
+    ui.label(RichText::new("Alarms").strong());
+    let Some(station) = station else {
+        return;
+    };
+    let active = station.alarms().active();
+    if active.is_empty() {
+        ui.label("none");
+        return;
+    }
+    for alarm in &active {
+        ui.horizontal_wrapped(|ui| {
+            ui.label(
+                RichText::new(format!(" {} ", alarm.priority.as_str()))
+                    .color(theme::ON_ALARM)
+                    .background_color(priority_color(alarm.priority)),
+            );
+            let mut text = format!("{}: {}", alarm.id, alarm.text);
+            if alarm.acknowledged {
+                text.push_str(" (acknowledged)");
+            }
+            if alarm.silenced_until_ms.is_some() {
+                text.push_str(" (silenced)");
+            }
+            ui.label(text);
+            alarm_buttons_ui(ui, alarm, commands);
+        });
+    }
+    if ui.button("Acknowledge all").clicked() {
+        commands.push(UiCommand::Acknowledge(None));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flashing_rates_follow_the_standard() {
+        // High at 2 Hz: bright for the first quarter second of each half second.
+        assert!(flash_on(Priority::High, 0.0));
+        assert!(!flash_on(Priority::High, 0.3));
+        assert!(flash_on(Priority::High, 0.5));
+        // Medium at 0.6 Hz: a period of 1.67 s.
+        assert!(flash_on(Priority::Medium, 0.5));
+        assert!(!flash_on(Priority::Medium, 1.0));
+        // Low is steady.
+        assert!(flash_on(Priority::Low, 0.3));
+        assert!((1.4..=2.8).contains(&HIGH_FLASH_HZ));
+        assert!((0.4..=0.8).contains(&MEDIUM_FLASH_HZ));
+    }
+}

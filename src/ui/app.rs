@@ -1,0 +1,897 @@
+//! The station window: one eframe app, panels in their own files.
+//!
+//! Structure follows egui's demo app: persisted settings (`Persisted`) apart from
+//! runtime state; each panel is a `*_ui` function that draws from the station's state
+//! and returns [`UiCommand`]s; the app applies them once, after layout, never in the
+//! middle of drawing. The window holds no safety rule: it asks the station, and the
+//! interlock in the link thread decides; a refusal is shown with its reason.
+//!
+//! The frame loop never blocks on I/O: each frame drains the link's channels
+//! (`Station::pump` with a zero timeout), which also proves to the link that the window
+//! is alive. Should a frame freeze for 250 ms, the link stops the heartbeats and the
+//! pen's watchdog stops the needle.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::link::discovery::{self, PortEntry};
+use crate::link::{LinkConfig, LinkState, Outcome};
+use crate::protocol::Command;
+use crate::safety::alarms::AlarmId;
+use crate::safety::interlock::SafetyUpdate;
+use crate::safety::zones::ZoneId;
+use crate::sim::SimPen;
+use crate::station::session::SessionSummary;
+use crate::station::{Notice, Station, setup};
+
+use super::{alarm_banner, connection_bar, controls, plots, session_panel, summary_panel};
+
+/// Where the station's pen is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum PortChoice {
+    /// The built-in simulated pen.
+    Simulated,
+    /// A serial port path.
+    Path(String),
+}
+
+/// What a panel asks the app to do; applied after layout.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UiCommand {
+    /// Connect to this pen (dropping the current link).
+    Connect(PortChoice),
+    /// Close the link.
+    Disconnect,
+    /// List the serial ports again.
+    RefreshPorts,
+    /// Open a session from screening answers (the file format's JSON).
+    OpenSession(String),
+    /// Open a session from a screening answers file.
+    LoadScreening(PathBuf),
+    /// Select a zone.
+    SelectZone(ZoneId),
+    /// Ask for a depth, µm.
+    SetDepthUm(i64),
+    /// Ask for a speed, rpm.
+    SetSpeedRpm(i64),
+    /// Start the needle.
+    Start,
+    /// Stop the needle.
+    Stop,
+    /// Emergency stop.
+    EStop,
+    /// The operator's reset (already confirmed in the dialog).
+    Reset,
+    /// Acknowledge one alarm, or all.
+    Acknowledge(Option<AlarmId>),
+    /// Silence an alarm's sound for its priority's longest allowed time.
+    Silence(AlarmId),
+    /// End the session.
+    EndSession,
+    /// Write the aftercare sheet for the client.
+    SaveAftercare,
+    /// Close the end-of-session summary.
+    CloseSummary,
+}
+
+/// Settings kept across runs by eframe's persistence.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Persisted {
+    /// The pen used last.
+    pub last_port: Option<PortChoice>,
+    /// Dark theme.
+    pub dark_mode: bool,
+    /// The follow-live window of the plots, seconds.
+    pub follow_window_s: f64,
+}
+
+impl Default for Persisted {
+    fn default() -> Self {
+        Self {
+            last_port: None,
+            dark_mode: true,
+            follow_window_s: plots::DEFAULT_FOLLOW_S,
+        }
+    }
+}
+
+/// How the window was started.
+#[derive(Debug, Clone, Default)]
+pub struct WindowOptions {
+    /// `--port`: a pen to use.
+    pub port: Option<PathBuf>,
+    /// `--sim`: the built-in simulated pen, even if a pen is plugged in.
+    pub sim: bool,
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--zones`.
+    pub zones: Option<PathBuf>,
+    /// `--operator`.
+    pub operator: Option<String>,
+    /// Telemetry rate asked of the pen, Hz.
+    pub telemetry_hz: u32,
+}
+
+/// An event line in the window's log.
+#[derive(Debug, Clone)]
+pub struct LogLine {
+    /// Station seconds.
+    pub at_s: f64,
+    /// What happened.
+    pub text: String,
+    /// A refusal (shown in the refusal colour).
+    pub refusal: bool,
+}
+
+/// The station window.
+pub struct StationApp {
+    /// Settings kept across runs.
+    pub persisted: Persisted,
+    options: WindowOptions,
+    station: Option<Station>,
+    sim: Option<SimPen>,
+    port: Option<PortChoice>,
+    ports: Vec<PortEntry>,
+    /// The screening form.
+    pub screening: session_panel::ScreeningForm,
+    /// Depth and speed controls, and the reset dialog.
+    pub controls: controls::ControlsState,
+    /// Plot modes.
+    pub plots: plots::PlotsState,
+    log: VecDeque<LogLine>,
+    last_refusal: Option<LogLine>,
+    summary: Option<SessionSummary>,
+    aftercare_file: Option<PathBuf>,
+    fatal: Option<String>,
+}
+
+const LOG_LINES: usize = 200;
+
+impl StationApp {
+    /// The app, started on the pen the options and the port list choose.
+    #[must_use]
+    pub fn new(options: WindowOptions, persisted: Persisted) -> Self {
+        let mut app = Self {
+            persisted,
+            options,
+            station: None,
+            sim: None,
+            port: None,
+            ports: Vec::new(),
+            screening: session_panel::ScreeningForm::default(),
+            controls: controls::ControlsState::default(),
+            plots: plots::PlotsState::default(),
+            log: VecDeque::new(),
+            last_refusal: None,
+            summary: None,
+            aftercare_file: None,
+            fatal: None,
+        };
+        app.refresh_ports();
+        let choice = app.initial_port();
+        app.connect(choice);
+        app
+    }
+
+    /// `--port`, else `--sim`, else a marked pen, else the last port if present, else
+    /// the built-in simulated pen, so a new user sees the station working at once.
+    fn initial_port(&self) -> PortChoice {
+        if let Some(port) = &self.options.port {
+            return PortChoice::Path(port.to_string_lossy().into_owned());
+        }
+        if self.options.sim {
+            return PortChoice::Simulated;
+        }
+        if let Some(pen) = self.ports.iter().find(|p| p.is_pen) {
+            return PortChoice::Path(pen.path.clone());
+        }
+        match &self.persisted.last_port {
+            Some(PortChoice::Path(p)) if self.ports.iter().any(|e| &e.path == p) => {
+                PortChoice::Path(p.clone())
+            }
+            _ => PortChoice::Simulated,
+        }
+    }
+
+    fn refresh_ports(&mut self) {
+        match discovery::list_ports() {
+            Ok(ports) => self.ports = ports,
+            Err(e) => self.note(format!("cannot list serial ports: {e}"), false),
+        }
+    }
+
+    fn connect(&mut self, choice: PortChoice) {
+        self.disconnect();
+        match self.start_station(&choice) {
+            Ok(()) => {
+                self.persisted.last_port = Some(choice.clone());
+                self.port = Some(choice);
+            }
+            Err(e) => {
+                let text = format!("{e:#}");
+                self.note(text.clone(), true);
+                if self.station.is_none() {
+                    self.fatal = Some(text);
+                }
+            }
+        }
+    }
+
+    fn start_station(&mut self, choice: &PortChoice) -> anyhow::Result<()> {
+        let data = setup::open_data_dir(self.options.data_dir.as_deref())?;
+        let zones = setup::load_zones(self.options.zones.as_deref(), &data)?;
+        let who = setup::operator(self.options.operator.as_deref());
+        for change in setup::record_limit_changes(&data, &zones, &who)? {
+            self.note(change, false);
+        }
+        let path = match choice {
+            PortChoice::Simulated => {
+                let pen = setup::start_builtin_sim(&data)?;
+                let path = pen.port_path();
+                self.sim = Some(pen);
+                path
+            }
+            PortChoice::Path(p) => PathBuf::from(p),
+        };
+        let mut config = LinkConfig::new(&path);
+        config.zones = zones.clone();
+        config.telemetry_hz = self.options.telemetry_hz.max(10);
+        let link = crate::link::Link::spawn(config)?;
+        self.station = Some(Station::new(link, data, zones)?);
+        self.fatal = None;
+        Ok(())
+    }
+
+    fn disconnect(&mut self) {
+        if let Some(station) = self.station.take() {
+            station.shutdown();
+        }
+        self.sim = None;
+        self.port = None;
+    }
+
+    fn note(&mut self, text: String, refusal: bool) {
+        let at_s = self.station.as_ref().map_or(0.0, Station::now_s);
+        let line = LogLine {
+            at_s,
+            text,
+            refusal,
+        };
+        if refusal {
+            self.last_refusal = Some(line.clone());
+        }
+        if self.log.len() == LOG_LINES {
+            self.log.pop_front();
+        }
+        self.log.push_back(line);
+    }
+
+    /// The station, when connected.
+    #[must_use]
+    pub fn station(&self) -> Option<&Station> {
+        self.station.as_ref()
+    }
+
+    /// The station, to drive it from a benchmark or a test.
+    pub fn station_mut(&mut self) -> Option<&mut Station> {
+        self.station.as_mut()
+    }
+
+    /// The built-in simulated pen, when it is the one in use.
+    #[must_use]
+    pub fn simulated_pen(&self) -> Option<&SimPen> {
+        self.sim.as_ref()
+    }
+
+    /// The last refusal shown.
+    #[must_use]
+    pub fn last_refusal(&self) -> Option<&str> {
+        self.last_refusal.as_ref().map(|l| l.text.as_str())
+    }
+
+    /// Handles the link's news; never waits. Called every frame.
+    pub fn pump(&mut self) {
+        let Some(station) = &mut self.station else {
+            return;
+        };
+        station.pump(Duration::ZERO);
+        let notices = station.take_notices();
+        for notice in notices {
+            match notice {
+                Notice::Answer(answer) => match answer.outcome {
+                    Outcome::Refused(refusal) => self.note(format!("refused: {refusal}"), true),
+                    Outcome::Nak(reason) => {
+                        self.note(
+                            format!("the pen refused {}: NAK {reason}", answer.command),
+                            true,
+                        );
+                    }
+                    Outcome::NotSent(why) => {
+                        self.note(format!("{} not sent: {why}", answer.command), true);
+                    }
+                    Outcome::Unanswered => {
+                        self.note(format!("{} unanswered: link lost", answer.command), true);
+                    }
+                    Outcome::Ack => {}
+                },
+                Notice::Info(text) => {
+                    let refusal = text.starts_with("refused");
+                    self.note(text, refusal);
+                }
+                Notice::ZonePlan(plan) => self.note(plan.to_string(), false),
+                Notice::Link(LinkState::Lost(reason)) => {
+                    self.note(format!("link lost: {reason}"), false);
+                }
+                Notice::Link(LinkState::Connected { info, .. }) => {
+                    self.note(format!("link up: {} {}", info.model, info.serial), false);
+                }
+                Notice::Link(_) => {}
+                Notice::Pen(event) => self.note(format!("pen: {event}"), false),
+                Notice::Alarm(entry) => {
+                    let action = match entry.action {
+                        crate::safety::alarms::AlarmAction::Raised => "raised",
+                        crate::safety::alarms::AlarmAction::Acknowledged => "acknowledged",
+                        crate::safety::alarms::AlarmAction::Silenced { .. } => "silenced",
+                        crate::safety::alarms::AlarmAction::Cleared => "cleared",
+                    };
+                    self.note(
+                        format!(
+                            "alarm {action}: {} {} — {}",
+                            entry.priority.as_str(),
+                            entry.id,
+                            entry.text
+                        ),
+                        false,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Applies one command. Panels return these; tests may apply them directly (a
+    /// buggy screen would send exactly this).
+    pub fn apply(&mut self, command: UiCommand) {
+        match command {
+            UiCommand::Connect(choice) => self.connect(choice),
+            UiCommand::Disconnect => self.disconnect(),
+            UiCommand::RefreshPorts => self.refresh_ports(),
+            UiCommand::CloseSummary => {
+                self.summary = None;
+                self.aftercare_file = None;
+            }
+            UiCommand::SaveAftercare => self.save_aftercare(),
+            UiCommand::LoadScreening(path) => match std::fs::read_to_string(&path) {
+                Ok(json) => self.open_session(&json),
+                Err(e) => self.note(format!("cannot read {}: {e}", path.display()), true),
+            },
+            UiCommand::OpenSession(json) => self.open_session(&json),
+            other => self.apply_to_station(other),
+        }
+    }
+
+    fn open_session(&mut self, json: &str) {
+        let Some(station) = &mut self.station else {
+            return self.note("no pen connected".into(), true);
+        };
+        match station.open_session(json) {
+            Ok(outcome) if outcome.passed() => {
+                let id = station.session().map(|s| s.id.clone()).unwrap_or_default();
+                self.note(format!("session {id} opened"), false);
+            }
+            Ok(outcome) => self.note(
+                format!("refused: screening: {}", outcome.reasons().join("; ")),
+                true,
+            ),
+            Err(e) => self.note(format!("refused: {e}"), true),
+        }
+    }
+
+    #[allow(clippy::needless_pass_by_value)] // commands are applied once, by value
+    fn apply_to_station(&mut self, command: UiCommand) {
+        let Some(station) = &mut self.station else {
+            return self.note("no pen connected".into(), true);
+        };
+        let result = match command {
+            UiCommand::SelectZone(zone) => station
+                .request_safety(SafetyUpdate::SelectZone(zone))
+                .map(|_| ()),
+            UiCommand::SetDepthUm(depth_um) => {
+                station.request(Command::Depth { depth_um }).map(|_| ())
+            }
+            UiCommand::SetSpeedRpm(rpm) => station.request(Command::Speed { rpm }).map(|_| ()),
+            UiCommand::Start => station.request(Command::Run).map(|_| ()),
+            UiCommand::Stop => station.request(Command::Halt).map(|_| ()),
+            UiCommand::Reset => station.request(Command::Reset).map(|_| ()),
+            UiCommand::EStop => station.estop(),
+            UiCommand::Acknowledge(id) => {
+                if let Err(e) = station.acknowledge(id) {
+                    self.note(format!("refused: {e}"), true);
+                }
+                Ok(())
+            }
+            UiCommand::Silence(id) => {
+                let now = station.now_ms();
+                let most = id.priority().max_silence_ms();
+                if let Err(e) = station.alarms_mut().silence(id, now, most) {
+                    self.note(format!("refused: {e}"), true);
+                }
+                Ok(())
+            }
+            UiCommand::EndSession => match station.end_session(false) {
+                Ok(summary) => {
+                    self.summary = Some(summary);
+                    self.screening = session_panel::ScreeningForm::default();
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
+            _ => Ok(()),
+        };
+        if let Err(e) = result {
+            self.note(format!("refused: {e}"), true);
+        }
+    }
+
+    fn save_aftercare(&mut self) {
+        let (Some(summary), Some(station)) = (&self.summary, &self.station) else {
+            return;
+        };
+        let path = station
+            .data()
+            .path(&format!("aftercare-{}.txt", summary.session_id));
+        let text = summary_panel::aftercare_sheet(summary);
+        match write_private(&path, &text) {
+            Ok(()) => {
+                self.aftercare_file = Some(path.clone());
+                self.note(format!("aftercare sheet saved: {}", path.display()), false);
+            }
+            Err(e) => self.note(format!("cannot save the aftercare sheet: {e}"), true),
+        }
+    }
+
+    /// Draws the whole window and returns what its panels asked for.
+    pub fn window_ui(&mut self, ui: &mut egui::Ui) -> Vec<UiCommand> {
+        let mut commands = Vec::new();
+        // Keys that can only make things safer: Escape stops everything, Space stops
+        // the needle (unless a text field has the keyboard). No key starts anything.
+        let (escape, space) = ui.input(|i| {
+            (
+                i.key_pressed(egui::Key::Escape),
+                i.key_pressed(egui::Key::Space),
+            )
+        });
+        if escape {
+            commands.push(UiCommand::EStop);
+        }
+        if space && !ui.ctx().egui_wants_keyboard_input() {
+            commands.push(UiCommand::Stop);
+        }
+        if let Some(fatal) = &self.fatal {
+            egui::CentralPanel::default().show(ui, |ui| {
+                ui.heading("The station cannot treat");
+                ui.colored_label(super::theme::ALARM_HIGH, fatal);
+                ui.label("Fix the cause (a zone table, the data folder, the port) and restart.");
+            });
+            return commands;
+        }
+        let simulated = self.sim.is_some();
+        egui::Panel::top("alarm_banner").show(ui, |ui| {
+            alarm_banner::banner_ui(ui, self.station.as_ref(), &mut commands);
+        });
+        egui::Panel::top("connection_bar").show(ui, |ui| {
+            connection_bar::connection_bar_ui(
+                ui,
+                self.station.as_ref(),
+                &self.ports,
+                self.port.as_ref(),
+                simulated,
+                &mut commands,
+            );
+        });
+        egui::Panel::bottom("event_log")
+            .default_size(90.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                log_ui(ui, &self.log);
+            });
+        egui::Panel::left("session_panel")
+            .default_size(480.0)
+            .min_size(480.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                session_panel::session_panel_ui(
+                    ui,
+                    self.station.as_ref(),
+                    &mut self.screening,
+                    &mut commands,
+                );
+            });
+        egui::Panel::right("controls_panel")
+            .default_size(300.0)
+            .min_size(290.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                controls::controls_ui(
+                    ui,
+                    self.station.as_ref(),
+                    &mut self.controls,
+                    self.last_refusal.as_ref(),
+                    &mut commands,
+                );
+                ui.separator();
+                alarm_banner::alarm_list_ui(ui, self.station.as_ref(), &mut commands);
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            plots::central_ui(
+                ui,
+                self.station.as_ref(),
+                &mut self.plots,
+                &mut self.persisted.follow_window_s,
+                &mut commands,
+            );
+        });
+        if let Some(summary) = &self.summary {
+            summary_panel::summary_window_ui(
+                ui.ctx(),
+                summary,
+                self.aftercare_file.as_deref(),
+                &mut commands,
+            );
+        }
+        commands
+    }
+}
+
+fn log_ui(ui: &mut egui::Ui, log: &VecDeque<LogLine>) {
+    egui::ScrollArea::vertical()
+        .stick_to_bottom(true)
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            for line in log {
+                let text = format!("{:>8.1} s  {}", line.at_s, line.text);
+                if line.refusal {
+                    ui.colored_label(super::theme::REFUSAL, text);
+                } else {
+                    ui.label(text);
+                }
+            }
+        });
+}
+
+/// Writes a file only its owner can read: it names a client.
+fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+impl eframe::App for StationApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.pump();
+        ctx.set_theme(if self.persisted.dark_mode {
+            egui::Theme::Dark
+        } else {
+            egui::Theme::Light
+        });
+        // A steady repaint rate while connected: live plots, flashing alarms, and the
+        // liveness the link watches.
+        if self.station.is_some() {
+            ctx.request_repaint_after(Duration::from_millis(33));
+        }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        let commands = self.window_ui(ui);
+        for command in commands {
+            self.apply(command);
+        }
+    }
+
+    fn save(&mut self, storage: &mut dyn eframe::Storage) {
+        eframe::set_value(storage, eframe::APP_KEY, &self.persisted);
+    }
+
+    fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
+        // Halt the pen and close the port; the watchdog would stop it anyway.
+        self.disconnect();
+    }
+}
+
+/// Opens the window; returns when it is closed.
+pub fn run(options: WindowOptions) -> anyhow::Result<()> {
+    let native = eframe::NativeOptions {
+        viewport: egui::ViewportBuilder::default()
+            .with_title("Punctum")
+            .with_inner_size([1280.0, 800.0])
+            .with_min_inner_size([1024.0, 700.0]),
+        ..eframe::NativeOptions::default()
+    };
+    eframe::run_native(
+        "Punctum",
+        native,
+        Box::new(move |cc| {
+            let persisted = cc
+                .storage
+                .and_then(|s| eframe::get_value::<Persisted>(s, eframe::APP_KEY))
+                .unwrap_or_default();
+            Ok(Box::new(StationApp::new(options, persisted)))
+        }),
+    )
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "the window could not open: {e}. Without a display, `punctum console --sim` \
+             runs the same station on a terminal"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! The window driven with `egui_kittest`, against the built-in simulated pen on a
+    //! real pty: widgets are found by their accessible labels, as a screen reader
+    //! would find them.
+
+    use std::time::Instant;
+
+    use egui_kittest::Harness;
+    use egui_kittest::kittest::Queryable as _;
+
+    use super::*;
+    use crate::sim::{Journaled, SimAction};
+
+    const DEADLINE: Duration = Duration::from_secs(10);
+
+    fn harness(data_dir: &std::path::Path) -> Harness<'static, StationApp> {
+        let options = WindowOptions {
+            sim: true,
+            data_dir: Some(data_dir.to_path_buf()),
+            telemetry_hz: 100,
+            ..WindowOptions::default()
+        };
+        Harness::builder()
+            .with_size(egui::Vec2::new(1280.0, 800.0))
+            .build_eframe(move |_cc| StationApp::new(options, Persisted::default()))
+    }
+
+    /// Runs frames until `pred` holds; a frame every few milliseconds, like a screen.
+    fn step_until(
+        h: &mut Harness<'static, StationApp>,
+        what: &str,
+        pred: impl Fn(&Harness<'static, StationApp>) -> bool,
+    ) {
+        let deadline = Instant::now() + DEADLINE;
+        while !pred(h) {
+            if Instant::now() >= deadline {
+                let app = h.state();
+                let log: Vec<&str> = app.log.iter().map(|l| l.text.as_str()).collect();
+                let alarms = app.station().map(|s| s.alarms().active());
+                panic!("no {what} within {DEADLINE:?}; log: {log:#?}; alarms: {alarms:#?}");
+            }
+            h.step();
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn connected(h: &Harness<'static, StationApp>) -> bool {
+        h.state()
+            .station()
+            .is_some_and(|s| matches!(s.link_state(), LinkState::Connected { .. }))
+    }
+
+    /// Fills the form through its widgets and opens the session.
+    fn open_session(h: &mut Harness<'static, StationApp>) {
+        step_until(h, "a connected pen", connected);
+        for (field, text) in [
+            ("Client id", "C-0042"),
+            ("Date of birth", "1990-05-01"),
+            ("Practitioner", "P-7"),
+        ] {
+            h.get_by_label(field).focus();
+            h.step();
+            h.get_by_label(field).type_text(text);
+            h.step();
+        }
+        // One click a frame, as a person clicks.
+        let questions = h.get_all_by_label("no").count();
+        assert_eq!(questions, 17, "every answerable question has a no");
+        for i in 0..questions {
+            h.get_all_by_label("no")
+                .nth(i)
+                .expect("still there")
+                .click();
+            h.step();
+        }
+        h.get_by_label("Indication").click();
+        step_until(h, "the indication list", |h| {
+            h.query_by_label("rejuvenation").is_some()
+        });
+        h.get_by_label("rejuvenation").click();
+        h.step();
+        let form = &h.state().screening;
+        assert!(form.to_json().is_some(), "the form is complete: {form:?}");
+        h.get_by_label("Open session").click();
+        step_until(h, "an open session", |h| {
+            h.state().station().is_some_and(|s| s.session().is_some())
+        });
+    }
+
+    fn select_cheeks(h: &mut Harness<'static, StationApp>) {
+        // As a person does: move onto the zone (its tooltip shows), then click.
+        h.get_by_label("zone cheeks").hover();
+        for _ in 0..3 {
+            h.step();
+        }
+        h.get_by_label("zone cheeks").click();
+        step_until(h, "the cheeks active", |h| {
+            h.state()
+                .station()
+                .and_then(|s| s.safety_summary())
+                .and_then(|s| s.zone)
+                == Some(ZoneId::Cheeks)
+        });
+    }
+
+    #[test]
+    fn filling_in_screening_should_open_a_session() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        let session = h
+            .state()
+            .station()
+            .and_then(Station::session)
+            .map(|s| s.answers.client.clone());
+        assert_eq!(session.as_deref(), Some("C-0042"));
+        h.step();
+        assert!(h.query_by_label("Screening passed.").is_some());
+    }
+
+    #[test]
+    fn clicking_the_face_map_should_select_the_zone() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        select_cheeks(&mut h);
+        h.step();
+        assert!(h.query_by_label_contains("Zone: cheeks").is_some());
+    }
+
+    #[test]
+    fn a_depth_above_the_limit_should_show_the_refusal_and_never_reach_the_pen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        select_cheeks(&mut h);
+        // What a buggy screen would send: the core refuses it, and the window says why.
+        h.state_mut().apply(UiCommand::SetDepthUm(1200));
+        step_until(&mut h, "the refusal on screen", |h| {
+            // In the controls' refusal box and in the event log.
+            h.query_all_by_label_contains("depth 1.20 mm refused: above the cheeks limit 1.00 mm")
+                .count()
+                >= 2
+        });
+        let pen = h.state().simulated_pen().expect("the built-in pen");
+        let depths: Vec<Journaled> = pen
+            .journal()
+            .into_iter()
+            .map(|e| e.what)
+            .filter(|w| {
+                matches!(
+                    w,
+                    Journaled::Command {
+                        command: Some(Command::Depth { .. }),
+                        ..
+                    }
+                )
+            })
+            .collect();
+        assert!(depths.is_empty(), "the pen received {depths:?}");
+    }
+
+    #[test]
+    fn the_depth_slider_should_set_the_depth_and_stop_at_the_limit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        h.get_by_label("zone periorbital").hover();
+        h.step();
+        h.get_by_label("zone periorbital").click();
+        step_until(&mut h, "periorbital active", |h| {
+            h.state()
+                .station()
+                .and_then(|s| s.safety_summary())
+                .and_then(|s| s.zone)
+                == Some(ZoneId::Periorbital)
+        });
+        // Press on the slider's far right end, as a hand on a mouse would.
+        let rail = h
+            .get_all_by_label("depth")
+            .next()
+            .expect("the depth slider")
+            .rect();
+        let end = egui::pos2(rail.right() - 1.0, rail.center().y);
+        h.hover_at(end);
+        h.step();
+        h.event(egui::Event::PointerButton {
+            pos: end,
+            button: egui::PointerButton::Primary,
+            pressed: true,
+            modifiers: egui::Modifiers::default(),
+        });
+        h.step();
+        h.event(egui::Event::PointerButton {
+            pos: end,
+            button: egui::PointerButton::Primary,
+            pressed: false,
+            modifiers: egui::Modifiers::default(),
+        });
+        h.step();
+        step_until(&mut h, "the depth acknowledged at the limit", |h| {
+            h.state()
+                .station()
+                .and_then(|s| s.safety_summary())
+                .and_then(|s| s.depth_target_um)
+                == Some(300)
+        });
+        assert!(
+            (h.state().controls.depth_mm - 0.3).abs() < 1e-9,
+            "the control stopped at the limit"
+        );
+    }
+
+    #[test]
+    fn start_should_feed_the_speed_plot_and_escape_should_estop() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        select_cheeks(&mut h);
+        h.get_by_label("Start").click();
+        step_until(&mut h, "the needle running", |h| {
+            h.state()
+                .station()
+                .and_then(Station::last_telemetry)
+                .is_some_and(|t| t.rpm > 1000)
+        });
+        step_until(&mut h, "points in the speed plot", |h| {
+            h.state().plots.last_speed_points > 10
+        });
+        h.key_press(egui::Key::Escape);
+        step_until(&mut h, "ESTOP on screen", |h| {
+            h.query_by_label_contains("pen ESTOP").is_some()
+        });
+        step_until(&mut h, "the estop alarm", |h| {
+            h.query_by_label_contains("HIGH ALARM  estop").is_some()
+        });
+    }
+
+    #[test]
+    fn a_vanished_pen_should_raise_link_lost_within_1_s() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        step_until(&mut h, "a connected pen", connected);
+        let pen = h.state().simulated_pen().expect("the built-in pen");
+        let mark = pen.journal_mark();
+        pen.act(SimAction::Disappear { duration: None })
+            .expect("pen running");
+        pen.wait_for_since(mark, DEADLINE, |e| matches!(e.what, Journaled::LinkDown))
+            .expect("the pen unplugged");
+        let gone = Instant::now();
+        step_until(&mut h, "the link_lost alarm in the banner", |h| {
+            h.query_by_label_contains("HIGH ALARM  link_lost").is_some()
+        });
+        assert!(
+            gone.elapsed() < Duration::from_secs(1),
+            "took {:?}",
+            gone.elapsed()
+        );
+    }
+}

@@ -1,0 +1,187 @@
+//! The connection bar: the pen, the link's health, calibration and cartridge.
+
+use egui::RichText;
+
+use super::app::{PortChoice, UiCommand};
+use super::theme;
+use crate::link::LinkState;
+use crate::link::discovery::PortEntry;
+use crate::safety::interlock::{CartridgeCheck, calibration_date};
+use crate::station::Station;
+
+/// Draws the bar: port picker, link health, pen details, calibration, cartridge.
+pub fn connection_bar_ui(
+    ui: &mut egui::Ui,
+    station: Option<&Station>,
+    ports: &[PortEntry],
+    current: Option<&PortChoice>,
+    simulated: bool,
+    commands: &mut Vec<UiCommand>,
+) {
+    ui.horizontal_wrapped(|ui| {
+        if simulated {
+            // Wherever it matters: nobody may mistake the simulated pen for a real one.
+            ui.label(
+                RichText::new(" SIMULATED PEN ")
+                    .strong()
+                    .color(egui::Color32::WHITE)
+                    .background_color(theme::SIMULATED),
+            );
+        }
+        port_picker_ui(ui, ports, current, commands);
+        if ui
+            .button("Refresh ports")
+            .on_hover_text("List serial ports again")
+            .clicked()
+        {
+            commands.push(UiCommand::RefreshPorts);
+        }
+        if station.is_some() {
+            if ui.button("Disconnect").clicked() {
+                commands.push(UiCommand::Disconnect);
+            }
+        } else if let Some(choice) = current.cloned().or(Some(PortChoice::Simulated))
+            && ui.button("Connect").clicked()
+        {
+            commands.push(UiCommand::Connect(choice));
+        }
+        ui.separator();
+        let Some(station) = station else {
+            ui.label("not connected");
+            return;
+        };
+        link_ui(ui, station);
+        ui.separator();
+        pen_ui(ui, station);
+    });
+}
+
+fn port_label(choice: Option<&PortChoice>, ports: &[PortEntry]) -> String {
+    match choice {
+        None => "no pen".to_owned(),
+        Some(PortChoice::Simulated) => "built-in simulated pen".to_owned(),
+        Some(PortChoice::Path(p)) => match ports.iter().find(|e| &e.path == p) {
+            Some(e) if e.is_pen => format!("{p} (pen)"),
+            _ => p.clone(),
+        },
+    }
+}
+
+fn port_picker_ui(
+    ui: &mut egui::Ui,
+    ports: &[PortEntry],
+    current: Option<&PortChoice>,
+    commands: &mut Vec<UiCommand>,
+) {
+    egui::ComboBox::new("port_picker", "Pen")
+        .selected_text(port_label(current, ports))
+        .width(230.0)
+        .show_ui(ui, |ui| {
+            // Pens first (the list is sorted so), marked; then other ports; then the sim.
+            for entry in ports {
+                let text = match (&entry.product, entry.is_pen) {
+                    (Some(product), true) => format!("[pen] {} — {product}", entry.path),
+                    (Some(product), false) => format!("{} — {product}", entry.path),
+                    (None, _) => entry.path.clone(),
+                };
+                let choice = PortChoice::Path(entry.path.clone());
+                if ui
+                    .selectable_label(current == Some(&choice), text)
+                    .clicked()
+                {
+                    commands.push(UiCommand::Connect(choice));
+                }
+            }
+            let sim = PortChoice::Simulated;
+            if ui
+                .selectable_label(current == Some(&sim), "built-in simulated pen")
+                .clicked()
+            {
+                commands.push(UiCommand::Connect(sim));
+            }
+        });
+}
+
+fn link_ui(ui: &mut egui::Ui, station: &Station) {
+    let (text, color) = match station.link_state() {
+        LinkState::Connected { .. } => ("link up", theme::OK),
+        LinkState::Handshaking => ("handshake…", theme::WARN),
+        LinkState::Connecting { .. } => ("connecting…", theme::WARN),
+        LinkState::Lost(_) => ("LINK LOST", theme::ALARM_HIGH),
+        LinkState::Closed => ("closed", theme::ALARM_HIGH),
+    };
+    ui.label(RichText::new(text).strong().color(color));
+    let s = station.stats();
+    #[allow(clippy::cast_precision_loss)] // microseconds, far below 2^52
+    let rtt = s.rtt_p50_us.map_or_else(
+        || "–".to_owned(),
+        |us| format!("{:.2} ms", us as f64 / 1000.0),
+    );
+    ui.label(format!(
+        "rtt {rtt} · {:.0} Hz · gaps {} · retries {}",
+        s.telemetry_rate_hz, s.telemetry_gaps, s.retries
+    ))
+    .on_hover_text(format!(
+        "samples lost {}, dropped for display {}, lines discarded {}",
+        s.samples_lost,
+        s.telemetry_dropped,
+        s.discarded.total()
+    ));
+    if let Some(t) = station.last_telemetry() {
+        let color = match t.state {
+            crate::protocol::PenState::Estop | crate::protocol::PenState::Fault => {
+                theme::ALARM_HIGH
+            }
+            crate::protocol::PenState::Running => theme::OK,
+            crate::protocol::PenState::Idle => ui.visuals().text_color(),
+        };
+        ui.label(
+            RichText::new(format!("pen {}", t.state))
+                .strong()
+                .color(color),
+        );
+    }
+}
+
+fn pen_ui(ui: &mut egui::Ui, station: &Station) {
+    if let Some(info) = station.info() {
+        ui.label(format!(
+            "{} · serial {} · fw {}",
+            info.model, info.serial, info.fw
+        ));
+    }
+    if let Some(cal) = station.calibration() {
+        let today = jiff::Zoned::now().date();
+        let (text, color) = match calibration_date(cal.date) {
+            None => ("calibration: never".to_owned(), theme::ALARM_HIGH),
+            Some(date) => {
+                let age_days = date.until(today).map_or(i32::MAX, |s| s.get_days());
+                let color = if age_days > crate::safety::interlock::CALIBRATION_VALID_DAYS {
+                    theme::ALARM_HIGH
+                } else if age_days > crate::safety::interlock::CALIBRATION_VALID_DAYS - 30 {
+                    theme::WARN
+                } else {
+                    theme::OK
+                };
+                (format!("calibrated {date} ({age_days} d)"), color)
+            }
+        };
+        ui.colored_label(color, text);
+    }
+    match station.safety_summary().and_then(|s| s.cartridge.as_ref()) {
+        None => {
+            ui.colored_label(theme::WARN, "no cartridge");
+        }
+        Some(c) => {
+            let (state, color) = match &c.check {
+                CartridgeCheck::Fresh => ("fresh", theme::OK),
+                CartridgeCheck::Unchecked => ("checking…", theme::WARN),
+                CartridgeCheck::UsedBefore { .. } => ("USED", theme::ALARM_HIGH),
+            };
+            ui.colored_label(
+                color,
+                format!("cartridge {} · {} needles · {state}", c.id, c.needles),
+            );
+        }
+    }
+}

@@ -1,0 +1,37 @@
+//! The window's colours, in one place, each named for what it means.
+//!
+//! Alarm colours follow IEC 60601-1-8 as the clinical reference gives them: red for
+//! high priority, yellow for medium, cyan for low.
+
+use egui::Color32;
+
+/// High-priority alarm: red.
+pub const ALARM_HIGH: Color32 = Color32::from_rgb(0xD3, 0x1F, 0x1F);
+/// Medium-priority alarm: yellow.
+pub const ALARM_MEDIUM: Color32 = Color32::from_rgb(0xF2, 0xC2, 0x00);
+/// Low-priority alarm: cyan.
+pub const ALARM_LOW: Color32 = Color32::from_rgb(0x00, 0xB7, 0xC7);
+/// Text on an alarm colour.
+pub const ON_ALARM: Color32 = Color32::BLACK;
+/// The emergency-stop button.
+pub const ESTOP: Color32 = Color32::from_rgb(0xC6, 0x10, 0x10);
+/// Text on the emergency-stop button.
+pub const ON_ESTOP: Color32 = Color32::WHITE;
+/// The SIMULATED badge: never to be mistaken for a real pen.
+pub const SIMULATED: Color32 = Color32::from_rgb(0x8E, 0x44, 0xAD);
+/// Good news (link up, fresh cartridge, calibration valid).
+pub const OK: Color32 = Color32::from_rgb(0x2E, 0x9E, 0x4F);
+/// A warning that is not an alarm (calibration due soon).
+pub const WARN: Color32 = Color32::from_rgb(0xE0, 0x8E, 0x00);
+/// A refusal from the safety core.
+pub const REFUSAL: Color32 = Color32::from_rgb(0xE0, 0x55, 0x22);
+/// Measured needle speed.
+pub const SPEED_MEASURED: Color32 = Color32::from_rgb(0x3C, 0x8D, 0xDC);
+/// Target needle speed.
+pub const SPEED_TARGET: Color32 = Color32::from_rgb(0x9A, 0xB8, 0xD8);
+/// Actual depth.
+pub const DEPTH_ACTUAL: Color32 = Color32::from_rgb(0xD9, 0x6C, 0x1E);
+/// Target depth.
+pub const DEPTH_TARGET: Color32 = Color32::from_rgb(0xE8, 0xB0, 0x7E);
+/// The zone's depth limit.
+pub const DEPTH_LIMIT: Color32 = ALARM_HIGH;
