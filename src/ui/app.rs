@@ -487,6 +487,7 @@ impl StationApp {
                 &self.ports,
                 self.port.as_ref(),
                 simulated,
+                &mut self.persisted.dark_mode,
                 &mut commands,
             );
         });
@@ -582,6 +583,15 @@ impl eframe::App for StationApp {
         } else {
             egui::Theme::Light
         });
+        // The title says SIMULATED too: it is what a task bar shows.
+        let title = if self.sim.is_some() {
+            "Punctum — SIMULATED PEN"
+        } else {
+            "Punctum"
+        };
+        if ctx.input(|i| i.viewport().title.as_deref() != Some(title)) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.to_owned()));
+        }
         // A steady repaint rate while connected: live plots, flashing alarms, and the
         // liveness the link watches.
         if self.station.is_some() {
@@ -640,6 +650,7 @@ mod tests {
     //! real pty: widgets are found by their accessible labels, as a screen reader
     //! would find them.
 
+    use std::os::unix::fs::PermissionsExt as _;
     use std::time::Instant;
 
     use egui_kittest::Harness;
@@ -795,6 +806,41 @@ mod tests {
             })
             .collect();
         assert!(depths.is_empty(), "the pen received {depths:?}");
+    }
+
+    #[test]
+    fn ending_a_session_should_show_the_summary_and_save_the_aftercare_sheet() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        select_cheeks(&mut h);
+        h.get_by_label("Start").click();
+        step_until(&mut h, "the needle running", |h| {
+            h.state()
+                .station()
+                .and_then(Station::last_telemetry)
+                .is_some_and(|t| t.rpm > 1000)
+        });
+        h.get_by_label("End session").click();
+        step_until(&mut h, "the summary", |h| {
+            h.query_by_label("Session summary").is_some()
+        });
+        h.get_by_label("Save aftercare sheet").click();
+        step_until(&mut h, "the saved sheet", |h| {
+            h.query_by_label_contains("Saved: ").is_some()
+        });
+        let sheet = std::fs::read_dir(dir.path())
+            .expect("data dir")
+            .filter_map(Result::ok)
+            .find(|e| e.file_name().to_string_lossy().starts_with("aftercare-"))
+            .expect("an aftercare file");
+        let text = std::fs::read_to_string(sheet.path()).expect("readable");
+        assert!(
+            text.contains("sunscreen") && text.contains("Next session"),
+            "{text}"
+        );
+        let mode = sheet.metadata().expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "it names a client");
     }
 
     #[test]

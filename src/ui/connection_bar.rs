@@ -9,16 +9,26 @@ use crate::link::discovery::PortEntry;
 use crate::safety::interlock::{CartridgeCheck, calibration_date};
 use crate::station::Station;
 
-/// Draws the bar: port picker, link health, pen details, calibration, cartridge.
+/// Draws the bar: theme switch, port picker, link health, pen details, calibration,
+/// cartridge.
 pub fn connection_bar_ui(
     ui: &mut egui::Ui,
     station: Option<&Station>,
     ports: &[PortEntry],
     current: Option<&PortChoice>,
     simulated: bool,
+    dark_mode: &mut bool,
     commands: &mut Vec<UiCommand>,
 ) {
     ui.horizontal_wrapped(|ui| {
+        let theme = if *dark_mode {
+            "Light theme"
+        } else {
+            "Dark theme"
+        };
+        if ui.small_button(theme).clicked() {
+            *dark_mode = !*dark_mode;
+        }
         if simulated {
             // Wherever it matters: nobody may mistake the simulated pen for a real one.
             ui.label(
