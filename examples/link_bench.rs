@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use punctum::link::stats::percentile;
 use punctum::link::{Link, LinkConfig, LinkEvent, LinkState, LinkStats, Outcome};
 use punctum::protocol::Command;
+use punctum::safety::interlock::SafetyUpdate;
+use punctum::safety::zones::ZoneId;
 use punctum::sim::{SimConfig, SimPen};
 
 fn main() {
@@ -123,6 +125,16 @@ fn unthrottled(secs: u64) {
 
 fn round_trip(count: usize) {
     let (_pen, link) = start(SimConfig::default(), 100);
+    // DEPTH passes the interlock only in a zone: select one, as an operator would.
+    let id = link
+        .update_safety(SafetyUpdate::SelectZone(ZoneId::Cheeks))
+        .expect("link alive");
+    link.wait_for(
+        Duration::from_secs(2),
+        |e| matches!(e, LinkEvent::SafetyApplied { id: got, result: Ok(_) } if *got == id),
+        |_| {},
+    )
+    .expect("zone selected");
     let mut rtts_us = Vec::with_capacity(count);
     for i in 0..count {
         let depth_um = if i % 2 == 0 { 500 } else { 550 };
@@ -146,7 +158,7 @@ fn round_trip(count: usize) {
     #[allow(clippy::cast_precision_loss)]
     let ms = |v: Option<u64>| v.map_or(f64::NAN, |us| us as f64 / 1000.0);
     println!(
-        "round trip over {} commands (telemetry at 100 Hz alongside): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+        "round trip over {} commands through the interlock (telemetry at 100 Hz alongside): p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
         rtts_us.len(),
         ms(percentile(&rtts_us, 50)),
         ms(percentile(&rtts_us, 99)),
