@@ -17,7 +17,7 @@ use anyhow::Context as _;
 use crossbeam_channel::select;
 
 use crate::link::{Link, LinkConfig, LinkEvent, LinkState, LinkStats};
-use crate::protocol::{Calibration, PenInfo, Telemetry};
+use crate::protocol::{Calibration, PenInfo, PenMessage, Telemetry};
 
 /// Options of `punctum monitor`.
 #[derive(Debug, clap::Args)]
@@ -176,22 +176,11 @@ impl StatusView {
     }
 }
 
-fn info_line(i: &PenInfo) -> String {
-    format!(
-        "info: model={} serial={} fw={} proto={} boot={} depth_max_um={} depth_step_um={} \
-         speed_rpm={}..{} watchdog_ms={} tel_max_hz={}",
-        i.model,
-        i.serial,
-        i.fw,
-        i.proto,
-        i.boot,
-        i.depth_max_um,
-        i.depth_step_um,
-        i.speed_min_rpm,
-        i.speed_max_rpm,
-        i.watchdog_ms,
-        i.tel_max_hz
-    )
+/// The INFO line as the pen wrote it, without its first word.
+fn info_line(info: &PenInfo) -> String {
+    let mut body = String::new();
+    PenMessage::Info(info.clone()).write_body(&mut body);
+    format!("info: {}", body.strip_prefix("INFO ").unwrap_or(&body))
 }
 
 fn calibration_line(c: &Calibration) -> String {

@@ -751,6 +751,19 @@ mod tests {
         });
     }
 
+    /// A session, the cheeks, and the needle running.
+    fn start_in_cheeks(h: &mut Harness<'static, StationApp>) {
+        open_session(h);
+        select_cheeks(h);
+        h.get_by_label("Start").click();
+        step_until(h, "the needle running", |h| {
+            h.state()
+                .station()
+                .and_then(Station::last_telemetry)
+                .is_some_and(|t| t.rpm > 1000)
+        });
+    }
+
     #[test]
     fn filling_in_screening_should_open_a_session() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -812,15 +825,7 @@ mod tests {
     fn ending_a_session_should_show_the_summary_and_save_the_aftercare_sheet() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut h = harness(dir.path());
-        open_session(&mut h);
-        select_cheeks(&mut h);
-        h.get_by_label("Start").click();
-        step_until(&mut h, "the needle running", |h| {
-            h.state()
-                .station()
-                .and_then(Station::last_telemetry)
-                .is_some_and(|t| t.rpm > 1000)
-        });
+        start_in_cheeks(&mut h);
         h.get_by_label("End session").click();
         step_until(&mut h, "the summary", |h| {
             h.query_by_label("Session summary").is_some()
@@ -898,15 +903,7 @@ mod tests {
     fn start_should_feed_the_speed_plot_and_escape_should_estop() {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut h = harness(dir.path());
-        open_session(&mut h);
-        select_cheeks(&mut h);
-        h.get_by_label("Start").click();
-        step_until(&mut h, "the needle running", |h| {
-            h.state()
-                .station()
-                .and_then(Station::last_telemetry)
-                .is_some_and(|t| t.rpm > 1000)
-        });
+        start_in_cheeks(&mut h);
         step_until(&mut h, "points in the speed plot", |h| {
             h.state().plots.last_speed_points > 10
         });
