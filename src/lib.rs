@@ -6,6 +6,7 @@ pub mod cli;
 pub mod link;
 pub mod monitor;
 pub mod protocol;
+pub mod record;
 pub mod safety;
 pub mod sim;
 pub mod station;

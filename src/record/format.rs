@@ -1,0 +1,445 @@
+//! The session record's lines: what `docs/session-format.md` documents and
+//! `assets/session.schema.json` validates.
+//!
+//! A record is JSON Lines. Every line is one object whose `"type"` says what it is
+//! and whose `"utc_ms"` is the station's UTC wall-clock time, milliseconds since the
+//! Unix epoch, when the station wrote it. Lines that come from the pen also carry the
+//! pen's own clock, `t_ms` (ms since the pen booted; it wraps and restarts on reboot).
+//!
+//! The types here are the file's vocabulary, deliberately plain (strings and
+//! integers, wire words for pen states and commands) so that the format does not
+//! change when an internal type does. Converting from the station's types happens in
+//! [`super::writer`].
+
+use serde::{Deserialize, Serialize};
+
+/// The `format` field of every header.
+pub const FORMAT_NAME: &str = "punctum-session";
+
+/// The format version this station writes, and the newest it reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// One line of a session record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line {
+    /// The first line: who, with which pen, under which zone table.
+    Header(Box<Header>),
+    /// One telemetry sample, as the pen sent it.
+    Tel(TelLine),
+    /// A command went to the pen (any origin but heartbeats).
+    Command(CommandLine),
+    /// The pen answered a command, or the link gave up on it.
+    Answer(AnswerLine),
+    /// The interlock refused a command: it never reached the wire.
+    Refusal(RefusalLine),
+    /// The pen reported an event (`EV`).
+    Event(EventLine),
+    /// An alarm was raised, acknowledged, silenced or cleared.
+    Alarm(AlarmLine),
+    /// The interlock made a zone active.
+    Zone(ZoneLine),
+    /// The link changed state (connected, lost, reconnecting).
+    Link(LinkLine),
+    /// A cartridge ran for the first time in this session.
+    Cartridge(CartridgeLine),
+    /// An operator's note.
+    Note(NoteLine),
+    /// The last line of a session that ended normally.
+    Summary(Box<SummaryLine>),
+}
+
+impl Line {
+    /// The line's `type` word.
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Line::Header(_) => "header",
+            Line::Tel(_) => "tel",
+            Line::Command(_) => "command",
+            Line::Answer(_) => "answer",
+            Line::Refusal(_) => "refusal",
+            Line::Event(_) => "event",
+            Line::Alarm(_) => "alarm",
+            Line::Zone(_) => "zone",
+            Line::Link(_) => "link",
+            Line::Cartridge(_) => "cartridge",
+            Line::Note(_) => "note",
+            Line::Summary(_) => "summary",
+        }
+    }
+
+    /// The station's UTC time of the line, ms since the Unix epoch.
+    #[must_use]
+    pub fn utc_ms(&self) -> i64 {
+        match self {
+            Line::Header(l) => l.utc_ms,
+            Line::Tel(l) => l.utc_ms,
+            Line::Command(l) => l.utc_ms,
+            Line::Answer(l) => l.utc_ms,
+            Line::Refusal(l) => l.utc_ms,
+            Line::Event(l) => l.utc_ms,
+            Line::Alarm(l) => l.utc_ms,
+            Line::Zone(l) => l.utc_ms,
+            Line::Link(l) => l.utc_ms,
+            Line::Cartridge(l) => l.utc_ms,
+            Line::Note(l) => l.utc_ms,
+            Line::Summary(l) => l.utc_ms,
+        }
+    }
+
+    /// Every `type` word this version knows, in the order the documentation lists them.
+    pub const KINDS: [&'static str; 12] = [
+        "header",
+        "tel",
+        "command",
+        "answer",
+        "refusal",
+        "event",
+        "alarm",
+        "zone",
+        "link",
+        "cartridge",
+        "note",
+        "summary",
+    ];
+}
+
+/// The header: the first line of every record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Header {
+    /// Station UTC time the session opened, ms since the Unix epoch.
+    pub utc_ms: i64,
+    /// Always [`FORMAT_NAME`].
+    pub format: String,
+    /// The format version, [`FORMAT_VERSION`] when written by this station.
+    pub version: u32,
+    /// The station's version (`CARGO_PKG_VERSION`).
+    pub station_version: String,
+    /// The session's id (also in the file name).
+    pub session_id: String,
+    /// The session's opening time, RFC 3339 with the station's UTC offset, for
+    /// people reading the file.
+    pub opened_at: String,
+    /// The practitioner's id, from the screening.
+    pub practitioner: String,
+    /// The client's pseudonym, from the screening.
+    pub client: String,
+    /// The screening answers file the session was opened with, as it was read.
+    pub screening: serde_json::Value,
+    /// The pen's INFO, when the link had it.
+    pub pen: Option<PenInfoRecord>,
+    /// The pen's calibration, when the link had it.
+    pub calibration: Option<CalibrationRecord>,
+    /// The zone table in force, in its file format (`assets/zones.json`).
+    pub zones: serde_json::Value,
+    /// SHA-256 of the zone table's canonical form, lowercase hex.
+    pub zones_hash: String,
+    /// The pen is the built-in simulator: not a treatment.
+    pub simulated: bool,
+}
+
+/// The pen's INFO line, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PenInfoRecord {
+    /// Model name.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// Firmware version.
+    pub fw: String,
+    /// Protocol version.
+    pub proto: i64,
+    /// Boot counter.
+    pub boot: u32,
+    /// Deepest settable depth, µm.
+    pub depth_max_um: i32,
+    /// Depth step, µm.
+    pub depth_step_um: i32,
+    /// Slowest settable speed, rpm.
+    pub speed_min_rpm: i32,
+    /// Fastest settable speed, rpm.
+    pub speed_max_rpm: i32,
+    /// Watchdog period, ms.
+    pub watchdog_ms: u32,
+    /// Highest telemetry rate, Hz.
+    pub tel_max_hz: u32,
+}
+
+/// The pen's calibration, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CalibrationRecord {
+    /// Depth offset `o`, µm.
+    pub depth_offset_um: i32,
+    /// Depth gain `g` × 10⁶.
+    pub depth_gain_ppm: i32,
+    /// Speed gain `s` × 10⁶.
+    pub speed_gain_ppm: i32,
+    /// Date as YYYYMMDD; 0 = never calibrated.
+    pub date: u32,
+    /// Technician id; `-` = none.
+    pub tech: String,
+}
+
+/// One telemetry sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TelLine {
+    /// Station UTC time of reception, ms.
+    pub utc_ms: i64,
+    /// The pen's sample counter since `HELLO`.
+    pub n: u32,
+    /// Pen time, ms since boot.
+    pub t_ms: u32,
+    /// Pen state, the wire word: `IDLE`, `RUNNING`, `FAULT`, `ESTOP`.
+    pub state: StateWord,
+    /// Measured speed, rpm.
+    pub rpm: i32,
+    /// Actual calibrated depth, µm.
+    pub depth_um: i32,
+    /// Motor current, mA.
+    pub current_ma: i32,
+    /// Temperature, 0.1 °C.
+    pub temp_dc: i32,
+}
+
+/// A pen state as the wire writes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum StateWord {
+    /// Motor off, ready.
+    Idle,
+    /// Motor running.
+    Running,
+    /// The pen stopped itself.
+    Fault,
+    /// Emergency stop.
+    Estop,
+}
+
+impl StateWord {
+    /// The wire word.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateWord::Idle => "IDLE",
+            StateWord::Running => "RUNNING",
+            StateWord::Fault => "FAULT",
+            StateWord::Estop => "ESTOP",
+        }
+    }
+}
+
+impl From<crate::protocol::PenState> for StateWord {
+    fn from(state: crate::protocol::PenState) -> Self {
+        use crate::protocol::PenState;
+        match state {
+            PenState::Idle => StateWord::Idle,
+            PenState::Running => StateWord::Running,
+            PenState::Fault => StateWord::Fault,
+            PenState::Estop => StateWord::Estop,
+        }
+    }
+}
+
+/// A command written to the pen.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandLine {
+    /// Station UTC time it was written, ms.
+    pub utc_ms: i64,
+    /// Its sequence number.
+    pub seq: u32,
+    /// The command as the wire writes it, without the sequence number: `DEPTH 800`.
+    pub command: String,
+    /// Who asked: `operator` (the window or the console) or `link` (the handshake).
+    pub origin: String,
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AnswerLine {
+    /// Station UTC time of the answer, ms.
+    pub utc_ms: i64,
+    /// The sequence number it went out with (`null`: it never went out).
+    pub seq: Option<u32>,
+    /// The command, wire text without the sequence number.
+    pub command: String,
+    /// `ACK`, `NAK <REASON>`, `UNANSWERED` (no answer after the last retry) or
+    /// `NOT_SENT` (the link did not send it; `detail` says why).
+    pub result: String,
+    /// Why, for `NOT_SENT`.
+    pub detail: Option<String>,
+    /// From the last send to the answer, µs.
+    pub rtt_us: Option<u64>,
+}
+
+/// A command the interlock refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefusalLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// The command refused, wire text.
+    pub command: String,
+    /// The rule's stable id (`depth_above_limit`, ...).
+    pub rule: String,
+    /// What was refused and why, as the operator read it.
+    pub message: String,
+    /// The zone active at the time.
+    pub zone: Option<String>,
+}
+
+/// A pen event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLine {
+    /// Station UTC time of reception, ms.
+    pub utc_ms: i64,
+    /// Pen time, ms.
+    pub t_ms: u32,
+    /// The event as the wire writes it after `EV <t_ms>`: `FAULT STALL`.
+    pub event: String,
+}
+
+/// An alarm transition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlarmLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// The alarm's id (`link_lost`, ...).
+    pub alarm: String,
+    /// `high`, `medium` or `low`.
+    pub priority: String,
+    /// `raised`, `acknowledged`, `silenced` or `cleared`.
+    pub action: String,
+    /// The alarm's text at that moment.
+    pub text: String,
+}
+
+/// A zone made active.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// The zone's id (`cheeks`, ...).
+    pub zone: String,
+    /// Its protocol limit, µm.
+    pub limit_um: i32,
+    /// The needle was running and was halted first.
+    pub halt_first: bool,
+    /// The depth target was above the limit and was lowered from this, µm.
+    pub lowered_from_um: Option<i32>,
+    /// ... to this, µm.
+    pub lowered_to_um: Option<i32>,
+}
+
+/// A link state change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// `connecting`, `connected`, `lost` or `closed`.
+    pub state: String,
+    /// Why (for `lost`), or the last error (for `connecting`).
+    pub detail: Option<String>,
+}
+
+/// A cartridge's first run in this session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CartridgeLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// The cartridge id, 16 uppercase hex digits.
+    pub id: String,
+    /// Its needle count.
+    pub needles: u32,
+}
+
+/// An operator's note.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoteLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// Who wrote it (the practitioner).
+    pub author: String,
+    /// The note.
+    pub text: String,
+}
+
+/// The closing summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SummaryLine {
+    /// Station UTC time the session ended, ms.
+    pub utc_ms: i64,
+    /// The session's length, ms (from the header's `utc_ms`).
+    pub duration_ms: i64,
+    /// Per zone selected, in zone order.
+    pub zones: Vec<ZoneSummary>,
+    /// All needling time, ms.
+    pub needling_ms: u64,
+    /// All interlock refusals.
+    pub refusals: u32,
+    /// Link losses and pen faults.
+    pub interruptions: u32,
+    /// Alarms raised.
+    pub alarms_raised: u32,
+    /// Telemetry lines written.
+    pub samples: u64,
+    /// Cartridges that ran, ids.
+    pub cartridges: Vec<String>,
+    /// Earliest date for the next session, `YYYY-MM-DD`.
+    pub next_earliest: String,
+    /// Latest date, when the schedule gives one.
+    pub next_latest: Option<String>,
+    /// The schedule's advice.
+    pub next_advice: String,
+}
+
+/// One zone's figures in the summary.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ZoneSummary {
+    /// The zone's id.
+    pub zone: String,
+    /// Needle starts.
+    pub passes: u32,
+    /// Motor time, ms.
+    pub needling_ms: u64,
+    /// Deepest actual depth while running, µm.
+    pub max_depth_um: i32,
+    /// Refusals while it was active.
+    pub refusals: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_telemetry_line_should_round_trip_with_its_type_first() {
+        let line = Line::Tel(TelLine {
+            utc_ms: 1_764_000_000_123,
+            n: 7,
+            t_ms: 12_345,
+            state: StateWord::Running,
+            rpm: 6000,
+            depth_um: 800,
+            current_ma: 310,
+            temp_dc: 312,
+        });
+        let text = serde_json::to_string(&line).expect("encodes");
+        assert!(
+            text.starts_with(r#"{"type":"tel","utc_ms":1764000000123,"#),
+            "{text}"
+        );
+        assert!(text.contains(r#""state":"RUNNING""#), "{text}");
+        let back: Line = serde_json::from_str(&text).expect("decodes");
+        assert_eq!(back, line);
+        assert_eq!(back.kind(), "tel");
+        assert_eq!(back.utc_ms(), 1_764_000_000_123);
+    }
+
+    #[test]
+    fn kinds_should_list_every_variant_once() {
+        let mut kinds = Line::KINDS.to_vec();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds.len(), Line::KINDS.len());
+    }
+}
