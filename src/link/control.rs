@@ -20,9 +20,10 @@ use crossbeam_channel::{Receiver, Sender, TrySendError, select};
 use serialport::{SerialPort as _, TTYPort};
 
 use super::reader::{self, FromReader, ReaderMsg};
-use super::stats::{LinkStats, RttWindow};
+use super::stats::{DeadlineWatch, LinkStats, RttWindow};
 use super::{
     Answer, LinkCommand, LinkConfig, LinkEvent, LinkState, LossReason, Outcome, RequestId,
+    WireEvent, WireOrigin,
 };
 use crate::protocol::{
     Calibration, Command, ESTOP_BYTE, PROTOCOL_VERSION, PenEvent, PenInfo, PenMessage, PenState,
@@ -44,6 +45,19 @@ enum Origin {
     Handshake,
     Heartbeat,
     Shutdown,
+}
+
+impl Origin {
+    /// How a record names it; `None` for heartbeats, which are not recorded.
+    fn wire(&self) -> Option<WireOrigin> {
+        match self {
+            Origin::Owner(_) => Some(WireOrigin::Owner),
+            Origin::Interlock => Some(WireOrigin::Interlock),
+            Origin::Handshake => Some(WireOrigin::Handshake),
+            Origin::Shutdown => Some(WireOrigin::Shutdown),
+            Origin::Heartbeat => None,
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -109,6 +123,7 @@ pub(crate) struct Control {
     next_seq: Seq,
     stats: LinkStats,
     rtt: RttWindow,
+    deadlines: DeadlineWatch,
     /// The link was up (handshake done) since it was last declared lost.
     was_up: bool,
     attempt: u32,
@@ -156,6 +171,7 @@ impl Control {
             next_seq: Seq::FIRST,
             stats: LinkStats::default(),
             rtt: RttWindow::default(),
+            deadlines: DeadlineWatch::default(),
             was_up: false,
             attempt: 0,
             next_attempt: now,
@@ -364,6 +380,7 @@ impl Control {
             return true;
         }
         if self.estop_pending && now >= self.next_estop {
+            self.deadlines.record(now.duration_since(self.next_estop));
             self.write_estop_byte(now);
         }
         if self.owner_stalled {
@@ -385,7 +402,10 @@ impl Control {
         let mut unanswered = None;
         let mut resend = Vec::new();
         for (i, f) in conn.inflight.iter_mut().enumerate() {
-            if now.duration_since(f.last_sent) >= self.config.retry_timeout {
+            let waited = now.duration_since(f.last_sent);
+            if waited >= self.config.retry_timeout {
+                self.deadlines
+                    .record(waited.saturating_sub(self.config.retry_timeout));
                 if f.retries >= self.config.max_retries {
                     unanswered = Some(i);
                     break;
@@ -413,7 +433,9 @@ impl Control {
             }
         }
         if conn.step != Step::Hello && now >= conn.next_heartbeat {
+            let late = now.duration_since(conn.next_heartbeat);
             conn.next_heartbeat = now + self.config.heartbeat_interval;
+            self.deadlines.record(late);
             self.send_frame(Command::Hb, Origin::Heartbeat, now);
         }
         self.pump(now);
@@ -474,6 +496,17 @@ impl Control {
             return;
         }
         self.stats.commands_sent += 1;
+        if let Some(origin) = origin.wire() {
+            let sent = WireEvent::Sent {
+                seq,
+                command: command.clone(),
+                origin,
+            };
+            // Not `self.emit`: `conn` still borrows `self`.
+            if let Err(TrySendError::Full(_)) = self.events.try_send(LinkEvent::Wire(sent)) {
+                self.stats.events_dropped += 1;
+            }
+        }
         conn.inflight.push(InFlight {
             seq,
             command,
@@ -570,6 +603,17 @@ impl Control {
         self.rtt.record(round_trip);
         self.interlock
             .on_answer(&f.command, outcome == Outcome::Ack);
+        // The owner's own commands end as `LinkEvent::Answer`; the others are told
+        // here, so a record holds every command's end.
+        if let (Some(origin), false) = (f.origin.wire(), matches!(f.origin, Origin::Owner(_))) {
+            self.emit(LinkEvent::Wire(WireEvent::Answered {
+                seq,
+                command: f.command.clone(),
+                origin,
+                outcome: outcome.clone(),
+                round_trip,
+            }));
+        }
         match f.origin {
             Origin::Owner(id) => {
                 self.answer(id, f.command, Some(seq), outcome, Some(round_trip));
@@ -861,6 +905,7 @@ impl Control {
             self.rate_since = now;
         }
         self.rtt.fill(&mut self.stats);
+        self.deadlines.fill(&mut self.stats);
         self.stats.clone()
     }
 }

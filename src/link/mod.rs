@@ -29,7 +29,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use crate::protocol::{Calibration, Command, NakReason, PenEvent, PenInfo, Seq, Telemetry};
 use crate::safety::interlock::{Refusal, SafetySummary, SafetyUpdate, ZonePlan};
 use crate::safety::zones::ZoneTable;
-pub use stats::LinkStats;
+pub use stats::{DEADLINE_SLACK, LinkStats};
 
 /// Timings and capacities of a link. The defaults follow the protocol document.
 #[derive(Debug, Clone)]
@@ -246,6 +246,63 @@ pub enum LinkEvent {
     },
     /// The interlock's view changed (zone, latched stops, cartridge, depth target).
     Safety(SafetySummary),
+    /// A frame went to the pen, or one not asked by the owner was answered: what a
+    /// session record needs to hold every command (heartbeats excepted).
+    Wire(WireEvent),
+}
+
+/// Who asked for a command on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WireOrigin {
+    /// The owner (an operator, through the window or the console).
+    Owner,
+    /// The interlock carrying out a zone plan (`HALT`, the depth lowered).
+    Interlock,
+    /// The link's handshake (`HELLO`, `CAL GET`, `TEL`).
+    Handshake,
+    /// The link's orderly shutdown (`HALT`).
+    Shutdown,
+}
+
+impl WireOrigin {
+    /// The word a record uses.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WireOrigin::Owner => "operator",
+            WireOrigin::Interlock => "interlock",
+            WireOrigin::Handshake => "handshake",
+            WireOrigin::Shutdown => "shutdown",
+        }
+    }
+}
+
+/// A command frame on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WireEvent {
+    /// Written for the first time (retries are counted in the statistics).
+    Sent {
+        /// Its sequence number.
+        seq: Seq,
+        /// The command.
+        command: Command,
+        /// Who asked.
+        origin: WireOrigin,
+    },
+    /// Answered, for a command the owner did not ask for (the owner's own end as
+    /// [`LinkEvent::Answer`]).
+    Answered {
+        /// Its sequence number.
+        seq: Seq,
+        /// The command.
+        command: Command,
+        /// Who asked.
+        origin: WireOrigin,
+        /// How it ended.
+        outcome: Outcome,
+        /// From the last send to the answer.
+        round_trip: Duration,
+    },
 }
 
 /// Why the link would not take a command.

@@ -47,6 +47,45 @@ pub struct LinkStats {
     pub rtt_p99_us: Option<u64>,
     /// Telemetry rate measured over the last second, samples per second.
     pub telemetry_rate_hz: f64,
+    /// Timed duties done (heartbeats, retries, E-stop resends).
+    pub deadlines_met: u64,
+    /// Timed duties done more than [`DEADLINE_SLACK`] after they fell due.
+    pub deadlines_missed: u64,
+    /// The latest any timed duty was done after it fell due, microseconds.
+    pub deadline_late_max_us: u64,
+}
+
+/// How late a timed duty may be and still count as on time: a quarter of the 80 ms
+/// heartbeat interval, far inside the pen's 300 ms watchdog.
+pub const DEADLINE_SLACK: Duration = Duration::from_millis(20);
+
+/// Counts the link thread's timed duties and how late each was done.
+#[derive(Debug, Default)]
+pub(crate) struct DeadlineWatch {
+    met: u64,
+    missed: u64,
+    late_max_us: u64,
+}
+
+impl DeadlineWatch {
+    /// A duty that fell due `late` ago was just done.
+    pub(crate) fn record(&mut self, late: Duration) {
+        if late > DEADLINE_SLACK {
+            self.missed += 1;
+        } else {
+            self.met += 1;
+        }
+        self.late_max_us = self
+            .late_max_us
+            .max(u64::try_from(late.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Writes the counters into `stats`.
+    pub(crate) fn fill(&self, stats: &mut LinkStats) {
+        stats.deadlines_met = self.met;
+        stats.deadlines_missed = self.missed;
+        stats.deadline_late_max_us = self.late_max_us;
+    }
 }
 
 /// Keeps the recent round trips and gives their percentiles.

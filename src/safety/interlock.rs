@@ -69,6 +69,8 @@ pub enum Rule {
     Latched,
     /// Not while the needle runs.
     NotWhileRunning,
+    /// The session's record cannot be written: treatment never goes on unrecorded.
+    RecordingFailed,
 }
 
 impl Rule {
@@ -93,6 +95,7 @@ impl Rule {
             Self::LinkUnhealthy => "link_unhealthy",
             Self::Latched => "latched",
             Self::NotWhileRunning => "not_while_running",
+            Self::RecordingFailed => "recording_failed",
         }
     }
 }
@@ -201,6 +204,9 @@ pub enum SafetyUpdate {
     },
     /// The operator acknowledged the deep-depth caution for the active zone.
     AcknowledgeDeepCaution,
+    /// The open session's record could not be written (why): no start until a
+    /// session with a working record is opened.
+    RecordingFailed(String),
 }
 
 /// What selecting a zone takes, in order, before anything else goes to the pen.
@@ -286,6 +292,8 @@ pub struct InterlockState {
     pub latched: Vec<Latch>,
     /// The depth target the pen last acknowledged, µm.
     pub depth_target_um: Option<i32>,
+    /// Why the open session's record cannot be written, if it cannot.
+    pub recording_failed: Option<String>,
 }
 
 impl InterlockState {
@@ -306,6 +314,7 @@ impl InterlockState {
             link_healthy: false,
             latched: Vec::new(),
             depth_target_um: None,
+            recording_failed: None,
         }
     }
 
@@ -426,7 +435,13 @@ impl InterlockState {
         match update {
             SafetyUpdate::SelectZone(zone) => Some(self.select_zone(zone)),
             SafetyUpdate::Session(session) => {
+                // A session opens with a fresh record (or none is open).
+                self.recording_failed = None;
                 self.session = session;
+                None
+            }
+            SafetyUpdate::RecordingFailed(why) => {
+                self.recording_failed = Some(why);
                 None
             }
             SafetyUpdate::CartridgeChecked { id, check } => {
@@ -590,6 +605,12 @@ fn check_run(state: &InterlockState) -> Result<(), Refusal> {
             "no session is open (screening first)".into(),
         );
     };
+    if let Some(why) = &state.recording_failed {
+        return refuse(
+            Rule::RecordingFailed,
+            format!("the session is not being recorded ({why}); end it and open a new one"),
+        );
+    }
     if !session.screening_passed {
         let why = if session.screening_reasons.is_empty() {
             "screening has not passed".to_owned()

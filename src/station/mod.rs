@@ -5,6 +5,7 @@
 //! per-zone figures. It holds no safety rule of its own: it tells the interlock what
 //! only the station knows, and the interlock, in the link thread, decides.
 
+pub mod record;
 pub mod session;
 pub mod setup;
 
@@ -14,8 +15,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::select;
 use jiff::civil::Date;
 
-use crate::link::{Answer, Link, LinkEvent, LinkState, LinkStats, Outcome, RequestId};
+use crate::link::{Answer, Link, LinkEvent, LinkState, LinkStats, Outcome, RequestId, WireEvent};
 use crate::protocol::{Calibration, Command, PenEvent, PenInfo, PenState, Telemetry};
+use crate::record::format::{Header, Line, NoteLine, SummaryLine, ZoneSummary};
+use crate::record::writer::{RecordError, Recorder, SESSIONS_DIR};
 use crate::safety::alarms::{AlarmId, AlarmLogEntry, AlarmManager};
 use crate::safety::interlock::{
     self, CartridgeCheck, Refusal, Rule, SafetySummary, SafetyUpdate, SessionFacts, ZonePlan,
@@ -85,6 +88,9 @@ pub enum StationError {
     /// A session is already open.
     #[error("session {0} is already open; end it first")]
     SessionOpen(String),
+    /// The session's record could not be started: the session does not open.
+    #[error("the session cannot be recorded, so it does not open: {0}")]
+    Recording(RecordError),
 }
 
 /// How long the station waits for one answer from the link.
@@ -118,6 +124,8 @@ pub struct Station {
     channels: SeriesChannels,
     speed_target_rpm: Option<i64>,
     series_rejected: u64,
+    recorder: Option<Recorder>,
+    simulated: bool,
 }
 
 /// The live plots' channels in [`Station::series`].
@@ -175,6 +183,8 @@ impl Station {
             channels,
             speed_target_rpm: None,
             series_rejected: 0,
+            recorder: None,
+            simulated: false,
         };
         for warning in station
             .registry
@@ -224,6 +234,9 @@ impl Station {
     }
 
     fn tick(&mut self) {
+        if let Some(e) = self.recorder.as_ref().and_then(Recorder::failure) {
+            self.on_record_error(&e);
+        }
         let now = self.now_ms();
         if self.alarms.is_active(AlarmId::TelemetryGaps)
             && now.saturating_sub(self.gaps_last_ms) > 2000
@@ -246,6 +259,17 @@ impl Station {
             if let Err(e) = crate::store::jsonl::append(&path, &record) {
                 failed = Some(e.to_string());
             }
+            if self.session.is_some() {
+                if entry.action == crate::safety::alarms::AlarmAction::Raised
+                    && let Some(session) = &mut self.session
+                {
+                    session.alarms_raised += 1;
+                }
+                self.record(Line::Alarm(record::alarm(
+                    record.at.as_millisecond(),
+                    &entry,
+                )));
+            }
             self.notices.push(Notice::Alarm(entry));
         }
         if let Some(why) = failed
@@ -262,6 +286,7 @@ impl Station {
         self.record_sample(&t);
         if let Some(session) = &mut self.session {
             session.on_telemetry(&t, self.summary.as_ref().and_then(|s| s.zone));
+            self.record(Line::Tel(record::tel(record::utc_ms_now(), &t)));
         }
         let previous = self.last_telemetry.map(|p| p.state);
         self.last_telemetry = Some(t);
@@ -276,6 +301,9 @@ impl Station {
 
     fn on_link_event(&mut self, event: LinkEvent) {
         let now = self.now_ms();
+        if self.session.is_some() {
+            self.record_link_event(&event);
+        }
         match event {
             LinkEvent::State(state) => {
                 match &state {
@@ -349,8 +377,88 @@ impl Station {
                     "the station stalled; heartbeats were held back".into(),
                 ));
             }
-            LinkEvent::OwnerResumed | LinkEvent::Gauge { .. } => {}
+            LinkEvent::OwnerResumed | LinkEvent::Gauge { .. } | LinkEvent::Wire(_) => {}
         }
+    }
+
+    /// The lines a link event adds to the open session's record.
+    fn record_link_event(&mut self, event: &LinkEvent) {
+        let utc_ms = record::utc_ms_now();
+        let line = match event {
+            LinkEvent::State(state) => Line::Link(record::link(utc_ms, state)),
+            LinkEvent::Answer(answer) => match &answer.outcome {
+                Outcome::Refused(refusal) => Line::Refusal(record::refusal(
+                    utc_ms,
+                    &answer.command,
+                    refusal,
+                    self.summary.as_ref().and_then(|s| s.zone),
+                )),
+                _ => Line::Answer(record::owner_answer(utc_ms, answer)),
+            },
+            LinkEvent::Pen { t_ms, event } => Line::Event(record::event(utc_ms, *t_ms, event)),
+            LinkEvent::Wire(WireEvent::Sent {
+                seq,
+                command,
+                origin,
+            }) => Line::Command(record::command(utc_ms, *seq, command, *origin)),
+            LinkEvent::Wire(WireEvent::Answered {
+                seq,
+                command,
+                outcome,
+                round_trip,
+                ..
+            }) => Line::Answer(record::answer(
+                utc_ms,
+                Some(*seq),
+                command,
+                outcome,
+                Some(*round_trip),
+            )),
+            LinkEvent::SafetyApplied {
+                result: Ok(Some(plan)),
+                ..
+            } => Line::Zone(record::zone(utc_ms, plan)),
+            LinkEvent::SafetyApplied {
+                result: Err(refusal),
+                ..
+            } => Line::Refusal(crate::record::format::RefusalLine {
+                utc_ms,
+                command: "(safety update)".to_owned(),
+                rule: refusal.rule.as_str().to_owned(),
+                message: refusal.message.clone(),
+                zone: self
+                    .summary
+                    .as_ref()
+                    .and_then(|s| s.zone)
+                    .map(|z| z.as_str().to_owned()),
+            }),
+            _ => return,
+        };
+        self.record(line);
+    }
+
+    /// Hands a line to the open session's recorder; a failure stops the needle.
+    fn record(&mut self, line: Line) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        if let Err(e) = recorder.record(line) {
+            self.on_record_error(&e);
+        }
+    }
+
+    /// The record cannot be written: stop recording, stop the needle, raise the
+    /// alarm, and have the interlock refuse any start until a new session opens.
+    fn on_record_error(&mut self, e: &RecordError) {
+        // Dropping the recorder flushes what it still can.
+        self.recorder = None;
+        let why = e.to_string();
+        self.recording_failed(&why);
+        let _ = self
+            .link
+            .update_safety(SafetyUpdate::RecordingFailed(why.clone()));
+        self.notices
+            .push(Notice::Info(format!("recording failed: {why}")));
     }
 
     fn on_summary(&mut self, summary: SafetySummary) {
@@ -485,12 +593,18 @@ impl Station {
         {
             return;
         }
+        session.cartridges.push(cartridge.id.to_string());
         let result = self.registry.mark_used(
             cartridge.id,
             &session.id,
             &session.answers.client,
             jiff::Timestamp::now(),
         );
+        self.record(Line::Cartridge(crate::record::format::CartridgeLine {
+            utc_ms: record::utc_ms_now(),
+            id: cartridge.id.to_string(),
+            needles: cartridge.needles,
+        }));
         if let Err(e) = result {
             self.recording_failed(&format!(
                 "cannot record cartridge {} as used: {e}",
@@ -634,10 +748,20 @@ impl Station {
             screening_reasons: Vec::new(),
             last_treated,
         };
-        let _ = self.safety(SafetyUpdate::Session(Some(facts)))?;
+        // The record first: a session that cannot be recorded does not open.
+        let recorder = self.start_record(&id, &answers, json)?;
+        let record_path = recorder.path().to_path_buf();
+        if let Err(e) = self.safety(SafetyUpdate::Session(Some(facts))) {
+            // Dropping the recorder leaves a header-only record, read back as
+            // interrupted: the attempt is on file.
+            drop(recorder);
+            return Err(e);
+        }
         let mut session = Session::new(id, answers, outcome.clone(), today);
         session.opened_s = self.now_s();
+        session.record_path = Some(record_path);
         self.session = Some(session);
+        self.recorder = Some(recorder);
         // A cartridge judged for no session (or another) is judged again for this one.
         if let Some(c) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) {
             let check = match self.registry.used_in(c.id) {
@@ -649,6 +773,59 @@ impl Station {
             let _ = self.safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
         }
         Ok(outcome)
+    }
+
+    /// Creates the session's record and writes its header.
+    fn start_record(
+        &self,
+        id: &str,
+        answers: &ScreeningAnswers,
+        json: &str,
+    ) -> Result<Recorder, StationError> {
+        let now = jiff::Zoned::now();
+        let header = Header {
+            utc_ms: now.timestamp().as_millisecond(),
+            format: crate::record::FORMAT_NAME.to_owned(),
+            version: crate::record::FORMAT_VERSION,
+            station_version: env!("CARGO_PKG_VERSION").to_owned(),
+            session_id: id.to_owned(),
+            opened_at: now.timestamp().to_string(),
+            practitioner: answers.practitioner.clone(),
+            client: answers.client.clone(),
+            // The answers file parsed as answers, so it is JSON.
+            screening: serde_json::from_str(json).unwrap_or(serde_json::Value::Null),
+            pen: self.info.as_ref().map(record::pen_info),
+            calibration: self.calibration.as_ref().map(record::calibration),
+            zones: serde_json::from_str(&self.zones.to_json()).unwrap_or(serde_json::Value::Null),
+            zones_hash: self.zones.hash_hex().to_owned(),
+            simulated: self.simulated,
+        };
+        Recorder::create(&self.data.path(SESSIONS_DIR), &header).map_err(StationError::Recording)
+    }
+
+    /// Marks the pen as the built-in simulator: its records say so.
+    pub fn set_simulated(&mut self, simulated: bool) {
+        self.simulated = simulated;
+    }
+
+    /// Adds an operator's note to the open session's record.
+    pub fn note(&mut self, text: &str) -> Result<(), StationError> {
+        let Some(session) = &self.session else {
+            return Err(StationError::NoSession);
+        };
+        let line = Line::Note(NoteLine {
+            utc_ms: record::utc_ms_now(),
+            author: session.answers.practitioner.clone(),
+            text: text.to_owned(),
+        });
+        self.record(line);
+        Ok(())
+    }
+
+    /// The open session's record file.
+    #[must_use]
+    pub fn record_path(&self) -> Option<&std::path::Path> {
+        self.recorder.as_ref().map(Recorder::path)
     }
 
     /// Ends the session: halts the needle, records the zones treated, and returns the
@@ -666,6 +843,7 @@ impl Station {
         }
         let _ = self.link.update_safety(SafetyUpdate::Session(None));
         let summary = session.summary(Self::today());
+        self.finish_record(&session, &summary);
         // A zone counts as treated once the needle started in it.
         for zone in summary
             .zones
@@ -682,6 +860,47 @@ impl Station {
             }
         }
         Ok(summary)
+    }
+
+    /// Writes the summary line and closes the record; a failure raises the alarm.
+    fn finish_record(&mut self, session: &Session, summary: &SessionSummary) {
+        // Alarms raised up to now belong in this record.
+        self.tick();
+        let Some(recorder) = self.recorder.take() else {
+            return;
+        };
+        let utc_ms = record::utc_ms_now();
+        let opened_ms = recorder.opened_utc_ms();
+        let line = Line::Summary(Box::new(SummaryLine {
+            utc_ms,
+            duration_ms: utc_ms - opened_ms,
+            zones: summary
+                .zones
+                .iter()
+                .map(|z| ZoneSummary {
+                    zone: z.zone.as_str().to_owned(),
+                    passes: z.passes,
+                    needling_ms: z.needling_ms,
+                    max_depth_um: z.max_depth_um,
+                    refusals: z.refusals,
+                })
+                .collect(),
+            needling_ms: summary.needling_ms,
+            refusals: summary.refusals,
+            interruptions: summary.interruptions,
+            alarms_raised: session.alarms_raised,
+            samples: session.samples,
+            cartridges: session.cartridges.clone(),
+            next_earliest: summary.next_earliest.to_string(),
+            next_latest: summary.next_latest.map(|d| d.to_string()),
+            next_advice: summary.next_advice.clone(),
+        }));
+        if let Err(e) = recorder.finish(line) {
+            let why = e.to_string();
+            self.recording_failed(&why);
+            self.notices
+                .push(Notice::Info(format!("recording failed: {why}")));
+        }
     }
 
     /// Acknowledges one alarm (`Some`) or all; the deep caution acknowledgement also

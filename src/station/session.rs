@@ -43,6 +43,14 @@ pub struct Session {
     pub interruptions: u32,
     /// When it opened, in station seconds (the plots' time axis).
     pub opened_s: f64,
+    /// Alarms raised while it was open.
+    pub alarms_raised: u32,
+    /// Cartridges that ran in it, ids.
+    pub cartridges: Vec<String>,
+    /// Telemetry samples received while it was open.
+    pub samples: u64,
+    /// Its record's file, while it is being written.
+    pub record_path: Option<std::path::PathBuf>,
     zones: BTreeMap<Option<ZoneId>, ZoneFigures>,
     last_sample: Option<Telemetry>,
 }
@@ -103,6 +111,10 @@ impl Session {
             date,
             interruptions: 0,
             opened_s: 0.0,
+            alarms_raised: 0,
+            cartridges: Vec::new(),
+            samples: 0,
+            record_path: None,
             zones: BTreeMap::new(),
             last_sample: None,
         }
@@ -129,6 +141,7 @@ impl Session {
 
     /// A telemetry sample while `zone` is active.
     pub fn on_telemetry(&mut self, t: &Telemetry, zone: Option<ZoneId>) {
+        self.samples += 1;
         if let Some(prev) = self.last_sample
             && prev.state == PenState::Running
             && t.state == PenState::Running

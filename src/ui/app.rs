@@ -239,7 +239,9 @@ impl StationApp {
         config.zones = zones.clone();
         config.telemetry_hz = self.options.telemetry_hz.max(10);
         let link = crate::link::Link::spawn(config)?;
-        self.station = Some(Station::new(link, data, zones)?);
+        let mut station = Station::new(link, data, zones)?;
+        station.set_simulated(matches!(choice, PortChoice::Simulated));
+        self.station = Some(station);
         self.fatal = None;
         Ok(())
     }

@@ -63,7 +63,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     }
 
     // The built-in simulated pen lives as long as the console.
-    let mut _sim = None;
+    let mut sim = None;
     let port = if let Some(port) = &args.port {
         port.clone()
     } else {
@@ -73,7 +73,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
             pen.port_path().display()
         ));
         let path = pen.port_path();
-        _sim = Some(pen);
+        sim = Some(pen);
         path
     };
     let mut config = LinkConfig::new(&port);
@@ -81,6 +81,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     config.telemetry_hz = args.telemetry_hz;
     let link = Link::spawn(config).context("cannot start the link thread")?;
     let mut station = Station::new(link, data, zones).context("cannot open the station")?;
+    station.set_simulated(sim.is_some());
 
     // Scripts start typing at once: give the link a moment to come up first.
     let until = Instant::now() + Duration::from_secs(10);
@@ -154,6 +155,7 @@ const HELP: &[&str] = &[
     "ack <alarm id|all>         acknowledge an alarm (ack deep_caution allows depths over 1.5 mm)",
     "silence <alarm id> [secs]  silence an alarm's sound (high: at most 120 s)",
     "status | alarms            show the station's state / the active alarms",
+    "note <text>                add a note to the session's record",
     "end                        end the session: summary and aftercare",
     "quit                       halt the pen and leave",
 ];
@@ -226,6 +228,17 @@ fn execute(station: &mut Station, line: &str, out: &mut Printer) -> Flow {
         ["status"] => out.line(&status_line(station)),
         ["alarms"] => list_alarms(station, out),
         ["end"] => end_session(station, out),
+        ["note", ..] if words.len() > 1 => {
+            let text = line
+                .trim_start()
+                .strip_prefix("note")
+                .unwrap_or_default()
+                .trim();
+            match station.note(text) {
+                Ok(()) => out.line("ok"),
+                Err(e) => out.line(&format!("refused: {e}")),
+            }
+        }
         [verb, ..] if HELP.iter().any(|h| h.starts_with(verb)) => {
             usage(out, &format!("wrong arguments for {verb}; try help"));
         }
@@ -235,8 +248,12 @@ fn execute(station: &mut Station, line: &str, out: &mut Printer) -> Flow {
 }
 
 fn end_session(station: &mut Station, out: &mut Printer) {
+    let record = station.record_path().map(Path::to_path_buf);
     match station.end_session(true) {
         Ok(summary) => {
+            if let Some(path) = record {
+                out.line(&format!("summary: record={}", path.display()));
+            }
             out.line(&format!(
                 "summary: session={} client={} needling_s={:.1} refusals={} interruptions={}",
                 summary.session_id,
@@ -311,6 +328,9 @@ fn open_session(station: &mut Station, path: &Path, out: &mut Printer) {
                     s.answers.practitioner,
                     if cautions.is_empty() { "none".to_owned() } else { cautions.join(",") }
                 ));
+            }
+            if let Some(path) = station.record_path() {
+                out.line(&format!("event: recording to {}", path.display()));
             }
         }
         Ok(outcome) => out.line(&format!(

@@ -2,6 +2,8 @@
 //! link thread, and waits with deadlines (never tuned sleeps).
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod console;
+
 use std::io::{Read as _, Write as _};
 use std::path::Path;
 use std::time::{Duration, Instant};

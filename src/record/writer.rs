@@ -1,0 +1,291 @@
+//! The recorder: writes one session's record on its own thread.
+//!
+//! The station hands it [`Line`]s through a bounded channel and never waits on the
+//! disk. The thread writes each line as it comes and flushes and syncs at least every
+//! [`FLUSH_INTERVAL`], so an abrupt kill loses at most that much. The header is
+//! written and synced before [`Recorder::create`] returns: a session whose record
+//! cannot even be started never opens.
+//!
+//! A write error (disk full, permission, a vanished folder) stops the thread; the
+//! station sees it through [`Recorder::failure`] and stops the needle.
+
+use std::fs;
+use std::io::{self, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
+
+use super::format::{Header, Line};
+
+/// The longest a written line waits in memory before it is flushed and synced.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Lines the channel to the recorder holds: 65 s of telemetry at 1000 Hz. A disk so
+/// slow that this fills is a recording failure, not a reason to block the station.
+pub const CHANNEL_CAPACITY: usize = 1 << 16;
+
+/// The folder of the data folder that holds the records.
+pub const SESSIONS_DIR: &str = "sessions";
+
+/// Why a record could not be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The record file could not be created.
+    #[error("cannot create the session record {path}: {why}")]
+    Create {
+        /// The file.
+        path: String,
+        /// What the system said.
+        why: String,
+    },
+    /// A write or sync failed; lines from then on are lost.
+    #[error("cannot write the session record {path}: {why}")]
+    Write {
+        /// The file.
+        path: String,
+        /// What the system said.
+        why: String,
+    },
+    /// The recorder fell more than [`CHANNEL_CAPACITY`] lines behind.
+    #[error("the session record {path} fell behind: the disk is too slow")]
+    Behind {
+        /// The file.
+        path: String,
+    },
+}
+
+/// One session's record being written.
+pub struct Recorder {
+    path: PathBuf,
+    tx: Option<Sender<Line>>,
+    failure: Arc<Mutex<Option<RecordError>>>,
+    thread: Option<JoinHandle<()>>,
+    lines: u64,
+    opened_utc_ms: i64,
+}
+
+impl Recorder {
+    /// Creates the record in `sessions_dir` (created owner-only if missing), named
+    /// `<date>_<time>_<client>.jsonl` from the header, mode 0600, writes the header
+    /// and syncs it, and starts the writing thread.
+    pub fn create(sessions_dir: &Path, header: &Header) -> Result<Recorder, RecordError> {
+        let create_error = |path: &Path, e: &dyn std::fmt::Display| RecordError::Create {
+            path: path.display().to_string(),
+            why: e.to_string(),
+        };
+        crate::store::DataDir::open(sessions_dir).map_err(|e| create_error(sessions_dir, &e))?;
+        let (path, file) = create_unique(sessions_dir, &file_stem(header))
+            .map_err(|e| create_error(sessions_dir, &e))?;
+        let mut out = BufWriter::with_capacity(256 * 1024, file);
+        let header_line = Line::Header(Box::new(header.clone()));
+        write_line(&mut out, &header_line)
+            .and_then(|()| flush_and_sync(&mut out))
+            .map_err(|e| create_error(&path, &e))?;
+        // The new name must survive a power cut too.
+        if let Ok(dir) = fs::File::open(sessions_dir) {
+            let _ = dir.sync_all();
+        }
+        let (tx, rx) = crossbeam_channel::bounded::<Line>(CHANNEL_CAPACITY);
+        let failure = Arc::new(Mutex::new(None));
+        let thread_failure = Arc::clone(&failure);
+        let thread_path = path.clone();
+        let thread = std::thread::Builder::new()
+            .name("punctum-recorder".into())
+            .spawn(move || {
+                let result = write_loop(&rx, &mut out);
+                if let Err(e) = result {
+                    tracing::error!(path = %thread_path.display(), "recording failed: {e}");
+                    if let Ok(mut slot) = thread_failure.lock() {
+                        *slot = Some(RecordError::Write {
+                            path: thread_path.display().to_string(),
+                            why: e.to_string(),
+                        });
+                    }
+                }
+            })
+            .map_err(|e| create_error(&path, &e))?;
+        Ok(Recorder {
+            path,
+            tx: Some(tx),
+            failure,
+            thread: Some(thread),
+            lines: 1,
+            opened_utc_ms: header.utc_ms,
+        })
+    }
+
+    /// The record's file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The header's `utc_ms`: when the session opened.
+    #[must_use]
+    pub fn opened_utc_ms(&self) -> i64 {
+        self.opened_utc_ms
+    }
+
+    /// Lines handed over so far, the header included.
+    #[must_use]
+    pub fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    /// Hands a line to the writer without waiting.
+    pub fn record(&mut self, line: Line) -> Result<(), RecordError> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        let Some(tx) = &self.tx else {
+            return Err(self.write_error("the record is closed"));
+        };
+        match tx.try_send(line) {
+            Ok(()) => {
+                self.lines += 1;
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => Err(RecordError::Behind {
+                path: self.path.display().to_string(),
+            }),
+            // The thread ended: it failed, and says why.
+            Err(TrySendError::Disconnected(_)) => Err(self
+                .failure()
+                .unwrap_or_else(|| self.write_error("the recorder thread ended"))),
+        }
+    }
+
+    /// The writer's failure, if it failed.
+    #[must_use]
+    pub fn failure(&self) -> Option<RecordError> {
+        self.failure.lock().ok().and_then(|slot| slot.clone())
+    }
+
+    /// Writes `last` (the summary), closes the record, and waits until everything is
+    /// on disk.
+    pub fn finish(mut self, last: Line) -> Result<PathBuf, RecordError> {
+        let sent = self.record(last);
+        self.close();
+        sent?;
+        match self.failure() {
+            Some(e) => Err(e),
+            None => Ok(self.path.clone()),
+        }
+    }
+
+    /// Closes the channel and waits for the thread to flush and end.
+    fn close(&mut self) {
+        self.tx = None;
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            let e = self.write_error("the recorder thread panicked");
+            if let Ok(mut slot) = self.failure.lock() {
+                slot.get_or_insert(e);
+            }
+        }
+    }
+
+    fn write_error(&self, why: &str) -> RecordError {
+        RecordError::Write {
+            path: self.path.display().to_string(),
+            why: why.to_owned(),
+        }
+    }
+}
+
+impl Drop for Recorder {
+    /// A record dropped without [`Recorder::finish`] is flushed as it stands: it
+    /// reads back as interrupted, with everything handed over.
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// `2026-11-24_101500_client-7`: sortable by name, and the client is in it.
+fn file_stem(header: &Header) -> String {
+    let when = jiff::Timestamp::from_millisecond(header.utc_ms)
+        .map(|t| t.to_zoned(jiff::tz::TimeZone::system()))
+        .map_or_else(
+            |_| "0000-00-00_000000".to_owned(),
+            |z| z.strftime("%Y-%m-%d_%H%M%S").to_string(),
+        );
+    // Pseudonyms are `A-Z a-z 0-9 _ -` already (screening checks); keep only those
+    // anyway, so no name can leave the folder.
+    let client: String = header
+        .client
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+        .take(32)
+        .collect();
+    format!("{when}_{client}")
+}
+
+/// Creates `<stem>.jsonl`, or `<stem>-2.jsonl`... if taken: never overwrites a record.
+fn create_unique(dir: &Path, stem: &str) -> io::Result<(PathBuf, fs::File)> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    for n in 1..1000 {
+        let name = if n == 1 {
+            format!("{stem}.jsonl")
+        } else {
+            format!("{stem}-{n}.jsonl")
+        };
+        let path = dir.join(name);
+        match options.open(&path) {
+            Ok(file) => return Ok((path, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("999 records named {stem} already exist"),
+    ))
+}
+
+fn write_line(out: &mut BufWriter<fs::File>, line: &Line) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, line).map_err(io::Error::other)?;
+    out.write_all(b"\n")
+}
+
+fn flush_and_sync(out: &mut BufWriter<fs::File>) -> io::Result<()> {
+    out.flush()?;
+    out.get_ref().sync_data()
+}
+
+/// Writes lines until the station closes the channel, flushing and syncing at least
+/// every [`FLUSH_INTERVAL`] while lines arrive.
+fn write_loop(
+    rx: &crossbeam_channel::Receiver<Line>,
+    out: &mut BufWriter<fs::File>,
+) -> io::Result<()> {
+    let mut dirty = false;
+    let mut flush_at = Instant::now() + FLUSH_INTERVAL;
+    loop {
+        match rx.recv_deadline(flush_at) {
+            Ok(line) => {
+                write_line(out, &line)?;
+                dirty = true;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return flush_and_sync(out),
+        }
+        let now = Instant::now();
+        if now >= flush_at {
+            if dirty {
+                flush_and_sync(out)?;
+                dirty = false;
+            }
+            flush_at = now + FLUSH_INTERVAL;
+        }
+    }
+}
