@@ -289,3 +289,117 @@ fn write_loop(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::format::{NoteLine, StateWord, TelLine};
+
+    fn header(client: &str) -> Header {
+        Header {
+            utc_ms: jiff::Timestamp::now().as_millisecond(),
+            format: crate::record::FORMAT_NAME.to_owned(),
+            version: crate::record::FORMAT_VERSION,
+            station_version: "test".to_owned(),
+            session_id: format!("S-{client}"),
+            opened_at: "2026-11-24T10:00:00Z".to_owned(),
+            practitioner: "P-7".to_owned(),
+            client: client.to_owned(),
+            screening: serde_json::json!({}),
+            pen: None,
+            calibration: None,
+            zones: serde_json::json!({}),
+            zones_hash: "0".repeat(64),
+            simulated: true,
+        }
+    }
+
+    fn tel(n: u32) -> Line {
+        Line::Tel(TelLine {
+            utc_ms: 0,
+            n,
+            t_ms: n,
+            state: StateWord::Running,
+            rpm: 6000,
+            depth_um: 500,
+            current_ma: 300,
+            temp_dc: 300,
+        })
+    }
+
+    fn lines_of(path: &Path) -> Vec<Line> {
+        std::fs::read_to_string(path)
+            .expect("read")
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a record line"))
+            .collect()
+    }
+
+    #[test]
+    fn the_header_is_on_disk_when_create_returns_and_the_file_is_private() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("sessions");
+        let recorder = Recorder::create(&dir, &header("C-1")).expect("created");
+        let lines = lines_of(recorder.path());
+        assert!(matches!(lines.as_slice(), [Line::Header(h)] if h.client == "C-1"));
+        let name = recorder.path().file_name().expect("name").to_string_lossy();
+        assert!(name.ends_with("_C-1.jsonl"), "{name}");
+        assert_eq!(crate::store::test_support::mode_of(recorder.path()), 0o600);
+        assert_eq!(crate::store::test_support::mode_of(&dir), 0o700);
+    }
+
+    #[test]
+    fn lines_reach_the_disk_without_finishing_and_a_dropped_record_keeps_them() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let mut recorder = Recorder::create(tmp.path(), &header("C-2")).expect("created");
+        for n in 0..100 {
+            recorder.record(tel(n)).expect("recorded");
+        }
+        // Flushed within FLUSH_INTERVAL while the record stays open; the deadline only
+        // bounds a failure.
+        let path = recorder.path().to_path_buf();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while lines_of(&path).len() < 101 {
+            assert!(Instant::now() < deadline, "never flushed");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(recorder);
+        let lines = lines_of(&path);
+        assert_eq!(lines.len(), 101);
+        assert!(!lines.iter().any(|l| matches!(l, Line::Summary(_))));
+    }
+
+    #[test]
+    fn finish_writes_the_last_line_and_a_second_record_never_overwrites_the_first() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let h = header("C-3");
+        let first = Recorder::create(tmp.path(), &h).expect("created");
+        let mut second = Recorder::create(tmp.path(), &h).expect("created");
+        assert_ne!(first.path(), second.path());
+        assert!(second.path().to_string_lossy().ends_with("_C-3-2.jsonl"));
+        second.record(tel(1)).expect("recorded");
+        let note = Line::Note(NoteLine {
+            utc_ms: 1,
+            author: "P-7".into(),
+            text: "last".into(),
+        });
+        let path = second.finish(note.clone()).expect("finished");
+        let lines = lines_of(&path);
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.last(), Some(&note));
+        assert_eq!(lines_of(first.path()).len(), 1);
+    }
+
+    #[test]
+    fn an_unwritable_folder_refuses_the_record_naming_it() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = tmp.path().join("sessions");
+        std::fs::create_dir(&dir).expect("fs");
+        let _guard = crate::store::test_support::Unwritable::new(&dir);
+        let err = Recorder::create(&dir, &header("C-4"))
+            .err()
+            .expect("refused");
+        assert!(matches!(err, RecordError::Create { .. }), "{err}");
+        assert!(err.to_string().contains("sessions"), "{err}");
+    }
+}

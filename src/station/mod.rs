@@ -831,16 +831,20 @@ impl Station {
     /// Ends the session: halts the needle, records the zones treated, and returns the
     /// summary with aftercare.
     pub fn end_session(&mut self, wait: bool) -> Result<SessionSummary, StationError> {
-        let Some(session) = self.session.take() else {
+        if self.session.is_none() {
             return Err(StationError::NoSession);
-        };
-        // Stop the needle first; the window does not wait for the pen's answer (its
-        // frame loop must not block), the console does.
+        }
+        // Stop the needle first, while the session is open so its record holds the
+        // HALT; the window does not wait for the pen's answer (its frame loop must not
+        // block), the console does.
         if wait {
             let _ = self.command(Command::Halt);
         } else {
             let _ = self.request(Command::Halt);
         }
+        let Some(session) = self.session.take() else {
+            return Err(StationError::NoSession);
+        };
         let _ = self.link.update_safety(SafetyUpdate::Session(None));
         let summary = session.summary(Self::today());
         self.finish_record(&session, &summary);

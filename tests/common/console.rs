@@ -83,12 +83,17 @@ pub struct Console {
 
 impl Console {
     pub fn start(port: &Path, data_dir: &Path) -> Self {
-        Self::start_with(port, data_dir, "")
+        Self::start_with(port, data_dir, "", &[])
     }
 
     /// Like [`Console::start`], with shell commands run first in the console's own
     /// process (`ulimit -f 64` to make its disk "fill"), which then execs it.
-    pub fn start_with(port: &Path, data_dir: &Path, shell_prelude: &str) -> Self {
+    pub fn start_with(
+        port: &Path,
+        data_dir: &Path,
+        shell_prelude: &str,
+        extra_args: &[&str],
+    ) -> Self {
         let mut process = if shell_prelude.is_empty() {
             Process::new(BIN)
         } else {
@@ -104,6 +109,7 @@ impl Console {
             .arg(port)
             .arg("--data-dir")
             .arg(data_dir)
+            .args(extra_args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
