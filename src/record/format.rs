@@ -9,7 +9,7 @@
 //! The types here are the file's vocabulary, deliberately plain (strings and
 //! integers, wire words for pen states and commands) so that the format does not
 //! change when an internal type does. Converting from the station's types happens in
-//! [`super::writer`].
+//! `crate::station::record`.
 
 use serde::{Deserialize, Serialize};
 
