@@ -67,6 +67,8 @@ pub enum UiCommand {
     Acknowledge(Option<AlarmId>),
     /// Silence an alarm's sound for its priority's longest allowed time.
     Silence(AlarmId),
+    /// Add a note to the open session's record.
+    AddNote(String),
     /// End the session.
     EndSession,
     /// Write the aftercare sheet for the client.
@@ -420,6 +422,13 @@ impl StationApp {
                     self.note(format!("refused: {e}"), true);
                 }
                 Ok(())
+            }
+            UiCommand::AddNote(text) => {
+                let added = station.note(&text);
+                if added.is_ok() {
+                    self.note(format!("note added to the record: {text}"), false);
+                }
+                added
             }
             UiCommand::EndSession => match station.end_session(false) {
                 Ok(summary) => {
@@ -848,6 +857,47 @@ mod tests {
         );
         let mode = sheet.metadata().expect("metadata").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "it names a client");
+    }
+
+    #[test]
+    fn a_note_typed_in_the_window_should_land_in_the_session_record() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        let record = h
+            .state()
+            .station()
+            .and_then(Station::record_path)
+            .expect("the session is being recorded")
+            .to_path_buf();
+        h.step();
+        h.get_by_label("Note for the record").focus();
+        h.step();
+        h.get_by_label("Note for the record")
+            .type_text("mild erythema, client comfortable");
+        h.step();
+        h.get_by_label("Add note").click();
+        step_until(&mut h, "the note in the log", |h| {
+            h.state()
+                .log
+                .iter()
+                .any(|l| l.text.contains("note added to the record"))
+        });
+        h.get_by_label("End session").click();
+        step_until(&mut h, "the summary", |h| {
+            h.query_by_label("Session summary").is_some()
+        });
+        let text = std::fs::read_to_string(&record).expect("the record");
+        let lines: Vec<crate::record::Line> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a record line"))
+            .collect();
+        assert!(lines.iter().any(|l| matches!(l,
+            crate::record::Line::Note(n) if n.text == "mild erythema, client comfortable" && n.author == "P-7")));
+        assert!(matches!(
+            lines.last(),
+            Some(crate::record::Line::Summary(_))
+        ));
     }
 
     #[test]

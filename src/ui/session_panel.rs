@@ -30,6 +30,8 @@ pub struct ScreeningForm {
     pub confirmed: BTreeSet<QuestionId>,
     /// A screening answers file to load instead.
     pub file: String,
+    /// A note being written for the open session's record.
+    pub note: String,
 }
 
 impl ScreeningForm {
@@ -76,8 +78,10 @@ pub fn session_panel_ui(
     commands: &mut Vec<UiCommand>,
 ) {
     ui.heading("Session");
-    if let Some(session) = station.and_then(Station::session) {
-        open_session_ui(ui, session, commands);
+    if let Some(station) = station
+        && let Some(session) = station.session()
+    {
+        open_session_ui(ui, session, station.record_path(), &mut form.note, commands);
         return;
     }
     egui::ScrollArea::vertical()
@@ -203,6 +207,8 @@ fn questions_ui(ui: &mut egui::Ui, form: &mut ScreeningForm) {
 fn open_session_ui(
     ui: &mut egui::Ui,
     session: &crate::station::session::Session,
+    record: Option<&std::path::Path>,
+    note: &mut String,
     commands: &mut Vec<UiCommand>,
 ) {
     egui::Grid::new("session_grid")
@@ -236,8 +242,36 @@ fn open_session_ui(
                 cautions.join(", ")
             });
             ui.end_row();
+            ui.label("Record");
+            match record {
+                Some(path) => ui
+                    .label(
+                        path.file_name()
+                            .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                    )
+                    .on_hover_text(path.display().to_string()),
+                None => ui.colored_label(theme::ALARM_HIGH, "NOT RECORDING"),
+            };
+            ui.end_row();
         });
     ui.colored_label(theme::OK, "Screening passed.");
+    ui.add_space(8.0);
+    let label = ui.label("Note for the record");
+    ui.horizontal(|ui| {
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(note)
+                    .hint_text("what the record should say")
+                    .desired_width(300.0),
+            )
+            .labelled_by(label.id);
+        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let add = ui.add_enabled(!note.trim().is_empty(), egui::Button::new("Add note"));
+        if (add.clicked() || entered) && !note.trim().is_empty() {
+            commands.push(UiCommand::AddNote(note.trim().to_owned()));
+            note.clear();
+        }
+    });
     ui.add_space(8.0);
     if ui.button("End session").clicked() {
         commands.push(UiCommand::EndSession);
