@@ -102,6 +102,13 @@ impl CartridgeRegistry {
         Ok(())
     }
 
+    /// Folds in a use read from a session record, without writing anything: the
+    /// record is its durable copy. Both the registry file and the records are read at
+    /// start, so a cartridge whose registry line was lost still counts as used.
+    pub fn learn(&mut self, entry: CartridgeUse) {
+        self.insert(entry);
+    }
+
     /// The unreadable lines found at load, as `file:line: reason`.
     #[must_use]
     pub fn warnings(&self) -> &[String] {
@@ -256,5 +263,21 @@ mod tests {
         registry.mark_used(A, "s1", "c", at(0)).expect("mark used");
         assert_eq!(mode_of(&dir.path(CARTRIDGES_FILE)), 0o600);
         assert_eq!(mode_of(dir.root()), 0o700);
+    }
+
+    #[test]
+    fn a_use_learned_from_a_record_counts_and_writes_nothing() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = DataDir::open(tmp.path()).expect("data dir");
+        let mut registry = CartridgeRegistry::load(&dir).expect("load");
+        registry.learn(CartridgeUse {
+            id: A,
+            session_id: "S-1".into(),
+            client: "C-1".into(),
+            first_run: Timestamp::UNIX_EPOCH,
+        });
+        assert!(registry.is_used_outside(A, "S-2"));
+        assert!(!registry.is_used_outside(A, "S-1"));
+        assert!(!dir.path(CARTRIDGES_FILE).exists());
     }
 }

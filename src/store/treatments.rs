@@ -96,6 +96,16 @@ impl TreatmentHistory {
         Ok(())
     }
 
+    /// Folds in a treatment read from a session record, without writing anything:
+    /// the record is its durable copy. The history file and the records are both
+    /// read at start, so a zone treated in a session whose history line was lost
+    /// (a crash between the two) still counts.
+    pub fn learn(&mut self, record: TreatmentRecord) {
+        if !self.recorded.contains(&record) {
+            self.insert(record);
+        }
+    }
+
     /// The unreadable lines found at load, as `file:line: reason`.
     #[must_use]
     pub fn warnings(&self) -> &[String] {
@@ -248,5 +258,21 @@ mod tests {
         assert!(matches!(err, StoreError::Write { .. }), "{err}");
         assert!(err.to_string().contains(TREATMENTS_FILE), "{err}");
         assert_eq!(history.last_treated("ann", "neck"), None);
+    }
+
+    #[test]
+    fn a_treatment_learned_from_a_record_counts_and_writes_nothing() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = DataDir::open(tmp.path()).expect("data dir");
+        let mut history = TreatmentHistory::load(&dir).expect("load");
+        let date = jiff::civil::date(2026, 11, 2);
+        history.learn(TreatmentRecord {
+            client: "C-1".into(),
+            zone: "cheeks".into(),
+            date,
+            session_id: "S-1".into(),
+        });
+        assert_eq!(history.last_treated("C-1", "cheeks"), Some(date));
+        assert!(!dir.path(TREATMENTS_FILE).exists());
     }
 }
