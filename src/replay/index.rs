@@ -125,7 +125,7 @@ impl StateIndex {
                         limit_um: z.limit_um,
                     }),
                     Err(e) => {
-                        index.note(format!("line {}: {e}; zone change ignored", timed.line_no))
+                        index.note(format!("line {}: {e}; zone change ignored", timed.line_no));
                     }
                 },
                 Line::Alarm(a) => {

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use anyhow::{Context as _, bail};
 
-use crate::record::format::{FORMAT_NAME, FORMAT_VERSION, Line, TelLine};
+use crate::record::format::{FORMAT_NAME, FORMAT_VERSION, Header, Line, TelLine};
 use crate::record::recording::{
     LineWarning, RecordStatus, Recording, TelColumns, TelSample, TimedLine,
 };
@@ -72,29 +72,9 @@ pub(super) fn load_with_progress(
         }
         let parsed = serde_json::from_slice::<Line>(text);
         let Some(header) = &header else {
-            let h = match parsed {
-                Ok(Line::Header(h)) => h,
-                Ok(other) => bail!(
-                    "line {line_no}: a \"{}\" line where the header must be: not a session record",
-                    other.kind()
-                ),
-                Err(e) => bail!("line {line_no}: not a session record header ({e})"),
-            };
-            if h.format != FORMAT_NAME {
-                bail!(
-                    "line {line_no}: the format is \"{}\", not \"{FORMAT_NAME}\"",
-                    h.format
-                );
-            }
-            if h.version > FORMAT_VERSION {
-                bail!(
-                    "line {line_no}: format version {} is newer than this station reads \
-                     ({FORMAT_VERSION}); open it with a newer Punctum",
-                    h.version
-                );
-            }
+            let h = first_header(line_no, parsed)?;
             placer.header_utc_ms = h.utc_ms;
-            header = Some(*h);
+            header = Some(h);
             continue;
         };
         match parsed {
@@ -141,6 +121,32 @@ pub(super) fn load_with_progress(
         status,
         warnings,
     })
+}
+
+/// The first line, which must be a header this station reads.
+fn first_header(line_no: u64, parsed: serde_json::Result<Line>) -> anyhow::Result<Header> {
+    let h = match parsed {
+        Ok(Line::Header(h)) => h,
+        Ok(other) => bail!(
+            "line {line_no}: a \"{}\" line where the header must be: not a session record",
+            other.kind()
+        ),
+        Err(e) => bail!("line {line_no}: not a session record header ({e})"),
+    };
+    if h.format != FORMAT_NAME {
+        bail!(
+            "line {line_no}: the format is \"{}\", not \"{FORMAT_NAME}\"",
+            h.format
+        );
+    }
+    if h.version > FORMAT_VERSION {
+        bail!(
+            "line {line_no}: format version {} is newer than this station reads \
+             ({FORMAT_VERSION}); open it with a newer Punctum",
+            h.version
+        );
+    }
+    Ok(*h)
 }
 
 /// Places samples on the session axis by the pen's clock.

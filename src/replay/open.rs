@@ -117,7 +117,7 @@ impl Loading {
         if size == 0 {
             return 0.0;
         }
-        #[allow(clippy::cast_precision_loss)] // a progress bar's fraction
+        #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation)] // a bar's fraction
         let fraction = (read as f64 / size as f64) as f32;
         fraction.clamp(0.0, 1.0)
     }

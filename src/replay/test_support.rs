@@ -12,8 +12,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::record::format::{
-    AlarmLine, AnswerLine, EventLine, FORMAT_NAME, FORMAT_VERSION, Header, Line, LinkLine,
-    NoteLine, RefusalLine, StateWord, SummaryLine, TelLine, ZoneLine,
+    AlarmLine, AnswerLine, FORMAT_NAME, FORMAT_VERSION, Header, Line, LinkLine, NoteLine,
+    StateWord, SummaryLine, TelLine, ZoneLine,
 };
 use crate::record::recording::{RecordStatus, Recording, TelColumns, TelSample, TimedLine};
 use crate::safety::zones::ZoneTable;
@@ -59,6 +59,53 @@ pub fn tel(base_utc_ms: i64, at_ms: i64, t_ms: u32) -> Line {
         current_ma: 0,
         temp_dc: 300,
     })
+}
+
+/// Cheeks from 1 s (RUN at 2 s, running 2 to 5 s), forehead from 6 s (RUN at 7 s,
+/// running 7 to 9 s), 100 Hz telemetry for 20 s; a link loss raised at 10 s,
+/// acknowledged at 12 s, cleared at 15 s; a note at 16 s; 20 s in all.
+#[must_use]
+pub fn treatment() -> Script {
+    Script::new()
+        .telemetry(0, 2000, 10, StateWord::Idle, 0, 0)
+        .telemetry(2000, 5000, 10, StateWord::Running, 6000, 800)
+        .telemetry(5000, 7000, 10, StateWord::Idle, 0, 800)
+        .telemetry(7000, 9000, 10, StateWord::Running, 7000, 500)
+        .telemetry(9000, 20_000, 10, StateWord::Idle, 0, 500)
+        .zone(1000, "cheeks", 1000)
+        .answer(1500, "SPEED 6000", "ACK")
+        .answer(1600, "DEPTH 800", "ACK")
+        .answer(2000, "RUN", "ACK")
+        .answer(5000, "HALT", "ACK")
+        .zone(6000, "forehead", 500)
+        .answer(6100, "DEPTH 500", "ACK")
+        .answer(6200, "SPEED 7000", "NAK ARGS")
+        .answer(7000, "RUN", "ACK")
+        .answer(9000, "HALT", "ACK")
+        .alarm(
+            10_000,
+            "link_lost",
+            "high",
+            "raised",
+            "link to the pen lost",
+        )
+        .link(10_000, "lost")
+        .alarm(
+            12_000,
+            "link_lost",
+            "high",
+            "acknowledged",
+            "link to the pen lost",
+        )
+        .alarm(
+            15_000,
+            "link_lost",
+            "high",
+            "cleared",
+            "link to the pen lost",
+        )
+        .note(16_000, "client fine")
+        .summary(20_000)
 }
 
 /// A session written line by line, times in session ms.
@@ -159,28 +206,6 @@ impl Script {
         }))
     }
 
-    /// An interlock refusal.
-    #[must_use]
-    pub fn refusal(self, at_ms: i64, command: &str, message: &str) -> Self {
-        self.line(Line::Refusal(RefusalLine {
-            utc_ms: Self::utc(at_ms),
-            command: command.into(),
-            rule: "depth_above_limit".into(),
-            message: message.into(),
-            zone: None,
-        }))
-    }
-
-    /// A pen event.
-    #[must_use]
-    pub fn pen_event(self, at_ms: i64, event: &str) -> Self {
-        self.line(Line::Event(EventLine {
-            utc_ms: Self::utc(at_ms),
-            t_ms: PEN_UP_MS + u32::try_from(at_ms).unwrap_or(0),
-            event: event.into(),
-        }))
-    }
-
     /// A link change.
     #[must_use]
     pub fn link(self, at_ms: i64, state: &str) -> Self {
@@ -240,8 +265,7 @@ impl Script {
         )
     }
 
-    /// Writes the lines as a JSON Lines file `name` in `dir`.
-    #[must_use]
+    /// Writes the lines as a JSON Lines file `name` in `dir`, and returns its path.
     pub fn write(&self, dir: &Path, name: &str) -> PathBuf {
         let path = dir.join(name);
         let mut text = String::new();

@@ -3,58 +3,12 @@
 use std::time::Duration;
 
 use super::open::{LoadOutcome, Loading};
-use super::test_support::Script;
+use super::test_support::{Script, treatment};
 use super::*;
 use crate::record::format::StateWord;
 use crate::safety::alarms::{AlarmId, Priority};
 
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// Cheeks from 1 s (RUN at 2 s, running 2 to 5 s), forehead from 6 s (RUN at 7 s,
-/// running 7 to 9 s), 100 Hz telemetry for 20 s; a link loss raised at 10 s,
-/// acknowledged at 12 s, cleared at 15 s; a note at 16 s; 20 s in all.
-fn treatment() -> Script {
-    Script::new()
-        .telemetry(0, 2000, 10, StateWord::Idle, 0, 0)
-        .telemetry(2000, 5000, 10, StateWord::Running, 6000, 800)
-        .telemetry(5000, 7000, 10, StateWord::Idle, 0, 800)
-        .telemetry(7000, 9000, 10, StateWord::Running, 7000, 500)
-        .telemetry(9000, 20_000, 10, StateWord::Idle, 0, 500)
-        .zone(1000, "cheeks", 1000)
-        .answer(1500, "SPEED 6000", "ACK")
-        .answer(1600, "DEPTH 800", "ACK")
-        .answer(2000, "RUN", "ACK")
-        .answer(5000, "HALT", "ACK")
-        .zone(6000, "forehead", 500)
-        .answer(6100, "DEPTH 500", "ACK")
-        .answer(6200, "SPEED 7000", "NAK ARGS")
-        .answer(7000, "RUN", "ACK")
-        .answer(9000, "HALT", "ACK")
-        .alarm(
-            10_000,
-            "link_lost",
-            "high",
-            "raised",
-            "link to the pen lost",
-        )
-        .link(10_000, "lost")
-        .alarm(
-            12_000,
-            "link_lost",
-            "high",
-            "acknowledged",
-            "link to the pen lost",
-        )
-        .alarm(
-            15_000,
-            "link_lost",
-            "high",
-            "cleared",
-            "link to the pen lost",
-        )
-        .note(16_000, "client fine")
-        .summary(20_000)
-}
 
 fn replay(script: &Script) -> Replay {
     Replay::new(script.recording())
@@ -69,10 +23,10 @@ fn the_cursor_plays_at_each_speed_and_pauses_at_the_end() {
     let mut r = replay(&treatment());
     assert!((r.duration_ms() - 20_000.0).abs() < f64::EPSILON);
     r.apply(ReplayCommand::Play);
-    r.advance(Duration::from_millis(1000));
+    r.advance(Duration::from_secs(1));
     assert!((r.position_ms() - 1000.0).abs() < 1e-6);
     r.apply(ReplayCommand::SetSpeedIndex(0)); // 0.25×
-    r.advance(Duration::from_millis(1000));
+    r.advance(Duration::from_secs(1));
     assert!((r.position_ms() - 1250.0).abs() < 1e-6);
     r.apply(ReplayCommand::SetSpeedIndex(6)); // 16×
     r.advance(Duration::from_secs(2));

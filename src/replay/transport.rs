@@ -277,6 +277,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::float_cmp)] // exact constants
     fn the_speeds_run_from_a_quarter_to_sixteen_and_clamp() {
         assert_eq!(SPEEDS, [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]);
         let mut t = Transport::new(1000.0);
