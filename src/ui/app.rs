@@ -180,6 +180,8 @@ pub struct StationApp {
     open_recording: open_recording::OpenRecordingState,
     /// The timeline's drag state.
     replay_panel: replay_panel::ReplayPanelState,
+    /// The replay's events list (which event it follows).
+    replay_events: replay_info::EventsListState,
 }
 
 const LOG_LINES: usize = 200;
@@ -231,6 +233,7 @@ impl StationApp {
             loading: None,
             open_recording: open_recording::OpenRecordingState::default(),
             replay_panel: replay_panel::ReplayPanelState::default(),
+            replay_events: replay_info::EventsListState::default(),
         }
     }
 
@@ -396,6 +399,7 @@ impl StationApp {
             replay.recording().warnings.len()
         );
         self.replay_panel = replay_panel::ReplayPanelState::default();
+        self.replay_events = replay_info::EventsListState::default();
         self.replay = Some(replay);
         self.note(text, false);
     }
@@ -799,7 +803,7 @@ impl StationApp {
             .min_size(480.0)
             .resizable(true)
             .show(ui, |ui| {
-                replay_info::header_ui(ui, replay, commands);
+                replay_info::header_ui(ui, replay, &mut self.replay_events, commands);
             });
         egui::Panel::right("controls_panel")
             .default_size(300.0)

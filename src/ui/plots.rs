@@ -206,7 +206,8 @@ fn plots_ui(
     let interactive = mode == PlotMode::Paused;
     let cursor_line = |pui: &mut egui_plot::PlotUi<'_>| {
         if let Some(t_s) = cursor_s {
-            pui.vline(VLine::new("cursor", t_s).color(theme::REPLAY_CURSOR));
+            // No name: the cursor is not a series and has no place in the legend.
+            pui.vline(VLine::new("", t_s).color(theme::REPLAY_CURSOR).width(2.0));
         }
     };
     let series_line = |name: &str, channel: Channel, t0: f64, t1: f64, n: usize| {

@@ -70,8 +70,20 @@ pub fn replay_strip_ui(
         });
 }
 
+/// The events list's state between frames.
+#[derive(Debug, Clone, Default)]
+pub struct EventsListState {
+    /// How many events were at or before the cursor when the list last scrolled.
+    followed: Option<usize>,
+}
+
 /// Draws the recording's header, its warnings, and its events (click to go there).
-pub fn header_ui(ui: &mut egui::Ui, replay: &Replay, commands: &mut Vec<UiCommand>) {
+pub fn header_ui(
+    ui: &mut egui::Ui,
+    replay: &Replay,
+    events: &mut EventsListState,
+    commands: &mut Vec<UiCommand>,
+) {
     let rec = replay.recording();
     let h = &rec.header;
     ui.heading("Recorded session");
@@ -142,7 +154,7 @@ pub fn header_ui(ui: &mut egui::Ui, replay: &Replay, commands: &mut Vec<UiComman
         ui.small("no line warnings");
     }
     ui.separator();
-    events_ui(ui, replay, commands);
+    events_ui(ui, replay, events, commands);
 }
 
 /// The first 12 hex digits of a hash, enough to tell tables apart at a glance.
@@ -151,29 +163,46 @@ fn short_hash(hash: &str) -> String {
         .map_or_else(|| hash.to_owned(), |h| format!("{h}…"))
 }
 
-fn events_ui(ui: &mut egui::Ui, replay: &Replay, commands: &mut Vec<UiCommand>) {
-    ui.label(RichText::new(format!("Events ({})", replay.events().len())).strong());
-    // The last event at or before the cursor is highlighted.
+/// The events, one line each (the full text on hover), the one at the cursor
+/// highlighted and scrolled to as the cursor moves. Only the visible rows are laid
+/// out, so a record with thousands of events costs no more a frame.
+fn events_ui(
+    ui: &mut egui::Ui,
+    replay: &Replay,
+    state: &mut EventsListState,
+    commands: &mut Vec<UiCommand>,
+) {
+    let events = replay.events();
+    ui.label(RichText::new(format!("Events ({})", events.len())).strong());
     #[allow(clippy::cast_precision_loss)] // session ms
-    let current = replay
-        .events()
-        .partition_point(|e| e.at_ms as f64 <= replay.position_ms())
-        .checked_sub(1);
-    egui::ScrollArea::vertical()
+    let passed = events.partition_point(|e| e.at_ms as f64 <= replay.position_ms());
+    let current = passed.checked_sub(1);
+    let row_height = ui.spacing().interact_size.y;
+    let mut area = egui::ScrollArea::vertical()
         .id_salt("replay_events")
-        .auto_shrink([false, false])
-        .show(ui, |ui| {
-            for (i, event) in replay.events().iter().enumerate() {
-                #[allow(clippy::cast_precision_loss)] // session ms
-                let at_ms = event.at_ms as f64;
-                let text = RichText::new(format!("{}  {}", clock_ms(at_ms), event.text))
-                    .color(event_color(event.kind));
-                let response = ui.selectable_label(Some(i) == current, text);
-                if response.clicked() {
-                    commands.push(UiCommand::Replay(ReplayCommand::SeekMs(at_ms)));
-                }
+        .auto_shrink([false, false]);
+    if state.followed != Some(passed) {
+        state.followed = Some(passed);
+        // Keep the current event in view, a third of the way down.
+        #[allow(clippy::cast_precision_loss)] // a row count, for a scroll offset
+        let rows_above = passed as f32 - ui.available_height() / row_height / 3.0;
+        let spacing = ui.spacing().item_spacing.y;
+        area = area.vertical_scroll_offset((rows_above * (row_height + spacing)).max(0.0));
+    }
+    area.show_rows(ui, row_height, events.len(), |ui, rows| {
+        for (i, event) in events.iter().enumerate().skip(rows.start).take(rows.len()) {
+            #[allow(clippy::cast_precision_loss)] // session ms
+            let at_ms = event.at_ms as f64;
+            let line = format!("{}  {}", clock_ms(at_ms), event.text);
+            let text = RichText::new(&line).color(event_color(event.kind));
+            let response = ui
+                .add(egui::Button::selectable(Some(i) == current, text).truncate())
+                .on_hover_text(line);
+            if response.clicked() {
+                commands.push(UiCommand::Replay(ReplayCommand::SeekMs(at_ms)));
             }
-        });
+        }
+    });
 }
 
 /// The pen's readings and the zone at the cursor.
