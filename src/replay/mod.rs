@@ -98,8 +98,8 @@ impl std::fmt::Debug for Replay {
 
 impl Replay {
     /// A replay of `recording`, paused at its start, at 1×. Builds the plots' series
-    /// and the index: O(samples), once (about 0.1 s per million samples in a release
-    /// build; `cargo bench --bench replay`).
+    /// and the index: O(samples), once (the README's figures give the time for a
+    /// 30-minute session at 1000 Hz; `cargo bench --bench replay`).
     #[must_use]
     pub fn new(recording: Recording) -> Self {
         let mut notes = Vec::new();
