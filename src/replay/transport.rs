@@ -152,8 +152,8 @@ impl Transport {
     }
 
     /// Moves the cursor by `real_elapsed` × speed when playing. While looping it wraps
-    /// from the loop's end to its start; otherwise it stops at the session's end and
-    /// pauses there.
+    /// from the loop's end to its start (and a cursor moved out of the loop comes back
+    /// to it); otherwise it stops at the session's end and pauses there.
     pub fn advance(&mut self, real_elapsed: Duration) {
         if !self.playing {
             return;

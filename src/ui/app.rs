@@ -1286,12 +1286,24 @@ mod tests {
         step_until(&mut h, "the replay", |h| h.state().replay().is_some());
         h.step();
         assert!(h.query_by_label(&format!("REPLAY — {name}")).is_some());
-        // The live station runs on underneath: its link stays up.
-        for _ in 0..8 {
+        // The live station runs on underneath: over three times the link's 500 ms
+        // loss timeout, its link stays up (the frames keep feeding its liveness).
+        let watched = Instant::now();
+        while watched.elapsed() < Duration::from_millis(1500) {
             h.step();
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(Duration::from_millis(20));
         }
         assert!(connected(&h), "the link stayed up during the replay");
+        let station = h.state().station().expect("still there");
+        assert!(!station.alarms().is_active(AlarmId::LinkLost));
+        // Esc still stops the live pen from the replay.
+        h.key_press(egui::Key::Escape);
+        step_until(&mut h, "the live estop alarm", |h| {
+            h.state()
+                .station()
+                .is_some_and(|s| s.alarms().is_active(AlarmId::Estop))
+        });
+        assert!(h.state().replay().is_some(), "still in replay");
         h.get_by_label("Back to live").click();
         step_until(&mut h, "live again", |h| h.state().replay().is_none());
         h.step();
