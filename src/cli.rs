@@ -1,11 +1,12 @@
-//! The command line: `punctum` (the station), `punctum sim`, `punctum monitor`,
-//! `punctum ports`.
+//! The command line: `punctum` (the station), `punctum replay`, `punctum sim`,
+//! `punctum monitor`, `punctum ports`, `punctum console`.
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed with its causes), 2 a usage
 //! error (clap's own).
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 /// Punctum: treatment-station controller for motorized microneedling pens.
@@ -55,6 +56,23 @@ pub enum Cmd {
     Ports,
     /// A line-oriented operator console on stdin/stdout (see docs/console.md).
     Console(crate::ui::console::ConsoleArgs),
+    /// Open the station window on a recorded session, without connecting to a pen.
+    Replay(ReplayArgs),
+}
+
+/// Options of `punctum replay`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReplayArgs {
+    /// The session record (`<data>/sessions/*.jsonl`).
+    #[arg(value_name = "FILE")]
+    pub file: std::path::PathBuf,
+    /// The data folder ("Back to live" uses it; the file dialog starts in its
+    /// `sessions/`). [default: `$XDG_DATA_HOME/punctum` or `~/.local/share/punctum`]
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// "Back to live" uses the built-in simulated pen even if a pen is plugged in.
+    #[arg(long)]
+    pub sim: bool,
 }
 
 /// Parses the command line, runs it, and turns errors into an exit code.
@@ -92,6 +110,26 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 zones: w.zones,
                 operator: w.operator,
                 telemetry_hz: w.telemetry_hz,
+                replay: None,
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Cmd::Replay(args)) => {
+            // Said here, before a window opens on nothing: the common mistake is a path.
+            let meta = std::fs::metadata(&args.file)
+                .with_context(|| format!("cannot open {}", args.file.display()))?;
+            if !meta.is_file() {
+                anyhow::bail!("{} is not a file", args.file.display());
+            }
+            let w = cli.window;
+            crate::ui::app::run(crate::ui::app::WindowOptions {
+                port: w.port,
+                sim: args.sim || w.sim,
+                data_dir: args.data_dir.or(w.data_dir),
+                zones: w.zones,
+                operator: w.operator,
+                telemetry_hz: w.telemetry_hz,
+                replay: Some(args.file),
             })?;
             Ok(ExitCode::SUCCESS)
         }

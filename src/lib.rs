@@ -7,6 +7,7 @@ pub mod link;
 pub mod monitor;
 pub mod protocol;
 pub mod record;
+pub mod replay;
 pub mod safety;
 pub mod sim;
 pub mod station;

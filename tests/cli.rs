@@ -28,6 +28,7 @@ fn help_lists_the_window_options_and_every_subcommand() {
         "sim",
         "monitor",
         "ports",
+        "replay",
     ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }
@@ -190,6 +191,63 @@ fn punctum_ports_lists_without_failing() {
         .output()
         .expect("punctum runs");
     assert!(out.status.success());
+}
+
+#[test]
+fn punctum_replay_names_a_missing_file_before_opening_a_window() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("no-such-session.jsonl");
+    let out = Process::new(BIN)
+        .arg("replay")
+        .arg(&missing)
+        .output()
+        .expect("punctum runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot open") && err.contains("no-such-session.jsonl"),
+        "{err}"
+    );
+    let out = Process::new(BIN)
+        .arg("replay")
+        .arg(dir.path())
+        .output()
+        .expect("punctum runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a file"));
+}
+
+#[test]
+fn punctum_replay_without_a_display_says_so_and_leaves_the_file_alone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("s.jsonl");
+    std::fs::write(&file, "{}\n").expect("written");
+    let out = Process::new(BIN)
+        .arg("replay")
+        .arg(&file)
+        .args(["--data-dir"])
+        .arg(dir.path())
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .output()
+        .expect("punctum runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("window could not open"), "{err}");
+    assert_eq!(std::fs::read_to_string(&file).expect("there"), "{}\n");
+}
+
+#[test]
+fn replay_help_documents_the_file_and_its_options() {
+    let out = Process::new(BIN)
+        .args(["replay", "--help"])
+        .output()
+        .expect("punctum runs");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["FILE", "--data-dir", "--sim", "without connecting"] {
+        assert!(text.contains(word), "replay --help lacks {word}:\n{text}");
+    }
 }
 
 /// A child process killed when dropped.

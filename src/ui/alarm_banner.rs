@@ -2,6 +2,10 @@
 //! on screen, in the reference's colours and flashing rates) and the alarm list with
 //! acknowledge and silence.
 //!
+//! Both draw from a [`SessionSource`]: live, or the alarms active at a replay's
+//! cursor. A replay's alarms say they were recorded and offer no buttons: there is
+//! nothing to acknowledge in the past.
+//!
 //! IEC 60601-1-8 as the clinical reference gives it: high is red, flashing at 1.4 to
 //! 2.8 Hz (here 2 Hz); medium is yellow, flashing at 0.4 to 0.8 Hz (here 0.6 Hz);
 //! low is cyan, steady.
@@ -9,9 +13,10 @@
 use egui::{Color32, RichText};
 
 use super::app::UiCommand;
+use super::plots::clock;
+use super::source::SessionSource;
 use super::theme;
 use crate::safety::alarms::{ActiveAlarm, Priority};
-use crate::station::Station;
 
 /// The banner's inner height, points.
 const BANNER_HEIGHT: f32 = 28.0;
@@ -43,16 +48,26 @@ pub fn flash_on(priority: Priority, time_s: f64) -> bool {
 }
 
 /// Draws the banner: the highest active alarm, full width, flashing by priority.
-pub fn banner_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Vec<UiCommand>) {
+pub fn banner_ui(
+    ui: &mut egui::Ui,
+    source: Option<&dyn SessionSource>,
+    commands: &mut Vec<UiCommand>,
+) {
+    let live = source.is_none_or(SessionSource::is_live);
     // The banner keeps its height with or without an alarm, so nothing below it jumps
     // when one is raised.
-    let Some(alarm) = station.and_then(|s| s.alarms().highest()) else {
+    let Some(alarm) = source.and_then(SessionSource::highest_alarm) else {
         egui::Frame::new()
             .inner_margin(egui::Margin::symmetric(12, 8))
             .show(ui, |ui| {
                 ui.set_min_height(BANNER_HEIGHT);
                 ui.horizontal_centered(|ui| {
-                    ui.colored_label(theme::OK, RichText::new("No active alarm").size(16.0));
+                    let text = if live {
+                        "No active alarm"
+                    } else {
+                        "No alarm active at the cursor"
+                    };
+                    ui.colored_label(theme::OK, RichText::new(text).size(16.0));
                 });
             });
         return;
@@ -72,23 +87,36 @@ pub fn banner_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Ve
             ui.set_min_width(ui.available_width());
             ui.set_min_height(BANNER_HEIGHT);
             ui.horizontal_centered(|ui| {
-                ui.label(
-                    RichText::new(format!(
-                        "{} ALARM  {}  —  {}",
-                        alarm.priority.as_str().to_uppercase(),
-                        alarm.id,
-                        alarm.text
-                    ))
-                    .size(20.0)
-                    .strong()
-                    .color(theme::ON_ALARM),
+                let mut text = format!(
+                    "{} ALARM  {}  —  {}",
+                    alarm.priority.as_str().to_uppercase(),
+                    alarm.id,
+                    alarm.text
                 );
-                alarm_buttons_ui(ui, &alarm, commands);
+                if !live {
+                    text.push_str(&recorded_suffix(&alarm));
+                }
+                ui.label(
+                    RichText::new(text)
+                        .size(20.0)
+                        .strong()
+                        .color(theme::ON_ALARM),
+                );
+                if live {
+                    alarm_buttons_ui(ui, &alarm, commands);
+                }
             });
         });
     // Flashing needs frames even when nothing else changes.
     ui.ctx()
         .request_repaint_after(std::time::Duration::from_millis(100));
+}
+
+/// How a replayed alarm says it is a recording: `  (recorded; raised at 0:10)`.
+fn recorded_suffix(alarm: &ActiveAlarm) -> String {
+    #[allow(clippy::cast_precision_loss)] // session ms, far below 2^52
+    let raised_s = alarm.raised_ms as f64 / 1000.0;
+    format!("  (recorded; raised at {})", clock(raised_s))
 }
 
 fn alarm_buttons_ui(ui: &mut egui::Ui, alarm: &ActiveAlarm, commands: &mut Vec<UiCommand>) {
@@ -101,12 +129,17 @@ fn alarm_buttons_ui(ui: &mut egui::Ui, alarm: &ActiveAlarm, commands: &mut Vec<U
 }
 
 /// Draws the list of every active alarm, highest first.
-pub fn alarm_list_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Vec<UiCommand>) {
+pub fn alarm_list_ui(
+    ui: &mut egui::Ui,
+    source: Option<&dyn SessionSource>,
+    commands: &mut Vec<UiCommand>,
+) {
     ui.label(RichText::new("Alarms").strong());
-    let Some(station) = station else {
+    let Some(source) = source else {
         return;
     };
-    let active = station.alarms().active();
+    let live = source.is_live();
+    let active = source.active_alarms();
     if active.is_empty() {
         ui.label("none");
         return;
@@ -125,11 +158,16 @@ pub fn alarm_list_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mu
             if alarm.silenced_until_ms.is_some() {
                 text.push_str(" (silenced)");
             }
+            if !live {
+                text.push_str(&recorded_suffix(alarm));
+            }
             ui.label(text);
-            alarm_buttons_ui(ui, alarm, commands);
+            if live {
+                alarm_buttons_ui(ui, alarm, commands);
+            }
         });
     }
-    if ui.button("Acknowledge all").clicked() {
+    if live && ui.button("Acknowledge all").clicked() {
         commands.push(UiCommand::Acknowledge(None));
     }
 }

@@ -10,14 +10,22 @@
 //! (`Station::pump` with a zero timeout), which also proves to the link that the window
 //! is alive. Should a frame freeze for 250 ms, the link stops the heartbeats and the
 //! pen's watchdog stops the needle.
+//!
+//! Two modes share the session views (face map, duration, plots, alarm banner and
+//! list, all drawn from a [`SessionSource`]): live, from the station; and replay, from
+//! a recorded session at the replay's cursor, with the transport and timeline at the
+//! bottom and a REPLAY strip across the top. A recording opens on a background
+//! thread (`replay::open`), so the frame loop keeps running while it loads.
 
 use std::collections::VecDeque;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::link::discovery::{self, PortEntry};
 use crate::link::{LinkConfig, LinkState, Outcome};
 use crate::protocol::Command;
+use crate::replay::open::{LoadOutcome, Loading};
+use crate::replay::{Direction, Replay, ReplayCommand};
 use crate::safety::alarms::AlarmId;
 use crate::safety::interlock::SafetyUpdate;
 use crate::safety::zones::ZoneId;
@@ -25,7 +33,11 @@ use crate::sim::SimPen;
 use crate::station::session::SessionSummary;
 use crate::station::{Notice, Station, setup};
 
-use super::{alarm_banner, connection_bar, controls, plots, session_panel, summary_panel};
+use super::source::SessionSource;
+use super::{
+    alarm_banner, connection_bar, controls, open_recording, plots, replay_info, replay_panel,
+    session_panel, summary_panel,
+};
 
 /// Where the station's pen is.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -75,6 +87,18 @@ pub enum UiCommand {
     SaveAftercare,
     /// Close the end-of-session summary.
     CloseSummary,
+    /// Show the "Open recording" file dialog.
+    ShowOpenRecording,
+    /// Open this recording for replay (in the background).
+    OpenRecording(PathBuf),
+    /// Stop opening the recording.
+    CancelOpenRecording,
+    /// Close the message saying why a recording did not open.
+    CloseOpenError,
+    /// A replay control.
+    Replay(ReplayCommand),
+    /// Leave the replay for the live station (connecting if needed).
+    BackToLive,
 }
 
 /// Settings kept across runs by eframe's persistence.
@@ -114,6 +138,9 @@ pub struct WindowOptions {
     pub operator: Option<String>,
     /// Telemetry rate asked of the pen, Hz.
     pub telemetry_hz: u32,
+    /// `punctum replay FILE`: open this recording at start, without connecting to a
+    /// pen ("Back to live" connects).
+    pub replay: Option<PathBuf>,
 }
 
 /// An event line in the window's log.
@@ -147,15 +174,49 @@ pub struct StationApp {
     summary: Option<SessionSummary>,
     aftercare_file: Option<PathBuf>,
     fatal: Option<String>,
+    /// The recorded session shown instead of the live one.
+    replay: Option<Replay>,
+    /// A recording opening in the background.
+    loading: Option<Loading>,
+    /// The file dialog and the last failure to open.
+    open_recording: open_recording::OpenRecordingState,
+    /// The timeline's drag state.
+    replay_panel: replay_panel::ReplayPanelState,
+    /// The replay's events list (which event it follows).
+    replay_events: replay_info::EventsListState,
 }
 
 const LOG_LINES: usize = 200;
 
 impl StationApp {
-    /// The app, started on the pen the options and the port list choose.
+    /// The app, started on the pen the options and the port list choose; or, with
+    /// `options.replay`, opening that recording without connecting.
     #[must_use]
     pub fn new(options: WindowOptions, persisted: Persisted) -> Self {
-        let mut app = Self {
+        let replay_file = options.replay.clone();
+        let mut app = Self::unconnected(options, persisted);
+        app.refresh_ports();
+        if let Some(path) = replay_file {
+            app.apply(UiCommand::OpenRecording(path));
+            return app;
+        }
+        let choice = app.initial_port();
+        app.connect(choice);
+        app
+    }
+
+    /// The app showing `replay`, with no pen connected ("Back to live" connects). For
+    /// tests, benchmarks, and a caller that has a recording in hand.
+    #[must_use]
+    pub fn new_replay(options: WindowOptions, persisted: Persisted, replay: Replay) -> Self {
+        let mut app = Self::unconnected(options, persisted);
+        app.refresh_ports();
+        app.enter_replay(replay);
+        app
+    }
+
+    fn unconnected(options: WindowOptions, persisted: Persisted) -> Self {
+        Self {
             persisted,
             options,
             station: None,
@@ -170,11 +231,12 @@ impl StationApp {
             summary: None,
             aftercare_file: None,
             fatal: None,
-        };
-        app.refresh_ports();
-        let choice = app.initial_port();
-        app.connect(choice);
-        app
+            replay: None,
+            loading: None,
+            open_recording: open_recording::OpenRecordingState::default(),
+            replay_panel: replay_panel::ReplayPanelState::default(),
+            replay_events: replay_info::EventsListState::default(),
+        }
     }
 
     /// `--port`, else `--sim`, else a marked pen, else the last port if present, else
@@ -295,6 +357,113 @@ impl StationApp {
         self.last_refusal.as_ref().map(|l| l.text.as_str())
     }
 
+    /// The recording being replayed, in replay mode.
+    #[must_use]
+    pub fn replay(&self) -> Option<&Replay> {
+        self.replay.as_ref()
+    }
+
+    /// Whether a recording is opening in the background.
+    #[must_use]
+    pub fn opening(&self) -> bool {
+        self.loading.is_some()
+    }
+
+    /// Why the last recording did not open, while that is shown.
+    #[must_use]
+    pub fn open_error(&self) -> Option<&str> {
+        self.open_recording.error.as_deref()
+    }
+
+    /// The event log's lines, oldest first.
+    pub fn log_lines(&self) -> impl Iterator<Item = &str> {
+        self.log.iter().map(|l| l.text.as_str())
+    }
+
+    /// Why a recording may not be opened now, if it may not.
+    ///
+    /// Not while a session is open: the treatment's live view (its alarm banner above
+    /// all) must not be hidden behind a recording, and the keys change meaning in a
+    /// replay (Space plays instead of stopping the needle). Outside a session the
+    /// interlock refuses to start the needle, so nothing live needs the screen. The
+    /// live station keeps being pumped in replay all the same (see `logic`).
+    fn replay_refused(&self) -> Option<String> {
+        self.station
+            .as_ref()
+            .and_then(Station::session)
+            .map(|s| format!("refused: end session {} before opening a recording", s.id))
+    }
+
+    fn enter_replay(&mut self, replay: Replay) {
+        let text = format!(
+            "replay of {}: {} samples, {} events, {} line warnings",
+            replay.file_name(),
+            replay.recording().telemetry.len(),
+            replay.events().len(),
+            replay.recording().warnings.len()
+        );
+        self.replay_panel = replay_panel::ReplayPanelState::default();
+        self.replay_events = replay_info::EventsListState::default();
+        self.replay = Some(replay);
+        self.note(text, false);
+    }
+
+    fn start_opening(&mut self, path: &Path) {
+        if let Some(why) = self.replay_refused() {
+            return self.note(why, true);
+        }
+        // A second open replaces the first (dropping it cancels and joins its thread).
+        self.loading = None;
+        self.open_recording.error = None;
+        match Loading::start(path.to_path_buf()) {
+            Ok(loading) => self.loading = Some(loading),
+            Err(e) => {
+                let text = format!("{}: cannot start loading: {e}", path.display());
+                self.open_recording.error = Some(text.clone());
+                self.note(text, true);
+            }
+        }
+    }
+
+    /// Takes a finished background open's outcome; never waits.
+    fn poll_opening(&mut self) {
+        let Some(outcome) = self.loading.as_mut().and_then(Loading::poll) else {
+            return;
+        };
+        self.loading = None;
+        match outcome {
+            LoadOutcome::Opened(replay) => {
+                // A session may have opened while the file loaded.
+                if let Some(why) = self.replay_refused() {
+                    return self.note(why, true);
+                }
+                self.enter_replay(*replay);
+            }
+            LoadOutcome::Failed(why) => {
+                self.note(format!("recording not opened: {why}"), true);
+                self.open_recording.error = Some(why);
+            }
+            LoadOutcome::Cancelled => self.note("opening the recording cancelled".into(), false),
+        }
+    }
+
+    fn back_to_live(&mut self) {
+        self.replay = None;
+        if self.station.is_none() && self.fatal.is_none() {
+            let choice = self.initial_port();
+            self.connect(choice);
+        }
+    }
+
+    /// Where the data folder is, for the file dialog to start in.
+    fn data_root(&self) -> Option<PathBuf> {
+        self.station
+            .as_ref()
+            .map(|s| s.data().root().to_path_buf())
+            .or_else(|| self.options.data_dir.clone())
+            .or_else(crate::store::DataDir::default_root)
+    }
+
     /// Handles the link's news; never waits. Called every frame.
     pub fn pump(&mut self) {
         let Some(station) = &mut self.station else {
@@ -371,6 +540,27 @@ impl StationApp {
                 Err(e) => self.note(format!("cannot read {}: {e}", path.display()), true),
             },
             UiCommand::OpenSession(json) => self.open_session(&json),
+            UiCommand::ShowOpenRecording => {
+                if let Some(why) = self.replay_refused() {
+                    self.note(why, true);
+                } else {
+                    let root = self.data_root();
+                    self.open_recording.show_dialog(root.as_deref());
+                }
+            }
+            UiCommand::OpenRecording(path) => self.start_opening(&path),
+            UiCommand::CancelOpenRecording => {
+                if let Some(loading) = &self.loading {
+                    loading.cancel();
+                }
+            }
+            UiCommand::CloseOpenError => self.open_recording.error = None,
+            UiCommand::Replay(command) => {
+                if let Some(replay) = &mut self.replay {
+                    replay.apply(command);
+                }
+            }
+            UiCommand::BackToLive => self.back_to_live(),
             other => self.apply_to_station(other),
         }
     }
@@ -465,6 +655,23 @@ impl StationApp {
     /// Draws the whole window and returns what its panels asked for.
     pub fn window_ui(&mut self, ui: &mut egui::Ui) -> Vec<UiCommand> {
         let mut commands = Vec::new();
+        if self.replay.is_some() {
+            self.replay_window_ui(ui, &mut commands);
+        } else {
+            self.live_window_ui(ui, &mut commands);
+        }
+        // Over either mode.
+        open_recording::dialog_ui(ui.ctx(), &mut self.open_recording, &mut commands);
+        if let Some(loading) = &self.loading {
+            open_recording::loading_ui(ui.ctx(), loading, &mut commands);
+        }
+        if let Some(error) = &self.open_recording.error {
+            open_recording::error_ui(ui.ctx(), error, &mut commands);
+        }
+        commands
+    }
+
+    fn live_window_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<UiCommand>) {
         // Keys that can only make things safer: Escape stops everything, Space stops
         // the needle (unless a text field has the keyboard). No key starts anything.
         let (escape, space) = ui.input(|i| {
@@ -485,11 +692,12 @@ impl StationApp {
                 ui.colored_label(super::theme::ALARM_HIGH, fatal);
                 ui.label("Fix the cause (a zone table, the data folder, the port) and restart.");
             });
-            return commands;
+            return;
         }
         let simulated = self.sim.is_some();
+        let live = self.station.as_ref().map(|s| s as &dyn SessionSource);
         egui::Panel::top("alarm_banner").show(ui, |ui| {
-            alarm_banner::banner_ui(ui, self.station.as_ref(), &mut commands);
+            alarm_banner::banner_ui(ui, live, commands);
         });
         egui::Panel::top("connection_bar").show(ui, |ui| {
             connection_bar::connection_bar_ui(
@@ -499,7 +707,7 @@ impl StationApp {
                 self.port.as_ref(),
                 simulated,
                 &mut self.persisted.dark_mode,
-                &mut commands,
+                commands,
             );
         });
         egui::Panel::bottom("event_log")
@@ -517,7 +725,7 @@ impl StationApp {
                     ui,
                     self.station.as_ref(),
                     &mut self.screening,
-                    &mut commands,
+                    commands,
                 );
             });
         egui::Panel::right("controls_panel")
@@ -530,18 +738,18 @@ impl StationApp {
                     self.station.as_ref(),
                     &mut self.controls,
                     self.last_refusal.as_ref(),
-                    &mut commands,
+                    commands,
                 );
                 ui.separator();
-                alarm_banner::alarm_list_ui(ui, self.station.as_ref(), &mut commands);
+                alarm_banner::alarm_list_ui(ui, live, commands);
             });
         egui::CentralPanel::default().show(ui, |ui| {
             plots::central_ui(
                 ui,
-                self.station.as_ref(),
+                live,
                 &mut self.plots,
                 &mut self.persisted.follow_window_s,
-                &mut commands,
+                commands,
             );
         });
         if let Some(summary) = &self.summary {
@@ -549,10 +757,83 @@ impl StationApp {
                 ui.ctx(),
                 summary,
                 self.aftercare_file.as_deref(),
-                &mut commands,
+                commands,
             );
         }
-        commands
+    }
+
+    /// The replay: the REPLAY strip, the alarms at the cursor, the recording's header
+    /// where the session panel is, the readings at the cursor and the alarm list where
+    /// the controls are, the shared face map and plots in the centre, and the
+    /// transport with the timeline at the bottom.
+    fn replay_window_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<UiCommand>) {
+        let Some(replay) = &self.replay else {
+            return;
+        };
+        // A replay has no needle: Space plays and pauses, the arrows step. Escape
+        // still stops a live pen, if one is connected underneath.
+        let keys_free = !ui.ctx().egui_wants_keyboard_input() && !self.open_recording.dialog_open();
+        let (escape, space, left, right) = ui.input(|i| {
+            (
+                i.key_pressed(egui::Key::Escape),
+                i.key_pressed(egui::Key::Space),
+                i.key_pressed(egui::Key::ArrowLeft),
+                i.key_pressed(egui::Key::ArrowRight),
+            )
+        });
+        if escape && self.station.is_some() {
+            commands.push(UiCommand::EStop);
+        }
+        if keys_free {
+            let mut push = |pressed: bool, command| {
+                if pressed {
+                    commands.push(UiCommand::Replay(command));
+                }
+            };
+            push(space, ReplayCommand::TogglePlay);
+            push(left, ReplayCommand::StepSample(Direction::Back));
+            push(right, ReplayCommand::StepSample(Direction::Forward));
+        }
+        let source: Option<&dyn SessionSource> = Some(replay);
+        let live_alarm = self.station.as_ref().and_then(|s| s.alarms().highest());
+        egui::Panel::top("replay_strip")
+            .frame(egui::Frame::NONE)
+            .show(ui, |ui| {
+                replay_info::replay_strip_ui(ui, replay, live_alarm.as_ref(), commands);
+            });
+        egui::Panel::top("alarm_banner").show(ui, |ui| {
+            alarm_banner::banner_ui(ui, source, commands);
+        });
+        egui::Panel::bottom("replay_panel")
+            .resizable(false)
+            .show(ui, |ui| {
+                replay_panel::replay_panel_ui(ui, replay, &mut self.replay_panel, commands);
+            });
+        egui::Panel::left("session_panel")
+            .default_size(480.0)
+            .min_size(480.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                replay_info::header_ui(ui, replay, &mut self.replay_events, commands);
+            });
+        egui::Panel::right("controls_panel")
+            .default_size(300.0)
+            .min_size(290.0)
+            .resizable(true)
+            .show(ui, |ui| {
+                replay_info::cursor_facts_ui(ui, replay);
+                ui.separator();
+                alarm_banner::alarm_list_ui(ui, source, commands);
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            plots::central_ui(
+                ui,
+                source,
+                &mut self.plots,
+                &mut self.persisted.follow_window_s,
+                commands,
+            );
+        });
     }
 }
 
@@ -588,20 +869,38 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 impl eframe::App for StationApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        // The live station is pumped in replay too: its link needs the liveness
+        // (without it the link holds back heartbeats and the pen's watchdog trips),
+        // and its alarms keep being logged (the REPLAY strip shows the highest).
         self.pump();
+        self.poll_opening();
+        if let Some(replay) = &mut self.replay {
+            // Real time since the last frame, capped: after a stall (a minimised
+            // window) the replay resumes rather than leaps.
+            let dt_s = ctx.input(|i| i.unstable_dt).clamp(0.0, 0.25);
+            replay.advance(Duration::from_secs_f32(dt_s));
+            if replay.transport().playing() {
+                ctx.request_repaint();
+            }
+        }
         ctx.set_theme(if self.persisted.dark_mode {
             egui::Theme::Dark
         } else {
             egui::Theme::Light
         });
-        // The title says SIMULATED too: it is what a task bar shows.
-        let title = if self.sim.is_some() {
-            "Punctum — SIMULATED PEN"
+        // The title says SIMULATED, or REPLAY, too: it is what a task bar shows.
+        let title = if let Some(replay) = &self.replay {
+            format!(
+                "Punctum — {}",
+                replay_info::replay_title(&replay.file_name())
+            )
+        } else if self.sim.is_some() {
+            "Punctum — SIMULATED PEN".to_owned()
         } else {
-            "Punctum"
+            "Punctum".to_owned()
         };
-        if ctx.input(|i| i.viewport().title.as_deref() != Some(title)) {
-            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.to_owned()));
+        if ctx.input(|i| i.viewport().title.as_deref() != Some(title.as_str())) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title));
         }
         // A steady repaint rate while connected: live plots, flashing alarms, and the
         // liveness the link watches.
@@ -988,5 +1287,99 @@ mod tests {
             "took {:?}",
             gone.elapsed()
         );
+    }
+    #[test]
+    fn a_recording_is_refused_while_a_session_is_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = crate::replay::test_support::treatment().write(dir.path(), "r.jsonl");
+        let mut h = harness(dir.path());
+        open_session(&mut h);
+        h.state_mut().apply(UiCommand::OpenRecording(path));
+        h.state_mut().apply(UiCommand::ShowOpenRecording);
+        h.step();
+        assert!(!h.state().opening());
+        assert!(h.state().replay().is_none());
+        assert!(
+            h.state()
+                .last_refusal()
+                .is_some_and(|r| r.contains("before opening a recording")),
+            "{:?}",
+            h.state().last_refusal()
+        );
+    }
+
+    #[test]
+    fn open_recording_picks_a_file_in_the_sessions_folder_and_back_to_live_returns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sessions = dir.path().join(super::open_recording::SESSIONS_DIR);
+        std::fs::create_dir_all(&sessions).expect("sessions folder");
+        let name = "2025-11-24_160000_C-0042.jsonl";
+        crate::replay::test_support::treatment().write(&sessions, name);
+        let options = WindowOptions {
+            sim: true,
+            data_dir: Some(dir.path().to_path_buf()),
+            telemetry_hz: 100,
+            ..WindowOptions::default()
+        };
+        // The file dialog's own icons (a folder, arrows) are in the window's emoji
+        // fonts but not in the harness's: draw them as boxes rather than fail.
+        let mut h = Harness::builder()
+            .with_size(egui::Vec2::new(1280.0, 800.0))
+            .allow_missing_glyphs()
+            .build_eframe(move |_cc| StationApp::new(options, Persisted::default()));
+        step_until(&mut h, "a connected pen", connected);
+        h.get_by_label("Open recording…").click();
+        step_until(&mut h, "the file in the dialog", |h| {
+            h.query_by_label_contains(name).is_some()
+        });
+        h.get_by_label_contains(name).click();
+        h.step();
+        h.get_by_label("Open").click();
+        step_until(&mut h, "the replay", |h| h.state().replay().is_some());
+        h.step();
+        assert!(h.query_by_label(&format!("REPLAY — {name}")).is_some());
+        // The live station runs on underneath: over three times the link's 500 ms
+        // loss timeout, its link stays up (the frames keep feeding its liveness).
+        let watched = Instant::now();
+        while watched.elapsed() < Duration::from_millis(1500) {
+            h.step();
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(connected(&h), "the link stayed up during the replay");
+        let station = h.state().station().expect("still there");
+        assert!(!station.alarms().is_active(AlarmId::LinkLost));
+        // Esc still stops the live pen from the replay.
+        h.key_press(egui::Key::Escape);
+        step_until(&mut h, "the live estop alarm", |h| {
+            h.state()
+                .station()
+                .is_some_and(|s| s.alarms().is_active(AlarmId::Estop))
+        });
+        assert!(h.state().replay().is_some(), "still in replay");
+        h.get_by_label("Back to live").click();
+        step_until(&mut h, "live again", |h| h.state().replay().is_none());
+        h.step();
+        assert!(h.query_by_label(controls::ESTOP_LABEL).is_some());
+        assert!(connected(&h));
+    }
+
+    #[test]
+    fn back_to_live_from_punctum_replay_connects_the_pen() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = WindowOptions {
+            sim: true,
+            data_dir: Some(dir.path().to_path_buf()),
+            telemetry_hz: 100,
+            ..WindowOptions::default()
+        };
+        let replay = Replay::new(crate::replay::test_support::treatment().recording());
+        let mut h = Harness::builder()
+            .with_size(egui::Vec2::new(1280.0, 800.0))
+            .build_eframe(move |_cc| StationApp::new_replay(options, Persisted::default(), replay));
+        h.step();
+        assert!(h.state().station().is_none());
+        h.get_by_label("Back to live").click();
+        step_until(&mut h, "a connected pen", connected);
+        assert!(h.state().replay().is_none());
     }
 }

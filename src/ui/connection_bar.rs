@@ -29,6 +29,13 @@ pub fn connection_bar_ui(
         if ui.small_button(theme).clicked() {
             *dark_mode = !*dark_mode;
         }
+        if ui
+            .button("Open recording…")
+            .on_hover_text("Replay a recorded session (not while a session is open)")
+            .clicked()
+        {
+            commands.push(UiCommand::ShowOpenRecording);
+        }
         if simulated {
             // Wherever it matters: nobody may mistake the simulated pen for a real one.
             ui.label(

@@ -7,7 +7,14 @@ pub mod connection_bar;
 pub mod console;
 pub mod controls;
 pub mod face_map;
+pub mod open_recording;
 pub mod plots;
+pub mod replay_info;
+pub mod replay_panel;
 pub mod session_panel;
+pub mod source;
 pub mod summary_panel;
 pub mod theme;
+
+#[cfg(test)]
+mod replay_window_tests;

@@ -1,18 +1,20 @@
-//! The central area: the face map, session duration, and the live plots of needle
-//! speed and depth against time.
+//! The central area: the face map, session duration, and the plots of needle speed
+//! and depth against time, live or replayed (drawn from a [`SessionSource`]).
 //!
-//! The plots read the station's time-series store, aggregated per pixel column
+//! The plots read the source's time-series store, aggregated per pixel column
 //! (min/max) for the visible range: `egui_plot` is never handed every sample, so a
-//! frame costs the same after an hour at 1000 Hz as after a minute.
+//! frame costs the same after an hour at 1000 Hz as after a minute. In a replay,
+//! "now" is the cursor: following shows the seconds up to it, and a vertical line
+//! marks it.
 
 use egui::RichText;
-use egui_plot::{Legend, Line, Plot};
+use egui_plot::{Legend, Line, Plot, VLine};
 
 use super::app::UiCommand;
 use super::face_map::{ZoneState, face_map_ui};
+use super::source::SessionSource;
 use super::theme;
 use crate::safety::zones::ZoneId;
-use crate::station::Station;
 use crate::timeseries::Channel;
 
 /// The follow-live window by default, seconds.
@@ -21,7 +23,7 @@ pub const DEFAULT_FOLLOW_S: f64 = 30.0;
 /// How the plots choose their time range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PlotMode {
-    /// The last few seconds, moving with time.
+    /// The last few seconds, moving with time (in a replay: up to the cursor).
     #[default]
     FollowLive,
     /// Frozen where it was: drag to pan, scroll or pinch to zoom.
@@ -42,7 +44,7 @@ pub struct PlotsState {
 /// Draws the face map, session duration and plots.
 pub fn central_ui(
     ui: &mut egui::Ui,
-    station: Option<&Station>,
+    source: Option<&dyn SessionSource>,
     state: &mut PlotsState,
     follow_window_s: &mut f64,
     commands: &mut Vec<UiCommand>,
@@ -53,32 +55,34 @@ pub fn central_ui(
         ui.vertical(|ui| {
             ui.set_width((ui.available_width() * 0.55).max(300.0));
             ui.set_height(top_height);
-            face_ui(ui, station, commands);
+            face_ui(ui, source, commands);
         });
         ui.separator();
         ui.vertical(|ui| {
-            duration_ui(ui, station);
+            duration_ui(ui, source);
         });
     });
     ui.separator();
-    plots_ui(ui, station, state, follow_window_s);
+    plots_ui(ui, source, state, follow_window_s);
 }
 
-fn face_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Vec<UiCommand>) {
-    let Some(station) = station else {
+/// The plot modes' labels: a replay follows its cursor, and its frozen view is not
+/// called "Pause", which is the transport's.
+fn mode_labels(live: bool) -> [&'static str; 3] {
+    if live {
+        ["Follow live", "Pause", "Whole session"]
+    } else {
+        ["Follow cursor", "Free view", "Whole session"]
+    }
+}
+
+fn face_ui(ui: &mut egui::Ui, source: Option<&dyn SessionSource>, commands: &mut Vec<UiCommand>) {
+    let Some(source) = source else {
         ui.label("No pen connected.");
         return;
     };
-    let active = station.safety_summary().and_then(|s| s.zone);
-    let treated: Vec<ZoneId> = station
-        .session()
-        .map(|s| {
-            s.zone_figures()
-                .filter(|f| f.passes > 0)
-                .filter_map(|f| f.zone)
-                .collect()
-        })
-        .unwrap_or_default();
+    let active = source.active_zone();
+    let treated = source.session().map(|s| s.treated()).unwrap_or_default();
     let states = |zone: ZoneId| {
         if Some(zone) == active {
             ZoneState::Active
@@ -88,33 +92,31 @@ fn face_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Vec<UiCo
             ZoneState::NotTreated
         }
     };
-    let connected = matches!(
-        station.link_state(),
-        crate::link::LinkState::Connected { .. }
-    );
-    let response = face_map_ui(ui, station.zones(), &states, connected);
-    if let Some(zone) = response.clicked {
+    // A replay's map shows the zones but chooses nothing.
+    let response = face_map_ui(ui, source.zones(), &states, source.can_command());
+    if let Some(zone) = response.clicked
+        && source.can_command()
+    {
         commands.push(UiCommand::SelectZone(zone));
     }
 }
 
-fn duration_ui(ui: &mut egui::Ui, station: Option<&Station>) {
+fn duration_ui(ui: &mut egui::Ui, source: Option<&dyn SessionSource>) {
     ui.label(RichText::new("Session duration").strong());
-    let Some(session) = station.and_then(Station::session) else {
+    let Some(session) = source.and_then(SessionSource::session) else {
         ui.label("No session open.");
         return;
     };
-    let now_s = station.map_or(0.0, Station::now_s);
-    let elapsed_s = (now_s - session.opened_s).max(0.0);
     #[allow(clippy::cast_precision_loss)] // ms of a session, far below 2^52
-    let needling_s = session.needling_ms() as f64 / 1000.0;
-    ui.label(RichText::new(format!("elapsed {}", clock(elapsed_s))).size(20.0));
+    let needling_s = session.needling_ms as f64 / 1000.0;
+    ui.label(RichText::new(format!("elapsed {}", clock(session.elapsed_s))).size(20.0));
     ui.label(RichText::new(format!("needling {}", clock(needling_s))).size(20.0));
     ui.add_space(6.0);
     ui.label("Needling time per zone");
     let figures: Vec<_> = session
-        .zone_figures()
-        .filter_map(|f| f.zone.map(|z| (z, f.needling_ms)))
+        .zones
+        .iter()
+        .map(|f| (f.zone, f.needling_ms))
         .collect();
     let longest_ms = figures.iter().map(|(_, ms)| *ms).max().unwrap_or(0).max(1);
     for (zone, ms) in figures {
@@ -131,7 +133,8 @@ fn duration_ui(ui: &mut egui::Ui, station: Option<&Station>) {
 }
 
 /// `m:ss`.
-fn clock(secs: f64) -> String {
+#[must_use]
+pub fn clock(secs: f64) -> String {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // non-negative, < 2^63
     let whole = secs.max(0.0) as u64;
     format!("{}:{:02}", whole / 60, whole % 60)
@@ -140,14 +143,15 @@ fn clock(secs: f64) -> String {
 #[allow(clippy::too_many_lines)] // two plots sharing one time range read best together
 fn plots_ui(
     ui: &mut egui::Ui,
-    station: Option<&Station>,
+    source: Option<&dyn SessionSource>,
     state: &mut PlotsState,
     follow_window_s: &mut f64,
 ) {
+    let [follow, paused, whole] = mode_labels(source.is_none_or(SessionSource::is_live));
     ui.horizontal(|ui| {
-        ui.selectable_value(&mut state.mode, PlotMode::FollowLive, "Follow live");
-        ui.selectable_value(&mut state.mode, PlotMode::Paused, "Pause");
-        ui.selectable_value(&mut state.mode, PlotMode::WholeSession, "Whole session");
+        ui.selectable_value(&mut state.mode, PlotMode::FollowLive, follow);
+        ui.selectable_value(&mut state.mode, PlotMode::Paused, paused);
+        ui.selectable_value(&mut state.mode, PlotMode::WholeSession, whole);
         ui.add(
             egui::DragValue::new(follow_window_s)
                 .range(5.0..=600.0)
@@ -158,26 +162,22 @@ fn plots_ui(
             ui.small("drag to pan, scroll to zoom");
         }
     });
-    let Some(station) = station else {
+    let Some(source) = source else {
         return;
     };
-    let series = station.series();
-    let ch = station.channels();
-    let now_s = station.now_s();
-    let start_s = station.session().map_or_else(
-        || series.time_range().map_or(0.0, |(t0, _)| t0),
-        |s| s.opened_s,
-    );
+    let series = source.series();
+    let ch = source.channels();
+    let now_s = source.now_s();
+    let whole_s = source.whole_range_s();
+    // A replay marks its cursor; live, now is the right edge.
+    let cursor_s = (!source.is_live()).then_some(now_s);
     let mode = state.mode;
     let window_s = *follow_window_s;
     // Fixed scales read at a glance: the pen's whole speed range, and depth up to a
     // little above the zone's limit.
-    let speed_max_rpm = station
-        .info()
-        .map_or(9000.0, |i| f64::from(i.speed_max_rpm));
-    let depth_top_mm = station
-        .safety_summary()
-        .and_then(|s| s.limit_um)
+    let speed_max_rpm = source.speed_max_rpm();
+    let depth_top_mm = source
+        .active_limit_um()
         .map_or(1.0, |um| f64::from(um) / 1000.0 + 0.25);
     let link = egui::Id::unique("punctum_plots_x");
     let height = ((ui.available_height() - 10.0) / 2.0).max(80.0);
@@ -189,9 +189,8 @@ fn plots_ui(
                 r
             }
             PlotMode::WholeSession => {
-                let r = (start_s, now_s.max(start_s + 1.0));
-                pui.set_plot_bounds_x(r.0..=r.1);
-                r
+                pui.set_plot_bounds_x(whole_s.0..=whole_s.1);
+                whole_s
             }
             PlotMode::Paused => {
                 let b = pui.plot_bounds();
@@ -205,6 +204,12 @@ fn plots_ui(
         px
     };
     let interactive = mode == PlotMode::Paused;
+    let cursor_line = |pui: &mut egui_plot::PlotUi<'_>| {
+        if let Some(t_s) = cursor_s {
+            // No name: the cursor is not a series and has no place in the legend.
+            pui.vline(VLine::new("", t_s).color(theme::REPLAY_CURSOR).width(2.0));
+        }
+    };
     let series_line = |name: &str, channel: Channel, t0: f64, t1: f64, n: usize| {
         Line::new(name.to_owned(), series.plot_points(channel, t0, t1, n))
     };
@@ -231,6 +236,7 @@ fn plots_ui(
             pui.line(
                 series_line("target rpm", ch.target_rpm, t0, t1, n).color(theme::SPEED_TARGET),
             );
+            cursor_line(pui);
             points
         });
     state.last_speed_points = speed.inner;
@@ -262,5 +268,6 @@ fn plots_ui(
                     .color(theme::DEPTH_LIMIT)
                     .style(egui_plot::LineStyle::dashed_loose()),
             );
+            cursor_line(pui);
         });
 }

@@ -35,3 +35,11 @@ pub const DEPTH_ACTUAL: Color32 = Color32::from_rgb(0xD9, 0x6C, 0x1E);
 pub const DEPTH_TARGET: Color32 = Color32::from_rgb(0xE8, 0xB0, 0x7E);
 /// The zone's depth limit.
 pub const DEPTH_LIMIT: Color32 = ALARM_HIGH;
+/// The replay marking (the REPLAY strip): never to be mistaken for a live session.
+pub const REPLAY: Color32 = Color32::from_rgb(0x1F, 0x5F, 0xA8);
+/// Text on the replay marking.
+pub const ON_REPLAY: Color32 = Color32::WHITE;
+/// The replay's cursor, on the plots and the timeline.
+pub const REPLAY_CURSOR: Color32 = Color32::from_rgb(0xF0, 0xF0, 0x40);
+/// The replay's loop range and selection on the timeline.
+pub const REPLAY_LOOP: Color32 = Color32::from_rgba_unmultiplied_const(0x5C, 0xA9, 0xF2, 0x50);
