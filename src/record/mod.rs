@@ -3,12 +3,19 @@
 //!
 //! - [`format`]: the lines, the file's vocabulary (`docs/session-format.md`).
 //! - [`recording`]: a record in memory, telemetry in columns.
+//! - [`lines`]: splitting a file of any size into lines through one bounded buffer.
+//! - [`load`]: reading a record back, with a warning per bad line.
 //!
 //! **Boundary:** this module knows the file format and nothing of the safety rules;
 //! the station feeds the writer, and the readers never modify a file.
 
 pub mod format;
+pub mod lines;
+pub mod load;
 pub mod recording;
+#[cfg(test)]
+mod testkit;
 
 pub use format::{FORMAT_NAME, FORMAT_VERSION, Line};
+pub use load::{LoadError, load, load_with_progress};
 pub use recording::{LineWarning, RecordStatus, Recording, TelColumns, TelSample, TimedLine};
