@@ -5,6 +5,7 @@
 //! - [`recording`]: a record in memory, telemetry in columns.
 //! - [`lines`]: splitting a file of any size into lines through one bounded buffer.
 //! - [`load`]: reading a record back, with a warning per bad line.
+//! - [`report`]: a record's figures recomputed from its lines, as text, JSON or CSV.
 //!
 //! **Boundary:** this module knows the file format and nothing of the safety rules;
 //! the station feeds the writer, and the readers never modify a file.
@@ -13,6 +14,7 @@ pub mod format;
 pub mod lines;
 pub mod load;
 pub mod recording;
+pub mod report;
 #[cfg(test)]
 mod testkit;
 
