@@ -1,5 +1,5 @@
 //! The command line: `punctum` (the station), `punctum sim`, `punctum monitor`,
-//! `punctum ports`.
+//! `punctum ports`, `punctum console`, `punctum report`.
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed with its causes), 2 a usage
 //! error (clap's own).
@@ -55,6 +55,8 @@ pub enum Cmd {
     Ports,
     /// A line-oriented operator console on stdin/stdout (see docs/console.md).
     Console(crate::ui::console::ConsoleArgs),
+    /// Summarise a session record: per zone, alarms, interruptions; or export it.
+    Report(crate::record::report_cmd::ReportArgs),
 }
 
 /// Parses the command line, runs it, and turns errors into an exit code.
@@ -98,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Sim(args)) => crate::sim::cli::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Monitor(args)) => crate::monitor::run(&args),
         Some(Cmd::Console(args)) => crate::ui::console::run(&args),
+        Some(Cmd::Report(args)) => crate::record::report_cmd::run(&args),
         Some(Cmd::Ports) => {
             let ports = crate::link::discovery::list_ports()?;
             if ports.is_empty() {

@@ -28,6 +28,7 @@ fn help_lists_the_window_options_and_every_subcommand() {
         "sim",
         "monitor",
         "ports",
+        "report",
     ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }

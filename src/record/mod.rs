@@ -7,6 +7,7 @@
 //! - [`load`]: reading a record back, with a warning per bad line.
 //! - [`library`]: the index of past sessions in the data folder.
 //! - [`report`]: a record's figures recomputed from its lines, as text, JSON or CSV.
+//! - [`report_cmd`]: `punctum report`.
 //!
 //! **Boundary:** this module knows the file format and nothing of the safety rules;
 //! the station feeds the writer, and the readers never modify a file.
@@ -17,6 +18,7 @@ pub mod lines;
 pub mod load;
 pub mod recording;
 pub mod report;
+pub mod report_cmd;
 #[cfg(test)]
 mod testkit;
 
