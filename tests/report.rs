@@ -48,12 +48,12 @@ fn tel(at_ms: i64, n: u32, state: StateWord, depth_um: i32) -> Line {
     })
 }
 
-/// A 3-second session in the cheeks at 100 Hz: 2 s idle... then 1 s running at 800 µm.
+/// A 3-second session in the cheeks at 100 Hz: 2 s idle, then 1 s running at 800 µm.
 fn session(with_summary: bool) -> Vec<Line> {
     let mut lines = vec![
         header(1),
         Line::Zone(ZoneLine {
-            utc_ms: T0_MS + 50,
+            utc_ms: T0_MS,
             zone: "cheeks".into(),
             limit_um: 1000,
             halt_first: false,
@@ -63,13 +63,13 @@ fn session(with_summary: bool) -> Vec<Line> {
     ];
     lines.extend((0..200).map(|i| tel(i64::from(i) * 10, i, StateWord::Idle, 0)));
     lines.push(Line::Command(CommandLine {
-        utc_ms: T0_MS + 2000,
+        utc_ms: T0_MS + 1995,
         seq: 3,
         command: "RUN".into(),
         origin: "operator".into(),
     }));
     lines.push(Line::Answer(AnswerLine {
-        utc_ms: T0_MS + 2001,
+        utc_ms: T0_MS + 1996,
         seq: Some(3),
         command: "RUN".into(),
         result: "ACK".into(),
@@ -77,7 +77,7 @@ fn session(with_summary: bool) -> Vec<Line> {
         rtt_us: Some(700),
     }));
     lines.push(Line::Cartridge(CartridgeLine {
-        utc_ms: T0_MS + 2002,
+        utc_ms: T0_MS + 1997,
         id: "0123456789ABCDEF".into(),
         needles: 12,
     }));

@@ -202,8 +202,12 @@ impl<R: Read> LineReader<R> {
 mod tests {
     use super::*;
 
+    /// A line as owned values: its text and whether it ended with a newline, or
+    /// (for a line over the limit) its length and the same.
+    type Owned = Result<(Vec<u8>, bool), (u64, bool)>;
+
     /// Every line of `data`, read `chunk` bytes at a time, as owned values.
-    fn lines(data: &[u8], chunk: usize) -> Vec<(u64, Result<(Vec<u8>, bool), (u64, bool)>)> {
+    fn lines(data: &[u8], chunk: usize) -> Vec<(u64, Owned)> {
         let mut reader = LineReader::with_chunk(data, chunk);
         let mut out = Vec::new();
         while let Some((no, raw)) = reader.next_line().expect("reads from memory") {

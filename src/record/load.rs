@@ -12,6 +12,11 @@
 //! enums buffer every field before choosing a variant, which is several times
 //! slower). Anything else, or a telemetry line the fast path rejects, goes through
 //! [`Line`], whose errors say what is wrong.
+//!
+//! Telemetry is placed on the session axis by the pen's clock (`TelClock`), and
+//! kept in file order with the other lines (`keep_file_order`): a sample the
+//! station received before a zone change is never placed after it, so replay and
+//! the report see the same order the station did.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -125,7 +130,7 @@ pub fn load_with_progress(
     })?;
     // A file still being written grows while it is read; the progress bar only needs
     // a size that is never below what was read.
-    let mut file_bytes = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let mut file_bytes = file.metadata().map_or(0, |m| m.len());
     if !progress(0, file_bytes) {
         return Err(cancelled());
     }
@@ -254,7 +259,7 @@ fn parse_header(path: &Path, bytes: &[u8]) -> Result<Header, LoadError> {
     serde_json::from_value::<Header>(value).map_err(|e| not_header(json_reason(&e)))
 }
 
-/// A serde_json error without its "at line 1 column N": inside one line of the
+/// A `serde_json` error without its "at line 1 column N": inside one line of the
 /// record, "line 1" would be misread as the file's line 1.
 pub(crate) fn json_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
@@ -309,6 +314,9 @@ struct TelClock {
     prev: Option<(u32, u32)>,
     /// Session ms given to the previous sample: the axis never goes back.
     last_session_ms: i64,
+    /// The latest time of a non-telemetry line so far: later samples are not
+    /// placed before it.
+    floor_ms: i64,
 }
 
 impl TelClock {
@@ -421,13 +429,40 @@ impl Builder {
             },
             line => {
                 self.note_after_summary(line_no);
+                let session_ms = line.utc_ms().saturating_sub(self.header_utc_ms);
+                self.keep_file_order(session_ms);
                 self.lines.push(TimedLine {
-                    session_ms: line.utc_ms().saturating_sub(self.header_utc_ms),
+                    session_ms,
                     line_no,
                     line,
                 });
             }
         }
+    }
+
+    /// Keeps the session axis in file order around a line at `line_ms`: the samples
+    /// the station received before it are not placed after it, and those after it
+    /// not before it. The pen's clock places samples to within the USB's jitter of
+    /// when they arrived, and a few ms matter: a zone change is written the moment
+    /// it happens, and the samples on either side belong to different zones.
+    ///
+    /// A line stamped more than [`MAX_CLOCK_DISAGREEMENT_MS`] before the samples
+    /// already placed is out of order in the file itself (the pen's clock never
+    /// strays that far from the station's): it moves nothing.
+    fn keep_file_order(&mut self, line_ms: i64) {
+        let column = &mut self.telemetry.session_ms;
+        if let Some(&last) = column.last()
+            && i64::from(last) > line_ms.saturating_add(MAX_CLOCK_DISAGREEMENT_MS)
+        {
+            return;
+        }
+        let at_ms = line_ms.max(self.clock.floor_ms).max(0);
+        let at = u32::try_from(at_ms).unwrap_or(u32::MAX);
+        // The last few samples, received within the jitter before the line.
+        let first_later = column.partition_point(|&t| t <= at);
+        column[first_later..].fill(at);
+        self.clock.floor_ms = at_ms;
+        self.clock.last_session_ms = at_ms;
     }
 
     fn on_tel(&mut self, line_no: u64, tel: &TelLine) {
@@ -529,12 +564,12 @@ mod tests {
 
     /// A clean session: header, zone, a pass of 2 s at 100 Hz, summary.
     fn session() -> Vec<crate::record::format::Line> {
-        let mut lines = vec![kit::header("C042"), kit::zone(100, "cheeks")];
+        let mut lines = vec![kit::header("C042"), kit::zone(0, "cheeks")];
         lines.extend(kit::tel_run(0, 1000, 10, 0, StateWord::Idle, 0));
-        lines.push(kit::command(1000, 5, "RUN"));
-        lines.push(kit::answer(1001, 5, "RUN", "ACK"));
+        lines.push(kit::command(995, 5, "RUN"));
+        lines.push(kit::answer(996, 5, "RUN", "ACK"));
+        lines.push(kit::cartridge(997, "0123456789ABCDEF"));
         lines.extend(kit::tel_run(1000, 3000, 10, 100, StateWord::Running, 800));
-        lines.push(kit::cartridge(1002, "0123456789ABCDEF"));
         lines.push(kit::summary(
             3000,
             vec![ZoneSummary {
@@ -569,10 +604,10 @@ mod tests {
         assert_eq!(
             kinds,
             vec![
-                ("zone", 100, 2),
-                ("command", 1000, 103),
-                ("answer", 1001, 104),
-                ("cartridge", 1002, 305)
+                ("zone", 0, 2),
+                ("command", 995, 103),
+                ("answer", 996, 104),
+                ("cartridge", 997, 105)
             ]
         );
         assert_eq!(rec.summary.as_ref().map(|s| s.samples), Some(300));
@@ -930,6 +965,34 @@ mod tests {
         assert_eq!(
             rec.telemetry.session_ms,
             vec![1000, 1010, 1500, 1510, 1600, 1610, 3611, 3611]
+        );
+    }
+
+    #[test]
+    fn telemetry_should_stay_in_file_order_around_other_lines() {
+        let lines = vec![
+            kit::header("C042"),
+            // Anchored on a late arrival: the pen's clock places the next one at 1020.
+            tel_at(1010, 0, 1000),
+            tel_at(1012, 1, 1010),
+            // Written at 1015, after sample 1: sample 1 is not placed after it.
+            kit::zone(1015, "cheeks"),
+            tel_at(1016, 2, 1020),
+            // Anchored early, then a line at 1050: the next sample is not before it.
+            tel_at(1040, 3, 1030),
+            kit::command(1050, 1, "RUN"),
+            tel_at(1051, 4, 1040),
+            tel_at(1052, 5, 1050),
+            tel_at(1062, 6, 1060),
+            // Stamped 1.5 s before the samples it follows: out of order in the file
+            // itself, so it moves nothing.
+            kit::command(-500, 2, "HALT"),
+            tel_at(1072, 7, 1070),
+        ];
+        let rec = loaded(&kit::jsonl(&lines));
+        assert_eq!(
+            rec.telemetry.session_ms,
+            vec![1010, 1015, 1030, 1040, 1050, 1060, 1070, 1080]
         );
     }
 

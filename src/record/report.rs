@@ -90,7 +90,8 @@ pub struct ZoneReport {
     /// Needle starts (`RUN` acknowledged by the pen) while it was active.
     pub passes: u32,
     /// Running time: the pen-clock time between two running samples, gaps over
-    /// [`MAX_SAMPLE_GAP_MS`] left out; ms.
+    /// [`MAX_SAMPLE_GAP_MS`] left out; ms. A pass counts whole in the zone it
+    /// started in, including the motor's run-down after a zone change's HALT.
     pub needling_ms: u64,
     /// Deepest actual depth while running (0: never ran), µm.
     pub max_depth_um: i32,
@@ -175,101 +176,126 @@ impl ZoneTable {
     }
 }
 
+/// What the non-telemetry lines add up to, in file order.
+#[derive(Default)]
+struct LineFigures {
+    zones: ZoneTable,
+    /// Zone changes on the session axis, to place telemetry.
+    zone_changes: Vec<(i64, usize)>,
+    active: Option<usize>,
+    alarms: Vec<AlarmReport>,
+    interruptions: Vec<Interruption>,
+    station_interruptions: u32,
+    /// The station has met the pen since its last BOOT.
+    pen_known: bool,
+    cartridges: Vec<String>,
+    notes: Vec<NoteReport>,
+    refusals: u32,
+}
+
+impl LineFigures {
+    fn on_line(&mut self, at_ms: i64, line: &Line) {
+        match line {
+            Line::Zone(z) => {
+                let i = self.zones.index(Some(&z.zone));
+                self.active = Some(i);
+                self.zone_changes.push((at_ms, i));
+            }
+            Line::Answer(a) if a.command == "RUN" && a.result == "ACK" => {
+                let i = self.active.unwrap_or_else(|| self.zones.index(None));
+                self.zones.zones[i].passes += 1;
+            }
+            Line::Refusal(r) => {
+                self.refusals += 1;
+                let i = self.zones.index(r.zone.as_deref());
+                self.zones.zones[i].refusals += 1;
+            }
+            Line::Alarm(a) => on_alarm(&mut self.alarms, a, at_ms),
+            Line::Link(l) if l.state == "lost" => {
+                self.station_interruptions += 1;
+                self.interruptions.push(Interruption {
+                    at_ms,
+                    kind: "link_lost",
+                    detail: l.detail.clone().unwrap_or_default(),
+                    duration_ms: None,
+                });
+            }
+            Line::Link(l) if l.state == "connected" => {
+                self.pen_known = true;
+                // The link is back: that ends the last loss still open.
+                if let Some(lost) = self
+                    .interruptions
+                    .iter_mut()
+                    .rev()
+                    .find(|i| i.kind == "link_lost")
+                    .filter(|i| i.duration_ms.is_none())
+                {
+                    lost.duration_ms = Some(at_ms - lost.at_ms);
+                }
+            }
+            Line::Event(e) => self.on_event(at_ms, &e.event),
+            Line::Cartridge(c) if !self.cartridges.contains(&c.id) => {
+                self.cartridges.push(c.id.clone());
+            }
+            Line::Note(n) => self.notes.push(NoteReport {
+                at_ms,
+                author: n.author.clone(),
+                text: n.text.clone(),
+            }),
+            _ => {}
+        }
+    }
+
+    fn on_event(&mut self, at_ms: i64, event: &str) {
+        let kind = match event.split_whitespace().next().unwrap_or_default() {
+            "FAULT" => "fault",
+            "ESTOP" => "estop",
+            "BOOT" => "reboot",
+            _ => return,
+        };
+        // As the station counts: a BOOT is an interruption only from a pen it was
+        // already talking to; an E-stop is the operator's own.
+        if kind == "fault" || (kind == "reboot" && self.pen_known) {
+            self.station_interruptions += 1;
+        }
+        if kind == "reboot" {
+            self.pen_known = false;
+        }
+        self.interruptions.push(Interruption {
+            at_ms,
+            kind,
+            detail: event.to_owned(),
+            duration_ms: None,
+        });
+    }
+}
+
 impl Report {
     /// The report of `rec`, figures recomputed from its lines.
     #[must_use]
     pub fn from_recording(rec: &Recording) -> Report {
-        let mut zones = ZoneTable::default();
-        // Zone changes on the session axis, to place telemetry.
-        let mut zone_changes: Vec<(i64, usize)> = Vec::new();
-        let mut active: Option<usize> = None;
-        let mut alarms: Vec<AlarmReport> = Vec::new();
-        let mut interruptions = Vec::new();
-        let mut station_interruptions = 0;
-        let mut pen_known = false;
-        let mut cartridges: Vec<String> = Vec::new();
-        let mut notes = Vec::new();
-        let mut refusals = 0;
+        let mut figures = LineFigures::default();
         for timed in &rec.lines {
-            let at_ms = timed.session_ms;
-            match &timed.line {
-                Line::Zone(z) => {
-                    let i = zones.index(Some(&z.zone));
-                    active = Some(i);
-                    zone_changes.push((at_ms, i));
-                }
-                Line::Answer(a) if a.command == "RUN" && a.result == "ACK" => {
-                    let i = active.unwrap_or_else(|| zones.index(None));
-                    zones.zones[i].passes += 1;
-                }
-                Line::Refusal(r) => {
-                    refusals += 1;
-                    let i = zones.index(r.zone.as_deref());
-                    zones.zones[i].refusals += 1;
-                }
-                Line::Alarm(a) => on_alarm(&mut alarms, a, at_ms),
-                Line::Link(l) if l.state == "lost" => {
-                    station_interruptions += 1;
-                    interruptions.push(Interruption {
-                        at_ms,
-                        kind: "link_lost",
-                        detail: l.detail.clone().unwrap_or_default(),
-                        duration_ms: None,
-                    });
-                }
-                Line::Link(l) if l.state == "connected" => {
-                    pen_known = true;
-                    // The link is back: that ends the last loss still open.
-                    if let Some(lost) = interruptions
-                        .iter_mut()
-                        .rev()
-                        .find(|i| i.kind == "link_lost")
-                        .filter(|i| i.duration_ms.is_none())
-                    {
-                        lost.duration_ms = Some(at_ms - lost.at_ms);
-                    }
-                }
-                Line::Event(e) => {
-                    let word = e.event.split_whitespace().next().unwrap_or_default();
-                    let kind = match word {
-                        "FAULT" => Some("fault"),
-                        "ESTOP" => Some("estop"),
-                        "BOOT" => Some("reboot"),
-                        _ => None,
-                    };
-                    if let Some(kind) = kind {
-                        // As the station counts: a BOOT is an interruption only from a
-                        // pen it was already talking to; an E-stop is the operator's.
-                        if kind == "fault" || (kind == "reboot" && pen_known) {
-                            station_interruptions += 1;
-                        }
-                        if kind == "reboot" {
-                            pen_known = false;
-                        }
-                        interruptions.push(Interruption {
-                            at_ms,
-                            kind,
-                            detail: e.event.clone(),
-                            duration_ms: None,
-                        });
-                    }
-                }
-                Line::Cartridge(c) if !cartridges.contains(&c.id) => cartridges.push(c.id.clone()),
-                Line::Note(n) => notes.push(NoteReport {
-                    at_ms,
-                    author: n.author.clone(),
-                    text: n.text.clone(),
-                }),
-                _ => {}
-            }
+            figures.on_line(timed.session_ms, &timed.line);
         }
+        let LineFigures {
+            mut zones,
+            zone_changes,
+            alarms,
+            mut interruptions,
+            station_interruptions,
+            cartridges,
+            notes,
+            refusals,
+            ..
+        } = figures;
 
         let (samples_lost, gaps) = telemetry_figures(rec, &mut zones, &zone_changes);
         interruptions.extend(gaps);
         interruptions.sort_by_key(|i| i.at_ms);
 
-        // Zones selected but never used stay out, as in the station's summary; the
-        // no-zone entry goes last.
+        // Every zone selected is listed, blank if never used; what happened with no
+        // zone selected comes last, if anything did.
         let mut zone_list: Vec<ZoneReport> = zones
             .zones
             .into_iter()
@@ -426,119 +452,13 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "Session {} ({})", self.session_id, self.status);
-        let mut about = vec![
-            vec!["file".to_owned(), self.path.clone()],
-            vec!["client".to_owned(), self.client.clone()],
-            vec!["practitioner".to_owned(), self.practitioner.clone()],
-            vec!["opened".to_owned(), self.opened_at.clone()],
-        ];
-        let pen = self.pen.clone().unwrap_or_else(|| "not recorded".into());
-        let pen = if self.simulated {
-            format!("{pen} (SIMULATED: not a treatment)")
-        } else {
-            pen
-        };
-        about.push(vec!["pen".to_owned(), pen]);
-        about.push(vec![
-            "station".to_owned(),
-            format!(
-                "{}, format version {}",
-                self.station_version, self.format_version
-            ),
-        ]);
-        about.push(vec!["duration".to_owned(), clock(self.duration_ms)]);
-        about.push(vec![
-            "needling".to_owned(),
-            clock(i64::try_from(self.needling_ms).unwrap_or(i64::MAX)),
-        ]);
-        about.push(vec![
-            "samples".to_owned(),
-            format!("{} ({} lost)", self.samples, self.samples_lost),
-        ]);
-        about.push(vec![
-            "cartridges".to_owned(),
-            join_or_none(self.cartridges.iter()),
-        ]);
-        out.push_str(&table(&[], &about, &[]));
-
+        out.push_str(&self.text_about());
         out.push_str("\nZones\n");
-        if self.zones.is_empty() {
-            out.push_str("  none selected\n");
-        } else {
-            let rows: Vec<Vec<String>> = self
-                .zones
-                .iter()
-                .map(|z| {
-                    vec![
-                        z.zone.clone().unwrap_or_else(|| "(no zone)".into()),
-                        z.passes.to_string(),
-                        clock(i64::try_from(z.needling_ms).unwrap_or(i64::MAX)),
-                        z.max_depth_um.to_string(),
-                        z.refusals.to_string(),
-                    ]
-                })
-                .collect();
-            out.push_str(&table(
-                &["zone", "passes", "needling", "max depth µm", "refusals"],
-                &rows,
-                &[1, 2, 3, 4],
-            ));
-        }
-
+        out.push_str(&self.text_zones());
         out.push_str("\nAlarms\n");
-        if self.alarms.is_empty() {
-            out.push_str("  none\n");
-        } else {
-            let at = |ms: Option<i64>| ms.map_or_else(|| "-".to_owned(), clock);
-            let rows: Vec<Vec<String>> = self
-                .alarms
-                .iter()
-                .map(|a| {
-                    vec![
-                        a.raised_ms.map_or_else(|| "before".to_owned(), clock),
-                        a.priority.clone(),
-                        a.alarm.clone(),
-                        at(a.acknowledged_ms),
-                        at(a.silenced_ms),
-                        at(a.cleared_ms),
-                        a.text.clone(),
-                    ]
-                })
-                .collect();
-            out.push_str(&table(
-                &[
-                    "raised",
-                    "priority",
-                    "alarm",
-                    "acknowledged",
-                    "silenced",
-                    "cleared",
-                    "text",
-                ],
-                &rows,
-                &[0, 3, 4, 5],
-            ));
-        }
-
+        out.push_str(&self.text_alarms());
         out.push_str("\nInterruptions\n");
-        if self.interruptions.is_empty() {
-            out.push_str("  none\n");
-        } else {
-            let rows: Vec<Vec<String>> = self
-                .interruptions
-                .iter()
-                .map(|i| {
-                    vec![
-                        clock(i.at_ms),
-                        i.kind.to_owned(),
-                        i.duration_ms.map_or_else(|| "-".to_owned(), clock),
-                        i.detail.clone(),
-                    ]
-                })
-                .collect();
-            out.push_str(&table(&["at", "what", "for", "detail"], &rows, &[0, 2]));
-        }
-
+        out.push_str(&self.text_interruptions());
         if !self.notes.is_empty() {
             out.push_str("\nNotes\n");
             let rows: Vec<Vec<String>> = self
@@ -548,49 +468,167 @@ impl Report {
                 .collect();
             out.push_str(&table(&["at", "by", "note"], &rows, &[0]));
         }
-
         out.push('\n');
-        match &self.summary {
-            None => out.push_str(
-                "No summary line: the session was interrupted; the figures above come from \
-                 the lines recorded before the cut.\n",
+        out.push_str(&self.text_summary());
+        out.push_str(&self.text_warnings());
+        out
+    }
+
+    fn text_about(&self) -> String {
+        let pen = self.pen.clone().unwrap_or_else(|| "not recorded".into());
+        let pen = if self.simulated {
+            format!("{pen} (SIMULATED: not a treatment)")
+        } else {
+            pen
+        };
+        let row = |name: &str, value: String| vec![name.to_owned(), value];
+        let about = [
+            row("file", self.path.clone()),
+            row("client", self.client.clone()),
+            row("practitioner", self.practitioner.clone()),
+            row("opened", self.opened_at.clone()),
+            row("pen", pen),
+            row(
+                "station",
+                format!(
+                    "{}, format version {}",
+                    self.station_version, self.format_version
+                ),
             ),
-            Some(s) if self.disagreements.is_empty() => {
-                let _ = writeln!(
-                    out,
-                    "Summary line: agrees with the figures above. Next session from {}{}: {}",
-                    s.next_earliest,
-                    s.next_latest
-                        .as_deref()
-                        .map(|l| format!(" to {l}"))
-                        .unwrap_or_default(),
-                    s.next_advice
-                );
-            }
+            row("duration", clock(self.duration_ms)),
+            row("needling", clock_u64(self.needling_ms)),
+            row(
+                "samples",
+                format!("{} ({} lost)", self.samples, self.samples_lost),
+            ),
+            row("cartridges", join_or_none(self.cartridges.iter())),
+        ];
+        table(&[], &about, &[])
+    }
+
+    fn text_zones(&self) -> String {
+        if self.zones.is_empty() {
+            return "  none selected\n".into();
+        }
+        let rows: Vec<Vec<String>> = self
+            .zones
+            .iter()
+            .map(|z| {
+                vec![
+                    z.zone.clone().unwrap_or_else(|| "(no zone)".into()),
+                    z.passes.to_string(),
+                    clock_u64(z.needling_ms),
+                    z.max_depth_um.to_string(),
+                    z.refusals.to_string(),
+                ]
+            })
+            .collect();
+        table(
+            &["zone", "passes", "needling", "max depth µm", "refusals"],
+            &rows,
+            &[1, 2, 3, 4],
+        )
+    }
+
+    fn text_alarms(&self) -> String {
+        if self.alarms.is_empty() {
+            return "  none\n".into();
+        }
+        let at = |ms: Option<i64>| ms.map_or_else(|| "-".to_owned(), clock);
+        let rows: Vec<Vec<String>> = self
+            .alarms
+            .iter()
+            .map(|a| {
+                vec![
+                    a.raised_ms.map_or_else(|| "before".to_owned(), clock),
+                    a.priority.clone(),
+                    a.alarm.clone(),
+                    at(a.acknowledged_ms),
+                    at(a.silenced_ms),
+                    at(a.cleared_ms),
+                    a.text.clone(),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "raised",
+                "priority",
+                "alarm",
+                "acknowledged",
+                "silenced",
+                "cleared",
+                "text",
+            ],
+            &rows,
+            &[0, 3, 4, 5],
+        )
+    }
+
+    fn text_interruptions(&self) -> String {
+        if self.interruptions.is_empty() {
+            return "  none\n".into();
+        }
+        let rows: Vec<Vec<String>> = self
+            .interruptions
+            .iter()
+            .map(|i| {
+                vec![
+                    clock(i.at_ms),
+                    i.kind.to_owned(),
+                    i.duration_ms.map_or_else(|| "-".to_owned(), clock),
+                    i.detail.clone(),
+                ]
+            })
+            .collect();
+        table(&["at", "what", "for", "detail"], &rows, &[0, 2])
+    }
+
+    fn text_summary(&self) -> String {
+        match &self.summary {
+            None => "No summary line: the session was interrupted; the figures above come \
+                     from the lines recorded before the cut.\n"
+                .into(),
+            Some(s) if self.disagreements.is_empty() => format!(
+                "Summary line: agrees with the figures above. Next session from {}{}: {}\n",
+                s.next_earliest,
+                s.next_latest
+                    .as_deref()
+                    .map(|l| format!(" to {l}"))
+                    .unwrap_or_default(),
+                s.next_advice
+            ),
             Some(_) => {
-                out.push_str("Summary line DISAGREES with the lines (lines lost or skipped?):\n");
+                let mut out = String::from(
+                    "Summary line DISAGREES with the lines (lines lost or skipped?):\n",
+                );
                 for d in &self.disagreements {
                     let _ = writeln!(out, "  - {d}");
                 }
+                out
             }
         }
+    }
 
-        if !self.warnings.is_empty() {
+    fn text_warnings(&self) -> String {
+        let mut out = String::new();
+        if self.warnings.is_empty() {
+            return out;
+        }
+        let _ = writeln!(
+            out,
+            "\nWarnings: {} lines skipped or kept with a warning",
+            self.warnings.len()
+        );
+        for w in self.warnings.iter().take(TEXT_WARNINGS) {
+            let _ = writeln!(out, "  line {}: {}", w.line, w.message);
+        }
+        if self.warnings.len() > TEXT_WARNINGS {
             let _ = writeln!(
                 out,
-                "\nWarnings: {} lines skipped or kept with a warning",
-                self.warnings.len()
+                "  ... and {} more (all in --json)",
+                self.warnings.len() - TEXT_WARNINGS
             );
-            for w in self.warnings.iter().take(TEXT_WARNINGS) {
-                let _ = writeln!(out, "  line {}: {}", w.line, w.message);
-            }
-            if self.warnings.len() > TEXT_WARNINGS {
-                let _ = writeln!(
-                    out,
-                    "  ... and {} more (all in --json)",
-                    self.warnings.len() - TEXT_WARNINGS
-                );
-            }
         }
         out
     }
@@ -647,8 +685,13 @@ fn telemetry_figures(
     let mut gaps = Vec::new();
     let mut change = 0;
     let mut active: Option<usize> = None;
+    // The zone the current pass started in. A zone change halts the needle first,
+    // but the motor runs down for a few samples after the HALT, and those reach the
+    // station after the new zone is active: they belong to the pass, in the old zone.
+    let mut pass_zone: Option<usize> = None;
     for i in 1..tel.len() {
-        let at_ms = i64::from(tel.session_ms[i]);
+        // The zone active at the pair's first sample: where a pass starts.
+        let at_ms = i64::from(tel.session_ms[i - 1]);
         while let Some(&(when, zone)) = zone_changes.get(change)
             && when <= at_ms
         {
@@ -669,14 +712,15 @@ fn telemetry_figures(
             });
         }
         // The station's rule: the pen-clock time between two running samples.
-        if tel.state[i - 1] == StateWord::Running && tel.state[i] == StateWord::Running {
-            let dt_ms = tel.t_ms[i].wrapping_sub(tel.t_ms[i - 1]);
-            if dt_ms <= MAX_SAMPLE_GAP_MS {
-                let z = active.unwrap_or_else(|| zones.index(None));
-                let figures = &mut zones.zones[z];
-                figures.needling_ms += u64::from(dt_ms);
-                figures.max_depth_um = figures.max_depth_um.max(tel.depth_um[i]);
-            }
+        let running = tel.state[i] == StateWord::Running;
+        let dt_ms = tel.t_ms[i].wrapping_sub(tel.t_ms[i - 1]);
+        if running && tel.state[i - 1] == StateWord::Running && dt_ms <= MAX_SAMPLE_GAP_MS {
+            let z = *pass_zone.get_or_insert_with(|| active.unwrap_or_else(|| zones.index(None)));
+            let figures = &mut zones.zones[z];
+            figures.needling_ms += u64::from(dt_ms);
+            figures.max_depth_um = figures.max_depth_um.max(tel.depth_um[i]);
+        } else {
+            pass_zone = None;
         }
     }
     (lost, gaps)
@@ -695,6 +739,11 @@ pub fn clock(ms: i64) -> String {
     } else {
         format!("{sign}{m}:{s:02}.{t}")
     }
+}
+
+/// [`clock`] for an unsigned count of ms.
+fn clock_u64(ms: u64) -> String {
+    clock(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 fn join_or_none<'a>(items: impl Iterator<Item = &'a String>) -> String {
@@ -866,14 +915,14 @@ mod tests {
     /// that agrees with it.
     fn session(summary: bool) -> Vec<Line> {
         use StateWord::{Fault, Idle, Running};
-        let mut l = vec![kit::header("C042"), kit::zone(100, "cheeks")];
+        let mut l = vec![kit::header("C042"), kit::zone(0, "cheeks")];
         l.extend(kit::tel_run(0, 1000, 10, 0, Idle, 0));
-        l.push(kit::command(1000, 5, "RUN"));
-        l.push(kit::answer(1001, 5, "RUN", "ACK"));
-        l.push(kit::cartridge(1002, "0123456789ABCDEF"));
+        l.push(kit::command(995, 5, "RUN"));
+        l.push(kit::answer(996, 5, "RUN", "ACK"));
+        l.push(kit::cartridge(997, "0123456789ABCDEF"));
         l.extend(kit::tel_run(1000, 1500, 10, 100, Running, 700));
-        l.push(kit::refusal(1500, "DEPTH 1200", Some("cheeks")));
-        l.push(kit::refusal(1501, "RUN", None));
+        l.push(kit::refusal(1495, "DEPTH 1200", Some("cheeks")));
+        l.push(kit::refusal(1496, "RUN", None));
         l.extend(kit::tel_run(1500, 3000, 10, 150, Running, 800));
         l.extend(kit::tel_run(3000, 4000, 10, 300, Idle, 0));
         l.push(kit::alarm(4000, "link_lost", "raised"));
@@ -1002,6 +1051,26 @@ mod tests {
             "{}",
             r.to_text()
         );
+    }
+
+    #[test]
+    fn the_run_down_after_a_zone_change_should_stay_with_the_pass_in_the_old_zone() {
+        use StateWord::{Idle, Running};
+        let mut l = vec![kit::header("C042"), kit::zone(0, "cheeks")];
+        l.push(kit::answer(5, 1, "RUN", "ACK"));
+        l.extend(kit::tel_run(10, 1000, 10, 0, Running, 1000));
+        // Halt first, then the zone: the motor is still running down at 1000 µm.
+        l.push(kit::answer(1000, 2, "HALT", "ACK"));
+        l.push(kit::zone(1001, "periorbital"));
+        l.extend(kit::tel_run(1001, 1031, 10, 99, Running, 1000));
+        l.extend(kit::tel_run(1031, 1100, 10, 102, Idle, 1000));
+        let (_dir, _rec, r) = report_of(&l);
+        assert_eq!(r.zones.len(), 2);
+        assert_eq!(r.zones[0].zone.as_deref(), Some("cheeks"));
+        assert_eq!(r.zones[0].needling_ms, 1001 + 10 * 2 - 10);
+        assert_eq!(r.zones[1].zone.as_deref(), Some("periorbital"));
+        assert!(r.zones[1].is_blank(), "{:?}", r.zones[1]);
+        assert_eq!(r.zones_treated().collect::<Vec<_>>(), vec!["cheeks"]);
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Records written for the unit tests: real files in temporary folders, built from
-//! the format's own types with serde_json, plus whatever damage a test adds.
+//! the format's own types with `serde_json`, plus whatever damage a test adds.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
