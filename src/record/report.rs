@@ -615,11 +615,7 @@ impl Report {
         if self.warnings.is_empty() {
             return out;
         }
-        let _ = writeln!(
-            out,
-            "\nWarnings: {} lines skipped or kept with a warning",
-            self.warnings.len()
-        );
+        let _ = writeln!(out, "\nWarnings ({})", self.warnings.len());
         for w in self.warnings.iter().take(TEXT_WARNINGS) {
             let _ = writeln!(out, "  line {}: {}", w.line, w.message);
         }
