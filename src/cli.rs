@@ -1,5 +1,5 @@
 //! The command line: `punctum` (the station), `punctum replay`, `punctum sim`,
-//! `punctum monitor`, `punctum ports`, `punctum console`.
+//! `punctum monitor`, `punctum ports`, `punctum console`, `punctum report`.
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed with its causes), 2 a usage
 //! error (clap's own).
@@ -56,6 +56,8 @@ pub enum Cmd {
     Ports,
     /// A line-oriented operator console on stdin/stdout (see docs/console.md).
     Console(crate::ui::console::ConsoleArgs),
+    /// Summarise a session record: per zone, alarms, interruptions; or export it.
+    Report(crate::record::report_cmd::ReportArgs),
     /// Open the station window on a recorded session, without connecting to a pen.
     Replay(ReplayArgs),
 }
@@ -136,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Sim(args)) => crate::sim::cli::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Monitor(args)) => crate::monitor::run(&args),
         Some(Cmd::Console(args)) => crate::ui::console::run(&args),
+        Some(Cmd::Report(args)) => crate::record::report_cmd::run(&args),
         Some(Cmd::Ports) => {
             let ports = crate::link::discovery::list_ports()?;
             if ports.is_empty() {

@@ -29,6 +29,7 @@ fn help_lists_the_window_options_and_every_subcommand() {
         "monitor",
         "ports",
         "replay",
+        "report",
     ] {
         assert!(text.contains(word), "--help lacks {word}:\n{text}");
     }

@@ -13,7 +13,6 @@
 
 pub mod events;
 pub mod index;
-mod interim_load;
 pub mod open;
 pub mod series;
 pub mod transport;

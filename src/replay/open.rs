@@ -19,14 +19,11 @@ use crate::record::recording::Recording;
 /// `progress` returning false cancels (an error is returned).
 ///
 /// The one call site of the record loader for replay.
-// MERGE: replace the body with
-//     Ok(crate::record::load::load_with_progress(path, progress)?)
-// and delete `interim_load.rs` (and its `mod` line in `replay/mod.rs`).
 pub fn open_file(
     path: &Path,
     progress: &mut dyn FnMut(u64, u64) -> bool,
 ) -> anyhow::Result<Recording> {
-    super::interim_load::load_with_progress(path, progress)
+    Ok(crate::record::load::load_with_progress(path, progress)?)
 }
 
 /// How a background open ended.

@@ -46,21 +46,6 @@ pub fn header(utc_ms: i64) -> Line {
     }))
 }
 
-/// An idle sample `at_ms` after `base_utc_ms`, with pen time `t_ms`.
-#[must_use]
-pub fn tel(base_utc_ms: i64, at_ms: i64, t_ms: u32) -> Line {
-    Line::Tel(TelLine {
-        utc_ms: base_utc_ms + at_ms,
-        n: t_ms,
-        t_ms,
-        state: StateWord::Idle,
-        rpm: 0,
-        depth_um: 0,
-        current_ma: 0,
-        temp_dc: 300,
-    })
-}
-
 /// Cheeks from 1 s (RUN at 2 s, running 2 to 5 s), forehead from 6 s (RUN at 7 s,
 /// running 7 to 9 s), 100 Hz telemetry for 20 s; a link loss raised at 10 s,
 /// acknowledged at 12 s, cleared at 15 s; a note at 16 s; 20 s in all.

@@ -1,0 +1,74 @@
+//! `punctum report FILE [--json] [--csv OUT]`: a session record's summary on the
+//! terminal, as JSON, and its telemetry as CSV.
+//!
+//! The record's warnings (lines skipped or kept, with their numbers) go to stderr;
+//! the report goes to stdout. A record that loads, even with warnings or
+//! interrupted, exits 0; one that cannot be loaded at all exits 1 with the reason.
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::load::load;
+use super::report::{Report, write_csv};
+
+/// Options of `punctum report`.
+#[derive(Debug, clap::Args)]
+pub struct ReportArgs {
+    /// The session record (a `.jsonl` file from the data folder's `sessions/`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the telemetry as CSV to OUT (one row per sample).
+    #[arg(long, value_name = "OUT")]
+    pub csv: Option<PathBuf>,
+}
+
+/// Runs `punctum report`.
+pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
+    let rec = load(&args.file)?;
+    {
+        let mut err = std::io::stderr().lock();
+        for w in &rec.warnings {
+            let _ = writeln!(
+                err,
+                "punctum: warning: {}: line {}: {}",
+                args.file.display(),
+                w.line_no,
+                w.message
+            );
+        }
+    }
+    if let Some(out) = &args.csv {
+        let rows = write_csv(&rec, out)?;
+        let _ = writeln!(
+            std::io::stderr(),
+            "punctum: wrote {rows} telemetry samples to {}",
+            out.display()
+        );
+    }
+    let report = Report::from_recording(&rec);
+    drop(rec);
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        json.push('\n');
+        json
+    } else {
+        report.to_text()
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        // A reader that stopped early (`| head`) is no error of ours.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).context("cannot write the report to stdout")
+        }
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
