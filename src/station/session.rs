@@ -53,6 +53,9 @@ pub struct Session {
     pub record_path: Option<std::path::PathBuf>,
     zones: BTreeMap<Option<ZoneId>, ZoneFigures>,
     last_sample: Option<Telemetry>,
+    /// The zone the needle was started in, while it runs: a pass belongs to its zone
+    /// even while the pen runs down after a zone change that halted it.
+    pass_zone: Option<Option<ZoneId>>,
 }
 
 /// What `end` reports.
@@ -117,6 +120,7 @@ impl Session {
             record_path: None,
             zones: BTreeMap::new(),
             last_sample: None,
+            pass_zone: None,
         }
     }
 
@@ -148,16 +152,20 @@ impl Session {
         {
             let dt_ms = t.t_ms.wrapping_sub(prev.t_ms);
             if dt_ms <= MAX_SAMPLE_GAP_MS {
-                let figures = self.figures(zone);
+                let figures = self.figures(self.pass_zone.unwrap_or(zone));
                 figures.needling_ms += u64::from(dt_ms);
                 figures.max_depth_um = figures.max_depth_um.max(t.depth_um);
             }
+        }
+        if t.state != PenState::Running {
+            self.pass_zone = None;
         }
         self.last_sample = Some(*t);
     }
 
     /// The pen acknowledged RUN in `zone`.
     pub fn on_run(&mut self, zone: Option<ZoneId>) {
+        self.pass_zone = Some(zone);
         self.figures(zone).passes += 1;
     }
 
@@ -202,5 +210,92 @@ impl Session {
             next_latest: latest,
             next_advice: advice,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::safety::screening;
+
+    fn session() -> Session {
+        let questions = [
+            "skin_cancer_or_keratosis",
+            "open_wounds",
+            "active_infection",
+            "active_acne_or_rosacea",
+            "bleeding_disorder",
+            "isotretinoin_6mo",
+            "recent_laser_or_peel",
+            "anticoagulants",
+            "eczema_psoriasis_rosacea",
+            "herpes_history",
+            "keloids",
+            "scleroderma",
+            "poor_healing",
+            "recent_scars",
+            "facial_trauma_6mo",
+            "lidocaine_sensitivity",
+            "fitzpatrick_iv_vi",
+        ];
+        let answers: serde_json::Map<String, serde_json::Value> = questions
+            .iter()
+            .map(|q| ((*q).to_owned(), serde_json::Value::Bool(false)))
+            .collect();
+        let json = serde_json::json!({
+            "client": "C-1", "dob": "1990-05-01", "indication": "rejuvenation",
+            "practitioner": "P-7", "answers": answers, "confirmed_cautions": []
+        })
+        .to_string();
+        let answers = screening::parse_answers(&json).expect("answers");
+        let today = jiff::civil::date(2026, 11, 24);
+        let outcome = screening::evaluate(&answers, today);
+        Session::new("S-1".into(), answers, outcome, today)
+    }
+
+    fn sample(t_ms: u32, state: PenState, depth_um: i32) -> Telemetry {
+        Telemetry {
+            n: t_ms / 10,
+            t_ms,
+            state,
+            rpm: if state == PenState::Running { 6000 } else { 0 },
+            depth_um,
+            current_ma: 300,
+            temp_dc: 300,
+        }
+    }
+
+    #[test]
+    fn a_pass_belongs_to_the_zone_it_started_in_even_while_the_pen_runs_down() {
+        let mut s = session();
+        let cheeks = Some(ZoneId::Cheeks);
+        let eyes = Some(ZoneId::Periorbital);
+        s.on_run(cheeks);
+        for t in (0..=1000).step_by(10) {
+            s.on_telemetry(&sample(t, PenState::Running, 1000), cheeks);
+        }
+        // The operator chose the eyes: the interlock halted the needle first, but the
+        // pen still reports RUNNING for a few samples while it stops.
+        for t in (1010..=1050).step_by(10) {
+            s.on_telemetry(&sample(t, PenState::Running, 1000), eyes);
+        }
+        s.on_telemetry(&sample(1060, PenState::Idle, 300), eyes);
+        s.on_run(eyes);
+        for t in (1070..=1570).step_by(10) {
+            s.on_telemetry(&sample(t, PenState::Running, 300), eyes);
+        }
+        let figures: Vec<&ZoneFigures> = s.zone_figures().collect();
+        let of = |z| {
+            figures
+                .iter()
+                .find(|f| f.zone == z)
+                .copied()
+                .expect("zone figures")
+        };
+        assert_eq!(of(cheeks).needling_ms, 1050);
+        assert_eq!(of(cheeks).max_depth_um, 1000);
+        assert_eq!(of(eyes).needling_ms, 500);
+        assert_eq!(of(eyes).max_depth_um, 300, "never the cheeks' depth");
+        assert_eq!((of(cheeks).passes, of(eyes).passes), (1, 1));
     }
 }
