@@ -351,3 +351,75 @@ fn the_schema_rejects_lines_the_format_does_not_allow() {
         );
     }
 }
+
+#[test]
+fn the_four_week_rule_and_the_cartridge_registry_read_the_session_records() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    let mut first = Console::start(&pen.port_path(), &data);
+    open_session(&mut first, dir.path(), "C-0050");
+    assert_eq!(first.run("zone cheeks"), "ok");
+    assert_eq!(first.run("start"), "ok");
+    assert_eq!(first.run("stop"), "ok");
+    first.send("end");
+    first.expect("aftercare: next session", "");
+    drop(first.finish());
+    // The stores' own files are lost; the session record remains.
+    for file in ["treatments.jsonl", "cartridges.jsonl"] {
+        std::fs::remove_file(data.join(file)).expect("the store wrote it");
+    }
+    assert_eq!(records(&data).len(), 1);
+
+    let mut second = Console::start(&pen.port_path(), &data);
+    open_session(&mut second, dir.path(), "C-0050");
+    assert_eq!(second.run("zone cheeks"), "ok");
+    let refused = second.run("start");
+    assert!(
+        refused.contains("zone_treated_recently") && refused.contains("cheeks"),
+        "{refused}"
+    );
+    second.send("end");
+    second.expect("aftercare: next session", "");
+    drop(second.finish());
+
+    // Another client, another zone, the same cartridge: refused as used.
+    let mut third = Console::start(&pen.port_path(), &data);
+    open_session(&mut third, dir.path(), "C-0051");
+    assert_eq!(third.run("zone forehead"), "ok");
+    let refused = third.run("start");
+    assert!(
+        refused.contains("cartridge") && refused.contains("used"),
+        "{refused}"
+    );
+    drop(third.finish());
+}
+
+#[test]
+fn a_killed_session_loads_as_interrupted_with_everything_before_the_cut() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    let mut console = Console::start(&pen.port_path(), &data);
+    open_session(&mut console, dir.path(), "C-0045");
+    assert_eq!(console.run("zone forehead"), "ok");
+    assert_eq!(console.run("depth 0.5"), "ok");
+    assert_eq!(console.run("start"), "ok");
+    let path = the_record(&data);
+    let flushed = wait_for_lines(&path, "running telemetry", |l| running_samples(l) >= 10);
+    console.child.kill().expect("kill -9");
+    console.child.wait().expect("reaped");
+
+    let recording = punctum::record::load(&path).expect("an interrupted record loads");
+    assert_eq!(recording.status, punctum::record::RecordStatus::Interrupted);
+    assert!(recording.summary.is_none());
+    let tel_flushed = flushed.iter().filter(|l| matches!(l, Line::Tel(_))).count();
+    assert!(recording.telemetry.len() >= tel_flushed);
+    assert!(
+        recording
+            .lines
+            .iter()
+            .any(|l| matches!(&l.line, Line::Zone(z) if z.zone == "forehead"))
+    );
+    assert!(recording.duration_ms() > 0);
+}

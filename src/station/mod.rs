@@ -150,8 +150,13 @@ pub const SERIES_CAPACITY_SAMPLES: usize = 4 * 3600 * 1000;
 impl Station {
     /// A station owning `link`, with its data folder.
     pub fn new(link: Link, data: DataDir, zones: ZoneTable) -> Result<Self, StationError> {
-        let registry = CartridgeRegistry::load(&data)?;
-        let history = TreatmentHistory::load(&data)?;
+        let mut registry = CartridgeRegistry::load(&data)?;
+        let mut history = TreatmentHistory::load(&data)?;
+        // The session records are the durable account of what was treated and which
+        // cartridges ran; the two stores' own files are read too (and written as
+        // before), so either alone keeps the rules.
+        let library = crate::record::Library::scan(&data.path(SESSIONS_DIR));
+        learn_from_records(&library, &mut history, &mut registry);
         let (series, channels) = new_series();
         let mut station = Self {
             link,
@@ -191,6 +196,7 @@ impl Station {
             .warnings()
             .iter()
             .chain(station.history.warnings())
+            .chain(&library.warnings)
         {
             station
                 .notices
@@ -789,7 +795,9 @@ impl Station {
             version: crate::record::FORMAT_VERSION,
             station_version: env!("CARGO_PKG_VERSION").to_owned(),
             session_id: id.to_owned(),
-            opened_at: now.timestamp().to_string(),
+            // Local time with its offset: the clinic's date is what the 4-week rule
+            // counts in.
+            opened_at: now.strftime("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
             practitioner: answers.practitioner.clone(),
             client: answers.client.clone(),
             // The answers file parsed as answers, so it is JSON.
@@ -1056,6 +1064,41 @@ impl Station {
     /// Halts the pen and closes the link.
     pub fn shutdown(self) {
         self.link.shutdown();
+    }
+}
+
+/// Folds the zones treated and the cartridges run, as the session records tell them,
+/// into the treatment history and the cartridge registry.
+fn learn_from_records(
+    library: &crate::record::Library,
+    history: &mut TreatmentHistory,
+    registry: &mut CartridgeRegistry,
+) {
+    for entry in &library.entries {
+        if let Some(date) = entry.opened_date() {
+            for zone in &entry.zones_treated {
+                history.learn(crate::store::TreatmentRecord {
+                    client: entry.client.clone(),
+                    zone: zone.clone(),
+                    date,
+                    session_id: entry.session_id.clone(),
+                });
+            }
+        }
+        let first_run = jiff::Timestamp::from_millisecond(entry.opened_utc_ms)
+            .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        for id in entry
+            .cartridges
+            .iter()
+            .filter_map(|c| c.parse::<crate::protocol::CartridgeId>().ok())
+        {
+            registry.learn(crate::store::CartridgeUse {
+                id,
+                session_id: entry.session_id.clone(),
+                client: entry.client.clone(),
+                first_run,
+            });
+        }
     }
 }
 
