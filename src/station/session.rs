@@ -55,7 +55,14 @@ pub struct Session {
     last_sample: Option<Telemetry>,
     /// The zone the needle was started in, while it runs: a pass belongs to its zone
     /// even while the pen runs down after a zone change that halted it.
-    pass_zone: Option<Option<ZoneId>>,
+    pass: Option<Pass>,
+}
+
+/// A needle start, while the needle runs.
+#[derive(Debug, Clone, Copy)]
+struct Pass {
+    /// The zone active when it started (`None`: none was).
+    zone: Option<ZoneId>,
 }
 
 /// What `end` reports.
@@ -120,7 +127,7 @@ impl Session {
             record_path: None,
             zones: BTreeMap::new(),
             last_sample: None,
-            pass_zone: None,
+            pass: None,
         }
     }
 
@@ -152,20 +159,20 @@ impl Session {
         {
             let dt_ms = t.t_ms.wrapping_sub(prev.t_ms);
             if dt_ms <= MAX_SAMPLE_GAP_MS {
-                let figures = self.figures(self.pass_zone.unwrap_or(zone));
+                let figures = self.figures(self.pass.map_or(zone, |p| p.zone));
                 figures.needling_ms += u64::from(dt_ms);
                 figures.max_depth_um = figures.max_depth_um.max(t.depth_um);
             }
         }
         if t.state != PenState::Running {
-            self.pass_zone = None;
+            self.pass = None;
         }
         self.last_sample = Some(*t);
     }
 
     /// The pen acknowledged RUN in `zone`.
     pub fn on_run(&mut self, zone: Option<ZoneId>) {
-        self.pass_zone = Some(zone);
+        self.pass = Some(Pass { zone });
         self.figures(zone).passes += 1;
     }
 
