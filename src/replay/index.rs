@@ -14,7 +14,8 @@
 //!
 //! Needling is counted as the live station counts it (`station/session.rs`): the time
 //! between two consecutive RUNNING samples, unless more than [`MAX_SAMPLE_GAP_MS`]
-//! apart, goes to the zone active at the later sample. Here the time is the samples'
+//! apart, goes to the zone the needle was started in (a pen running down after a zone
+//! change that halted it still counts in the old zone). Here the time is the samples'
 //! session time as placed by the loader (the pen's clock, re-anchored where it jumps),
 //! so the figures match the live ones except across a re-anchoring.
 
@@ -202,11 +203,17 @@ impl StateIndex {
         let mut totals = [0u64; SLOTS];
         let mut zones = self.zone_changes.iter().peekable();
         let mut zone: Option<ZoneId> = None;
+        // The zone of the pass under way: set at its first RUNNING sample.
+        let mut pass_zone: Option<ZoneId> = None;
         for i in 1..tel.len() {
             let t = tel.session_ms[i];
             // Zone changes are few and samples come in time order: walk both.
             while let Some(change) = zones.next_if(|c| c.at_ms <= i64::from(t)) {
                 zone = Some(change.zone);
+            }
+            // A pass starts at the first RUNNING sample (or with the record).
+            if i == 1 || tel.state[i - 1] != StateWord::Running {
+                pass_zone = zone;
             }
             let running =
                 tel.state[i - 1] == StateWord::Running && tel.state[i] == StateWord::Running;
@@ -214,7 +221,7 @@ impl StateIndex {
             if !running || dt_ms > MAX_SAMPLE_GAP_MS {
                 continue;
             }
-            let s = slot(zone);
+            let s = slot(pass_zone);
             match self.segments.last_mut() {
                 Some(seg) if seg.last == i - 1 && seg.slot == s => seg.last = i,
                 _ => self.segments.push(Segment {

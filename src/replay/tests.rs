@@ -298,6 +298,31 @@ fn a_telemetry_gap_is_not_needling_time() {
 }
 
 #[test]
+fn a_pen_running_down_after_a_zone_change_still_counts_in_the_old_zone() {
+    let script = Script::new()
+        .zone(0, "cheeks", 1000)
+        .answer(100, "RUN", "ACK")
+        .telemetry(100, 1100, 100, StateWord::Running, 6000, 800)
+        // The eyes chosen at 1050: the needle halted, still RUNNING for 50 ms.
+        .zone(1050, "periorbital", 300)
+        .telemetry(1100, 1200, 50, StateWord::Running, 3000, 800)
+        .telemetry(1200, 2000, 100, StateWord::Idle, 0, 300)
+        .summary(3000);
+    let mut r = replay(&script);
+    seek(&mut r, 3000.0);
+    let figures = r.zone_figures();
+    let of = |zone: ZoneId| {
+        figures
+            .iter()
+            .find(|f| f.zone == zone)
+            .map(|f| f.needling_ms)
+    };
+    // 100 to 1150 (samples every 100 ms, then 50 ms), all in the cheeks.
+    assert_eq!(of(ZoneId::Cheeks), Some(1050));
+    assert_eq!(of(ZoneId::Periorbital).unwrap_or(0), 0);
+}
+
+#[test]
 fn the_last_sample_is_the_one_at_or_before_the_cursor() {
     let mut r = replay(&treatment());
     seek(&mut r, 2004.0);
