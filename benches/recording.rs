@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use punctum::link::{DEADLINE_SLACK, Link, LinkConfig, LinkState};
 use punctum::protocol::Command;
+use punctum::record::Line;
 use punctum::safety::interlock::SafetyUpdate;
 use punctum::safety::zones::ZoneId;
 use punctum::station::{Station, setup};
@@ -108,7 +109,6 @@ fn run(secs: u64, recording: bool) {
         }
     }
     let record = station.record_path().map(std::path::Path::to_path_buf);
-    let samples = station.session().map_or(0, |s| s.samples);
     if recording {
         station.end_session(true).expect("end");
     }
@@ -140,6 +140,12 @@ fn run(secs: u64, recording: bool) {
             .lines()
             .filter(|l| l.starts_with(r#"{"type":"tel""#))
             .count();
+        // The summary counts the samples the station received while the session was
+        // open; every one of them should have a line.
+        let samples = match text.lines().last().map(serde_json::from_str::<Line>) {
+            Some(Ok(Line::Summary(summary))) => summary.samples,
+            _ => panic!("the record has no summary"),
+        };
         let bytes = text.len();
         println!(
             "  record: {tel_lines} telemetry lines of {samples} samples received in the \
