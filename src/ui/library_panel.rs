@@ -269,23 +269,41 @@ pub fn library_ui(
         });
 }
 
+/// The table's columns: title, and the least width, points, so the columns keep
+/// their places as the search narrows the rows.
+const COLUMNS: [(&str, f32); 8] = [
+    ("Opened", 118.0),
+    ("Client", 90.0),
+    ("Practitioner", 90.0),
+    ("Zones treated", ZONES_WIDTH),
+    ("Duration", 62.0),
+    ("Status", 96.0),
+    ("", 84.0),
+    ("", 60.0),
+];
+
+/// The zones column's width: longer lists wrap, rather than push the Replay button
+/// off screen or move the columns as the search changes the rows.
+const ZONES_WIDTH: f32 = 260.0;
+
+/// One table cell, at least `column`'s width.
+fn cell(ui: &mut egui::Ui, column: usize, add: impl FnOnce(&mut egui::Ui)) {
+    ui.vertical(|ui| {
+        ui.set_min_width(COLUMNS[column].1);
+        add(ui);
+    });
+}
+
 fn table_ui(ui: &mut egui::Ui, shown: &[&SessionEntry], commands: &mut Vec<UiCommand>) {
     egui::Grid::new("library_table")
-        .num_columns(8)
+        .num_columns(COLUMNS.len())
         .striped(true)
-        .spacing([18.0, 6.0])
+        .spacing([14.0, 6.0])
         .show(ui, |ui| {
-            for title in [
-                "Opened",
-                "Client",
-                "Practitioner",
-                "Zones treated",
-                "Duration",
-                "Status",
-                "",
-                "",
-            ] {
-                ui.label(RichText::new(title).strong());
+            for (i, (title, _)) in COLUMNS.iter().enumerate() {
+                cell(ui, i, |ui| {
+                    ui.label(RichText::new(*title).strong());
+                });
             }
             ui.end_row();
             for entry in shown {
@@ -296,17 +314,24 @@ fn table_ui(ui: &mut egui::Ui, shown: &[&SessionEntry], commands: &mut Vec<UiCom
 }
 
 fn row_ui(ui: &mut egui::Ui, entry: &SessionEntry, commands: &mut Vec<UiCommand>) {
-    ui.label(opened_text(entry))
-        .on_hover_text(entry.path.display().to_string());
-    ui.label(RichText::new(&entry.client).strong());
-    ui.label(&entry.practitioner);
-    // Long zone lists wrap rather than push the Replay button off screen.
-    ui.scope(|ui| {
-        ui.set_max_width(260.0);
+    cell(ui, 0, |ui| {
+        ui.label(opened_text(entry))
+            .on_hover_text(entry.path.display().to_string());
+    });
+    cell(ui, 1, |ui| {
+        ui.label(RichText::new(&entry.client).strong());
+    });
+    cell(ui, 2, |ui| {
+        ui.label(&entry.practitioner);
+    });
+    cell(ui, 3, |ui| {
+        ui.set_max_width(ZONES_WIDTH);
         ui.add(egui::Label::new(zones_text(entry)).wrap());
     });
-    ui.label(duration_text(entry.duration_ms));
-    match entry.status {
+    cell(ui, 4, |ui| {
+        ui.label(duration_text(entry.duration_ms));
+    });
+    cell(ui, 5, |ui| match entry.status {
         RecordStatus::Complete => {
             ui.label("Complete");
         }
@@ -319,27 +344,29 @@ fn row_ui(ui: &mut egui::Ui, entry: &SessionEntry, commands: &mut Vec<UiCommand>
             )
             .on_hover_text("The record ends without its summary: the session was cut off");
         }
-    }
-    if entry.simulated {
-        ui.label(
-            RichText::new(" SIMULATED ")
-                .strong()
-                .color(egui::Color32::WHITE)
-                .background_color(theme::SIMULATED),
-        )
-        .on_hover_text("Recorded on the built-in simulated pen");
-    } else {
-        ui.label("");
-    }
-    let name = replay_button_label(entry);
-    let button = ui
-        .button("Replay")
-        .on_hover_text(format!("Open {} in replay", entry.path.display()));
-    // A screen reader (and a test) tells the rows' buttons apart by their file.
-    button.widget_info(|| WidgetInfo::labeled(Role::Button, true, &name));
-    if button.clicked() {
-        commands.push(UiCommand::OpenRecording(entry.path.clone()));
-    }
+    });
+    cell(ui, 6, |ui| {
+        if entry.simulated {
+            ui.label(
+                RichText::new(" SIMULATED ")
+                    .strong()
+                    .color(egui::Color32::WHITE)
+                    .background_color(theme::SIMULATED),
+            )
+            .on_hover_text("Recorded on the built-in simulated pen");
+        }
+    });
+    cell(ui, 7, |ui| {
+        let name = replay_button_label(entry);
+        let button = ui
+            .button("Replay")
+            .on_hover_text(format!("Open {} in replay", entry.path.display()));
+        // A screen reader (and a test) tells the rows' buttons apart by their file.
+        button.widget_info(|| WidgetInfo::labeled(Role::Button, true, &name));
+        if button.clicked() {
+            commands.push(UiCommand::OpenRecording(entry.path.clone()));
+        }
+    });
 }
 
 fn warnings_ui(ui: &mut egui::Ui, warnings: &[String]) {
