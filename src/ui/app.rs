@@ -35,8 +35,8 @@ use crate::station::{Notice, Station, setup};
 
 use super::source::SessionSource;
 use super::{
-    alarm_banner, connection_bar, controls, open_recording, plots, replay_info, replay_panel,
-    session_panel, summary_panel,
+    alarm_banner, connection_bar, controls, library_panel, open_recording, plots, replay_info,
+    replay_panel, session_panel, summary_panel,
 };
 
 /// Where the station's pen is.
@@ -99,6 +99,12 @@ pub enum UiCommand {
     Replay(ReplayCommand),
     /// Leave the replay for the live station (connecting if needed).
     BackToLive,
+    /// Show the session library (scanning the sessions folder afresh).
+    ShowLibrary,
+    /// Scan the sessions folder again.
+    RefreshLibrary,
+    /// Close the session library.
+    CloseLibrary,
 }
 
 /// Settings kept across runs by eframe's persistence.
@@ -184,6 +190,8 @@ pub struct StationApp {
     replay_panel: replay_panel::ReplayPanelState,
     /// The replay's events list (which event it follows).
     replay_events: replay_info::EventsListState,
+    /// The session library screen.
+    library: library_panel::LibraryState,
 }
 
 const LOG_LINES: usize = 200;
@@ -236,6 +244,7 @@ impl StationApp {
             open_recording: open_recording::OpenRecordingState::default(),
             replay_panel: replay_panel::ReplayPanelState::default(),
             replay_events: replay_info::EventsListState::default(),
+            library: library_panel::LibraryState::default(),
         }
     }
 
@@ -375,6 +384,12 @@ impl StationApp {
         self.open_recording.error.as_deref()
     }
 
+    /// The session library screen's state.
+    #[must_use]
+    pub fn library(&self) -> &library_panel::LibraryState {
+        &self.library
+    }
+
     /// The event log's lines, oldest first.
     pub fn log_lines(&self) -> impl Iterator<Item = &str> {
         self.log.iter().map(|l| l.text.as_str())
@@ -404,6 +419,8 @@ impl StationApp {
         );
         self.replay_panel = replay_panel::ReplayPanelState::default();
         self.replay_events = replay_info::EventsListState::default();
+        // The library's Replay lands here: show the recording it asked for.
+        self.library.close();
         self.replay = Some(replay);
         self.note(text, false);
     }
@@ -561,6 +578,14 @@ impl StationApp {
                 }
             }
             UiCommand::BackToLive => self.back_to_live(),
+            UiCommand::ShowLibrary => match self.data_root() {
+                Some(root) => self
+                    .library
+                    .show(root.join(crate::record::writer::SESSIONS_DIR)),
+                None => self.note("no data folder to list sessions from".into(), true),
+            },
+            UiCommand::RefreshLibrary => self.library.rescan(),
+            UiCommand::CloseLibrary => self.library.close(),
             other => self.apply_to_station(other),
         }
     }
@@ -716,18 +741,23 @@ impl StationApp {
             .show(ui, |ui| {
                 log_ui(ui, &self.log);
             });
-        egui::Panel::left("session_panel")
-            .default_size(480.0)
-            .min_size(480.0)
-            .resizable(true)
-            .show(ui, |ui| {
-                session_panel::session_panel_ui(
-                    ui,
-                    self.station.as_ref(),
-                    &mut self.screening,
-                    commands,
-                );
-            });
+        // The library takes the session panel's and the plots' place; the banner,
+        // the bar, the controls (Stop, E-STOP) and the alarm list stay.
+        let library_open = self.library.is_open();
+        if !library_open {
+            egui::Panel::left("session_panel")
+                .default_size(480.0)
+                .min_size(480.0)
+                .resizable(true)
+                .show(ui, |ui| {
+                    session_panel::session_panel_ui(
+                        ui,
+                        self.station.as_ref(),
+                        &mut self.screening,
+                        commands,
+                    );
+                });
+        }
         egui::Panel::right("controls_panel")
             .default_size(300.0)
             .min_size(290.0)
@@ -743,15 +773,22 @@ impl StationApp {
                 ui.separator();
                 alarm_banner::alarm_list_ui(ui, live, commands);
             });
-        egui::CentralPanel::default().show(ui, |ui| {
-            plots::central_ui(
-                ui,
-                live,
-                &mut self.plots,
-                &mut self.persisted.follow_window_s,
-                commands,
-            );
-        });
+        if library_open {
+            let refused = self.replay_refused();
+            egui::CentralPanel::default().show(ui, |ui| {
+                library_panel::library_ui(ui, &mut self.library, refused.as_deref(), commands);
+            });
+        } else {
+            egui::CentralPanel::default().show(ui, |ui| {
+                plots::central_ui(
+                    ui,
+                    live,
+                    &mut self.plots,
+                    &mut self.persisted.follow_window_s,
+                    commands,
+                );
+            });
+        }
         if let Some(summary) = &self.summary {
             summary_panel::summary_window_ui(
                 ui.ctx(),
@@ -809,13 +846,16 @@ impl StationApp {
             .show(ui, |ui| {
                 replay_panel::replay_panel_ui(ui, replay, &mut self.replay_panel, commands);
             });
-        egui::Panel::left("session_panel")
-            .default_size(480.0)
-            .min_size(480.0)
-            .resizable(true)
-            .show(ui, |ui| {
-                replay_info::header_ui(ui, replay, &mut self.replay_events, commands);
-            });
+        let library_open = self.library.is_open();
+        if !library_open {
+            egui::Panel::left("session_panel")
+                .default_size(480.0)
+                .min_size(480.0)
+                .resizable(true)
+                .show(ui, |ui| {
+                    replay_info::header_ui(ui, replay, &mut self.replay_events, commands);
+                });
+        }
         egui::Panel::right("controls_panel")
             .default_size(300.0)
             .min_size(290.0)
@@ -825,15 +865,22 @@ impl StationApp {
                 ui.separator();
                 alarm_banner::alarm_list_ui(ui, source, commands);
             });
-        egui::CentralPanel::default().show(ui, |ui| {
-            plots::central_ui(
-                ui,
-                source,
-                &mut self.plots,
-                &mut self.persisted.follow_window_s,
-                commands,
-            );
-        });
+        if library_open {
+            // No session is open in replay: the library's Replay opens another file.
+            egui::CentralPanel::default().show(ui, |ui| {
+                library_panel::library_ui(ui, &mut self.library, None, commands);
+            });
+        } else {
+            egui::CentralPanel::default().show(ui, |ui| {
+                plots::central_ui(
+                    ui,
+                    source,
+                    &mut self.plots,
+                    &mut self.persisted.follow_window_s,
+                    commands,
+                );
+            });
+        }
     }
 }
 
@@ -874,6 +921,7 @@ impl eframe::App for StationApp {
         // and its alarms keep being logged (the REPLAY strip shows the highest).
         self.pump();
         self.poll_opening();
+        self.library.poll();
         if let Some(replay) = &mut self.replay {
             // Real time since the last frame, capped: after a stall (a minimised
             // window) the replay resumes rather than leaps.

@@ -36,6 +36,13 @@ pub fn connection_bar_ui(
         {
             commands.push(UiCommand::ShowOpenRecording);
         }
+        if ui
+            .button("Session library")
+            .on_hover_text("Past sessions in the data folder: search by client, replay one")
+            .clicked()
+        {
+            commands.push(UiCommand::ShowLibrary);
+        }
         if simulated {
             // Wherever it matters: nobody may mistake the simulated pen for a real one.
             ui.label(

@@ -7,6 +7,7 @@ pub mod connection_bar;
 pub mod console;
 pub mod controls;
 pub mod face_map;
+pub mod library_panel;
 pub mod open_recording;
 pub mod plots;
 pub mod replay_info;
@@ -16,5 +17,7 @@ pub mod source;
 pub mod summary_panel;
 pub mod theme;
 
+#[cfg(test)]
+mod library_window_tests;
 #[cfg(test)]
 mod replay_window_tests;

@@ -22,8 +22,9 @@ pub fn replay_title(file_name: &str) -> String {
     format!("REPLAY — {file_name}")
 }
 
-/// Draws the REPLAY strip: the file, "Open recording…" and "Back to live", and a
-/// live pen's highest alarm if it has one (the live station runs on underneath).
+/// Draws the REPLAY strip: the file, "Session library", "Open recording…" and
+/// "Back to live", and a live pen's highest alarm if it has one (the live station
+/// runs on underneath).
 pub fn replay_strip_ui(
     ui: &mut egui::Ui,
     replay: &Replay,
@@ -52,6 +53,9 @@ pub fn replay_strip_ui(
                     }
                     if ui.button("Open recording…").clicked() {
                         commands.push(UiCommand::ShowOpenRecording);
+                    }
+                    if ui.button("Session library").clicked() {
+                        commands.push(UiCommand::ShowLibrary);
                     }
                     if let Some(alarm) = live_alarm {
                         ui.label(
