@@ -236,7 +236,6 @@ fn the_library_should_list_sessions_search_by_client_and_replay_one() {
         .query_all_by_label_contains(&garbage)
         // A label's text is its accesskit value.
         .filter_map(|n| n.accesskit_node().value())
-        .map(|v| v.clone())
         .collect();
     assert!(
         warnings.iter().any(|w| w.contains("not JSON")),
