@@ -18,6 +18,7 @@ use punctum::link::{DEADLINE_SLACK, Link, LinkConfig, LinkState};
 use punctum::protocol::Command;
 use punctum::record::Line;
 use punctum::safety::interlock::SafetyUpdate;
+use punctum::safety::screening::QuestionId;
 use punctum::safety::zones::ZoneId;
 use punctum::station::{Station, setup};
 
@@ -37,28 +38,11 @@ fn main() {
 }
 
 fn screening() -> String {
-    let questions = [
-        "skin_cancer_or_keratosis",
-        "open_wounds",
-        "active_infection",
-        "active_acne_or_rosacea",
-        "bleeding_disorder",
-        "isotretinoin_6mo",
-        "recent_laser_or_peel",
-        "anticoagulants",
-        "eczema_psoriasis_rosacea",
-        "herpes_history",
-        "keloids",
-        "scleroderma",
-        "poor_healing",
-        "recent_scars",
-        "facial_trauma_6mo",
-        "lidocaine_sensitivity",
-        "fitzpatrick_iv_vi",
-    ];
-    let answers: serde_json::Map<String, serde_json::Value> = questions
+    // Every answerable question answered no: nothing to declare.
+    let answers: serde_json::Map<String, serde_json::Value> = QuestionId::ALL
         .iter()
-        .map(|q| ((*q).to_owned(), serde_json::Value::Bool(false)))
+        .filter(|q| q.answerable())
+        .map(|q| (q.as_str().to_owned(), serde_json::Value::Bool(false)))
         .collect();
     serde_json::json!({
         "client": "BENCH-1", "dob": "1990-05-01", "indication": "rejuvenation",

@@ -14,15 +14,6 @@ use crate::record::recording::Recording;
 use crate::station::SeriesChannels;
 use crate::timeseries::TimeSeries;
 
-/// The channel names, in the live station's order.
-pub const CHANNEL_NAMES: [&str; 5] = [
-    "rpm",
-    "target_rpm",
-    "depth_mm",
-    "target_depth_mm",
-    "limit_mm",
-];
-
 /// The command a record's `command` text names (`DEPTH 800`), if it is one.
 #[must_use]
 pub fn parse_recorded_command(text: &str) -> Option<Command> {
@@ -62,19 +53,7 @@ impl Targets {
 #[must_use]
 pub fn build(recording: &Recording) -> (TimeSeries, SeriesChannels) {
     let tel = &recording.telemetry;
-    let series = TimeSeries::new(&CHANNEL_NAMES, tel.len());
-    let channel = |name| {
-        series
-            .channel(name)
-            .unwrap_or_else(|| unreachable!("{name} was just created"))
-    };
-    let channels = SeriesChannels {
-        rpm: channel("rpm"),
-        target_rpm: channel("target_rpm"),
-        depth_mm: channel("depth_mm"),
-        target_depth_mm: channel("target_depth_mm"),
-        limit_mm: channel("limit_mm"),
-    };
+    let (series, channels) = SeriesChannels::new_series(tel.len());
     let mut series = series;
     let mut targets = Targets::default();
     let mut lines = recording.lines.iter().peekable();

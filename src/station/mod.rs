@@ -1104,29 +1104,38 @@ fn learn_from_records(
 
 /// The live store and its channels.
 fn new_series() -> (TimeSeries, SeriesChannels) {
-    let series = TimeSeries::new(
-        &[
-            "rpm",
-            "target_rpm",
-            "depth_mm",
-            "target_depth_mm",
-            "limit_mm",
-        ],
-        SERIES_CAPACITY_SAMPLES,
-    );
-    let channel = |name| {
-        series
-            .channel(name)
-            .unwrap_or_else(|| unreachable!("{name} was just created"))
-    };
-    let channels = SeriesChannels {
-        rpm: channel("rpm"),
-        target_rpm: channel("target_rpm"),
-        depth_mm: channel("depth_mm"),
-        target_depth_mm: channel("target_depth_mm"),
-        limit_mm: channel("limit_mm"),
-    };
-    (series, channels)
+    SeriesChannels::new_series(SERIES_CAPACITY_SAMPLES)
+}
+
+impl SeriesChannels {
+    /// The channels' names in the store, in order.
+    pub const NAMES: [&'static str; 5] = [
+        "rpm",
+        "target_rpm",
+        "depth_mm",
+        "target_depth_mm",
+        "limit_mm",
+    ];
+
+    /// A store of `capacity` samples holding the session views' channels, and those
+    /// channels: the live station's, and a replay's, are the same.
+    #[must_use]
+    pub fn new_series(capacity: usize) -> (TimeSeries, SeriesChannels) {
+        let series = TimeSeries::new(&Self::NAMES, capacity);
+        let channel = |name| {
+            series
+                .channel(name)
+                .unwrap_or_else(|| unreachable!("{name} was just created"))
+        };
+        let channels = SeriesChannels {
+            rpm: channel("rpm"),
+            target_rpm: channel("target_rpm"),
+            depth_mm: channel("depth_mm"),
+            target_depth_mm: channel("target_depth_mm"),
+            limit_mm: channel("limit_mm"),
+        };
+        (series, channels)
+    }
 }
 
 #[allow(clippy::needless_pass_by_value)] // used as `map_err(link_error)`
