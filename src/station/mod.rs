@@ -125,8 +125,25 @@ pub struct Station {
     speed_target_rpm: Option<i64>,
     series_rejected: u64,
     recorder: Option<Recorder>,
+    closing: Option<Closing>,
     simulated: bool,
 }
+
+/// A record whose session has ended, kept open until the pen answers the session's
+/// closing `HALT` (the window does not wait for it), so the record holds it.
+#[derive(Debug)]
+struct Closing {
+    /// The summary line, written last.
+    summary: SummaryLine,
+    /// The closing `HALT` request, if it could be sent.
+    halt: Option<RequestId>,
+    /// Closed then in any case.
+    deadline: Instant,
+}
+
+/// How long a closing record waits for the pen's answer to the closing `HALT`: its
+/// three retries and then some.
+const CLOSING_WAIT: Duration = Duration::from_secs(1);
 
 /// The live plots' channels in [`Station::series`].
 #[derive(Debug, Clone, Copy)]
@@ -189,6 +206,7 @@ impl Station {
             speed_target_rpm: None,
             series_rejected: 0,
             recorder: None,
+            closing: None,
             simulated: false,
         };
         for warning in station
@@ -243,6 +261,13 @@ impl Station {
         if let Some(e) = self.recorder.as_ref().and_then(Recorder::failure) {
             self.on_record_error(&e);
         }
+        if self
+            .closing
+            .as_ref()
+            .is_some_and(|c| Instant::now() >= c.deadline)
+        {
+            self.finish_closing();
+        }
         let now = self.now_ms();
         if self.alarms.is_active(AlarmId::TelemetryGaps)
             && now.saturating_sub(self.gaps_last_ms) > 2000
@@ -265,7 +290,7 @@ impl Station {
             if let Err(e) = crate::store::jsonl::append(&path, &record) {
                 failed = Some(e.to_string());
             }
-            if self.session.is_some() {
+            if self.recorder.is_some() {
                 if entry.action == crate::safety::alarms::AlarmAction::Raised
                     && let Some(session) = &mut self.session
                 {
@@ -292,6 +317,10 @@ impl Station {
         self.record_sample(&t);
         if let Some(session) = &mut self.session {
             session.on_telemetry(&t, self.summary.as_ref().and_then(|s| s.zone));
+        } else if let Some(closing) = &mut self.closing {
+            closing.summary.samples += 1;
+        }
+        if self.recorder.is_some() {
             self.record(Line::Tel(record::tel(record::utc_ms_now(), &t)));
         }
         let previous = self.last_telemetry.map(|p| p.state);
@@ -307,9 +336,13 @@ impl Station {
 
     fn on_link_event(&mut self, event: LinkEvent) {
         let now = self.now_ms();
-        if self.session.is_some() {
+        if self.recorder.is_some() {
             self.record_link_event(&event);
         }
+        let closing_halt_answered = matches!(
+            (&event, &self.closing),
+            (LinkEvent::Answer(a), Some(Closing { halt: Some(id), .. })) if a.id == *id
+        );
         match event {
             LinkEvent::State(state) => {
                 match &state {
@@ -384,6 +417,9 @@ impl Station {
                 ));
             }
             LinkEvent::OwnerResumed | LinkEvent::Gauge { .. } | LinkEvent::Wire(_) => {}
+        }
+        if closing_halt_answered {
+            self.finish_closing();
         }
     }
 
@@ -727,6 +763,8 @@ impl Station {
         if let Some(s) = &self.session {
             return Err(StationError::SessionOpen(s.id.clone()));
         }
+        // The last session's record is closed before a new one opens.
+        self.finish_closing();
         let today = Self::today();
         let answers: ScreeningAnswers =
             screening::parse_answers(json).map_err(|e| StationError::Screening(e.to_string()))?;
@@ -845,17 +883,29 @@ impl Station {
         // Stop the needle first, while the session is open so its record holds the
         // HALT; the window does not wait for the pen's answer (its frame loop must not
         // block), the console does.
-        if wait {
+        let halt = if wait {
             let _ = self.command(Command::Halt);
+            None
         } else {
-            let _ = self.request(Command::Halt);
-        }
+            self.request(Command::Halt).ok()
+        };
         let Some(session) = self.session.take() else {
             return Err(StationError::NoSession);
         };
         let _ = self.link.update_safety(SafetyUpdate::Session(None));
         let summary = session.summary(Self::today());
-        self.finish_record(&session, &summary);
+        // Alarms raised up to now belong in this record.
+        self.tick();
+        if let Some(line) = self.summary_line(&session, &summary) {
+            self.closing = Some(Closing {
+                summary: line,
+                halt,
+                deadline: Instant::now() + CLOSING_WAIT,
+            });
+            if wait {
+                self.finish_closing();
+            }
+        }
         // A zone counts as treated once the needle started in it.
         for zone in summary
             .zones
@@ -874,18 +924,13 @@ impl Station {
         Ok(summary)
     }
 
-    /// Writes the summary line and closes the record; a failure raises the alarm.
-    fn finish_record(&mut self, session: &Session, summary: &SessionSummary) {
-        // Alarms raised up to now belong in this record.
-        self.tick();
-        let Some(recorder) = self.recorder.take() else {
-            return;
-        };
+    /// The summary line of `session`'s record, if it has one open.
+    fn summary_line(&self, session: &Session, summary: &SessionSummary) -> Option<SummaryLine> {
+        let recorder = self.recorder.as_ref()?;
         let utc_ms = record::utc_ms_now();
-        let opened_ms = recorder.opened_utc_ms();
-        let line = Line::Summary(Box::new(SummaryLine {
+        Some(SummaryLine {
             utc_ms,
-            duration_ms: utc_ms - opened_ms,
+            duration_ms: utc_ms - recorder.opened_utc_ms(),
             zones: summary
                 .zones
                 .iter()
@@ -906,8 +951,18 @@ impl Station {
             next_earliest: summary.next_earliest.to_string(),
             next_latest: summary.next_latest.map(|d| d.to_string()),
             next_advice: summary.next_advice.clone(),
-        }));
-        if let Err(e) = recorder.finish(line) {
+        })
+    }
+
+    /// Writes the closing record's summary and closes it; a failure raises the alarm.
+    fn finish_closing(&mut self) {
+        let Some(closing) = self.closing.take() else {
+            return;
+        };
+        let Some(recorder) = self.recorder.take() else {
+            return;
+        };
+        if let Err(e) = recorder.finish(Line::Summary(Box::new(closing.summary))) {
             let why = e.to_string();
             self.recording_failed(&why);
             self.notices
@@ -1062,7 +1117,9 @@ impl Station {
     }
 
     /// Halts the pen and closes the link.
-    pub fn shutdown(self) {
+    pub fn shutdown(mut self) {
+        // A record still waiting for its closing HALT's answer gets its summary now.
+        self.finish_closing();
         self.link.shutdown();
     }
 }

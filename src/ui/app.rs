@@ -1234,17 +1234,29 @@ mod tests {
         step_until(&mut h, "the summary", |h| {
             h.query_by_label("Session summary").is_some()
         });
-        let text = std::fs::read_to_string(&record).expect("the record");
-        let lines: Vec<crate::record::Line> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("a record line"))
-            .collect();
-        assert!(lines.iter().any(|l| matches!(l,
-            crate::record::Line::Note(n) if n.text == "mild erythema, client comfortable" && n.author == "P-7")));
-        assert!(matches!(
-            lines.last(),
-            Some(crate::record::Line::Summary(_))
-        ));
+        // The window does not wait for the pen's answer to the closing HALT; the
+        // record stays open for it and closes with the summary once it comes.
+        let read = |record: &std::path::Path| -> Vec<crate::record::Line> {
+            std::fs::read_to_string(record)
+                .expect("the record")
+                .lines()
+                .map(|l| serde_json::from_str(l).expect("a record line"))
+                .collect()
+        };
+        step_until(&mut h, "the record's summary", |_| {
+            matches!(read(&record).last(), Some(crate::record::Line::Summary(_)))
+        });
+        let lines = read(&record);
+        let note_at = lines
+            .iter()
+            .position(|l| matches!(l,
+                crate::record::Line::Note(n) if n.text == "mild erythema, client comfortable" && n.author == "P-7"))
+            .expect("the note is in the record");
+        assert!(
+            lines[note_at..].iter().any(|l| matches!(l,
+                crate::record::Line::Answer(a) if a.command == "HALT" && a.result == "ACK")),
+            "the closing HALT and its answer are in the record"
+        );
     }
 
     #[test]
