@@ -30,7 +30,7 @@ pub mod limit_log;
 pub mod treatments;
 
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 pub use cartridges::{CARTRIDGES_FILE, CartridgeRegistry, CartridgeUse};
@@ -207,6 +207,48 @@ fn sync_parent(path: &Path) -> Result<(), StoreError> {
     #[cfg(not(unix))]
     let _ = parent;
     Ok(())
+}
+
+/// Replaces the file at `path` with `bytes` atomically: they are written to
+/// `temp_path` (a fresh file, mode 0600, in the same folder so the rename cannot cross
+/// file systems), synced, renamed over `path`, and the folder synced. After a crash
+/// `path` holds either the old content or the new, never half.
+fn replace_file(path: &Path, temp_path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let written = write_synced(temp_path, bytes).and_then(|()| {
+        fs::rename(temp_path, path).map_err(|source| StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    });
+    if let Err(e) = written {
+        // The write already failed and that error is what the caller needs; a
+        // leftover temporary file is harmless and is replaced on the next store.
+        let _ = fs::remove_file(temp_path);
+        return Err(e);
+    }
+    sync_parent(path)
+}
+
+/// Writes `bytes` to a fresh file at `path` (mode 0600) and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let write_error = |source: io::Error| StoreError::Write {
+        path: PathBuf::from(path),
+        source,
+    };
+    // A temporary file left by a crash may carry other permissions; start afresh so
+    // the mode given at creation applies.
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(write_error(e)),
+    }
+    let mut file = create_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(write_error)?;
+    file.write_all(bytes).map_err(write_error)?;
+    file.sync_all().map_err(write_error)
 }
 
 #[cfg(test)]
