@@ -6,12 +6,11 @@
 //! never changes without a trace.
 
 use std::fs;
-use std::io::{self, Write as _};
-use std::path::{Path, PathBuf};
+use std::io;
 
 use jiff::Timestamp;
 
-use super::{DataDir, Loaded, StoreError, create_options, jsonl, sync_parent};
+use super::{DataDir, Loaded, StoreError, jsonl, replace_file};
 
 /// The change log's file in the data folder.
 pub const LIMIT_CHANGES_FILE: &str = "zone-limit-changes.jsonl";
@@ -66,43 +65,11 @@ pub fn last_zone_table(dir: &DataDir) -> Result<Option<String>, StoreError> {
 /// is written to a temporary file (mode 0600), synced, then renamed over the old
 /// one, so after a crash the file holds either the old table or the new, never half.
 pub fn store_zone_table(dir: &DataDir, json: &str) -> Result<(), StoreError> {
-    let path = dir.path(ZONE_TABLE_FILE);
-    let temp_path = dir.path(ZONE_TABLE_TEMP_FILE);
-    let written = write_synced(&temp_path, json.as_bytes()).and_then(|()| {
-        fs::rename(&temp_path, &path).map_err(|source| StoreError::Write {
-            path: path.clone(),
-            source,
-        })
-    });
-    if let Err(e) = written {
-        // The write already failed and that error is what the caller needs; a
-        // leftover temporary file is harmless and is replaced on the next store.
-        let _ = fs::remove_file(&temp_path);
-        return Err(e);
-    }
-    sync_parent(&path)
-}
-
-/// Writes `bytes` to a fresh file at `path` (mode 0600) and syncs it.
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let write_error = |source: io::Error| StoreError::Write {
-        path: PathBuf::from(path),
-        source,
-    };
-    // A temporary file left by a crash may carry other permissions; start afresh so
-    // the mode given at creation applies.
-    match fs::remove_file(path) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-        Err(e) => return Err(write_error(e)),
-    }
-    let mut file = create_options()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .map_err(write_error)?;
-    file.write_all(bytes).map_err(write_error)?;
-    file.sync_all().map_err(write_error)
+    replace_file(
+        &dir.path(ZONE_TABLE_FILE),
+        &dir.path(ZONE_TABLE_TEMP_FILE),
+        json.as_bytes(),
+    )
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@
 //! | `zone-limit-changes.jsonl` | [`append_limit_change`] | one line per change of a zone's depth limit: zone, old and new limit, who, when, table hash |
 //! | `zones.last.json` | [`store_zone_table`] | the zone table the station last ran with, so a changed clinic table is noticed at start |
 //! | `alarms.jsonl` | the station core | every alarm raised, acknowledged, silenced or cleared, with its UTC time |
+//! | `technician-pin.json` | [`TechnicianPin`] | the technician PIN as a salted Argon2id hash (never the PIN), who set it and when; replaced whole |
 //!
 //! The `.jsonl` files are append-only JSON Lines ([`jsonl`]): each record is written as
 //! one line and synced before the call returns. A line that cannot be read (a crash in
@@ -27,10 +28,11 @@
 pub mod cartridges;
 pub mod jsonl;
 pub mod limit_log;
+pub mod technician;
 pub mod treatments;
 
 use std::fs;
-use std::io;
+use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
 pub use cartridges::{CARTRIDGES_FILE, CartridgeRegistry, CartridgeUse};
@@ -38,6 +40,10 @@ pub use jsonl::{BadLine, Loaded};
 pub use limit_log::{
     LIMIT_CHANGES_FILE, LimitChangeRecord, ZONE_TABLE_FILE, append_limit_change, last_zone_table,
     read_limit_changes, store_zone_table,
+};
+pub use technician::{
+    LOCKOUT, MAX_WRONG_TRIES, PIN_MAX_DIGITS, PIN_MIN_DIGITS, PinCheck, PinError, PinRule,
+    TECHNICIAN_PIN_FILE, TechnicianPin,
 };
 pub use treatments::{TREATMENTS_FILE, TreatmentHistory, TreatmentRecord};
 
@@ -207,6 +213,48 @@ fn sync_parent(path: &Path) -> Result<(), StoreError> {
     #[cfg(not(unix))]
     let _ = parent;
     Ok(())
+}
+
+/// Replaces the file at `path` with `bytes` atomically: they are written to
+/// `temp_path` (a fresh file, mode 0600, in the same folder so the rename cannot cross
+/// file systems), synced, renamed over `path`, and the folder synced. After a crash
+/// `path` holds either the old content or the new, never half.
+fn replace_file(path: &Path, temp_path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let written = write_synced(temp_path, bytes).and_then(|()| {
+        fs::rename(temp_path, path).map_err(|source| StoreError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    });
+    if let Err(e) = written {
+        // The write already failed and that error is what the caller needs; a
+        // leftover temporary file is harmless and is replaced on the next store.
+        let _ = fs::remove_file(temp_path);
+        return Err(e);
+    }
+    sync_parent(path)
+}
+
+/// Writes `bytes` to a fresh file at `path` (mode 0600) and syncs it.
+fn write_synced(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let write_error = |source: io::Error| StoreError::Write {
+        path: PathBuf::from(path),
+        source,
+    };
+    // A temporary file left by a crash may carry other permissions; start afresh so
+    // the mode given at creation applies.
+    match fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(write_error(e)),
+    }
+    let mut file = create_options()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(write_error)?;
+    file.write_all(bytes).map_err(write_error)?;
+    file.sync_all().map_err(write_error)
 }
 
 #[cfg(test)]
