@@ -13,11 +13,14 @@
 //! The only I/O is [`certificate::write`] and [`certificate::load`]. Driving the pen
 //! (`CAL SET`, `CAL GET`, restoring the previous values) is the caller's.
 
+pub mod certificate;
 pub mod fit;
+pub mod status;
 pub mod verify;
 
 #[cfg(test)]
 mod pen_bench_tests;
 
 pub use fit::{DepthFit, DepthPoint, FitError, SpeedFit, SpeedPoint, fit_depth, fit_speed};
+pub use status::{CalibrationStatus, calibration_status};
 pub use verify::{DepthVerification, SpeedVerification, verify_depth, verify_speed};
