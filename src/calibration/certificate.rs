@@ -583,7 +583,8 @@ fn speed_sections(
 
 /// A scatter of `(x, y)` points with the identity line (dashed grey) and, if given,
 /// the fitted line `y = slope·x + intercept` (blue), on axes from 0 to a little past
-/// the largest value.
+/// the largest value. Plain shapes only (no `<title>` children), so simple SVG
+/// renderers used for printing draw them too.
 fn svg_plot(
     points: &[(f64, f64)],
     line: Option<(f64, f64)>,
@@ -642,7 +643,7 @@ fn svg_plot(
     let _ = write!(
         s,
         "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#888\" \
-         stroke-dasharray=\"5,4\"><title>identity</title></line>",
+         stroke-dasharray=\"5,4\"/>",
         sx(0.0),
         sy(0.0),
         sx(max),
@@ -652,7 +653,7 @@ fn svg_plot(
         let _ = write!(
             s,
             "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1f5fbf\" \
-             stroke-width=\"1.5\"><title>fit</title></line>",
+             stroke-width=\"1.5\"/>",
             sx(0.0),
             sy(intercept),
             sx(max),
@@ -662,7 +663,7 @@ fn svg_plot(
     for &(x, y) in finite {
         let _ = write!(
             s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#c0392b\"><title>{x} → {y}</title></circle>",
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#c0392b\"/>",
             sx(x),
             sy(y)
         );
