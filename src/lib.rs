@@ -2,6 +2,7 @@
 //!
 //! See `ARCHITECTURE.md` for the map of modules and threads.
 
+pub mod calibration;
 pub mod cli;
 pub mod link;
 pub mod monitor;

@@ -177,7 +177,7 @@ fn default_root_from(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> O
 }
 
 /// Options for opening a file this module may create: mode 0600 if it is new.
-fn create_options() -> fs::OpenOptions {
+pub(crate) fn create_options() -> fs::OpenOptions {
     let mut options = fs::OpenOptions::new();
     #[cfg(unix)]
     {
@@ -189,7 +189,7 @@ fn create_options() -> fs::OpenOptions {
 
 /// Syncs the folder holding `path`, so a file just created or renamed into it is
 /// still there after a power cut (syncing the file alone does not record its name).
-fn sync_parent(path: &Path) -> Result<(), StoreError> {
+pub(crate) fn sync_parent(path: &Path) -> Result<(), StoreError> {
     let Some(parent) = path.parent() else {
         return Ok(());
     };

@@ -1,0 +1,876 @@
+//! The certificate of a calibration: every point, the fit, the verification, pass or
+//! fail with the reasons, and the pen's previous and new values.
+//!
+//! [`write`] stores it twice in `<data>/certificates/` (folder 0700, files 0600): as
+//! pretty-printed JSON ([`load`] reads it back) and as a self-contained HTML page a
+//! technician can print or file (inline CSS, tables, an inline SVG plot of measured
+//! against commanded, a PASS/FAIL banner). Files are created new and never
+//! overwritten: `2026-11-24_101500_SIM00001_depth.json` and `.html`, with `-2`, `-3`…
+//! added if that name is taken.
+//!
+//! Every text put into the HTML is escaped: the technician id and the pen's serial come
+//! from outside the station.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use jiff::civil::DateTime;
+
+use super::fit::{DepthFit, DepthPoint, SpeedFit, SpeedPoint};
+use super::verify::{
+    DEPTH_TOLERANCE_UM, DepthVerification, SPEED_TOLERANCE_PCT, SpeedVerification,
+};
+use crate::protocol::Calibration;
+use crate::store::{DataDir, create_options, sync_parent};
+
+/// The folder, inside the data folder, certificates are written to.
+pub const CERTIFICATES_DIR: &str = "certificates";
+
+/// The station's version, as certificates record it.
+pub const STATION_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The certificate format this station writes.
+pub const CERTIFICATE_FORMAT: u32 = 1;
+
+/// Permission bits of the certificates folder when created here: owner only, like the
+/// data folder (certificates name technicians).
+#[cfg(unix)]
+const DIR_MODE: u32 = 0o700;
+
+/// What was calibrated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CalibrationKind {
+    /// Depth gain and offset.
+    Depth,
+    /// Speed sensor gain.
+    Speed,
+}
+
+impl CalibrationKind {
+    /// `depth` or `speed`, as in file names.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Depth => "depth",
+            Self::Speed => "speed",
+        }
+    }
+}
+
+/// The pen calibrated, as its `INFO` line named it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PenIdentity {
+    /// Model name.
+    pub model: String,
+    /// Serial number.
+    pub serial: String,
+    /// Firmware version.
+    pub fw: String,
+}
+
+/// The measurements and results of one kind of calibration.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Measurements {
+    /// A depth calibration.
+    Depth {
+        /// The fit points, under identity calibration, in the order measured.
+        fit_points: Vec<DepthPoint>,
+        /// The fit; `None` when it was refused (the reason is in `reasons`).
+        fit: Option<DepthFit>,
+        /// The verification; `None` when it was not reached.
+        verification: Option<DepthVerification>,
+    },
+    /// A speed calibration.
+    Speed {
+        /// The fit points, under identity calibration, in the order measured.
+        fit_points: Vec<SpeedPoint>,
+        /// The fit; `None` when it was refused (the reason is in `reasons`).
+        fit: Option<SpeedFit>,
+        /// The verification; `None` when it was not reached.
+        verification: Option<SpeedVerification>,
+    },
+}
+
+/// What became of the pen's calibration from before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PreviousFate {
+    /// The calibration passed: the new values replaced the previous ones.
+    Replaced,
+    /// The calibration failed: the previous values were written back and read back.
+    Restored,
+    /// The calibration failed and the previous values could not be written back (the
+    /// pen disconnected): the pen is to be treated as uncalibrated.
+    NotRestored,
+}
+
+/// One calibration's certificate.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Certificate {
+    /// [`CERTIFICATE_FORMAT`] when written.
+    pub format: u32,
+    /// The pen.
+    pub pen: PenIdentity,
+    /// The station's local date and time when the calibration ended.
+    pub local_time: DateTime,
+    /// The same instant in UTC.
+    pub utc: Timestamp,
+    /// The technician's id.
+    pub technician: String,
+    /// The station's version ([`STATION_VERSION`]).
+    pub station_version: String,
+    /// Every point, the fit and the verification.
+    pub measurements: Measurements,
+    /// The calibration passed: fit accepted, written, read back equal, verified.
+    pub passed: bool,
+    /// Why it failed (a refused reading or fit, a failed point, a read-back mismatch,
+    /// a lost link), one sentence each; empty when it passed.
+    pub reasons: Vec<String>,
+    /// The pen's calibration before this one.
+    pub previous: Calibration,
+    /// What became of it.
+    pub previous_fate: PreviousFate,
+    /// The calibration written and in effect, when passed; `None` otherwise.
+    pub written: Option<Calibration>,
+}
+
+impl Certificate {
+    /// Depth or speed.
+    #[must_use]
+    pub fn kind(&self) -> CalibrationKind {
+        match self.measurements {
+            Measurements::Depth { .. } => CalibrationKind::Depth,
+            Measurements::Speed { .. } => CalibrationKind::Speed,
+        }
+    }
+}
+
+/// Why a certificate could not be written or read. Every variant names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum CertificateError {
+    /// The certificates folder could not be created.
+    #[error("cannot create the certificates folder {}: {source}", path.display())]
+    CreateDir {
+        /// The folder.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A certificate file could not be created, written or synced.
+    #[error("cannot write the certificate {}: {source}", path.display())]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A certificate file could not be read.
+    #[error("cannot read the certificate {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: io::Error,
+    },
+    /// A certificate file is not a certificate.
+    #[error("{} is not a certificate this station can read: {source}", path.display())]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// What serde said (with line and column).
+        source: serde_json::Error,
+    },
+}
+
+/// Writes `certificate` as JSON and HTML into `<data>/certificates/`; returns the
+/// paths (JSON, HTML). Never overwrites a file.
+pub fn write(
+    data_dir: &DataDir,
+    certificate: &Certificate,
+) -> Result<(PathBuf, PathBuf), CertificateError> {
+    let dir = data_dir.path(CERTIFICATES_DIR);
+    create_dir(&dir)?;
+    // Encoded before any file is created, so a failure leaves nothing half-written.
+    let json = serde_json::to_string_pretty(certificate).map_err(|e| CertificateError::Write {
+        path: dir.clone(),
+        source: io::Error::other(e),
+    })? + "\n";
+    let html = html_page(certificate);
+    let stem = file_stem(certificate);
+    for n in 1..1000 {
+        let stem = if n == 1 {
+            stem.clone()
+        } else {
+            format!("{stem}-{n}")
+        };
+        let json_path = dir.join(format!("{stem}.json"));
+        let html_path = dir.join(format!("{stem}.html"));
+        let Some(json_file) = create_new(&json_path)? else {
+            continue;
+        };
+        let Some(html_file) = create_new(&html_path)? else {
+            // An HTML page without its JSON (copied in by hand?): leave it, and take
+            // the next name for both.
+            drop(json_file);
+            fs::remove_file(&json_path).map_err(|source| CertificateError::Write {
+                path: json_path.clone(),
+                source,
+            })?;
+            continue;
+        };
+        fill(json_file, &json_path, json.as_bytes())?;
+        fill(html_file, &html_path, html.as_bytes())?;
+        sync_parent(&json_path).map_err(|e| CertificateError::Write {
+            path: json_path.clone(),
+            source: io::Error::other(e),
+        })?;
+        return Ok((json_path, html_path));
+    }
+    Err(CertificateError::Write {
+        path: dir.join(format!("{stem}.json")),
+        source: io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "999 certificates of that name already exist",
+        ),
+    })
+}
+
+/// Reads a certificate written by [`write`].
+pub fn load(path: &Path) -> Result<Certificate, CertificateError> {
+    let text = fs::read_to_string(path).map_err(|source| CertificateError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| CertificateError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Creates the certificates folder (mode 0700) if it is missing.
+fn create_dir(dir: &Path) -> Result<(), CertificateError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
+        builder.mode(DIR_MODE);
+        let created = builder
+            .create(dir)
+            // The umask may have taken bits off; set the mode outright.
+            .and_then(|()| fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)));
+        created.map_err(|source| CertificateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })
+    }
+    #[cfg(not(unix))]
+    builder
+        .create(dir)
+        .map_err(|source| CertificateError::CreateDir {
+            path: dir.to_path_buf(),
+            source,
+        })
+}
+
+/// Creates `path` new (mode 0600); `None` if it exists already.
+fn create_new(path: &Path) -> Result<Option<fs::File>, CertificateError> {
+    match create_options().write(true).create_new(true).open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(None),
+        Err(source) => Err(CertificateError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+fn fill(mut file: fs::File, path: &Path, bytes: &[u8]) -> Result<(), CertificateError> {
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|source| CertificateError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+}
+
+/// `2026-11-24_101500_SIM00001_depth`: sortable by name; the serial is kept to
+/// `A-Z a-z 0-9 _ - .` (as INFO allows) so no name can leave the folder.
+fn file_stem(certificate: &Certificate) -> String {
+    let serial: String = certificate
+        .pen
+        .serial
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(32)
+        .collect();
+    let serial = if serial.is_empty() || serial.chars().all(|c| c == '.') {
+        "unknown".to_owned()
+    } else {
+        serial
+    };
+    format!(
+        "{}_{}_{}",
+        certificate.local_time.strftime("%Y-%m-%d_%H%M%S"),
+        serial,
+        certificate.kind().as_str()
+    )
+}
+
+/// Escapes text for HTML element content and attribute values.
+#[must_use]
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+const STYLE: &str = "body{font-family:sans-serif;max-width:52em;margin:2em auto;color:#222}\
+h1{font-size:1.5em}table{border-collapse:collapse;margin:.5em 0 1.5em}\
+th,td{border:1px solid #999;padding:.2em .6em;text-align:right}th{background:#eee}\
+td.l,th.l{text-align:left}.banner{font-size:1.6em;font-weight:bold;padding:.4em;\
+text-align:center;color:#fff}.pass{background:#2a7a2a}.fail{background:#b02020}\
+td.bad{color:#b02020;font-weight:bold}svg{border:1px solid #999;background:#fff}";
+
+/// The certificate as a self-contained HTML page.
+#[must_use]
+pub fn html_page(c: &Certificate) -> String {
+    let e = escape_html;
+    let kind = c.kind().as_str();
+    let mut h = String::new();
+    // `write!` into a String cannot fail; the results are ignored for that reason.
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{kind} calibration certificate {serial}</title><style>{STYLE}</style></head><body>\n",
+        serial = e(&c.pen.serial)
+    );
+    let _ = writeln!(h, "<h1>Pen {kind} calibration certificate</h1>");
+    let (class, word) = if c.passed {
+        ("pass", "PASS")
+    } else {
+        ("fail", "FAIL")
+    };
+    let _ = writeln!(h, "<div class=\"banner {class}\">{word}</div>");
+    if !c.reasons.is_empty() {
+        h.push_str("<h2>Why it failed</h2><ul>");
+        for reason in &c.reasons {
+            let _ = write!(h, "<li>{}</li>", e(reason));
+        }
+        h.push_str("</ul>\n");
+    }
+    h.push_str("<h2>Pen and calibration</h2><table>");
+    let rows = [
+        ("Pen model", c.pen.model.clone()),
+        ("Pen serial", c.pen.serial.clone()),
+        ("Pen firmware", c.pen.fw.clone()),
+        (
+            "Date (local)",
+            c.local_time.strftime("%Y-%m-%d %H:%M:%S").to_string(),
+        ),
+        ("UTC", c.utc.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
+        ("Technician", c.technician.clone()),
+        ("Station version", c.station_version.clone()),
+    ];
+    for (name, value) in rows {
+        let _ = write!(
+            h,
+            "<tr><th class=\"l\">{name}</th><td class=\"l\">{}</td></tr>",
+            e(&value)
+        );
+    }
+    h.push_str("</table>\n");
+    match &c.measurements {
+        Measurements::Depth {
+            fit_points,
+            fit,
+            verification,
+        } => depth_sections(&mut h, fit_points, fit.as_ref(), verification.as_ref()),
+        Measurements::Speed {
+            fit_points,
+            fit,
+            verification,
+        } => speed_sections(&mut h, fit_points, fit.as_ref(), verification.as_ref()),
+    }
+    h.push_str(
+        "<h2>Calibration values</h2><table><tr><th class=\"l\"></th>\
+                <th>depth_gain_ppm</th><th>depth_offset_um</th><th>speed_gain_ppm</th>\
+                <th>date</th><th class=\"l\">tech</th></tr>",
+    );
+    let fate = match c.previous_fate {
+        PreviousFate::Replaced => "Previous (replaced)",
+        PreviousFate::Restored => "Previous (restored)",
+        PreviousFate::NotRestored => "Previous (NOT restored: pen uncalibrated)",
+    };
+    cal_row(&mut h, fate, &c.previous);
+    match &c.written {
+        Some(written) => cal_row(&mut h, "Written", written),
+        None => h.push_str("<tr><th class=\"l\">Written</th><td class=\"l\" colspan=\"5\">nothing: not calibrated</td></tr>"),
+    }
+    h.push_str("</table>\n</body></html>\n");
+    h
+}
+
+fn cal_row(h: &mut String, label: &str, cal: &Calibration) {
+    let _ = write!(
+        h,
+        "<tr><th class=\"l\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
+        escape_html(label),
+        cal.depth_gain_ppm,
+        cal.depth_offset_um,
+        cal.speed_gain_ppm,
+        cal.date,
+        escape_html(&cal.tech)
+    );
+}
+
+fn depth_sections(
+    h: &mut String,
+    points: &[DepthPoint],
+    fit: Option<&DepthFit>,
+    verification: Option<&DepthVerification>,
+) {
+    h.push_str(
+        "<h2>Fit points (identity calibration)</h2><table><tr><th>#</th>\
+                <th>commanded, µm</th><th>gauge, µm</th><th>residual, µm</th></tr>",
+    );
+    for (i, p) in points.iter().enumerate() {
+        let residual = fit
+            .and_then(|f| f.residuals_um.get(i))
+            .map_or_else(|| "–".to_owned(), |r| format!("{r:+.1}"));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{residual}</td></tr>",
+            i + 1,
+            p.commanded_um,
+            p.measured_um
+        );
+    }
+    h.push_str("</table>\n");
+    if let Some(f) = fit {
+        let _ = writeln!(
+            h,
+            "<h2>Fit p = (1 + g)·r + o</h2><table>\
+             <tr><th class=\"l\">g</th><td>{} ppm ({:+.4} %)</td></tr>\
+             <tr><th class=\"l\">o</th><td>{} µm ({:+.2} µm unrounded)</td></tr>\
+             <tr><th class=\"l\">largest |residual|</th><td>{:.1} µm</td></tr>\
+             <tr><th class=\"l\">R²</th><td>{:.6}</td></tr></table>",
+            f.gain_ppm,
+            f.gain * 100.0,
+            f.offset_um,
+            f.offset_um_f,
+            f.max_abs_residual_um,
+            f.r_squared
+        );
+    }
+    let plotted: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (f64::from(p.commanded_um), p.measured_um))
+        .collect();
+    let line = fit.map(|f| (1.0 + f.gain, f.offset_um_f));
+    h.push_str("<h2>Measured against commanded depth</h2>\n");
+    h.push_str(&svg_plot(
+        &plotted,
+        line,
+        "commanded depth, µm",
+        "gauge, µm",
+    ));
+    if let Some(v) = verification {
+        let _ = write!(
+            h,
+            "<h2>Verification (±{DEPTH_TOLERANCE_UM} µm)</h2><table><tr><th>target, µm</th>\
+             <th>gauge, µm</th><th>residual, µm</th><th class=\"l\">result</th></tr>"
+        );
+        for check in &v.checks {
+            let (class, word) = if check.passed {
+                ("l", "pass")
+            } else {
+                ("l bad", "FAIL")
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:+.1}</td><td class=\"{class}\">{word}</td></tr>",
+                check.target_um, check.measured_um, check.residual_um
+            );
+        }
+        h.push_str("</table>\n");
+    }
+}
+
+fn speed_sections(
+    h: &mut String,
+    points: &[SpeedPoint],
+    fit: Option<&SpeedFit>,
+    verification: Option<&SpeedVerification>,
+) {
+    h.push_str(
+        "<h2>Fit points (identity calibration)</h2><table><tr><th>#</th>\
+                <th>setpoint, rpm</th><th>tachometer, rpm</th><th>residual, %</th></tr>",
+    );
+    for (i, p) in points.iter().enumerate() {
+        let residual = fit
+            .and_then(|f| f.residuals_pct.get(i))
+            .map_or_else(|| "–".to_owned(), |r| format!("{r:+.3}"));
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{residual}</td></tr>",
+            i + 1,
+            p.setpoint_rpm,
+            p.measured_rpm
+        );
+    }
+    h.push_str("</table>\n");
+    if let Some(f) = fit {
+        let _ = writeln!(
+            h,
+            "<h2>Fit tachometer = (1 + s)·setpoint</h2><table>\
+             <tr><th class=\"l\">s</th><td>{} ppm ({:+.4} %)</td></tr>\
+             <tr><th class=\"l\">largest |residual|</th><td>{:.3} %</td></tr></table>",
+            f.gain_ppm,
+            f.gain * 100.0,
+            f.max_abs_residual_pct
+        );
+    }
+    let plotted: Vec<(f64, f64)> = points
+        .iter()
+        .map(|p| (f64::from(p.setpoint_rpm), p.measured_rpm))
+        .collect();
+    let line = fit.map(|f| (1.0 + f.gain, 0.0));
+    h.push_str("<h2>Measured against set speed</h2>\n");
+    h.push_str(&svg_plot(
+        &plotted,
+        line,
+        "setpoint, rpm",
+        "tachometer, rpm",
+    ));
+    if let Some(v) = verification {
+        let _ = write!(
+            h,
+            "<h2>Verification (±{SPEED_TOLERANCE_PCT} %)</h2><table><tr><th>setpoint, rpm</th>\
+             <th>tachometer, rpm</th><th>residual, %</th><th class=\"l\">result</th></tr>"
+        );
+        for check in &v.checks {
+            let (class, word) = if check.passed {
+                ("l", "pass")
+            } else {
+                ("l bad", "FAIL")
+            };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{:+.3}</td><td class=\"{class}\">{word}</td></tr>",
+                check.setpoint_rpm, check.measured_rpm, check.residual_pct
+            );
+        }
+        h.push_str("</table>\n");
+    }
+}
+
+/// A scatter of `(x, y)` points with the identity line (dashed grey) and, if given,
+/// the fitted line `y = slope·x + intercept` (blue), on axes from 0 to a little past
+/// the largest value. Plain shapes only (no `<title>` children), so simple SVG
+/// renderers used for printing draw them too.
+fn svg_plot(
+    points: &[(f64, f64)],
+    line: Option<(f64, f64)>,
+    x_label: &str,
+    y_label: &str,
+) -> String {
+    const W: f64 = 480.0;
+    const H: f64 = 360.0;
+    const M: f64 = 50.0;
+    let finite = points
+        .iter()
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let max = finite.clone().fold(1.0_f64, |m, &(x, y)| m.max(x).max(y)) * 1.05;
+    let sx = |x: f64| M + x / max * (W - 2.0 * M);
+    let sy = |y: f64| H - M - y / max * (H - 2.0 * M);
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
+         viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{y} against {x}\">",
+        x = escape_html(x_label),
+        y = escape_html(y_label)
+    );
+    // Axes.
+    let _ = write!(
+        s,
+        "<line x1=\"{M}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#000\"/>\
+         <line x1=\"{M}\" y1=\"{M}\" x2=\"{M}\" y2=\"{b}\" stroke=\"#000\"/>",
+        b = H - M,
+        r = W - M
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\">{}</text>\
+         <text x=\"14\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\" \
+         transform=\"rotate(-90 14 {})\">{}</text>",
+        W / 2.0,
+        H - 12.0,
+        escape_html(x_label),
+        H / 2.0,
+        H / 2.0,
+        escape_html(y_label)
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{M}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">0</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{max:.0}</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max:.0}</text>",
+        H - M + 14.0,
+        W - M,
+        H - M + 14.0,
+        M - 4.0,
+        M + 4.0
+    );
+    // Identity line.
+    let _ = write!(
+        s,
+        "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#888\" \
+         stroke-dasharray=\"5,4\"/>",
+        sx(0.0),
+        sy(0.0),
+        sx(max),
+        sy(max)
+    );
+    if let Some((slope, intercept)) = line.filter(|(a, b)| a.is_finite() && b.is_finite()) {
+        let _ = write!(
+            s,
+            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1f5fbf\" \
+             stroke-width=\"1.5\"/>",
+            sx(0.0),
+            sy(intercept),
+            sx(max),
+            sy(slope * max + intercept)
+        );
+    }
+    for &(x, y) in finite {
+        let _ = write!(
+            s,
+            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#c0392b\"/>",
+            sx(x),
+            sy(y)
+        );
+    }
+    s.push_str("</svg>\n<p>Dashed: identity (no error). Blue: the fit. Dots: measured.</p>\n");
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calibration::fit::{DEPTH_FIT_TARGETS_UM, fit_depth};
+    use crate::calibration::verify::verify_depth;
+    use crate::store::test_support::mode_of;
+
+    fn depth_certificate(technician: &str) -> Certificate {
+        let fit_points: Vec<DepthPoint> = DEPTH_FIT_TARGETS_UM
+            .iter()
+            .map(|&r| DepthPoint {
+                commanded_um: r,
+                measured_um: 1.03 * f64::from(r) - 40.0,
+            })
+            .collect();
+        let fit = fit_depth(&fit_points).expect("fits");
+        let written = Calibration {
+            depth_gain_ppm: fit.gain_ppm,
+            depth_offset_um: fit.offset_um,
+            speed_gain_ppm: 0,
+            date: 20_261_124,
+            tech: "T1".to_owned(),
+        };
+        let verification = verify_depth(
+            &written,
+            &DEPTH_FIT_TARGETS_UM,
+            &[
+                DepthPoint {
+                    commanded_um: 500,
+                    measured_um: 503.0,
+                },
+                DepthPoint {
+                    commanded_um: 1500,
+                    measured_um: 1496.0,
+                },
+                DepthPoint {
+                    commanded_um: 2000,
+                    measured_um: 2001.0,
+                },
+            ],
+        )
+        .expect("valid");
+        Certificate {
+            format: CERTIFICATE_FORMAT,
+            pen: PenIdentity {
+                model: "MNP-1".to_owned(),
+                serial: "SIM00001".to_owned(),
+                fw: "1.0.0".to_owned(),
+            },
+            local_time: "2026-11-24T10:15:00".parse().expect("date"),
+            utc: "2026-11-24T09:15:00Z".parse().expect("timestamp"),
+            technician: technician.to_owned(),
+            station_version: STATION_VERSION.to_owned(),
+            passed: verification.passed,
+            reasons: verification.reasons.clone(),
+            measurements: Measurements::Depth {
+                fit_points,
+                fit: Some(fit),
+                verification: Some(verification),
+            },
+            previous: Calibration::identity(),
+            previous_fate: PreviousFate::Replaced,
+            written: Some(written),
+        }
+    }
+
+    /// Equal, but for floats within a part in 10¹²: `serde_json`'s default float parser
+    /// may land one unit in the last place off (a residual of 1e-13 µm, say).
+    fn assert_same(loaded: &Certificate, written: &Certificate) {
+        fn same(a: &serde_json::Value, b: &serde_json::Value, at: &str) {
+            use serde_json::Value;
+            match (a, b) {
+                (Value::Number(x), Value::Number(y)) => {
+                    let (x, y) = (x.as_f64().expect("f64"), y.as_f64().expect("f64"));
+                    assert!(
+                        (x - y).abs() <= 1e-12 * x.abs().max(y.abs()),
+                        "{at}: {x} {y}"
+                    );
+                }
+                (Value::Array(x), Value::Array(y)) => {
+                    assert_eq!(x.len(), y.len(), "{at}");
+                    for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                        same(x, y, &format!("{at}[{i}]"));
+                    }
+                }
+                (Value::Object(x), Value::Object(y)) => {
+                    assert_eq!(x.keys().collect::<Vec<_>>(), y.keys().collect::<Vec<_>>());
+                    for (k, x) in x {
+                        same(x, &y[k], &format!("{at}.{k}"));
+                    }
+                }
+                _ => assert_eq!(a, b, "{at}"),
+            }
+        }
+        let a = serde_json::to_value(loaded).expect("encodes");
+        let b = serde_json::to_value(written).expect("encodes");
+        same(&a, &b, "certificate");
+    }
+
+    #[test]
+    fn a_certificate_round_trips_owner_only_and_is_never_overwritten() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let data = DataDir::open(tmp.path().join("data")).expect("data dir");
+        let cert = depth_certificate("T1");
+        assert!(cert.passed);
+        let (json, html) = write(&data, &cert).expect("written");
+        let dir = data.path(CERTIFICATES_DIR);
+        assert_eq!(json, dir.join("2026-11-24_101500_SIM00001_depth.json"));
+        assert_eq!(html, dir.join("2026-11-24_101500_SIM00001_depth.html"));
+        assert_eq!(mode_of(&dir), 0o700);
+        assert_eq!(mode_of(&json), 0o600);
+        assert_eq!(mode_of(&html), 0o600);
+        assert_same(&load(&json).expect("loads"), &cert);
+        let first_json = fs::read(&json).expect("read");
+        let first_html = fs::read(&html).expect("read");
+
+        // The same name again: a new pair, the first untouched.
+        let mut second = cert.clone();
+        second.technician = "T2".to_owned();
+        let (json2, html2) = write(&data, &second).expect("written");
+        assert_eq!(json2, dir.join("2026-11-24_101500_SIM00001_depth-2.json"));
+        assert_eq!(html2, dir.join("2026-11-24_101500_SIM00001_depth-2.html"));
+        assert_eq!(fs::read(&json).expect("read"), first_json);
+        assert_eq!(fs::read(&html).expect("read"), first_html);
+        assert_eq!(load(&json2).expect("loads").technician, "T2");
+
+        // An orphan HTML page with the next name is left alone too.
+        let orphan = dir.join("2026-11-24_101500_SIM00001_depth-3.html");
+        fs::write(&orphan, b"mine").expect("write");
+        let (json4, _) = write(&data, &cert).expect("written");
+        assert_eq!(json4, dir.join("2026-11-24_101500_SIM00001_depth-4.json"));
+        assert_eq!(fs::read(&orphan).expect("read"), b"mine");
+        assert!(!dir.join("2026-11-24_101500_SIM00001_depth-3.json").exists());
+    }
+
+    #[test]
+    fn load_says_what_is_wrong_with_a_file_that_is_not_a_certificate() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("x.json");
+        fs::write(&path, "{\"format\": 1}").expect("write");
+        let err = load(&path).expect_err("not a certificate");
+        assert!(matches!(err, CertificateError::Decode { .. }), "{err}");
+        assert!(err.to_string().contains("x.json"), "{err}");
+        let err = load(&tmp.path().join("missing.json")).expect_err("missing");
+        assert!(matches!(err, CertificateError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn the_html_page_holds_the_points_the_verdict_and_a_plot() {
+        let cert = depth_certificate("T1");
+        let page = html_page(&cert);
+        assert!(page.contains("<div class=\"banner pass\">PASS</div>"));
+        assert!(!page.contains("FAIL"));
+        for r in DEPTH_FIT_TARGETS_UM {
+            assert!(page.contains(&format!("<td>{r}</td>")), "{r}");
+        }
+        let Measurements::Depth { fit_points, .. } = &cert.measurements else {
+            panic!("a depth certificate");
+        };
+        for p in fit_points {
+            assert!(
+                page.contains(&format!("<td>{}</td>", p.measured_um)),
+                "{p:?}"
+            );
+        }
+        assert!(page.contains("30000 ppm"));
+        assert!(page.contains("-40 µm"));
+        assert!(page.contains("<svg"));
+        assert_eq!(page.matches("<circle").count(), DEPTH_FIT_TARGETS_UM.len());
+        assert!(page.contains("SIM00001") && page.contains("1.0.0") && page.contains("MNP-1"));
+        assert!(page.contains("Previous (replaced)"));
+
+        let mut failed = cert.clone();
+        failed.passed = false;
+        failed.reasons = vec!["at 500 µm the gauge read 600 µm".to_owned()];
+        failed.previous_fate = PreviousFate::Restored;
+        failed.written = None;
+        let page = html_page(&failed);
+        assert!(page.contains("<div class=\"banner fail\">FAIL</div>"));
+        assert!(page.contains("at 500 µm the gauge read 600 µm"));
+        assert!(page.contains("Previous (restored)"));
+        assert!(page.contains("nothing: not calibrated"));
+    }
+
+    #[test]
+    fn hostile_text_is_escaped_in_the_html() {
+        let hostile = "<script>alert('x')</script>&\"";
+        let mut cert = depth_certificate(hostile);
+        cert.pen.serial = "<b>S</b>".to_owned();
+        cert.reasons = vec!["<img src=x onerror=alert(1)>".to_owned()];
+        let page = html_page(&cert);
+        assert!(!page.contains("<script>"));
+        assert!(!page.contains("<b>S</b>"));
+        assert!(!page.contains("<img"));
+        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
+        assert!(page.contains("&lt;b&gt;S&lt;/b&gt;"));
+        // The file name keeps only what a serial may hold.
+        assert_eq!(file_stem(&cert), "2026-11-24_101500_bSb_depth");
+        cert.pen.serial = "../..".to_owned();
+        assert_eq!(file_stem(&cert), "2026-11-24_101500_unknown_depth");
+    }
+}
