@@ -101,6 +101,9 @@ fn estop_latches_until_the_operator_resets() {
     journal_wait(&pen, "the E-stop byte", |e| {
         matches!(e.what, Journaled::EstopByte)
     });
+    // Until the pen confirms, the link refuses everything anyway ("an E-stop is
+    // being confirmed"); the latch is what holds after that.
+    console.expect("event: the pen confirmed the E-stop", "");
     let refused = console.run("start");
     assert!(refused.contains("latched"), "{refused}");
     assert!(console.run("ack estop").starts_with("ok"));
