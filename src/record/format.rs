@@ -366,9 +366,10 @@ pub struct NoteLine {
 /// The closing summary.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryLine {
-    /// Station UTC time the session ended, ms.
+    /// Station UTC time the line was written, ms: when the session ended, or up to a
+    /// second later when the record waited for the pen's answer to the closing `HALT`.
     pub utc_ms: i64,
-    /// The session's length, ms (from the header's `utc_ms`).
+    /// The session's length, ms (from the header's `utc_ms` to the session's end).
     pub duration_ms: i64,
     /// Per zone selected, in zone order.
     pub zones: Vec<ZoneSummary>,

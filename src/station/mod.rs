@@ -962,7 +962,11 @@ impl Station {
         let Some(recorder) = self.recorder.take() else {
             return;
         };
-        if let Err(e) = recorder.finish(Line::Summary(Box::new(closing.summary))) {
+        let mut summary = closing.summary;
+        // Lines stay in time order: the summary is written after the closing HALT's
+        // answer; `duration_ms` still ends where the session ended.
+        summary.utc_ms = summary.utc_ms.max(record::utc_ms_now());
+        if let Err(e) = recorder.finish(Line::Summary(Box::new(summary))) {
             let why = e.to_string();
             self.recording_failed(&why);
             self.notices

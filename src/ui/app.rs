@@ -1257,6 +1257,12 @@ mod tests {
                 crate::record::Line::Answer(a) if a.command == "HALT" && a.result == "ACK")),
             "the closing HALT and its answer are in the record"
         );
+        let last_utc_ms = lines.iter().map(crate::record::Line::utc_ms).max();
+        assert_eq!(
+            lines.last().map(crate::record::Line::utc_ms),
+            last_utc_ms,
+            "the summary is the last line in time too"
+        );
     }
 
     #[test]
