@@ -1017,38 +1017,7 @@ mod tests {
     use super::*;
     use crate::sim::{Journaled, SimAction};
 
-    const DEADLINE: Duration = Duration::from_secs(10);
-
-    fn harness(data_dir: &std::path::Path) -> Harness<'static, StationApp> {
-        let options = WindowOptions {
-            sim: true,
-            data_dir: Some(data_dir.to_path_buf()),
-            telemetry_hz: 100,
-            ..WindowOptions::default()
-        };
-        Harness::builder()
-            .with_size(egui::Vec2::new(1280.0, 800.0))
-            .build_eframe(move |_cc| StationApp::new(options, Persisted::default()))
-    }
-
-    /// Runs frames until `pred` holds; a frame every few milliseconds, like a screen.
-    fn step_until(
-        h: &mut Harness<'static, StationApp>,
-        what: &str,
-        pred: impl Fn(&Harness<'static, StationApp>) -> bool,
-    ) {
-        let deadline = Instant::now() + DEADLINE;
-        while !pred(h) {
-            if Instant::now() >= deadline {
-                let app = h.state();
-                let log: Vec<&str> = app.log.iter().map(|l| l.text.as_str()).collect();
-                let alarms = app.station().map(|s| s.alarms().active());
-                panic!("no {what} within {DEADLINE:?}; log: {log:#?}; alarms: {alarms:#?}");
-            }
-            h.step();
-            std::thread::sleep(Duration::from_millis(5));
-        }
-    }
+    use super::super::window_test_support::{DEADLINE, harness, step_until};
 
     fn connected(h: &Harness<'static, StationApp>) -> bool {
         h.state()

@@ -3,19 +3,17 @@
 //! records, an interrupted one cut mid-line, and a file that is not a record.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
-use super::app::{Persisted, StationApp, UiCommand, WindowOptions};
+use super::app::{StationApp, UiCommand};
+use super::window_test_support::{harness, step_until};
 use crate::record::format::{Line, SummaryLine, ZoneSummary};
 use crate::record::recording::RecordStatus;
 use crate::record::writer::SESSIONS_DIR;
 use crate::replay::test_support::{Script, treatment};
 use crate::safety::alarms::AlarmId;
-
-const DEADLINE: Duration = Duration::from_secs(20);
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -27,35 +25,6 @@ const SECOND: &str = "2025-11-26_160000_C-0077.jsonl";
 const CUT: &str = "2025-11-28_160000_C-0042.jsonl";
 /// Not a record at all.
 const GARBAGE: &str = "garbage.jsonl";
-
-fn harness(data_dir: &Path) -> Harness<'static, StationApp> {
-    let options = WindowOptions {
-        sim: true,
-        data_dir: Some(data_dir.to_path_buf()),
-        telemetry_hz: 100,
-        ..WindowOptions::default()
-    };
-    Harness::builder()
-        .with_size(egui::Vec2::new(1280.0, 800.0))
-        .build_eframe(move |_cc| StationApp::new(options, Persisted::default()))
-}
-
-fn step_until(
-    h: &mut Harness<'static, StationApp>,
-    what: &str,
-    pred: impl Fn(&Harness<'static, StationApp>) -> bool,
-) {
-    let deadline = Instant::now() + DEADLINE;
-    while !pred(h) {
-        assert!(
-            Instant::now() < deadline,
-            "no {what} within {DEADLINE:?}; log: {:#?}",
-            h.state().log_lines().collect::<Vec<_>>()
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
-}
 
 /// `lines` moved `days` later, for `client` seen by `practitioner`.
 fn session_of(

@@ -21,3 +21,5 @@ pub mod theme;
 mod library_window_tests;
 #[cfg(test)]
 mod replay_window_tests;
+#[cfg(test)]
+mod window_test_support;

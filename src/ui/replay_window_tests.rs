@@ -3,37 +3,19 @@
 //! replay advances by per frame.
 
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 use egui::{Event, Modifiers, PointerButton, Pos2};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
 use super::app::{Persisted, StationApp, WindowOptions};
+use super::window_test_support::{harness_with, options, step_until};
 use crate::replay::Replay;
 use crate::replay::test_support::treatment;
 use crate::safety::zones::ZoneId;
 
-const DEADLINE: Duration = Duration::from_secs(20);
-
 /// A harness step, in session ms at 1×.
 const STEP_MS: f64 = 250.0;
-
-fn options(data_dir: &Path) -> WindowOptions {
-    WindowOptions {
-        sim: true,
-        data_dir: Some(data_dir.to_path_buf()),
-        telemetry_hz: 100,
-        ..WindowOptions::default()
-    }
-}
-
-fn harness_with(app: impl FnOnce() -> StationApp + 'static) -> Harness<'static, StationApp> {
-    let mut app = Some(app);
-    Harness::builder()
-        .with_size(egui::Vec2::new(1280.0, 800.0))
-        .build_eframe(move |_cc| app.take().map(|f| f()).expect("built once"))
-}
 
 /// The window on the treatment script, built in memory.
 fn replay_harness(dir: &Path) -> Harness<'static, StationApp> {
@@ -47,23 +29,6 @@ fn replay_harness(dir: &Path) -> Harness<'static, StationApp> {
     });
     h.step();
     h
-}
-
-fn step_until(
-    h: &mut Harness<'static, StationApp>,
-    what: &str,
-    pred: impl Fn(&Harness<'static, StationApp>) -> bool,
-) {
-    let deadline = Instant::now() + DEADLINE;
-    while !pred(h) {
-        assert!(
-            Instant::now() < deadline,
-            "no {what} within {DEADLINE:?}; log: {:#?}",
-            h.state().log_lines().collect::<Vec<_>>()
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 fn position_ms(h: &Harness<'static, StationApp>) -> f64 {
