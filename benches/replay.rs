@@ -21,10 +21,10 @@ use punctum::safety::zones::ZoneTable;
 use punctum::ui::app::{Persisted, StationApp, WindowOptions};
 use punctum::ui::plots::PlotMode;
 
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let rank = (pct * sorted.len()).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
+#[path = "common/frames.rs"]
+mod frames;
+
+use frames::percentile;
 
 fn header() -> Header {
     let zones = ZoneTable::builtin();
@@ -208,22 +208,10 @@ fn run(name: &str, minutes: u32, hz: u32, queries: usize, frames: usize) {
         .apply(punctum::ui::app::UiCommand::Replay(ReplayCommand::Play));
     for mode in [PlotMode::FollowLive, PlotMode::WholeSession] {
         harness.state_mut().plots.mode = mode;
-        for _ in 0..10 {
-            harness.step();
-        }
-        let mut times = Vec::with_capacity(frames);
-        for _ in 0..frames {
-            let started = Instant::now();
-            harness.step();
-            times.push(started.elapsed());
-        }
-        times.sort_unstable();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let times = frames::time_frames(&mut harness, frames);
         println!(
-            "{name} (replay playing, {mode:?}): frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            ms(percentile(&times, 50)),
-            ms(percentile(&times, 99)),
-            ms(times.last().copied().unwrap_or_default()),
+            "{name} (replay playing, {mode:?}): frame {}",
+            frames::summary_ms(&times)
         );
     }
 }

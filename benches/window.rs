@@ -8,16 +8,14 @@
 //! per-pixel aggregation of the visible range, plot items); the GPU's rasterising is
 //! not included.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use egui_kittest::Harness;
 use punctum::ui::app::{Persisted, StationApp, WindowOptions};
 use punctum::ui::plots::PlotMode;
 
-fn percentile(sorted: &[Duration], pct: usize) -> Duration {
-    let rank = (pct * sorted.len()).div_ceil(100).max(1);
-    sorted.get(rank - 1).copied().unwrap_or_default()
-}
+#[path = "common/frames.rs"]
+mod frames;
 
 fn run(name: &str, minutes: u64, hz: u64, frames: usize) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -69,24 +67,10 @@ fn run(name: &str, minutes: u64, hz: u64, frames: usize) {
     };
     for mode in [PlotMode::FollowLive, PlotMode::WholeSession] {
         harness.state_mut().plots.mode = mode;
-        for _ in 0..10 {
-            harness.step();
-        }
-        let mut times = Vec::with_capacity(frames);
-        for _ in 0..frames {
-            let started = Instant::now();
-            harness.step();
-            times.push(started.elapsed());
-        }
-        times.sort_unstable();
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let times = frames::time_frames(&mut harness, frames);
         println!(
-            "{name} ({} samples/channel, {mode:?}): frame p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
-             (points in the speed plot: {})",
-            samples,
-            ms(percentile(&times, 50)),
-            ms(percentile(&times, 99)),
-            ms(times.last().copied().unwrap_or_default()),
+            "{name} ({samples} samples/channel, {mode:?}): frame {} (points in the speed plot: {})",
+            frames::summary_ms(&times),
             harness.state().plots.last_speed_points
         );
     }
