@@ -152,18 +152,7 @@ fn link_ui(ui: &mut egui::Ui, station: &Station) {
         s.discarded.total()
     ));
     if let Some(t) = station.last_telemetry() {
-        let color = match t.state {
-            crate::protocol::PenState::Estop | crate::protocol::PenState::Fault => {
-                theme::ALARM_HIGH
-            }
-            crate::protocol::PenState::Running => theme::OK,
-            crate::protocol::PenState::Idle => ui.visuals().text_color(),
-        };
-        ui.label(
-            RichText::new(format!("pen {}", t.state))
-                .strong()
-                .color(color),
-        );
+        theme::pen_state_label(ui, t.state);
     }
 }
 

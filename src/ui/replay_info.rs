@@ -228,16 +228,7 @@ pub fn cursor_facts_ui(ui: &mut egui::Ui, replay: &Replay) {
         ui.label("no telemetry yet");
         return;
     };
-    let color = match t.state {
-        crate::protocol::PenState::Estop | crate::protocol::PenState::Fault => theme::ALARM_HIGH,
-        crate::protocol::PenState::Running => theme::OK,
-        crate::protocol::PenState::Idle => ui.visuals().text_color(),
-    };
-    ui.label(
-        RichText::new(format!("pen {}", t.state))
-            .strong()
-            .color(color),
-    );
+    theme::pen_state_label(ui, t.state);
     egui::Grid::new("replay_cursor_facts")
         .num_columns(2)
         .spacing(Vec2::new(12.0, 2.0))

@@ -43,3 +43,20 @@ pub const ON_REPLAY: Color32 = Color32::WHITE;
 pub const REPLAY_CURSOR: Color32 = Color32::from_rgb(0xF0, 0xF0, 0x40);
 /// The replay's loop range and selection on the timeline.
 pub const REPLAY_LOOP: Color32 = Color32::from_rgba_unmultiplied_const(0x5C, 0xA9, 0xF2, 0x50);
+
+/// The pen's state as a strong label (`pen RUNNING`), red when stopped by a fault or an
+/// E-stop, green while the needle runs: the live connection bar and replay's readings
+/// show it alike.
+pub fn pen_state_label(ui: &mut egui::Ui, state: crate::protocol::PenState) {
+    use crate::protocol::PenState;
+    let color = match state {
+        PenState::Estop | PenState::Fault => ALARM_HIGH,
+        PenState::Running => OK,
+        PenState::Idle => ui.visuals().text_color(),
+    };
+    ui.label(
+        egui::RichText::new(format!("pen {state}"))
+            .strong()
+            .color(color),
+    );
+}
