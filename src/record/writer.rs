@@ -84,10 +84,9 @@ impl Recorder {
         write_line(&mut out, &header_line)
             .and_then(|()| flush_and_sync(&mut out))
             .map_err(|e| create_error(&path, &e))?;
-        // The new name must survive a power cut too.
-        if let Ok(dir) = fs::File::open(sessions_dir) {
-            let _ = dir.sync_all();
-        }
+        // The new name must survive a power cut too; the header itself is synced
+        // already, so a folder that cannot be synced is no reason to refuse.
+        let _ = crate::store::sync_parent(&path);
         let (tx, rx) = crossbeam_channel::bounded::<Line>(CHANNEL_CAPACITY);
         let failure = Arc::new(Mutex::new(None));
         let thread_failure = Arc::clone(&failure);
@@ -226,13 +225,8 @@ fn file_stem(header: &Header) -> String {
 
 /// Creates `<stem>.jsonl`, or `<stem>-2.jsonl`... if taken: never overwrites a record.
 fn create_unique(dir: &Path, stem: &str) -> io::Result<(PathBuf, fs::File)> {
-    let mut options = fs::OpenOptions::new();
+    let mut options = crate::store::create_options();
     options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
-    }
     for n in 1..1000 {
         let name = if n == 1 {
             format!("{stem}.jsonl")
