@@ -302,17 +302,15 @@ impl Control {
             });
             return;
         }
-        let plan = self.interlock.apply(update);
-        if let (Some(plan), Some(conn)) = (&plan, &mut self.conn) {
+        let result = self.interlock.apply(update);
+        if let (Ok(Some(plan)), Some(conn)) = (&result, &mut self.conn) {
             // Before anything queued after it: stop-and-wait keeps the order.
             for command in plan.commands() {
                 conn.queue.push_back((Origin::Interlock, command));
             }
         }
-        self.emit(LinkEvent::SafetyApplied {
-            id,
-            result: Ok(plan),
-        });
+        self.emit(LinkEvent::SafetyApplied { id, result });
+        self.publish_summary();
         self.pump(Instant::now());
     }
 

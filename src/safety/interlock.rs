@@ -71,6 +71,14 @@ pub enum Rule {
     NotWhileRunning,
     /// The session's record cannot be written: treatment never goes on unrecorded.
     RecordingFailed,
+    /// Calibration is written only in technician mode.
+    TechnicianOnly,
+    /// Not in technician mode (bench work and treatment never mix).
+    TechnicianMode,
+    /// Not while a treatment session is open.
+    SessionOpen,
+    /// On the bench the needle turns only retracted (depth target 0).
+    BenchNeedleExtended,
 }
 
 impl Rule {
@@ -96,6 +104,10 @@ impl Rule {
             Self::Latched => "latched",
             Self::NotWhileRunning => "not_while_running",
             Self::RecordingFailed => "recording_failed",
+            Self::TechnicianOnly => "technician_only",
+            Self::TechnicianMode => "technician_mode",
+            Self::SessionOpen => "session_open",
+            Self::BenchNeedleExtended => "bench_needle_extended",
         }
     }
 }
@@ -207,6 +219,10 @@ pub enum SafetyUpdate {
     /// The open session's record could not be written (why): no start until a
     /// session with a working record is opened.
     RecordingFailed(String),
+    /// Technician mode on (the PIN was verified by the station) or off. On: refused
+    /// while a session is open or the needle runs; the zone is cleared. Off: refused
+    /// while the needle runs.
+    Technician(bool),
 }
 
 /// What selecting a zone takes, in order, before anything else goes to the pen.
@@ -294,6 +310,9 @@ pub struct InterlockState {
     pub depth_target_um: Option<i32>,
     /// Why the open session's record cannot be written, if it cannot.
     pub recording_failed: Option<String>,
+    /// Technician (bench) mode: calibration may be written, depths span the pen's
+    /// whole range with no zone, and the needle turns only retracted.
+    pub technician: bool,
 }
 
 impl InterlockState {
@@ -315,6 +334,7 @@ impl InterlockState {
             latched: Vec::new(),
             depth_target_um: None,
             recording_failed: None,
+            technician: false,
         }
     }
 
@@ -430,19 +450,26 @@ impl InterlockState {
     }
 
     /// Applies a station update. Selecting a zone returns the plan the link carries out
-    /// before anything else.
-    pub fn apply(&mut self, update: SafetyUpdate) -> Option<ZonePlan> {
+    /// before anything else. Updates that would mix bench work and treatment are
+    /// refused, with the reason.
+    pub fn apply(&mut self, update: SafetyUpdate) -> Result<Option<ZonePlan>, Refusal> {
         match update {
-            SafetyUpdate::SelectZone(zone) => Some(self.select_zone(zone)),
+            SafetyUpdate::SelectZone(_) | SafetyUpdate::Session(Some(_)) if self.technician => {
+                Err(Refusal::new(
+                    Rule::TechnicianMode,
+                    "refused: the station is in technician mode; leave it before treating",
+                ))
+            }
+            SafetyUpdate::SelectZone(zone) => Ok(Some(self.select_zone(zone))),
             SafetyUpdate::Session(session) => {
                 // A session opens with a fresh record (or none is open).
                 self.recording_failed = None;
                 self.session = session;
-                None
+                Ok(None)
             }
             SafetyUpdate::RecordingFailed(why) => {
                 self.recording_failed = Some(why);
-                None
+                Ok(None)
             }
             SafetyUpdate::CartridgeChecked { id, check } => {
                 if let Some(c) = &mut self.cartridge
@@ -450,13 +477,35 @@ impl InterlockState {
                 {
                     c.check = check;
                 }
-                None
+                Ok(None)
             }
             SafetyUpdate::AcknowledgeDeepCaution => {
                 self.deep_caution_acknowledged = self.zone.is_some();
-                None
+                Ok(None)
             }
+            SafetyUpdate::Technician(on) => self.set_technician(on).map(|()| None),
         }
+    }
+
+    fn set_technician(&mut self, on: bool) -> Result<(), Refusal> {
+        if self.running() {
+            return Err(Refusal::new(
+                Rule::NotWhileRunning,
+                "technician mode cannot change while the needle runs: halt it first",
+            ));
+        }
+        if on && self.session.is_some() {
+            return Err(Refusal::new(
+                Rule::SessionOpen,
+                "technician mode refused: a treatment session is open; end it first",
+            ));
+        }
+        self.technician = on;
+        // No zone on the bench, and none carried back into treatment: the operator
+        // selects one again, which lowers the depth first.
+        self.zone = None;
+        self.deep_caution_acknowledged = false;
+        Ok(())
     }
 
     fn select_zone(&mut self, zone: ZoneId) -> ZonePlan {
@@ -488,9 +537,15 @@ pub fn mm(depth_um: i64) -> String {
 /// same answer.
 pub fn check(state: &InterlockState, command: &Command) -> Result<(), Refusal> {
     match command {
+        Command::Depth { depth_um } if state.technician => check_bench_depth(state, *depth_um),
         Command::Depth { depth_um } => check_depth(state, *depth_um),
         Command::Speed { rpm } => check_speed(state, *rpm),
+        Command::Run if state.technician => check_bench_run(state),
         Command::Run => check_run(state),
+        Command::CalSet(_) if !state.technician => Err(Refusal::new(
+            Rule::TechnicianOnly,
+            "calibration can be written only in technician mode",
+        )),
         Command::CalSet(_) if state.running() => Err(Refusal::new(
             Rule::NotWhileRunning,
             "calibration cannot be written while the needle runs",
@@ -563,6 +618,77 @@ fn check_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusal> {
         ));
     }
     Ok(())
+}
+
+/// A depth on the bench: the pen's whole range, no zone; never extended while the
+/// needle turns.
+fn check_bench_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusal> {
+    let Some(info) = &state.info else {
+        return Err(Refusal::new(
+            Rule::NoPenInfo,
+            format!(
+                "depth {} refused: the pen's range is not known yet",
+                mm(depth_um)
+            ),
+        ));
+    };
+    let step_um = i64::from(info.depth_step_um.max(1));
+    if depth_um < 0 || depth_um % step_um != 0 || depth_um > i64::from(info.depth_max_um) {
+        return Err(Refusal::new(
+            Rule::DepthInvalid,
+            format!(
+                "depth {} refused: the pen takes 0 to {} in steps of {}",
+                mm(depth_um),
+                mm(i64::from(info.depth_max_um)),
+                mm(step_um)
+            ),
+        ));
+    }
+    if depth_um > 0 && state.running() {
+        return Err(Refusal::new(
+            Rule::BenchNeedleExtended,
+            format!(
+                "depth {} refused: on the bench the needle turns only retracted; halt first",
+                mm(depth_um)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A start on the bench (technician mode): no client, so no screening, zone or
+/// cartridge rules; the needle must be retracted, and nothing latched.
+fn check_bench_run(state: &InterlockState) -> Result<(), Refusal> {
+    let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
+    if let Some(latch) = state.latched.first() {
+        return refuse(
+            Rule::Latched,
+            format!("a stop is latched after a {latch}; the operator must reset first"),
+        );
+    }
+    if matches!(state.pen_state, Some(PenState::Fault | PenState::Estop)) {
+        return refuse(
+            Rule::Latched,
+            "the pen is in FAULT or ESTOP; the operator must reset first".into(),
+        );
+    }
+    if !state.link_healthy {
+        return refuse(Rule::LinkUnhealthy, "the link to the pen is not up".into());
+    }
+    match state.depth_target_um {
+        Some(0) => Ok(()),
+        Some(target_um) => refuse(
+            Rule::BenchNeedleExtended,
+            format!(
+                "on the bench the needle turns only retracted; the depth target is {}",
+                mm(i64::from(target_um))
+            ),
+        ),
+        None => refuse(
+            Rule::BenchNeedleExtended,
+            "on the bench the needle turns only retracted; set depth 0 first".into(),
+        ),
+    }
 }
 
 fn check_speed(state: &InterlockState, rpm: i64) -> Result<(), Refusal> {
@@ -770,6 +896,8 @@ pub struct SafetySummary {
     pub deep_caution_acknowledged: bool,
     /// The needle runs (or may).
     pub running: bool,
+    /// Technician (bench) mode is on.
+    pub technician: bool,
 }
 
 impl InterlockState {
@@ -785,6 +913,7 @@ impl InterlockState {
             link_healthy: self.link_healthy,
             deep_caution_acknowledged: self.deep_caution_acknowledged,
             running: self.running(),
+            technician: self.technician,
         }
     }
 }
@@ -1143,9 +1272,130 @@ mod tests {
         }
         check_case(
             "calibration write while running",
-            |s| s.run_acknowledged = true,
+            |s| {
+                s.technician = true;
+                s.run_acknowledged = true;
+            },
             Command::CalSet(CalUpdate::default()),
             Some(Rule::NotWhileRunning),
+        );
+    }
+
+    /// The bench: a station in technician mode, no session, pen idle at depth 0.
+    fn bench() -> InterlockState {
+        let mut s = ready();
+        s.session = None;
+        s.zone = None;
+        s.apply(SafetyUpdate::Technician(true))
+            .expect("no session, needle still");
+        s.on_answer(&depth(0), true);
+        s
+    }
+
+    #[test]
+    fn calibration_is_written_only_in_technician_mode() {
+        let write = Command::CalSet(CalUpdate {
+            depth_gain_ppm: Some(0),
+            ..CalUpdate::default()
+        });
+        let refusal = check(&ready(), &write).expect_err("an operator cannot write it");
+        assert_eq!(refusal.rule, Rule::TechnicianOnly);
+        assert!(refusal.message.contains("technician mode"), "{refusal}");
+        assert_eq!(check(&bench(), &write), Ok(()));
+        // Reading it and the simulated gauge are harmless for anyone.
+        assert_eq!(check(&ready(), &Command::CalGet), Ok(()));
+        assert_eq!(check(&ready(), &Command::SimGauge), Ok(()));
+    }
+
+    #[test]
+    fn technician_mode_never_mixes_with_treatment() {
+        // Not while a session is open, nor while the needle runs.
+        let mut s = ready();
+        let refusal = s
+            .apply(SafetyUpdate::Technician(true))
+            .expect_err("session open");
+        assert_eq!(refusal.rule, Rule::SessionOpen);
+        assert!(!s.technician);
+        s.session = None;
+        s.on_answer(&Command::Run, true);
+        let refusal = s
+            .apply(SafetyUpdate::Technician(true))
+            .expect_err("running");
+        assert_eq!(refusal.rule, Rule::NotWhileRunning);
+        // On the bench: no zone, and neither a zone nor a session can be taken up.
+        let mut s = ready();
+        s.zone = Some(ZoneId::Cheeks);
+        s.session = None;
+        s.apply(SafetyUpdate::Technician(true)).expect("entered");
+        assert_eq!(s.zone, None);
+        assert!(s.summary().technician);
+        let refusal = s
+            .apply(SafetyUpdate::SelectZone(ZoneId::Cheeks))
+            .expect_err("no zone on the bench");
+        assert_eq!(refusal.rule, Rule::TechnicianMode);
+        let facts = ready().session;
+        let refusal = s
+            .apply(SafetyUpdate::Session(facts))
+            .expect_err("no session on the bench");
+        assert_eq!(refusal.rule, Rule::TechnicianMode);
+        // Leaving: not while the needle runs; then zones are back, none selected.
+        s.on_answer(&depth(0), true);
+        s.on_answer(&Command::Run, true);
+        assert_eq!(
+            s.apply(SafetyUpdate::Technician(false)).map_err(|r| r.rule),
+            Err(Rule::NotWhileRunning)
+        );
+        s.on_answer(&Command::Halt, true);
+        s.apply(SafetyUpdate::Technician(false)).expect("left");
+        assert!(!s.technician);
+        assert_eq!(s.zone, None);
+        assert_eq!(
+            check(&s, &Command::CalSet(CalUpdate::default())).map_err(|r| r.rule),
+            Err(Rule::TechnicianOnly)
+        );
+    }
+
+    #[test]
+    fn bench_depths_span_the_pen_and_the_needle_turns_only_retracted() {
+        let s = bench();
+        // 2.5 mm on the bench: no zone, no deep caution (no client).
+        assert_eq!(check(&s, &depth(2500)), Ok(()));
+        assert_eq!(check(&s, &depth(0)), Ok(()));
+        for bad in [-50, 2550, 1234] {
+            assert_eq!(
+                check(&s, &depth(bad)).map_err(|r| r.rule),
+                Err(Rule::DepthInvalid),
+                "{bad}"
+            );
+        }
+        // RUN only at depth 0, without screening, zone or cartridge rules.
+        assert_eq!(check(&s, &Command::Run), Ok(()));
+        let mut extended = bench();
+        extended.on_answer(&depth(500), true);
+        let refusal = check(&extended, &Command::Run).expect_err("extended needle");
+        assert_eq!(refusal.rule, Rule::BenchNeedleExtended);
+        assert!(refusal.message.contains("0.50 mm"), "{refusal}");
+        let mut unknown = bench();
+        unknown.depth_target_um = None;
+        assert_eq!(
+            check(&unknown, &Command::Run).map_err(|r| r.rule),
+            Err(Rule::BenchNeedleExtended)
+        );
+        // Turning: the needle cannot be extended.
+        let mut running = bench();
+        running.on_answer(&Command::Run, true);
+        assert_eq!(
+            check(&running, &depth(250)).map_err(|r| r.rule),
+            Err(Rule::BenchNeedleExtended)
+        );
+        assert_eq!(check(&running, &depth(0)), Ok(()));
+        // Latches hold on the bench too.
+        let mut latched = bench();
+        latched.on_link_lost();
+        latched.on_connected(info(), Calibration::identity());
+        assert_eq!(
+            check(&latched, &Command::Run).map_err(|r| r.rule),
+            Err(Rule::Latched)
         );
     }
 
@@ -1156,6 +1406,7 @@ mod tests {
         s.on_answer(&Command::Run, true);
         let plan = s
             .apply(SafetyUpdate::SelectZone(ZoneId::Periorbital))
+            .expect("no technician mode")
             .expect("a plan");
         assert!(plan.halt_first);
         assert_eq!(plan.lower_depth, Some((1000, 300)));
@@ -1178,6 +1429,7 @@ mod tests {
         let mut s = ready();
         let plan = s
             .apply(SafetyUpdate::SelectZone(ZoneId::ChinJawline))
+            .expect("no technician mode")
             .expect("a plan");
         assert!(!plan.halt_first);
         assert_eq!(plan.lower_depth, None);
@@ -1187,9 +1439,11 @@ mod tests {
     #[test]
     fn the_deep_caution_acknowledgement_ends_with_the_zone() {
         let mut s = ready();
-        s.apply(SafetyUpdate::AcknowledgeDeepCaution);
+        s.apply(SafetyUpdate::AcknowledgeDeepCaution)
+            .expect("applies");
         assert!(s.deep_caution_acknowledged);
-        s.apply(SafetyUpdate::SelectZone(ZoneId::Body));
+        s.apply(SafetyUpdate::SelectZone(ZoneId::Body))
+            .expect("applies");
         assert!(!s.deep_caution_acknowledged);
     }
 
