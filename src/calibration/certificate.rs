@@ -107,6 +107,8 @@ pub enum PreviousFate {
     /// The calibration failed and the previous values could not be written back (the
     /// pen disconnected): the pen is to be treated as uncalibrated.
     NotRestored,
+    /// The calibration failed before anything was written: the pen kept its values.
+    Unchanged,
 }
 
 /// One calibration's certificate.
@@ -137,6 +139,10 @@ pub struct Certificate {
     pub previous_fate: PreviousFate,
     /// The calibration written and in effect, when passed; `None` otherwise.
     pub written: Option<Calibration>,
+    /// Where the readings came from: a gauge or tachometer read by the technician, or
+    /// the simulated pen's `SIM GAUGE` (a practice calibration).
+    #[serde(default)]
+    pub readings_from: String,
 }
 
 impl Certificate {
@@ -386,6 +392,7 @@ pub fn html_page(c: &Certificate) -> String {
         ),
         ("UTC", c.utc.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
         ("Technician", c.technician.clone()),
+        ("Readings from", c.readings_from.clone()),
         ("Station version", c.station_version.clone()),
     ];
     for (name, value) in rows {
@@ -417,6 +424,7 @@ pub fn html_page(c: &Certificate) -> String {
         PreviousFate::Replaced => "Previous (replaced)",
         PreviousFate::Restored => "Previous (restored)",
         PreviousFate::NotRestored => "Previous (NOT restored: pen uncalibrated)",
+        PreviousFate::Unchanged => "Previous (unchanged: nothing was written)",
     };
     cal_row(&mut h, fate, &c.previous);
     match &c.written {
@@ -735,6 +743,7 @@ mod tests {
             previous: Calibration::identity(),
             previous_fate: PreviousFate::Replaced,
             written: Some(written),
+            readings_from: "depth gauge, read by the technician".to_owned(),
         }
     }
 

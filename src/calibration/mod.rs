@@ -7,6 +7,8 @@
 //!   per point, and the pen's calibration maths mirrored.
 //! - [`certificate`]: the certificate of a calibration, written once as JSON and as a
 //!   self-contained HTML page into `<data>/certificates/`.
+//! - [`procedure`]: the depth and speed procedures as one state machine: what to
+//!   send, what to wait for, the failure path that restores the previous values.
 //! - [`status`]: a pen's calibration status for display (valid, due soon, overdue).
 //!
 //! **Boundary:** no egui, no link, no threads, no clock: the date and time come in.
@@ -15,12 +17,16 @@
 
 pub mod certificate;
 pub mod fit;
+pub mod procedure;
 pub mod status;
 pub mod verify;
 
 #[cfg(test)]
 mod pen_bench_tests;
+#[cfg(test)]
+mod procedure_tests;
 
+pub use procedure::{Action, AnswerEnd, Procedure, ReadingRequest, Setup, Stage};
 pub use fit::{DepthFit, DepthPoint, FitError, SpeedFit, SpeedPoint, fit_depth, fit_speed};
 pub use status::{CalibrationStatus, calibration_status};
 pub use verify::{DepthVerification, SpeedVerification, verify_depth, verify_speed};

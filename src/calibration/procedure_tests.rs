@@ -1,0 +1,420 @@
+//! The procedure driven against the simulated pen's own model ([`PenModel`]) through
+//! protocol frames and a test clock: the passes, and every failure path ending with
+//! the pen holding its previous values (or, when it cannot be reached, dated 0).
+
+use super::certificate::{CalibrationKind, PenIdentity, PreviousFate};
+use super::fit::FitError;
+use super::procedure::{Action, AnswerEnd, Procedure, ReadingRequest, Setup, Stage};
+use crate::protocol::{
+    Calibration, Command, Decoded, FrameDecoder, PenMessage, PenState, Seq, Telemetry,
+    encode_frame,
+};
+use crate::sim::{HiddenErrors, PenConfig, PenModel};
+
+const TODAY: u32 = 2026_11_24;
+
+fn previous() -> Calibration {
+    Calibration {
+        depth_offset_um: 5,
+        depth_gain_ppm: 1000,
+        speed_gain_ppm: -300,
+        date: 2025_06_01,
+        tech: "OLD".to_owned(),
+    }
+}
+
+/// A simulated pen on a bench with a millisecond clock, telemetry at 100 Hz.
+struct Bench {
+    pen: PenModel,
+    now_ms: u64,
+    out: Vec<u8>,
+    host: FrameDecoder,
+    seq: Seq,
+    telemetry: Vec<Telemetry>,
+    /// The pen answers nothing from here on (unplugged).
+    unplugged: bool,
+}
+
+impl Bench {
+    fn new(hidden: HiddenErrors) -> Self {
+        let config = PenConfig {
+            hidden,
+            ..PenConfig::default()
+        };
+        let mut out = Vec::new();
+        let pen = PenModel::new(config, previous(), 0, &mut out);
+        let mut bench = Self {
+            pen,
+            now_ms: 0,
+            out,
+            host: FrameDecoder::new(),
+            seq: Seq::new(1).expect("valid"),
+            telemetry: Vec::new(),
+            unplugged: false,
+        };
+        for command in [Command::Hello { proto: 1 }, Command::Tel { hz: 100 }] {
+            bench.send(&command).0.expect("acknowledged");
+        }
+        bench
+    }
+
+    fn said(&mut self) -> Vec<PenMessage> {
+        let mut messages = Vec::new();
+        let out = std::mem::take(&mut self.out);
+        self.host.feed(&out, |d| {
+            if let Decoded::Frame(body) = d {
+                messages.push(PenMessage::parse(body).expect("the pen speaks the protocol"));
+            }
+        });
+        for m in &messages {
+            if let PenMessage::Telemetry(t) = m {
+                self.telemetry.push(*t);
+            }
+        }
+        messages
+    }
+
+    /// Sends a command: ACK or the NAK's reason, and the lines that followed.
+    fn send(&mut self, command: &Command) -> (Result<(), String>, Vec<PenMessage>) {
+        let seq = self.seq;
+        self.seq = seq.next();
+        let framed = command.encode(seq).expect("valid command");
+        self.pen.on_bytes(self.now_ms, &framed, &mut self.out);
+        let said = self.said();
+        let end = said
+            .iter()
+            .find_map(|m| match m {
+                PenMessage::Ack(s) if *s == seq => Some(Ok(())),
+                PenMessage::Nak(s, reason) if *s == seq => Some(Err(format!("NAK {reason}"))),
+                _ => None,
+            })
+            .expect("the pen answers every command");
+        (end, said)
+    }
+
+    /// 10 ms pass, a heartbeat every 50 ms as a host sends.
+    fn tick(&mut self) {
+        for _ in 0..10 {
+            self.now_ms += 1;
+            self.pen.tick(self.now_ms, &mut self.out);
+            if self.now_ms.is_multiple_of(50) {
+                let mut hb = Vec::new();
+                encode_frame(&format!("{} HB", self.seq.get()), &mut hb).expect("valid");
+                self.seq = self.seq.next();
+                self.pen.on_bytes(self.now_ms, &hb, &mut self.out);
+            }
+        }
+        self.said();
+    }
+
+    fn gauge(&mut self) -> f64 {
+        let (_, said) = self.send(&Command::SimGauge);
+        said.iter()
+            .find_map(|m| match m {
+                PenMessage::Gauge { true_um } => Some(f64::from(*true_um)),
+                _ => None,
+            })
+            .expect("SIM GAUGE answers GAUGE")
+    }
+
+    fn estop(&mut self) {
+        self.pen.on_bytes(self.now_ms, &[0x18], &mut self.out);
+        self.tick();
+    }
+}
+
+fn setup(kind: CalibrationKind) -> Setup {
+    Setup {
+        kind,
+        pen: PenIdentity {
+            model: "MNP-1".into(),
+            serial: "SIM00001".into(),
+            fw: "1.0.0".into(),
+        },
+        technician: "Ana-B".into(),
+        today_yyyymmdd: TODAY,
+        readings_from: "test bench".into(),
+    }
+}
+
+/// What the technician does at a reading or a review.
+enum Input {
+    Text(String),
+    Cancel,
+    Unplug,
+}
+
+/// Drives `procedure` against the bench to its end. `reading` answers each reading
+/// request; refused readings are collected. At the review the fit is accepted.
+fn drive(
+    bench: &mut Bench,
+    procedure: &mut Procedure,
+    mut reading: impl FnMut(&mut Bench, ReadingRequest) -> Input,
+) -> Vec<FitError> {
+    let mut refused = Vec::new();
+    let mut seen = 0;
+    for _ in 0..100_000 {
+        // Telemetry first, in order, as the station's pump gives it.
+        let samples: Vec<Telemetry> = bench.telemetry[seen..].to_vec();
+        seen = bench.telemetry.len();
+        for t in &samples {
+            procedure.on_telemetry(t);
+        }
+        match procedure.action() {
+            Action::Send { step, command } => {
+                if bench.unplugged {
+                    procedure.on_link_lost("the port disappeared");
+                    continue;
+                }
+                let (end, said) = bench.send(&command);
+                procedure.on_answer(
+                    step,
+                    match end {
+                        Ok(()) => AnswerEnd::Ack,
+                        Err(why) => AnswerEnd::Refused(why),
+                    },
+                );
+                for m in said {
+                    if let PenMessage::Cal(c) = m {
+                        procedure.on_calibration(&c);
+                    }
+                }
+            }
+            Action::AwaitCalibration => panic!("the CAL line follows its ACK at once"),
+            Action::Settle { .. } => bench.tick(),
+            Action::Reading(request) => match reading(bench, request) {
+                Input::Text(text) => {
+                    if let Err(e) = procedure.on_reading_text(&text) {
+                        refused.push(e);
+                    }
+                }
+                Input::Cancel => procedure.cancel(),
+                Input::Unplug => {
+                    bench.unplugged = true;
+                    procedure.on_link_lost("the port disappeared");
+                }
+            },
+            Action::Review => procedure.accept(),
+            Action::Done => return refused,
+        }
+    }
+    panic!("the procedure never ended: {:?}", procedure.log());
+}
+
+fn gauge_reading(bench: &mut Bench, _: ReadingRequest) -> Input {
+    Input::Text(format!("{}", bench.gauge()))
+}
+
+fn hidden(depth_gain_ppm: i32, depth_offset_um: i32, speed_gain_ppm: i32) -> HiddenErrors {
+    HiddenErrors {
+        depth_gain_ppm,
+        depth_offset_um,
+        speed_gain_ppm,
+    }
+}
+
+fn certificate(procedure: &Procedure) -> super::certificate::Certificate {
+    procedure
+        .certificate(
+            "2026-11-24T10:00:00".parse().expect("date"),
+            "2026-11-24T09:00:00Z".parse().expect("timestamp"),
+        )
+        .expect("done")
+}
+
+#[test]
+fn a_depth_calibration_passes_and_places_every_depth_within_10_um() {
+    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
+    let refused = drive(&mut bench, &mut procedure, gauge_reading);
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(procedure.passed(), "{:?}", procedure.log());
+    let written = bench.pen.calibration().clone();
+    assert_eq!(written.date, TODAY);
+    assert_eq!(written.tech, "Ana-B");
+    // Speed untouched by a depth calibration.
+    assert_eq!(written.speed_gain_ppm, previous().speed_gain_ppm);
+    let c = certificate(&procedure);
+    assert!(c.passed);
+    assert_eq!(c.previous, previous());
+    assert_eq!(c.previous_fate, PreviousFate::Replaced);
+    assert_eq!(c.written.as_ref(), Some(&written));
+    assert_eq!(procedure.fit_points().len(), 6);
+    assert_eq!(procedure.verify_points().len(), 3);
+    for target in (250..=2500).step_by(50) {
+        let depth_um = i64::from(target);
+        bench.send(&Command::Depth { depth_um }).0.expect("acknowledged");
+        for _ in 0..70 {
+            bench.tick();
+        }
+        let read = bench.gauge();
+        assert!(
+            (read - f64::from(target)).abs() <= 10.0,
+            "at {target} µm the gauge reads {read}"
+        );
+    }
+}
+
+#[test]
+fn a_speed_calibration_passes_within_1_percent_with_the_needle_retracted() {
+    let mut bench = Bench::new(hidden(0, 0, 20_000));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Speed));
+    let refused = drive(&mut bench, &mut procedure, |bench, request| {
+        // The tachometer reads the rotor; the needle is retracted while it turns.
+        assert_eq!(bench.pen.reported_depth_um(), 0, "{request:?}");
+        Input::Text(format!("{:.0}", bench.pen.true_rpm()))
+    });
+    assert!(refused.is_empty(), "{refused:?}");
+    assert!(procedure.passed(), "{:?}", procedure.log());
+    let fit = procedure.speed_fit().expect("fitted");
+    assert!((fit.gain_ppm - 20_000).abs() <= 200, "{fit:?}");
+    assert_eq!(bench.pen.calibration().speed_gain_ppm, fit.gain_ppm);
+    assert_eq!(bench.pen.calibration().depth_gain_ppm, previous().depth_gain_ppm);
+    // The needle was stopped before the calibration was written and at the end.
+    assert_eq!(bench.pen.state(), PenState::Idle);
+}
+
+#[test]
+fn bad_readings_are_refused_with_the_reason_and_the_point_is_asked_again() {
+    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
+    let mut bad = vec!["abc", "-5", "1e9", "NaN", "2000"];
+    let refused = drive(&mut bench, &mut procedure, |bench, request| {
+        if request.stage == Stage::Fit && request.point == 1 {
+            if let Some(text) = bad.pop() {
+                return Input::Text(text.to_owned());
+            }
+        }
+        gauge_reading(bench, request)
+    });
+    let words: Vec<String> = refused.iter().map(ToString::to_string).collect();
+    assert_eq!(words.len(), 5, "{words:?}");
+    // 2000 µm at the 250 µm point: implausible; 1e9: above the maximum.
+    assert!(words[0].contains("point 1"), "{words:?}");
+    assert!(words.iter().any(|w| w.contains("negative")), "{words:?}");
+    assert!(words.iter().any(|w| w.contains("not a number")), "{words:?}");
+    assert!(procedure.passed(), "{:?}", procedure.log());
+}
+
+#[test]
+fn a_broken_pen_is_refused_and_its_previous_values_are_restored() {
+    // +8 % gain: beyond the protocol's ±5 %.
+    let mut bench = Bench::new(hidden(80_000, 0, 0));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
+    drive(&mut bench, &mut procedure, gauge_reading);
+    assert!(!procedure.passed());
+    let reasons = procedure.reasons().join("; ");
+    assert!(reasons.contains("fit refused"), "{reasons}");
+    assert!(reasons.contains("broken"), "{reasons}");
+    assert_eq!(*bench.pen.calibration(), previous());
+    let c = certificate(&procedure);
+    assert!(!c.passed);
+    assert_eq!(c.previous_fate, PreviousFate::Restored);
+    assert_eq!(c.written, None);
+}
+
+#[test]
+fn a_failed_verification_restores_the_previous_values() {
+    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
+    drive(&mut bench, &mut procedure, |bench, request| {
+        let read = bench.gauge();
+        // The gauge slipped by 80 µm at one verification depth.
+        let slip = if request.stage == Stage::Verify && request.point == 2 {
+            80.0
+        } else {
+            0.0
+        };
+        Input::Text(format!("{}", read + slip))
+    });
+    assert!(!procedure.passed());
+    let reasons = procedure.reasons().join("; ");
+    assert!(reasons.contains("verification failed"), "{reasons}");
+    assert!(reasons.contains("±50"), "{reasons}");
+    assert_eq!(*bench.pen.calibration(), previous());
+    assert_eq!(certificate(&procedure).previous_fate, PreviousFate::Restored);
+}
+
+#[test]
+fn a_cancel_mid_speed_calibration_halts_then_restores() {
+    let mut bench = Bench::new(hidden(0, 0, 20_000));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Speed));
+    drive(&mut bench, &mut procedure, |bench, request| {
+        if request.point == 2 {
+            assert_eq!(bench.pen.state(), PenState::Running);
+            return Input::Cancel;
+        }
+        Input::Text(format!("{:.0}", bench.pen.true_rpm()))
+    });
+    assert!(!procedure.passed());
+    assert_eq!(procedure.reasons(), ["cancelled by the technician"]);
+    assert_eq!(bench.pen.state(), PenState::Idle);
+    assert_eq!(*bench.pen.calibration(), previous());
+}
+
+#[test]
+fn an_unplugged_pen_is_left_dated_0_and_the_previous_values_are_pending() {
+    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
+    drive(&mut bench, &mut procedure, |bench, request| {
+        if request.point == 3 {
+            return Input::Unplug;
+        }
+        gauge_reading(bench, request)
+    });
+    assert!(!procedure.passed());
+    assert!(
+        procedure.reasons()[0].contains("disconnected"),
+        "{:?}",
+        procedure.reasons()
+    );
+    // The pen says "never calibrated" until the values are written back.
+    assert_eq!(bench.pen.calibration().date, 0);
+    assert_eq!(procedure.pending_restore(), Some(&previous()));
+    assert_eq!(
+        certificate(&procedure).previous_fate,
+        PreviousFate::NotRestored
+    );
+}
+
+#[test]
+fn a_restore_the_pen_refuses_leaves_it_pending() {
+    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
+    drive(&mut bench, &mut procedure, |bench, request| {
+        if request.point == 2 {
+            // E-stop: the pen takes CAL SET only when idle.
+            bench.estop();
+            return Input::Cancel;
+        }
+        gauge_reading(bench, request)
+    });
+    let reasons = procedure.reasons().join("; ");
+    assert!(reasons.contains("CAL SET failed: NAK STATE"), "{reasons}");
+    assert_eq!(bench.pen.calibration().date, 0);
+    assert_eq!(procedure.pending_restore(), Some(&previous()));
+}
+
+#[test]
+fn nothing_is_written_when_the_first_read_fails() {
+    let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
+    let Action::Send { step, command } = procedure.action() else {
+        panic!("CAL GET first");
+    };
+    assert_eq!(command, Command::CalGet);
+    procedure.on_answer(step, AnswerEnd::Refused("the link is not connected".into()));
+    assert!(procedure.is_done());
+    assert_eq!(procedure.pending_restore(), None);
+    assert_eq!(certificate(&procedure).previous_fate, PreviousFate::Unchanged);
+}
+
+#[test]
+fn technician_ids_follow_the_protocol() {
+    use super::procedure::valid_technician_id;
+    for ok in ["T1", "Ana-B_01", "abcdefghijklmnop"] {
+        assert!(valid_technician_id(ok), "{ok}");
+    }
+    for bad in ["", "-", "a.b", "Ana B", "abcdefghijklmnopq", "é"] {
+        assert!(!valid_technician_id(bad), "{bad}");
+    }
+}
