@@ -26,7 +26,7 @@ mod pen_bench_tests;
 #[cfg(test)]
 mod procedure_tests;
 
-pub use procedure::{Action, AnswerEnd, Procedure, ReadingRequest, Setup, Stage};
 pub use fit::{DepthFit, DepthPoint, FitError, SpeedFit, SpeedPoint, fit_depth, fit_speed};
+pub use procedure::{Action, AnswerEnd, Procedure, ReadingRequest, Setup, Stage};
 pub use status::{CalibrationStatus, calibration_status};
 pub use verify::{DepthVerification, SpeedVerification, verify_depth, verify_speed};

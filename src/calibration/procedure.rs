@@ -115,10 +115,22 @@ enum Phase {
     ReadPrevious,
     WriteIdentity,
     Retract,
-    Position { stage: Stage, index: usize },
-    Run { stage: Stage, index: usize },
-    Settling { stage: Stage, index: usize },
-    Reading { stage: Stage, index: usize },
+    Position {
+        stage: Stage,
+        index: usize,
+    },
+    Run {
+        stage: Stage,
+        index: usize,
+    },
+    Settling {
+        stage: Stage,
+        index: usize,
+    },
+    Reading {
+        stage: Stage,
+        index: usize,
+    },
     Review,
     WriteFit,
     Stamp,
@@ -158,7 +170,6 @@ pub enum AnswerEnd {
     /// It may have reached the pen but no answer came: why.
     Unknown(String),
 }
-
 
 /// Which `CAL GET` a read-back answers, and what it must equal.
 #[derive(Debug, Clone, PartialEq)]
@@ -456,7 +467,8 @@ impl Procedure {
             (Phase::WriteIdentity, Command::CalSet(update)) => {
                 self.touched = true;
                 let previous = self.previous.clone().unwrap_or_else(Calibration::identity);
-                self.log.push("identity calibration written, undated".into());
+                self.log
+                    .push("identity calibration written, undated".into());
                 self.read_back = Some((ReadBack::Expect(Self::applied(&previous, &update)), false));
             }
             (Phase::Retract, _) => {
@@ -515,7 +527,8 @@ impl Procedure {
         self.read_back = None;
         match read_back {
             ReadBack::Previous => {
-                self.log.push(format!("previous calibration: {}", describe(calibration)));
+                self.log
+                    .push(format!("previous calibration: {}", describe(calibration)));
                 self.previous = Some(calibration.clone());
                 self.phase = Phase::WriteIdentity;
             }
@@ -816,7 +829,10 @@ impl Procedure {
     pub fn cancel(&mut self) {
         if !matches!(
             self.phase,
-            Phase::Done | Phase::Restore | Phase::Halt(After::Restore) | Phase::Stopping(After::Restore)
+            Phase::Done
+                | Phase::Restore
+                | Phase::Halt(After::Restore)
+                | Phase::Stopping(After::Restore)
         ) {
             // A CAL GET in flight is abandoned: its line would compare against the
             // wrong values.

@@ -6,8 +6,7 @@ use super::certificate::{CalibrationKind, PenIdentity, PreviousFate};
 use super::fit::FitError;
 use super::procedure::{Action, AnswerEnd, Procedure, ReadingRequest, Setup, Stage};
 use crate::protocol::{
-    Calibration, Command, Decoded, FrameDecoder, PenMessage, PenState, Seq, Telemetry,
-    encode_frame,
+    Calibration, Command, Decoded, FrameDecoder, PenMessage, PenState, Seq, Telemetry, encode_frame,
 };
 use crate::sim::{HiddenErrors, PenConfig, PenModel};
 
@@ -243,7 +242,10 @@ fn a_depth_calibration_passes_and_places_every_depth_within_10_um() {
     assert_eq!(procedure.verify_points().len(), 3);
     for target in (250..=2500).step_by(50) {
         let depth_um = i64::from(target);
-        bench.send(&Command::Depth { depth_um }).0.expect("acknowledged");
+        bench
+            .send(&Command::Depth { depth_um })
+            .0
+            .expect("acknowledged");
         for _ in 0..70 {
             bench.tick();
         }
@@ -269,7 +271,10 @@ fn a_speed_calibration_passes_within_1_percent_with_the_needle_retracted() {
     let fit = procedure.speed_fit().expect("fitted");
     assert!((fit.gain_ppm - 20_000).abs() <= 200, "{fit:?}");
     assert_eq!(bench.pen.calibration().speed_gain_ppm, fit.gain_ppm);
-    assert_eq!(bench.pen.calibration().depth_gain_ppm, previous().depth_gain_ppm);
+    assert_eq!(
+        bench.pen.calibration().depth_gain_ppm,
+        previous().depth_gain_ppm
+    );
     // The needle was stopped before the calibration was written and at the end.
     assert_eq!(bench.pen.state(), PenState::Idle);
 }
@@ -292,7 +297,10 @@ fn bad_readings_are_refused_with_the_reason_and_the_point_is_asked_again() {
     // 2000 µm at the 250 µm point: implausible; 1e9: above the maximum.
     assert!(words[0].contains("point 1"), "{words:?}");
     assert!(words.iter().any(|w| w.contains("negative")), "{words:?}");
-    assert!(words.iter().any(|w| w.contains("not a number")), "{words:?}");
+    assert!(
+        words.iter().any(|w| w.contains("not a number")),
+        "{words:?}"
+    );
     assert!(procedure.passed(), "{:?}", procedure.log());
 }
 
@@ -332,7 +340,10 @@ fn a_failed_verification_restores_the_previous_values() {
     assert!(reasons.contains("verification failed"), "{reasons}");
     assert!(reasons.contains("±50"), "{reasons}");
     assert_eq!(*bench.pen.calibration(), previous());
-    assert_eq!(certificate(&procedure).previous_fate, PreviousFate::Restored);
+    assert_eq!(
+        certificate(&procedure).previous_fate,
+        PreviousFate::Restored
+    );
 }
 
 #[test]
@@ -405,7 +416,10 @@ fn nothing_is_written_when_the_first_read_fails() {
     procedure.on_answer(step, AnswerEnd::Refused("the link is not connected".into()));
     assert!(procedure.is_done());
     assert_eq!(procedure.pending_restore(), None);
-    assert_eq!(certificate(&procedure).previous_fate, PreviousFate::Unchanged);
+    assert_eq!(
+        certificate(&procedure).previous_fate,
+        PreviousFate::Unchanged
+    );
 }
 
 #[test]

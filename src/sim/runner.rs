@@ -73,6 +73,8 @@ pub struct SimStats {
     pub bytes_written: u64,
     /// Journal entries dropped because the journal was full.
     pub journal_dropped: u64,
+    /// The rotor's true speed, rpm: what a tachometer on the bench reads.
+    pub true_rpm: f64,
 }
 
 impl Default for SimStats {
@@ -87,6 +89,7 @@ impl Default for SimStats {
             lines_corrupted: 0,
             bytes_written: 0,
             journal_dropped: 0,
+            true_rpm: 0.0,
         }
     }
 }
@@ -800,6 +803,7 @@ impl Runner {
             lines_corrupted: counters.lines_corrupted,
             bytes_written: counters.bytes_written,
             journal_dropped: state.first_index,
+            true_rpm: self.model.true_rpm(),
         };
         drop(state);
         if had_news {

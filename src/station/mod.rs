@@ -8,6 +8,9 @@
 pub mod record;
 pub mod session;
 pub mod setup;
+pub mod technician;
+#[cfg(test)]
+mod technician_tests;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -91,6 +94,9 @@ pub enum StationError {
     /// The session's record could not be started: the session does not open.
     #[error("the session cannot be recorded, so it does not open: {0}")]
     Recording(RecordError),
+    /// Technician mode or a calibration refused, and why.
+    #[error("{0}")]
+    Technician(String),
 }
 
 /// How long the station waits for one answer from the link.
@@ -127,6 +133,8 @@ pub struct Station {
     recorder: Option<Recorder>,
     closing: Option<Closing>,
     simulated: bool,
+    desk: technician::Desk,
+    last_gauge_um: Option<i32>,
 }
 
 /// A record whose session has ended, kept open until the pen answers the session's
@@ -175,6 +183,7 @@ impl Station {
         let library = crate::record::Library::scan(&data.path(SESSIONS_DIR));
         learn_from_records(&library, &mut history, &mut registry);
         let (series, channels) = new_series();
+        let (desk, desk_warning) = technician::Desk::load(&data);
         let mut station = Self {
             link,
             data,
@@ -208,7 +217,14 @@ impl Station {
             recorder: None,
             closing: None,
             simulated: false,
+            desk,
+            last_gauge_um: None,
         };
+        if let Some(warning) = desk_warning {
+            station
+                .notices
+                .push(Notice::Info(format!("data folder: {warning}")));
+        }
         for warning in station
             .registry
             .warnings()
@@ -258,6 +274,7 @@ impl Station {
     }
 
     fn tick(&mut self) {
+        self.drive_calibration();
         if let Some(e) = self.recorder.as_ref().and_then(Recorder::failure) {
             self.on_record_error(&e);
         }
@@ -314,6 +331,7 @@ impl Station {
     }
 
     fn on_telemetry(&mut self, t: Telemetry) {
+        self.technician_telemetry(&t);
         self.record_sample(&t);
         if let Some(session) = &mut self.session {
             session.on_telemetry(&t, self.summary.as_ref().and_then(|s| s.zone));
@@ -338,6 +356,9 @@ impl Station {
         let now = self.now_ms();
         if self.recorder.is_some() {
             self.record_link_event(&event);
+        }
+        if self.technician_event(&event) {
+            return;
         }
         let closing_halt_answered = matches!(
             (&event, &self.closing),
@@ -416,7 +437,8 @@ impl Station {
                     "the station stalled; heartbeats were held back".into(),
                 ));
             }
-            LinkEvent::OwnerResumed | LinkEvent::Gauge { .. } | LinkEvent::Wire(_) => {}
+            LinkEvent::Gauge { true_um } => self.last_gauge_um = Some(true_um),
+            LinkEvent::OwnerResumed | LinkEvent::Wire(_) => {}
         }
         if closing_halt_answered {
             self.finish_closing();
@@ -763,6 +785,11 @@ impl Station {
         if let Some(s) = &self.session {
             return Err(StationError::SessionOpen(s.id.clone()));
         }
+        if let Some(technician) = self.technician() {
+            return Err(StationError::Technician(format!(
+                "technician mode is on ({technician}): leave it before a treatment session"
+            )));
+        }
         // The last session's record is closed before a new one opens.
         self.finish_closing();
         let today = Self::today();
@@ -1094,6 +1121,11 @@ impl Station {
     #[must_use]
     pub fn info(&self) -> Option<&PenInfo> {
         self.info.as_ref()
+    }
+
+    /// The simulated pen's last gauge reading (`SIM GAUGE`), µm; taken by the call.
+    pub fn last_gauge_um(&mut self) -> Option<i32> {
+        self.last_gauge_um.take()
     }
 
     /// The pen's calibration.

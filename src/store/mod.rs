@@ -219,7 +219,7 @@ pub(crate) fn sync_parent(path: &Path) -> Result<(), StoreError> {
 /// `temp_path` (a fresh file, mode 0600, in the same folder so the rename cannot cross
 /// file systems), synced, renamed over `path`, and the folder synced. After a crash
 /// `path` holds either the old content or the new, never half.
-fn replace_file(path: &Path, temp_path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+pub(crate) fn replace_file(path: &Path, temp_path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let written = write_synced(temp_path, bytes).and_then(|()| {
         fs::rename(temp_path, path).map_err(|source| StoreError::Write {
             path: path.to_path_buf(),
