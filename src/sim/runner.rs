@@ -75,6 +75,12 @@ pub struct SimStats {
     pub journal_dropped: u64,
     /// The rotor's true speed, rpm: what a tachometer on the bench reads.
     pub true_rpm: f64,
+    /// The needle's true protrusion, µm: what a depth gauge on the bench reads.
+    pub true_depth_um: i32,
+    /// The depth the pen reports (its position through its calibration), µm.
+    pub reported_depth_um: i32,
+    /// The depth mechanism is moving.
+    pub depth_moving: bool,
 }
 
 impl Default for SimStats {
@@ -90,6 +96,9 @@ impl Default for SimStats {
             bytes_written: 0,
             journal_dropped: 0,
             true_rpm: 0.0,
+            true_depth_um: 0,
+            reported_depth_um: 0,
+            depth_moving: false,
         }
     }
 }
@@ -804,6 +813,9 @@ impl Runner {
             bytes_written: counters.bytes_written,
             journal_dropped: state.first_index,
             true_rpm: self.model.true_rpm(),
+            true_depth_um: self.model.true_depth_um(),
+            reported_depth_um: self.model.reported_depth_um(),
+            depth_moving: self.model.depth_moving(),
         };
         drop(state);
         if had_news {

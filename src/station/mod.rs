@@ -527,21 +527,23 @@ impl Station {
 
     fn on_summary(&mut self, summary: SafetySummary) {
         let now = self.now_ms();
-        // Deep caution lasts while the depth target is above 1.5 mm.
-        if summary
-            .depth_target_um
-            .is_some_and(|d| d > interlock::DEEP_CAUTION_UM)
-        {
+        // Deep caution lasts while the depth target is above 1.5 mm, in treatment: on
+        // the bench (technician mode) there is no client, and calibration goes to 2.5 mm.
+        let deep = |s: &SafetySummary| {
+            !s.technician
+                && s.depth_target_um
+                    .is_some_and(|d| d > interlock::DEEP_CAUTION_UM)
+        };
+        let entered_bench =
+            summary.technician && !self.summary.as_ref().is_some_and(|s| s.technician);
+        if deep(&summary) {
             let text = format!(
                 "depth target {} is above 1.50 mm (not evaluated in DEN160029)",
                 interlock::mm(i64::from(summary.depth_target_um.unwrap_or_default()))
             );
             self.alarms
                 .condition_present(AlarmId::DeepCaution, now, &text);
-        } else if self.summary.as_ref().is_some_and(|s| {
-            s.depth_target_um
-                .is_some_and(|d| d > interlock::DEEP_CAUTION_UM)
-        }) {
+        } else if self.summary.as_ref().is_some_and(deep) || entered_bench {
             self.alarms.condition_ended(AlarmId::DeepCaution, now);
         }
         // A cartridge the registry has not judged yet: judge it now.

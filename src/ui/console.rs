@@ -96,7 +96,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
             recv(input) -> typed => {
                 let Ok(typed) = typed else { break };
                 out.notices(station.take_notices());
-                if execute(&mut station, typed.trim(), &mut out) == Flow::Quit {
+                if execute(&mut station, typed.trim(), &mut out, &input) == Flow::Quit {
                     break;
                 }
                 out.notices(station.take_notices());
@@ -138,9 +138,12 @@ fn spawn_stdin_reader() -> anyhow::Result<Receiver<String>> {
     Ok(rx)
 }
 
+/// Whether the console goes on after a command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flow {
+pub(super) enum Flow {
+    /// Read the next command.
     Continue,
+    /// Halt the pen and leave.
     Quit,
 }
 
@@ -160,15 +163,18 @@ const HELP: &[&str] = &[
     "quit                       halt the pen and leave",
 ];
 
-fn execute(station: &mut Station, line: &str, out: &mut Printer) -> Flow {
+fn execute(station: &mut Station, line: &str, out: &mut Printer, input: &Receiver<String>) -> Flow {
     if line.is_empty() || line.starts_with('#') {
         return Flow::Continue;
     }
     let words: Vec<&str> = line.split_whitespace().collect();
+    if let Some(flow) = super::console_calibration::execute(station, &words, out, input) {
+        return flow;
+    }
     let usage = |out: &mut Printer, text: &str| out.line(&format!("error: {text}"));
     match words.as_slice() {
         ["help"] => {
-            for h in HELP {
+            for h in HELP.iter().chain(super::console_calibration::HELP) {
                 out.line(&format!("help: {h}"));
             }
         }
@@ -427,7 +433,8 @@ fn status_line(station: &Station) -> String {
     );
     format!(
         "status: link={link} pen_state={} zone={} limit_mm={} depth_target_mm={} depth_mm={} rpm={} \
-         cartridge={cartridge} latched={} session={} alarms={} highest={highest} simulated={}",
+         cartridge={cartridge} latched={} session={} alarms={} highest={highest} simulated={} \
+         technician={} calibration={:?}",
         t.map_or_else(|| "-".to_owned(), |t| t.state.to_string()),
         summary
             .and_then(|s| s.zone)
@@ -442,18 +449,22 @@ fn status_line(station: &Station) -> String {
         station
             .info()
             .is_some_and(|i| i.model.contains("SIM") || i.fw.contains("sim")),
+        station.technician().unwrap_or("off"),
+        station
+            .calibration_status()
+            .map_or_else(|| "unknown".to_owned(), |s| s.to_string()),
     )
 }
 
 /// Prints lines, flushing each, so a pipe sees them at once.
 #[derive(Default)]
-struct Printer {
+pub(super) struct Printer {
     last_connect_error: Option<String>,
 }
 
 impl Printer {
     #[allow(clippy::unused_self)] // one door for every line, so output stays in order
-    fn line(&mut self, text: &str) {
+    pub(super) fn line(&mut self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (the reader went away) ends nothing here: the pen is still
         // halted on the way out.
@@ -461,7 +472,7 @@ impl Printer {
         let _ = stdout.flush();
     }
 
-    fn notices(&mut self, notices: Vec<Notice>) {
+    pub(super) fn notices(&mut self, notices: Vec<Notice>) {
         for notice in notices {
             match notice {
                 Notice::Alarm(entry) => self.alarm(&entry),

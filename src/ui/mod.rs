@@ -5,6 +5,7 @@ pub mod alarm_banner;
 pub mod app;
 pub mod connection_bar;
 pub mod console;
+pub mod console_calibration;
 pub mod controls;
 pub mod face_map;
 pub mod library_panel;
