@@ -99,7 +99,7 @@ fn tach(pen: &SimPen) -> String {
 fn certificate_of(line: &str) -> certificate::Certificate {
     let path = line
         .split_whitespace()
-        .find(|w| w.ends_with(".json"))
+        .find(|w| Path::new(w).extension().is_some_and(|e| e == "json"))
         .unwrap_or_else(|| panic!("no certificate in {line:?}"));
     certificate::load(Path::new(path)).expect("the certificate loads")
 }

@@ -10,14 +10,14 @@ use crate::protocol::{
 };
 use crate::sim::{HiddenErrors, PenConfig, PenModel};
 
-const TODAY: u32 = 2026_11_24;
+const TODAY: u32 = 20_261_124;
 
 fn previous() -> Calibration {
     Calibration {
         depth_offset_um: 5,
         depth_gain_ppm: 1000,
         speed_gain_ppm: -300,
-        date: 2025_06_01,
+        date: 20_250_601,
         tech: "OLD".to_owned(),
     }
 }
@@ -285,10 +285,11 @@ fn bad_readings_are_refused_with_the_reason_and_the_point_is_asked_again() {
     let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
     let mut bad = vec!["abc", "-5", "1e9", "NaN", "2000"];
     let refused = drive(&mut bench, &mut procedure, |bench, request| {
-        if request.stage == Stage::Fit && request.point == 1 {
-            if let Some(text) = bad.pop() {
-                return Input::Text(text.to_owned());
-            }
+        if request.stage == Stage::Fit
+            && request.point == 1
+            && let Some(text) = bad.pop()
+        {
+            return Input::Text(text.to_owned());
         }
         gauge_reading(bench, request)
     });

@@ -280,6 +280,8 @@ impl ZonePlan {
 }
 
 /// Everything the interlock decides on.
+// Independent facts, each set by its own event: a state machine would not be clearer.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone)]
 pub struct InterlockState {
     /// The zone table in force.
@@ -878,6 +880,8 @@ pub fn calibration_date(yyyymmdd: u32) -> Option<Date> {
 }
 
 /// What the owner is told of the interlock's view, whenever it changes.
+// A flat view for the owner: one flag per fact the window shows.
+#[allow(clippy::struct_excessive_bools)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SafetySummary {
     /// The active zone.

@@ -16,7 +16,7 @@ use super::Station;
 use super::technician::PENDING_RESTORE_FILE;
 
 /// Generous: a loaded 2-core machine may be slow; a deadline only bounds a failure.
-const DEADLINE: Duration = Duration::from_secs(60);
+const DEADLINE: Duration = Duration::from_mins(1);
 
 const PIN: &str = "482916";
 
@@ -172,7 +172,7 @@ fn a_depth_calibration_on_the_station_passes_and_every_depth_gauges_within_10_um
         );
     }
     assert!(
-        station.calibration_status().is_some_and(|s| s.is_valid()),
+        station.calibration_status().is_some_and(crate::calibration::CalibrationStatus::is_valid),
         "{:?}",
         station.calibration_status()
     );
@@ -205,7 +205,7 @@ fn operators_cannot_write_calibration_and_technician_mode_needs_the_pin() {
     } = bench(0, 0, 0);
     let answer = station
         .command(Command::CalSet(CalUpdate {
-            date: Some(2026_01_01),
+            date: Some(20_260_101),
             ..CalUpdate::default()
         }))
         .expect("link");
@@ -272,7 +272,8 @@ fn a_pen_unplugged_mid_calibration_gets_its_previous_values_back_when_it_returns
     pen.act(SimAction::Disappear { duration: None })
         .expect("unplugged");
     until(&mut station, "the calibration's end", |s| {
-        s.calibration_run().is_some_and(|r| r.is_done())
+        s.calibration_run()
+            .is_some_and(super::technician::CalibrationRun::is_done)
     });
     let run = station.calibration_run().expect("kept");
     assert!(!run.procedure().passed());

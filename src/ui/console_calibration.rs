@@ -162,17 +162,13 @@ fn calibrate(
         }
         // The next line is the answer; the station is pumped while waiting.
         select! {
-            recv(input) -> line => match line {
-                Ok(line) => {
-                    let line = line.trim().to_owned();
-                    answer(station, &action, &line, out);
-                }
-                Err(_) => {
-                    // End of input: cancel (the previous values go back), then leave.
-                    out.line("event: end of input during calibration: cancelling");
-                    station.calibration_cancel();
-                    flow = Flow::Quit;
-                }
+            recv(input) -> line => if let Ok(line) = line {
+                answer(station, &action, line.trim(), out);
+            } else {
+                // End of input: cancel (the previous values go back), then leave.
+                out.line("event: end of input during calibration: cancelling");
+                station.calibration_cancel();
+                flow = Flow::Quit;
             },
             default(Duration::from_millis(20)) => {},
         }
