@@ -264,3 +264,35 @@ fn end_of_input_mid_calibration_writes_the_previous_values_back() {
     );
     assert!(all.contains("refused: depth calibration failed"), "{all}");
 }
+
+#[test]
+fn the_station_warns_30_days_before_the_calibration_falls_due() {
+    let today = jiff::Zoned::now().date();
+    let ago = |days: i64| yyyymmdd(today.saturating_sub(jiff::Span::new().days(days)));
+    // 340 days old: valid for 25 more days (365 in all), so due soon.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = pen_calibrated_on(dir.path(), ago(340), None);
+    let mut console = Console::start(&pen.port_path(), &dir.path().join("data"));
+    let raised = console.expect("alarm: raised low calibration_due", "due in 25 days");
+    assert!(raised.contains("valid until"), "{raised}");
+    console.send("status");
+    let status = console.expect("status:", "");
+    assert!(status.contains("calibration=\"Due soon"), "{status}");
+    assert!(status.contains("(25 days left)"), "{status}");
+    drop(console.finish());
+
+    // 300 days old: 65 days left, no warning.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = pen_calibrated_on(dir.path(), ago(300), None);
+    let mut console = Console::start(&pen.port_path(), &dir.path().join("data"));
+    console.expect("event: link connected", "");
+    console.send("status");
+    let status = console.expect("status:", "");
+    assert!(status.contains("calibration=\"Valid until"), "{status}");
+    assert!(status.contains("(65 days left)"), "{status}");
+    let (_, lines) = console.finish();
+    assert!(
+        !lines.iter().any(|l| l.contains("calibration_due")),
+        "{lines:?}"
+    );
+}

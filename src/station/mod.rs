@@ -48,7 +48,7 @@ pub struct AlarmLogRecord {
 }
 
 /// Days before the calibration falls due from which `calibration_due` is raised.
-pub const CALIBRATION_WARN_DAYS: i32 = 30;
+pub const CALIBRATION_WARN_DAYS: i32 = crate::calibration::status::DUE_SOON_DAYS;
 
 /// Something the station wants its front end to show.
 #[derive(Debug, Clone, PartialEq)]
@@ -689,24 +689,28 @@ impl Station {
     }
 
     fn check_calibration_due(&mut self) {
+        use crate::calibration::CalibrationStatus as S;
         let now = self.now_ms();
         let Some(cal) = &self.calibration else { return };
-        let today = Self::today();
-        let due_text = match interlock::calibration_date(cal.date) {
-            None => Some("the pen has no valid calibration date: calibrate it".to_owned()),
-            Some(date) => {
-                let due = date
-                    .checked_add(jiff::Span::new().days(interlock::CALIBRATION_VALID_DAYS))
-                    .unwrap_or(date);
-                let days_left = today.until(due).map_or(0, |s| s.get_days());
-                (days_left <= CALIBRATION_WARN_DAYS).then(|| {
-                    if days_left < 0 {
-                        format!("the pen's calibration fell due on {due}")
-                    } else {
-                        format!("the pen's calibration falls due on {due}, in {days_left} days")
-                    }
-                })
-            }
+        // One rule for the alarm, the window and the console: `calibration::status`.
+        let due_text = match crate::calibration::calibration_status(cal, Self::today()) {
+            S::Valid { .. } => None,
+            S::Never => Some(
+                "the pen is not calibrated (date 0: never, or a calibration did not finish): \
+                 calibrate it"
+                    .to_owned(),
+            ),
+            status @ S::NotADate { .. } => Some(format!("the pen's calibration: {status}")),
+            S::DueSoon {
+                valid_until,
+                days_left,
+                ..
+            } => Some(format!(
+                "the pen's calibration is valid until {valid_until}: due in {days_left} days"
+            )),
+            S::Overdue { overdue_since, .. } => Some(format!(
+                "the pen's calibration is overdue since {overdue_since}"
+            )),
         };
         match due_text {
             Some(text) => self

@@ -172,7 +172,9 @@ fn a_depth_calibration_on_the_station_passes_and_every_depth_gauges_within_10_um
         );
     }
     assert!(
-        station.calibration_status().is_some_and(crate::calibration::CalibrationStatus::is_valid),
+        station
+            .calibration_status()
+            .is_some_and(crate::calibration::CalibrationStatus::is_valid),
         "{:?}",
         station.calibration_status()
     );
