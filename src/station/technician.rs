@@ -463,16 +463,19 @@ impl Station {
                 false
             }
             LinkEvent::Gauge { true_um } => {
-                if let Some(run) = &mut self.desk.run
-                    && run.gauge.take().is_some()
-                {
-                    match run.procedure.on_reading_value(f64::from(*true_um)) {
-                        Ok(()) => run.refused = None,
-                        Err(e) => run.refused = Some(e.to_string()),
-                    }
+                // The calibration's own gauge reading is its alone.
+                let Some(run) = &mut self.desk.run else {
+                    return false;
+                };
+                if run.gauge.take().is_none() {
+                    return false;
+                }
+                match run.procedure.on_reading_value(f64::from(*true_um)) {
+                    Ok(()) => run.refused = None,
+                    Err(e) => run.refused = Some(e.to_string()),
                 }
                 self.drive_calibration();
-                false
+                true
             }
             LinkEvent::State(LinkState::Lost(reason)) => {
                 self.calibration_lost(&reason.to_string());

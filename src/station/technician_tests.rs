@@ -125,6 +125,8 @@ fn gauge_at(station: &mut Station, depth_um: i32) -> i32 {
         s.last_telemetry()
             .is_some_and(|t| (t.depth_um - depth_um).abs() <= 2)
     });
+    // Nothing stale: the reading is the one this SIM GAUGE asks for.
+    let _ = station.last_gauge_um();
     let answer = station.command(Command::SimGauge).expect("link");
     assert_eq!(answer.outcome, Outcome::Ack);
     let mut gauge = None;
