@@ -52,7 +52,9 @@ fn setup() -> (SimPen, Station, tempfile::TempDir) {
     });
     station.set_technician_pin("739146", "bench").expect("PIN");
     station.enter_technician("739146", "bench").expect("unlock");
-    until(&mut station, "technician mode", |s| s.technician().is_some());
+    until(&mut station, "technician mode", |s| {
+        s.technician().is_some()
+    });
     (pen, station, dir)
 }
 
@@ -72,7 +74,8 @@ fn calibrate(station: &mut Station, pen: &SimPen, kind: CalibrationKind) -> Dura
             Action::Review => s.calibration_accept(),
             Action::Reading(_) if kind == CalibrationKind::Speed => {
                 let rpm = pen.stats().true_rpm;
-                s.calibration_reading(&format!("{rpm:.0}")).expect("reading");
+                s.calibration_reading(&format!("{rpm:.0}"))
+                    .expect("reading");
             }
             _ => {}
         }

@@ -139,6 +139,8 @@ enum Phase {
     Halt(After),
     Stopping(After),
     Restore,
+    /// The depth mechanism back to 0 (retracted) at the end, passed or restored.
+    Park,
     Done,
 }
 
@@ -333,6 +335,7 @@ impl Procedure {
             Phase::Halt(_) => send(Command::Halt),
             Phase::Stopping(_) => Action::Settle { target: 0 },
             Phase::Restore => send(Command::CalSet(self.restore_update())),
+            Phase::Park => send(Command::Depth { depth_um: 0 }),
             Phase::Done => Action::Done,
         }
     }
@@ -447,6 +450,15 @@ impl Procedure {
                 Some(why)
             }
         };
+        if self.phase == Phase::Park {
+            // The calibration itself is settled; the needle's parking only informs.
+            self.log.push(match why {
+                None => "needle retracted (depth 0)".to_owned(),
+                Some(why) => format!("the needle could not be retracted: {why}"),
+            });
+            self.phase = Phase::Done;
+            return;
+        }
         if let Some(why) = why {
             let what = format!("{} failed: {why}", command.verb());
             match self.phase {
@@ -513,6 +525,14 @@ impl Procedure {
         }
     }
 
+    /// Depth calibration leaves the needle retracted; speed already ran at depth 0.
+    fn park_or_done(&self) -> Phase {
+        match self.setup.kind {
+            CalibrationKind::Depth => Phase::Park,
+            CalibrationKind::Speed => Phase::Done,
+        }
+    }
+
     fn settling(&mut self, stage: Stage, index: usize) -> Phase {
         self.settle_start_ms = None;
         self.hold_start_ms = None;
@@ -571,7 +591,7 @@ impl Procedure {
                     .push(format!("calibrated: {}", describe(&calibration)));
                 self.written = Some(calibration);
                 self.fate = Some(PreviousFate::Replaced);
-                self.phase = Phase::Done;
+                self.phase = self.park_or_done();
             }
             Phase::Restore => {
                 self.log.push(format!(
@@ -579,7 +599,7 @@ impl Procedure {
                     describe(&calibration)
                 ));
                 self.fate = Some(PreviousFate::Restored);
-                self.phase = Phase::Done;
+                self.phase = self.park_or_done();
             }
             _ => {}
         }
@@ -830,6 +850,7 @@ impl Procedure {
         if !matches!(
             self.phase,
             Phase::Done
+                | Phase::Park
                 | Phase::Restore
                 | Phase::Halt(After::Restore)
                 | Phase::Stopping(After::Restore)
@@ -844,7 +865,11 @@ impl Procedure {
     /// The link was lost (or the pen rebooted): nothing more can be sent. The pen
     /// may hold identity or the unverified fit, undated: see [`Self::pending_restore`].
     pub fn on_link_lost(&mut self, why: &str) {
-        if self.phase != Phase::Done {
+        if self.phase == Phase::Park {
+            self.log
+                .push(format!("the needle could not be retracted: {why}"));
+            self.phase = Phase::Done;
+        } else if self.phase != Phase::Done {
             self.read_back = None;
             let what = format!("the pen disconnected during calibration ({why})");
             if self.touched {
@@ -886,7 +911,11 @@ impl Procedure {
     /// The driver waited too long for what [`Self::action`] asks (a `CAL` line, a
     /// settle without telemetry): `what` says for what.
     pub fn on_timeout(&mut self, what: &str) {
-        if self.phase != Phase::Done {
+        if self.phase == Phase::Park {
+            self.log
+                .push(format!("the needle could not be retracted: {what}"));
+            self.phase = Phase::Done;
+        } else if self.phase != Phase::Done {
             self.read_back = None;
             self.failed_step(format!("timed out: {what}"));
         }

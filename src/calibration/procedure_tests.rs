@@ -238,6 +238,11 @@ fn a_depth_calibration_passes_and_places_every_depth_within_10_um() {
     assert_eq!(c.previous, previous());
     assert_eq!(c.previous_fate, PreviousFate::Replaced);
     assert_eq!(c.written.as_ref(), Some(&written));
+    // The needle is left retracted.
+    assert_eq!(
+        procedure.log().last().map(String::as_str),
+        Some("needle retracted (depth 0)")
+    );
     assert_eq!(procedure.fit_points().len(), 6);
     assert_eq!(procedure.verify_points().len(), 3);
     for target in (250..=2500).step_by(50) {
