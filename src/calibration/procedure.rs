@@ -312,7 +312,8 @@ impl Procedure {
         match &self.phase {
             Phase::ReadPrevious => send(Command::CalGet),
             Phase::WriteIdentity => send(Command::CalSet(self.identity_update())),
-            Phase::Retract => send(Command::Depth { depth_um: 0 }),
+            // Before a speed run and after a depth calibration: the needle retracted.
+            Phase::Retract | Phase::Park => send(Command::Depth { depth_um: 0 }),
             Phase::Position { stage, index } => {
                 let target = i64::from(self.target(*stage, *index));
                 send(match self.setup.kind {
@@ -335,7 +336,6 @@ impl Procedure {
             Phase::Halt(_) => send(Command::Halt),
             Phase::Stopping(_) => Action::Settle { target: 0 },
             Phase::Restore => send(Command::CalSet(self.restore_update())),
-            Phase::Park => send(Command::Depth { depth_um: 0 }),
             Phase::Done => Action::Done,
         }
     }
