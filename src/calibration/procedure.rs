@@ -806,15 +806,23 @@ impl Procedure {
         }
     }
 
-    fn depth_points(&self, stage: Stage) -> Vec<DepthPoint> {
+    /// The stage's (target, reading) pairs so far.
+    fn pairs(&self, stage: Stage) -> Vec<(i32, f64)> {
         let readings = match stage {
             Stage::Fit => &self.fit_readings,
             Stage::Verify => &self.verify_readings,
         };
         self.targets(stage)
             .iter()
-            .zip(readings)
-            .map(|(&commanded_um, &measured_um)| DepthPoint {
+            .copied()
+            .zip(readings.iter().copied())
+            .collect()
+    }
+
+    fn depth_points(&self, stage: Stage) -> Vec<DepthPoint> {
+        self.pairs(stage)
+            .into_iter()
+            .map(|(commanded_um, measured_um)| DepthPoint {
                 commanded_um,
                 measured_um,
             })
@@ -822,14 +830,9 @@ impl Procedure {
     }
 
     fn speed_points(&self, stage: Stage) -> Vec<SpeedPoint> {
-        let readings = match stage {
-            Stage::Fit => &self.fit_readings,
-            Stage::Verify => &self.verify_readings,
-        };
-        self.targets(stage)
-            .iter()
-            .zip(readings)
-            .map(|(&setpoint_rpm, &measured_rpm)| SpeedPoint {
+        self.pairs(stage)
+            .into_iter()
+            .map(|(setpoint_rpm, measured_rpm)| SpeedPoint {
                 setpoint_rpm,
                 measured_rpm,
             })
@@ -982,21 +985,13 @@ impl Procedure {
     /// The fit points so far: (target, reading).
     #[must_use]
     pub fn fit_points(&self) -> Vec<(i32, f64)> {
-        self.fit_targets
-            .iter()
-            .copied()
-            .zip(self.fit_readings.iter().copied())
-            .collect()
+        self.pairs(Stage::Fit)
     }
 
     /// The verification points so far: (target, reading).
     #[must_use]
     pub fn verify_points(&self) -> Vec<(i32, f64)> {
-        self.verify_targets
-            .iter()
-            .copied()
-            .zip(self.verify_readings.iter().copied())
-            .collect()
+        self.pairs(Stage::Verify)
     }
 
     /// The certificate, once done; `local_time` and `utc` are the end's.

@@ -662,21 +662,7 @@ fn check_bench_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusa
 /// cartridge rules; the needle must be retracted, and nothing latched.
 fn check_bench_run(state: &InterlockState) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
-    if let Some(latch) = state.latched.first() {
-        return refuse(
-            Rule::Latched,
-            format!("a stop is latched after a {latch}; the operator must reset first"),
-        );
-    }
-    if matches!(state.pen_state, Some(PenState::Fault | PenState::Estop)) {
-        return refuse(
-            Rule::Latched,
-            "the pen is in FAULT or ESTOP; the operator must reset first".into(),
-        );
-    }
-    if !state.link_healthy {
-        return refuse(Rule::LinkUnhealthy, "the link to the pen is not up".into());
-    }
+    check_nothing_latched(state)?;
     match state.depth_target_um {
         Some(0) => Ok(()),
         Some(target_um) => refuse(
@@ -710,7 +696,9 @@ fn check_speed(state: &InterlockState, rpm: i64) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_run(state: &InterlockState) -> Result<(), Refusal> {
+/// The start rules shared by treatment and the bench: no latched stop, the pen not in
+/// FAULT or ESTOP, the link up.
+fn check_nothing_latched(state: &InterlockState) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
     if let Some(latch) = state.latched.first() {
         return refuse(
@@ -727,6 +715,12 @@ fn check_run(state: &InterlockState) -> Result<(), Refusal> {
     if !state.link_healthy {
         return refuse(Rule::LinkUnhealthy, "the link to the pen is not up".into());
     }
+    Ok(())
+}
+
+fn check_run(state: &InterlockState) -> Result<(), Refusal> {
+    let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
+    check_nothing_latched(state)?;
     let Some(session) = &state.session else {
         return refuse(
             Rule::Screening,

@@ -21,7 +21,7 @@ use crate::calibration::{CalibrationStatus, calibration_status};
 use crate::link::{Answer, LinkEvent, LinkState, Outcome, RequestId};
 use crate::protocol::{CalUpdate, Calibration, Command, PenEvent, PenState, Telemetry};
 use crate::safety::interlock::SafetyUpdate;
-use crate::store::technician::{PinCheck, TechnicianPin};
+use crate::store::technician::{LOCKOUT, PinCheck, TechnicianPin};
 use crate::store::{DataDir, replace_file};
 
 use super::{Notice, Station, StationError, link_error};
@@ -229,14 +229,15 @@ impl Station {
         match check {
             PinCheck::Accepted => {}
             PinCheck::Wrong { tries_left: 0 } => {
-                return Err(StationError::Technician(
-                    "wrong technician PIN; too many wrong tries: technician mode is locked for 60 s"
-                        .into(),
-                ));
+                return Err(StationError::Technician(format!(
+                    "wrong technician PIN; too many wrong tries: technician mode is locked for {} s",
+                    LOCKOUT.as_secs()
+                )));
             }
             PinCheck::Wrong { tries_left } => {
                 return Err(StationError::Technician(format!(
-                    "wrong technician PIN ({tries_left} tries left before a 60 s lockout)"
+                    "wrong technician PIN ({tries_left} tries left before a {} s lockout)",
+                    LOCKOUT.as_secs()
                 )));
             }
             PinCheck::LockedOut { retry_after } => {
