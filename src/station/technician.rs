@@ -482,8 +482,19 @@ impl Station {
                 self.calibration_lost(&reason.to_string());
                 false
             }
-            LinkEvent::State(LinkState::Connected { .. }) => {
+            LinkEvent::State(LinkState::Connected { info, .. }) => {
                 self.desk.restore_failed = false;
+                if let Some(p) = &self.desk.pending
+                    && p.serial == info.serial
+                    && self.desk.technician.is_none()
+                {
+                    self.notices.push(Notice::Info(format!(
+                        "pen {}: its calibration from before an interrupted calibration is \
+                         still to be written back; it is uncalibrated until then: enter \
+                         technician mode to write it back",
+                        p.serial
+                    )));
+                }
                 false
             }
             LinkEvent::Pen {

@@ -302,3 +302,55 @@ fn a_pen_unplugged_mid_calibration_gets_its_previous_values_back_when_it_returns
     assert_eq!(station.calibration(), Some(&previous()));
     assert!(!station.data().path(PENDING_RESTORE_FILE).exists());
 }
+
+#[test]
+fn a_pending_restore_survives_a_station_restart_and_is_written_back_in_technician_mode() {
+    let Bench {
+        pen,
+        mut station,
+        _dir,
+    } = bench(30_000, -40, 0);
+    unlock(&mut station);
+    station
+        .start_calibration(CalibrationKind::Depth, false)
+        .expect("starts");
+    until(&mut station, "the first reading", |s| {
+        matches!(
+            s.calibration_run().map(|r| r.procedure().action()),
+            Some(Action::Reading(_))
+        )
+    });
+    pen.act(SimAction::Disappear { duration: None })
+        .expect("unplugged");
+    until(&mut station, "the calibration's end", |s| {
+        s.calibration_run()
+            .is_some_and(super::technician::CalibrationRun::is_done)
+    });
+    let data_root = station.data().root().to_path_buf();
+    station.shutdown();
+
+    // A new station on the same data folder; the pen comes back.
+    pen.act(SimAction::Reappear).expect("plugged back");
+    let data = DataDir::open(&data_root).expect("data folder");
+    let link = Link::spawn(LinkConfig::new(pen.port_path())).expect("link");
+    let mut station = Station::new(link, data, ZoneTable::builtin()).expect("station");
+    assert_eq!(
+        station.pending_restore().map(|p| p.previous.clone()),
+        Some(previous())
+    );
+    let mut told = false;
+    until(&mut station, "the notice", |s| {
+        told |= s
+            .take_notices()
+            .iter()
+            .any(|n| matches!(n, super::Notice::Info(t) if t.contains("still to be written back")));
+        told
+    });
+    // Until then the pen is undated: the interlock would not start it.
+    assert_eq!(station.calibration().map(|c| c.date), Some(0));
+    station.enter_technician(PIN, "Ana-B").expect("PIN");
+    until(&mut station, "the previous values written back", |s| {
+        s.pending_restore().is_none()
+    });
+    assert_eq!(station.calibration(), Some(&previous()));
+}
