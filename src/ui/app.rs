@@ -959,6 +959,29 @@ impl StationApp {
                 ui.separator();
                 alarm_banner::alarm_list_ui(ui, live, commands);
             });
+        self.live_central_ui(ui, library_open, wizard, simulated, commands);
+        technician_panel::technician_dialog_ui(ui.ctx(), &mut self.technician, commands);
+        if let Some(summary) = &self.summary {
+            summary_panel::summary_window_ui(
+                ui.ctx(),
+                summary,
+                self.aftercare_file.as_deref(),
+                commands,
+            );
+        }
+    }
+
+    /// The live window's centre: the library, the calibration wizard (technician
+    /// mode), or the face map and plots.
+    fn live_central_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        library_open: bool,
+        wizard: bool,
+        simulated: bool,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let live = self.station.as_ref().map(|s| s as &dyn SessionSource);
         if library_open {
             let refused = self.replay_refused();
             egui::CentralPanel::default().show(ui, |ui| {
@@ -984,15 +1007,6 @@ impl StationApp {
                     commands,
                 );
             });
-        }
-        technician_panel::technician_dialog_ui(ui.ctx(), &mut self.technician, commands);
-        if let Some(summary) = &self.summary {
-            summary_panel::summary_window_ui(
-                ui.ctx(),
-                summary,
-                self.aftercare_file.as_deref(),
-                commands,
-            );
         }
     }
 

@@ -320,12 +320,10 @@ fn run_ui(
                 });
         });
     // Keep the station's pen-side readings in view while the pen moves.
-    if !run.is_done() {
-        if let Some(t) = station.last_telemetry() {
-            ui.label(
-                RichText::new(format!("pen reports {} at {} rpm", mm(t.depth_um), t.rpm)).weak(),
-            );
-        }
+    if !run.is_done()
+        && let Some(t) = station.last_telemetry()
+    {
+        ui.label(RichText::new(format!("pen reports {} at {} rpm", mm(t.depth_um), t.rpm)).weak());
     }
 }
 

@@ -16,6 +16,7 @@ use crate::protocol::{Calibration, Command};
 use crate::safety::interlock::yyyymmdd;
 use crate::sim::{HiddenErrors, Journaled, PenConfig, SimConfig};
 use crate::station::Station;
+use crate::station::technician::CalibrationRun;
 
 const PIN: &str = "482916";
 const TECHNICIAN: &str = "Ana-B";
@@ -196,7 +197,7 @@ fn a_depth_calibration_with_the_sim_gauge_passes_writes_its_certificate_and_the_
         h.state()
             .station()
             .and_then(Station::calibration_run)
-            .is_some_and(|r| r.sim_gauge())
+            .is_some_and(CalibrationRun::sim_gauge)
     );
     step_until(&mut h, "the fit under review", |h| {
         run(h) == Some(Action::Review)
@@ -209,7 +210,7 @@ fn a_depth_calibration_with_the_sim_gauge_passes_writes_its_certificate_and_the_
         h.state()
             .station()
             .and_then(Station::calibration_run)
-            .is_some_and(|r| r.is_done())
+            .is_some_and(CalibrationRun::is_done)
     });
     h.step();
     assert!(
@@ -289,7 +290,7 @@ fn a_typed_speed_calibration_refuses_abc_and_goes_on_after_a_good_reading() {
         h.state()
             .station()
             .and_then(Station::calibration_run)
-            .is_some_and(|r| r.is_done())
+            .is_some_and(CalibrationRun::is_done)
             || matches!(run(h), Some(Action::Reading(_) | Action::Review))
     });
     while let Some(action) = run(&h) {

@@ -114,7 +114,7 @@ impl TechnicianState {
         self.error = None;
         self.info = Some("Technician PIN set. Unlock with it.".to_owned());
         if self.technician_id.is_empty() {
-            self.technician_id = set_by.to_owned();
+            set_by.clone_into(&mut self.technician_id);
         }
     }
 
@@ -283,9 +283,11 @@ mod tests {
 
     #[test]
     fn debug_should_never_show_a_pin() {
-        let mut state = TechnicianState::default();
-        state.new_pin = "482916".into();
-        state.pin = "482916".into();
+        let state = TechnicianState {
+            new_pin: "482916".into(),
+            pin: "482916".into(),
+            ..TechnicianState::default()
+        };
         let shown = format!("{state:?} {:?}", Secret("482916".into()));
         assert!(!shown.contains("482916"), "{shown}");
     }
