@@ -336,7 +336,13 @@ fn progress_ui(
     let p = run.procedure();
     let action = p.action();
     ui.horizontal(|ui| {
-        if !matches!(action, Action::Review | Action::Reading(_)) || run.sim_gauge() {
+        // Busy while the pen or its gauge works; still while the technician is asked.
+        let busy = match action {
+            Action::Review => false,
+            Action::Reading(_) => run.sim_gauge(),
+            _ => true,
+        };
+        if busy {
             ui.spinner();
         }
         ui.label(
@@ -621,14 +627,14 @@ fn plot_ui(ui: &mut egui::Ui, run: &CalibrationRun) {
     };
     Plot::new("calibration_plot")
         .height(PLOT_HEIGHT)
-        .legend(Legend::default())
+        // Bottom right: the points climb to the top right.
+        .legend(Legend::default().position(egui_plot::Corner::RightBottom))
         .x_axis_label(x_label)
         .y_axis_label(y_label)
         .include_x(0.0)
         .include_x(top)
         .include_y(0.0)
         .include_y(top)
-        .data_aspect(1.0)
         .show(ui, |pui| {
             pui.line(
                 Line::new("identity", PlotPoints::from(vec![[0.0, 0.0], [top, top]]))
