@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::calibration::certificate::CalibrationKind;
 use crate::link::discovery::{self, PortEntry};
 use crate::link::{LinkConfig, LinkState, Outcome};
 use crate::protocol::Command;
@@ -29,14 +30,15 @@ use crate::replay::{Direction, Replay, ReplayCommand};
 use crate::safety::alarms::AlarmId;
 use crate::safety::interlock::SafetyUpdate;
 use crate::safety::zones::ZoneId;
-use crate::sim::SimPen;
+use crate::sim::{SimConfig, SimPen};
 use crate::station::session::SessionSummary;
 use crate::station::{Notice, Station, setup};
 
 use super::source::SessionSource;
+use super::technician_panel::Secret;
 use super::{
-    alarm_banner, connection_bar, controls, library_panel, open_recording, plots, replay_info,
-    replay_panel, session_panel, summary_panel,
+    alarm_banner, calibration_panel, connection_bar, controls, library_panel, open_recording,
+    plots, replay_info, replay_panel, session_panel, summary_panel, technician_panel,
 };
 
 /// Where the station's pen is.
@@ -105,6 +107,43 @@ pub enum UiCommand {
     RefreshLibrary,
     /// Close the session library.
     CloseLibrary,
+    /// Show the technician dialog (set the PIN, or unlock).
+    ShowTechnician,
+    /// Close the technician dialog.
+    CloseTechnician,
+    /// Set the technician PIN on first use (`repeat` must match).
+    SetTechnicianPin {
+        /// The new PIN.
+        pin: Secret,
+        /// The new PIN again.
+        repeat: Secret,
+        /// Who sets it.
+        set_by: String,
+    },
+    /// Unlock technician mode.
+    EnterTechnician {
+        /// The technician PIN.
+        pin: Secret,
+        /// Who unlocks (stored on the pen with each calibration).
+        technician_id: String,
+    },
+    /// Leave technician mode.
+    LeaveTechnician,
+    /// Start a depth or speed calibration of the connected pen.
+    StartCalibration {
+        /// Depth or speed.
+        kind: CalibrationKind,
+        /// Depth readings from the simulated pen's `SIM GAUGE`.
+        sim_gauge: bool,
+    },
+    /// The technician's reading for the point awaited, as typed.
+    CalibrationReading(String),
+    /// Write the fit under review to the pen.
+    CalibrationAccept,
+    /// Cancel the calibration: the previous values are written back.
+    CalibrationCancel,
+    /// Close the finished calibration's result.
+    DismissCalibration,
 }
 
 /// Settings kept across runs by eframe's persistence.
@@ -192,6 +231,13 @@ pub struct StationApp {
     replay_events: replay_info::EventsListState,
     /// The session library screen.
     library: library_panel::LibraryState,
+    /// The technician dialog (PIN).
+    technician: technician_panel::TechnicianState,
+    /// The calibration wizard's choices and typed reading.
+    calibration: calibration_panel::CalibrationPanelState,
+    /// The simulated pen to start instead of the built-in one (its hidden errors, its
+    /// calibration): for tests and demonstrations.
+    sim_config: Option<SimConfig>,
 }
 
 const LOG_LINES: usize = 200;
@@ -223,6 +269,18 @@ impl StationApp {
         app
     }
 
+    /// The app on a simulated pen started from `config` (hidden errors, a first
+    /// calibration) instead of the built-in one; reconnecting to "built-in simulated
+    /// pen" starts it again from the same config. For tests and demonstrations.
+    #[must_use]
+    pub fn new_with_sim(options: WindowOptions, persisted: Persisted, config: SimConfig) -> Self {
+        let mut app = Self::unconnected(options, persisted);
+        app.sim_config = Some(config);
+        app.refresh_ports();
+        app.connect(PortChoice::Simulated);
+        app
+    }
+
     fn unconnected(options: WindowOptions, persisted: Persisted) -> Self {
         Self {
             persisted,
@@ -245,6 +303,9 @@ impl StationApp {
             replay_panel: replay_panel::ReplayPanelState::default(),
             replay_events: replay_info::EventsListState::default(),
             library: library_panel::LibraryState::default(),
+            technician: technician_panel::TechnicianState::default(),
+            calibration: calibration_panel::CalibrationPanelState::default(),
+            sim_config: None,
         }
     }
 
@@ -301,7 +362,10 @@ impl StationApp {
         }
         let path = match choice {
             PortChoice::Simulated => {
-                let pen = setup::start_builtin_sim(&data)?;
+                let pen = match &self.sim_config {
+                    Some(config) => SimPen::spawn(config.clone())?,
+                    None => setup::start_builtin_sim(&data)?,
+                };
                 let path = pen.port_path();
                 self.sim = Some(pen);
                 path
@@ -388,6 +452,18 @@ impl StationApp {
     #[must_use]
     pub fn library(&self) -> &library_panel::LibraryState {
         &self.library
+    }
+
+    /// The technician dialog's state.
+    #[must_use]
+    pub fn technician_dialog(&self) -> &technician_panel::TechnicianState {
+        &self.technician
+    }
+
+    /// The calibration wizard's state.
+    #[must_use]
+    pub fn calibration_panel(&self) -> &calibration_panel::CalibrationPanelState {
+        &self.calibration
     }
 
     /// The event log's lines, oldest first.
@@ -538,6 +614,19 @@ impl StationApp {
                 }
             }
         }
+        self.follow_technician();
+    }
+
+    /// The technician dialog follows the interlock's answer to an unlock.
+    fn follow_technician(&mut self) {
+        let Some(station) = &self.station else {
+            return;
+        };
+        self.technician.follow(
+            station.technician().is_some(),
+            station.technician_toggle_pending(),
+            self.last_refusal.as_ref().map(|l| l.text.as_str()),
+        );
     }
 
     /// Applies one command. Panels return these; tests may apply them directly (a
@@ -586,7 +675,91 @@ impl StationApp {
             },
             UiCommand::RefreshLibrary => self.library.rescan(),
             UiCommand::CloseLibrary => self.library.close(),
+            UiCommand::CloseTechnician => self.technician.close(),
+            UiCommand::ShowTechnician
+            | UiCommand::SetTechnicianPin { .. }
+            | UiCommand::EnterTechnician { .. }
+            | UiCommand::LeaveTechnician => self.apply_technician(command),
+            UiCommand::StartCalibration { .. }
+            | UiCommand::CalibrationReading(_)
+            | UiCommand::CalibrationAccept
+            | UiCommand::CalibrationCancel
+            | UiCommand::DismissCalibration => self.apply_calibration(command),
             other => self.apply_to_station(other),
+        }
+    }
+
+    /// Technician mode's commands: the station decides, the dialog shows its words.
+    fn apply_technician(&mut self, command: UiCommand) {
+        let Some(station) = &mut self.station else {
+            self.technician.refused("no pen connected".into());
+            return self.note("no pen connected".into(), true);
+        };
+        match command {
+            UiCommand::ShowTechnician => {
+                let pin_set = station.technician_pin_is_set().map_err(|e| e.to_string());
+                self.technician.show(pin_set);
+            }
+            UiCommand::SetTechnicianPin {
+                pin,
+                repeat,
+                set_by,
+            } => {
+                let result = if pin.0 == repeat.0 {
+                    station
+                        .set_technician_pin(&pin.0, &set_by)
+                        .map_err(|e| e.to_string())
+                } else {
+                    Err("the two PINs differ: type the same PIN twice".to_owned())
+                };
+                match result {
+                    Ok(()) => self.technician.pin_was_set(&set_by),
+                    Err(why) => {
+                        self.note(format!("refused: technician PIN: {why}"), true);
+                        self.technician.refused(why);
+                    }
+                }
+            }
+            UiCommand::EnterTechnician { pin, technician_id } => {
+                match station.enter_technician(&pin.0, &technician_id) {
+                    Ok(()) => self.technician.unlocking(),
+                    Err(e) => {
+                        let why = e.to_string();
+                        self.note(format!("refused: technician mode: {why}"), true);
+                        self.technician.refused(why);
+                    }
+                }
+            }
+            UiCommand::LeaveTechnician => {
+                if let Err(e) = station.leave_technician() {
+                    self.note(format!("refused: {e}"), true);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The calibration wizard's commands, passed on to the station's run.
+    fn apply_calibration(&mut self, command: UiCommand) {
+        let Some(station) = &mut self.station else {
+            return self.note("no pen connected".into(), true);
+        };
+        match command {
+            UiCommand::StartCalibration { kind, sim_gauge } => {
+                match station.start_calibration(kind, sim_gauge) {
+                    Ok(()) => self.calibration.reading.clear(),
+                    Err(e) => self.note(format!("refused: {e}"), true),
+                }
+            }
+            UiCommand::CalibrationReading(text) => match station.calibration_reading(&text) {
+                Ok(()) => self.calibration.reading.clear(),
+                // The panel shows the run's refusal in red; the log keeps it too.
+                Err(why) => self.note(format!("refused: reading {text:?}: {why}"), true),
+            },
+            UiCommand::CalibrationAccept => station.calibration_accept(),
+            UiCommand::CalibrationCancel => station.calibration_cancel(),
+            UiCommand::DismissCalibration => station.dismiss_calibration(),
+            _ => {}
         }
     }
 
@@ -724,6 +897,16 @@ impl StationApp {
         egui::Panel::top("alarm_banner").show(ui, |ui| {
             alarm_banner::banner_ui(ui, live, commands);
         });
+        let technician = self
+            .station
+            .as_ref()
+            .and_then(Station::technician)
+            .map(str::to_owned);
+        if let Some(id) = &technician {
+            egui::Panel::top("technician_strip").show(ui, |ui| {
+                technician_panel::technician_strip_ui(ui, id, commands);
+            });
+        }
         egui::Panel::top("connection_bar").show(ui, |ui| {
             connection_bar::connection_bar_ui(
                 ui,
@@ -743,8 +926,11 @@ impl StationApp {
             });
         // The library takes the session panel's and the plots' place; the banner,
         // the bar, the controls (Stop, E-STOP) and the alarm list stay.
+        // The library, or in technician mode the calibration wizard, takes the
+        // session panel's and the plots' place. Operators never see the wizard.
         let library_open = self.library.is_open();
-        if !library_open {
+        let wizard = technician.is_some() && !library_open;
+        if !library_open && !wizard {
             egui::Panel::left("session_panel")
                 .default_size(480.0)
                 .min_size(480.0)
@@ -773,10 +959,43 @@ impl StationApp {
                 ui.separator();
                 alarm_banner::alarm_list_ui(ui, live, commands);
             });
+        self.live_central_ui(ui, library_open, wizard, simulated, commands);
+        technician_panel::technician_dialog_ui(ui.ctx(), &mut self.technician, commands);
+        if let Some(summary) = &self.summary {
+            summary_panel::summary_window_ui(
+                ui.ctx(),
+                summary,
+                self.aftercare_file.as_deref(),
+                commands,
+            );
+        }
+    }
+
+    /// The live window's centre: the library, the calibration wizard (technician
+    /// mode), or the face map and plots.
+    fn live_central_ui(
+        &mut self,
+        ui: &mut egui::Ui,
+        library_open: bool,
+        wizard: bool,
+        simulated: bool,
+        commands: &mut Vec<UiCommand>,
+    ) {
+        let live = self.station.as_ref().map(|s| s as &dyn SessionSource);
         if library_open {
             let refused = self.replay_refused();
             egui::CentralPanel::default().show(ui, |ui| {
                 library_panel::library_ui(ui, &mut self.library, refused.as_deref(), commands);
+            });
+        } else if wizard {
+            egui::CentralPanel::default().show(ui, |ui| {
+                calibration_panel::calibration_ui(
+                    ui,
+                    self.station.as_ref(),
+                    simulated,
+                    &mut self.calibration,
+                    commands,
+                );
             });
         } else {
             egui::CentralPanel::default().show(ui, |ui| {
@@ -788,14 +1007,6 @@ impl StationApp {
                     commands,
                 );
             });
-        }
-        if let Some(summary) = &self.summary {
-            summary_panel::summary_window_ui(
-                ui.ctx(),
-                summary,
-                self.aftercare_file.as_deref(),
-                commands,
-            );
         }
     }
 

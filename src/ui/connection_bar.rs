@@ -4,9 +4,10 @@ use egui::RichText;
 
 use super::app::{PortChoice, UiCommand};
 use super::theme;
+use crate::calibration::CalibrationStatus;
 use crate::link::LinkState;
 use crate::link::discovery::PortEntry;
-use crate::safety::interlock::{CartridgeCheck, calibration_date};
+use crate::safety::interlock::CartridgeCheck;
 use crate::station::Station;
 
 /// Draws the bar: theme switch, port picker, link health, pen details, calibration,
@@ -77,6 +78,17 @@ pub fn connection_bar_ui(
         link_ui(ui, station);
         ui.separator();
         pen_ui(ui, station);
+        if station.technician().is_none() {
+            ui.separator();
+            // Small and last: operators never need it, so they do not stumble into it.
+            if ui
+                .small_button("Technician")
+                .on_hover_text("Technician mode (PIN): bench calibration of the pen")
+                .clicked()
+            {
+                commands.push(UiCommand::ShowTechnician);
+            }
+        }
     });
 }
 
@@ -163,23 +175,19 @@ fn pen_ui(ui: &mut egui::Ui, station: &Station) {
             info.model, info.serial, info.fw
         ));
     }
-    if let Some(cal) = station.calibration() {
-        let today = jiff::Zoned::now().date();
-        let (text, color) = match calibration_date(cal.date) {
-            None => ("calibration: never".to_owned(), theme::ALARM_HIGH),
-            Some(date) => {
-                let age_days = date.until(today).map_or(i32::MAX, |s| s.get_days());
-                let color = if age_days > crate::safety::interlock::CALIBRATION_VALID_DAYS {
-                    theme::ALARM_HIGH
-                } else if age_days > crate::safety::interlock::CALIBRATION_VALID_DAYS - 30 {
-                    theme::WARN
-                } else {
-                    theme::OK
-                };
-                (format!("calibrated {date} ({age_days} d)"), color)
-            }
-        };
-        ui.colored_label(color, text);
+    // One rule for the status, the station's (the interlock's 365 days, 30 days'
+    // warning), so the bar and the console never disagree.
+    if let Some(status) = station.calibration_status() {
+        ui.colored_label(calibration_color(status), format!("calibration: {status}"))
+            .on_hover_text(
+                station
+                    .calibration()
+                    .map_or_else(String::new, crate::calibration::procedure::describe),
+            );
+    }
+    if let Some(pending) = station.pending_restore() {
+        ui.colored_label(theme::ALARM_HIGH, pending_restore_text(&pending.serial))
+            .on_hover_text(format!("since {}: {}", pending.since, pending.why));
     }
     match station.safety_summary().and_then(|s| s.cartridge.as_ref()) {
         None => {
@@ -197,4 +205,23 @@ fn pen_ui(ui: &mut egui::Ui, station: &Station) {
             );
         }
     }
+}
+
+/// The calibration status's colour: green while valid, amber when due within 30 days,
+/// red when overdue or never calibrated (the interlock then refuses to treat).
+#[must_use]
+pub fn calibration_color(status: CalibrationStatus) -> egui::Color32 {
+    match status {
+        CalibrationStatus::Valid { .. } => theme::OK,
+        CalibrationStatus::DueSoon { .. } => theme::WARN,
+        CalibrationStatus::Never
+        | CalibrationStatus::NotADate { .. }
+        | CalibrationStatus::Overdue { .. } => theme::ALARM_HIGH,
+    }
+}
+
+/// The note shown while a pen's previous calibration is still to be written back.
+#[must_use]
+pub fn pending_restore_text(serial: &str) -> String {
+    format!("previous calibration of pen {serial} still to be written back; enter technician mode")
 }

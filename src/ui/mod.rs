@@ -3,6 +3,7 @@
 
 pub mod alarm_banner;
 pub mod app;
+pub mod calibration_panel;
 pub mod connection_bar;
 pub mod console;
 pub mod console_calibration;
@@ -16,8 +17,11 @@ pub mod replay_panel;
 pub mod session_panel;
 pub mod source;
 pub mod summary_panel;
+pub mod technician_panel;
 pub mod theme;
 
+#[cfg(test)]
+mod calibration_window_tests;
 #[cfg(test)]
 mod library_window_tests;
 #[cfg(test)]

@@ -60,3 +60,8 @@ pub fn pen_state_label(ui: &mut egui::Ui, state: crate::protocol::PenState) {
             .color(color),
     );
 }
+
+/// The TECHNICIAN MODE strip: calibration may be written, nobody may forget it.
+pub const TECHNICIAN: Color32 = Color32::from_rgb(0x8A, 0x5A, 0x00);
+/// Text on the technician marking.
+pub const ON_TECHNICIAN: Color32 = Color32::WHITE;
