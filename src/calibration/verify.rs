@@ -102,20 +102,14 @@ pub fn verify_depth(
     let checks: Vec<DepthCheck> = points
         .iter()
         .map(|p| {
-            let residual_um = p.measured_um - f64::from(p.commanded_um);
-            let passed = residual_um.abs() <= DEPTH_TOLERANCE_UM;
-            if !passed {
+            let check = depth_check(p.commanded_um, p.measured_um);
+            if !check.passed {
                 reasons.push(format!(
-                    "at {} µm the gauge read {} µm, {residual_um:+.1} µm off; the limit is ±{DEPTH_TOLERANCE_UM} µm",
-                    p.commanded_um, p.measured_um
+                    "at {} µm the gauge read {} µm, {:+.1} µm off; the limit is ±{DEPTH_TOLERANCE_UM} µm",
+                    p.commanded_um, p.measured_um, check.residual_um
                 ));
             }
-            DepthCheck {
-                target_um: p.commanded_um,
-                measured_um: p.measured_um,
-                residual_um,
-                passed,
-            }
+            check
         })
         .collect();
     let residuals: Vec<f64> = checks.iter().map(|c| c.residual_um).collect();
@@ -146,22 +140,14 @@ pub fn verify_speed(
     let checks: Vec<SpeedCheck> = points
         .iter()
         .map(|p| {
-            let setpoint = f64::from(p.setpoint_rpm);
-            // × 100 before ÷ setpoint: a reading exactly 1 % off comes out 1.0 exactly.
-            let residual_pct = (p.measured_rpm - setpoint) * 100.0 / setpoint;
-            let passed = residual_pct.abs() <= SPEED_TOLERANCE_PCT;
-            if !passed {
+            let check = speed_check(p.setpoint_rpm, p.measured_rpm);
+            if !check.passed {
                 reasons.push(format!(
-                    "at {} rpm the tachometer read {} rpm, {residual_pct:+.2} % off; the limit is ±{SPEED_TOLERANCE_PCT} %",
-                    p.setpoint_rpm, p.measured_rpm
+                    "at {} rpm the tachometer read {} rpm, {:+.2} % off; the limit is ±{SPEED_TOLERANCE_PCT} %",
+                    p.setpoint_rpm, p.measured_rpm, check.residual_pct
                 ));
             }
-            SpeedCheck {
-                setpoint_rpm: p.setpoint_rpm,
-                measured_rpm: p.measured_rpm,
-                residual_pct,
-                passed,
-            }
+            check
         })
         .collect();
     let residuals: Vec<f64> = checks.iter().map(|c| c.residual_pct).collect();
@@ -172,6 +158,34 @@ pub fn verify_speed(
         checks,
         reasons,
     })
+}
+
+/// One verified depth: its residual and whether it is within ±[`DEPTH_TOLERANCE_UM`].
+/// The rule [`verify_depth`] applies to each point, for showing points as they come.
+#[must_use]
+pub fn depth_check(target_um: i32, measured_um: f64) -> DepthCheck {
+    let residual_um = measured_um - f64::from(target_um);
+    DepthCheck {
+        target_um,
+        measured_um,
+        residual_um,
+        passed: residual_um.abs() <= DEPTH_TOLERANCE_UM,
+    }
+}
+
+/// One verified speed: its residual in % and whether it is within
+/// ±[`SPEED_TOLERANCE_PCT`]. The rule [`verify_speed`] applies to each point.
+#[must_use]
+pub fn speed_check(setpoint_rpm: i32, measured_rpm: f64) -> SpeedCheck {
+    let setpoint = f64::from(setpoint_rpm);
+    // × 100 before ÷ setpoint: a reading exactly 1 % off comes out 1.0 exactly.
+    let residual_pct = (measured_rpm - setpoint) * 100.0 / setpoint;
+    SpeedCheck {
+        setpoint_rpm,
+        measured_rpm,
+        residual_pct,
+        passed: residual_pct.abs() <= SPEED_TOLERANCE_PCT,
+    }
 }
 
 /// Enough points, and enough of them at targets the fit did not use.

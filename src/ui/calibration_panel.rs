@@ -18,7 +18,9 @@ use crate::calibration::fit::{
     DEPTH_FIT_TARGETS_UM, DEPTH_VERIFY_TARGETS_UM, SPEED_SETPOINTS_RPM, SPEED_VERIFY_SETPOINTS_RPM,
 };
 use crate::calibration::procedure::{self, Action, ReadingRequest, Stage};
-use crate::calibration::verify::{DEPTH_TOLERANCE_UM, SPEED_TOLERANCE_PCT};
+use crate::calibration::verify::{
+    DEPTH_TOLERANCE_UM, SPEED_TOLERANCE_PCT, depth_check, speed_check,
+};
 use crate::link::LinkState;
 use crate::protocol::Command;
 use crate::station::Station;
@@ -64,10 +66,9 @@ impl CalibrationPanelState {
     }
 }
 
-/// A depth in µm as millimetres, `1.25 mm`.
-#[must_use]
-pub fn mm(depth_um: impl Into<f64>) -> String {
-    format!("{:.2} mm", depth_um.into() / 1000.0)
+/// A depth in µm as millimetres, `1.25 mm`: the interlock's own wording.
+fn mm(depth_um: i32) -> String {
+    crate::safety::interlock::mm(i64::from(depth_um))
 }
 
 /// What the procedure is doing now, in the technician's words.
@@ -145,18 +146,17 @@ pub fn reading_label(kind: CalibrationKind) -> &'static str {
 }
 
 /// A verification point's residual and whether it is within tolerance: µm for depth,
-/// % of the setpoint for speed (the same rule as `calibration::verify`).
+/// % of the setpoint for speed (`calibration::verify`'s own per-point rule).
 #[must_use]
 pub fn verify_residual(kind: CalibrationKind, target: i32, reading: f64) -> (f64, bool) {
-    let target = f64::from(target);
     match kind {
         CalibrationKind::Depth => {
-            let off_um = reading - target;
-            (off_um, off_um.abs() <= DEPTH_TOLERANCE_UM)
+            let check = depth_check(target, reading);
+            (check.residual_um, check.passed)
         }
         CalibrationKind::Speed => {
-            let off_pct = (reading - target) * 100.0 / target.max(1.0);
-            (off_pct, off_pct.abs() <= SPEED_TOLERANCE_PCT)
+            let check = speed_check(target, reading);
+            (check.residual_pct, check.passed)
         }
     }
 }
