@@ -596,18 +596,7 @@ fn check_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusal> {
         ));
     }
     if let Some(info) = &state.info {
-        let step_um = i64::from(info.depth_step_um.max(1));
-        if depth_um % step_um != 0 || depth_um > i64::from(info.depth_max_um) {
-            return Err(Refusal::new(
-                Rule::DepthInvalid,
-                format!(
-                    "depth {} refused: the pen takes 0 to {} in steps of {}",
-                    mm(depth_um),
-                    mm(i64::from(info.depth_max_um)),
-                    mm(step_um)
-                ),
-            ));
-        }
+        check_pen_depth_range(info, depth_um)?;
     }
     if depth_um > i64::from(DEEP_CAUTION_UM) && !state.deep_caution_acknowledged {
         return Err(Refusal::new(
@@ -616,6 +605,23 @@ fn check_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusal> {
                 "depth {} refused until the deep caution is acknowledged: depths above 1.50 mm \
                  were not evaluated for safety and effectiveness (SkinPen DEN160029)",
                 mm(depth_um)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// The pen's own range from its INFO: 0 to `depth_max_um` in steps of `depth_step_um`.
+fn check_pen_depth_range(info: &PenInfo, depth_um: i64) -> Result<(), Refusal> {
+    let step_um = i64::from(info.depth_step_um.max(1));
+    if depth_um < 0 || depth_um % step_um != 0 || depth_um > i64::from(info.depth_max_um) {
+        return Err(Refusal::new(
+            Rule::DepthInvalid,
+            format!(
+                "depth {} refused: the pen takes 0 to {} in steps of {}",
+                mm(depth_um),
+                mm(i64::from(info.depth_max_um)),
+                mm(step_um)
             ),
         ));
     }
@@ -634,18 +640,7 @@ fn check_bench_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusa
             ),
         ));
     };
-    let step_um = i64::from(info.depth_step_um.max(1));
-    if depth_um < 0 || depth_um % step_um != 0 || depth_um > i64::from(info.depth_max_um) {
-        return Err(Refusal::new(
-            Rule::DepthInvalid,
-            format!(
-                "depth {} refused: the pen takes 0 to {} in steps of {}",
-                mm(depth_um),
-                mm(i64::from(info.depth_max_um)),
-                mm(step_um)
-            ),
-        ));
-    }
+    check_pen_depth_range(info, depth_um)?;
     if depth_um > 0 && state.running() {
         return Err(Refusal::new(
             Rule::BenchNeedleExtended,
