@@ -500,24 +500,19 @@ fn depth_sections(
         "gauge, µm",
     ));
     if let Some(v) = verification {
-        let _ = write!(
+        verification_table(
             h,
-            "<h2>Verification (±{DEPTH_TOLERANCE_UM} µm)</h2><table><tr><th>target, µm</th>\
-             <th>gauge, µm</th><th>residual, µm</th><th class=\"l\">result</th></tr>"
+            &format!("±{DEPTH_TOLERANCE_UM} µm"),
+            ["target, µm", "gauge, µm", "residual, µm"],
+            v.checks.iter().map(|c| {
+                (
+                    c.target_um,
+                    c.measured_um,
+                    format!("{:+.1}", c.residual_um),
+                    c.passed,
+                )
+            }),
         );
-        for check in &v.checks {
-            let (class, word) = if check.passed {
-                ("l", "pass")
-            } else {
-                ("l bad", "FAIL")
-            };
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{:+.1}</td><td class=\"{class}\">{word}</td></tr>",
-                check.target_um, check.measured_um, check.residual_um
-            );
-        }
-        h.push_str("</table>\n");
     }
 }
 
@@ -568,25 +563,48 @@ fn speed_sections(
         "tachometer, rpm",
     ));
     if let Some(v) = verification {
+        verification_table(
+            h,
+            &format!("±{SPEED_TOLERANCE_PCT} %"),
+            ["setpoint, rpm", "tachometer, rpm", "residual, %"],
+            v.checks.iter().map(|c| {
+                (
+                    c.setpoint_rpm,
+                    c.measured_rpm,
+                    format!("{:+.3}", c.residual_pct),
+                    c.passed,
+                )
+            }),
+        );
+    }
+}
+
+/// The verification table: one row per point (target, reading, residual as shown,
+/// passed), with a pass/FAIL column.
+fn verification_table(
+    h: &mut String,
+    tolerance: &str,
+    headers: [&str; 3],
+    rows: impl Iterator<Item = (i32, f64, String, bool)>,
+) {
+    let [target, reading, residual] = headers;
+    let _ = write!(
+        h,
+        "<h2>Verification ({tolerance})</h2><table><tr><th>{target}</th>\
+         <th>{reading}</th><th>{residual}</th><th class=\"l\">result</th></tr>"
+    );
+    for (target, measured, residual, passed) in rows {
+        let (class, word) = if passed {
+            ("l", "pass")
+        } else {
+            ("l bad", "FAIL")
+        };
         let _ = write!(
             h,
-            "<h2>Verification (±{SPEED_TOLERANCE_PCT} %)</h2><table><tr><th>setpoint, rpm</th>\
-             <th>tachometer, rpm</th><th>residual, %</th><th class=\"l\">result</th></tr>"
+            "<tr><td>{target}</td><td>{measured}</td><td>{residual}</td><td class=\"{class}\">{word}</td></tr>"
         );
-        for check in &v.checks {
-            let (class, word) = if check.passed {
-                ("l", "pass")
-            } else {
-                ("l bad", "FAIL")
-            };
-            let _ = write!(
-                h,
-                "<tr><td>{}</td><td>{}</td><td>{:+.3}</td><td class=\"{class}\">{word}</td></tr>",
-                check.setpoint_rpm, check.measured_rpm, check.residual_pct
-            );
-        }
-        h.push_str("</table>\n");
     }
+    h.push_str("</table>\n");
 }
 
 /// A scatter of `(x, y)` points with the identity line (dashed grey) and, if given,
