@@ -25,6 +25,8 @@ pub mod verify;
 mod pen_bench_tests;
 #[cfg(test)]
 mod procedure_tests;
+#[cfg(test)]
+mod test_bench;
 
 pub use fit::{DepthFit, DepthPoint, FitError, SpeedFit, SpeedPoint, fit_depth, fit_speed};
 pub use procedure::{Action, AnswerEnd, Procedure, ReadingRequest, Setup, Stage};

@@ -9,118 +9,13 @@ use crate::calibration::fit::{
     DEPTH_FIT_TARGETS_UM, DEPTH_VERIFY_TARGETS_UM, DepthPoint, SPEED_SETPOINTS_RPM,
     SPEED_VERIFY_SETPOINTS_RPM, SpeedPoint, fit_depth, fit_speed,
 };
+use crate::calibration::test_bench::{Bench, hidden};
 use crate::calibration::verify::{verify_depth, verify_speed};
-use crate::protocol::{Calibration, Decoded, FrameDecoder, PenMessage, encode_frame};
-use crate::sim::{HiddenErrors, PenConfig, PenModel};
-
-/// A simulated pen on a bench with a millisecond clock.
-struct Bench {
-    pen: PenModel,
-    now_ms: u64,
-    out: Vec<u8>,
-    host: FrameDecoder,
-    next_seq: u16,
-}
-
-impl Bench {
-    fn new(hidden: HiddenErrors) -> Self {
-        let config = PenConfig {
-            hidden,
-            ..PenConfig::default()
-        };
-        let mut out = Vec::new();
-        let pen = PenModel::new(config, Calibration::identity(), 0, &mut out);
-        let mut bench = Self {
-            pen,
-            now_ms: 0,
-            out,
-            host: FrameDecoder::new(),
-            next_seq: 1,
-        };
-        bench.ack("HELLO 1");
-        bench
-    }
-
-    fn said(&mut self) -> Vec<PenMessage> {
-        let mut messages = Vec::new();
-        let out = std::mem::take(&mut self.out);
-        self.host.feed(&out, |d| {
-            if let Decoded::Frame(body) = d {
-                messages.push(PenMessage::parse(body).expect("the pen speaks the protocol"));
-            }
-        });
-        messages
-    }
-
-    /// Sends a command; panics unless it is acknowledged. Returns what followed.
-    fn ack(&mut self, command: &str) -> Vec<PenMessage> {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let mut framed = Vec::new();
-        encode_frame(&format!("{seq} {command}"), &mut framed).expect("valid body");
-        self.pen.on_bytes(self.now_ms, &framed, &mut self.out);
-        let said = self.said();
-        assert!(
-            said.iter()
-                .any(|m| matches!(m, PenMessage::Ack(s) if s.get() == seq)),
-            "{command}: {said:?}"
-        );
-        said
-    }
-
-    /// Lets `ms` pass, feeding the watchdog every 100 ms as a host does.
-    fn wait(&mut self, ms: u64) {
-        for i in 0..ms {
-            self.now_ms += 1;
-            self.pen.tick(self.now_ms, &mut self.out);
-            if i % 100 == 99 {
-                self.ack("HB");
-            }
-        }
-        self.said();
-    }
-
-    /// Commands a depth, lets the mechanism arrive (5 mm/s: 2.5 mm in 500 ms), and
-    /// reads the gauge.
-    fn gauge_at(&mut self, depth_um: i32) -> f64 {
-        self.ack(&format!("DEPTH {depth_um}"));
-        self.wait(700);
-        assert!(!self.pen.depth_moving());
-        let said = self.ack("SIM GAUGE");
-        let true_um = said
-            .iter()
-            .find_map(|m| match m {
-                PenMessage::Gauge { true_um } => Some(*true_um),
-                _ => None,
-            })
-            .expect("SIM GAUGE answers GAUGE");
-        f64::from(true_um)
-    }
-
-    /// Runs at `rpm`, lets the ramp settle (20000 rpm/s: 9000 rpm in 450 ms), and
-    /// reads the rotor's true speed as a tachometer would.
-    fn tach_at(&mut self, rpm: i32) -> f64 {
-        self.ack(&format!("SPEED {rpm}"));
-        self.ack("RUN");
-        self.wait(800);
-        let true_rpm = self.pen.true_rpm();
-        self.ack("HALT");
-        self.wait(400);
-        true_rpm
-    }
-}
-
-fn hidden(depth_gain_ppm: i32, depth_offset_um: i32, speed_gain_ppm: i32) -> HiddenErrors {
-    HiddenErrors {
-        depth_gain_ppm,
-        depth_offset_um,
-        speed_gain_ppm,
-    }
-}
+use crate::protocol::{Calibration, PenMessage};
 
 #[test]
 fn depth_calibration_of_a_plus_3_percent_minus_40_um_pen_places_every_depth_within_10_um() {
-    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut bench = Bench::new(Calibration::identity(), hidden(30_000, -40, 0));
     let fit_points: Vec<DepthPoint> = DEPTH_FIT_TARGETS_UM
         .iter()
         .map(|&r| DepthPoint {
@@ -169,7 +64,7 @@ fn depth_calibration_of_a_plus_3_percent_minus_40_um_pen_places_every_depth_with
 
 #[test]
 fn speed_calibration_of_a_plus_2_percent_sensor_holds_every_setpoint_within_1_percent() {
-    let mut bench = Bench::new(hidden(0, 0, 20_000));
+    let mut bench = Bench::new(Calibration::identity(), hidden(0, 0, 20_000));
     let points: Vec<SpeedPoint> = SPEED_SETPOINTS_RPM
         .iter()
         .map(|&s| SpeedPoint {

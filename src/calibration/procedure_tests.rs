@@ -5,10 +5,8 @@
 use super::certificate::{CalibrationKind, PenIdentity, PreviousFate};
 use super::fit::FitError;
 use super::procedure::{Action, AnswerEnd, Procedure, ReadingRequest, Setup, Stage};
-use crate::protocol::{
-    Calibration, Command, Decoded, FrameDecoder, PenMessage, PenState, Seq, Telemetry, encode_frame,
-};
-use crate::sim::{HiddenErrors, PenConfig, PenModel};
+use super::test_bench::{Bench, hidden};
+use crate::protocol::{Calibration, Command, PenMessage, PenState, Telemetry};
 
 const TODAY: u32 = 20_261_124;
 
@@ -19,106 +17,6 @@ fn previous() -> Calibration {
         speed_gain_ppm: -300,
         date: 20_250_601,
         tech: "OLD".to_owned(),
-    }
-}
-
-/// A simulated pen on a bench with a millisecond clock, telemetry at 100 Hz.
-struct Bench {
-    pen: PenModel,
-    now_ms: u64,
-    out: Vec<u8>,
-    host: FrameDecoder,
-    seq: Seq,
-    telemetry: Vec<Telemetry>,
-    /// The pen answers nothing from here on (unplugged).
-    unplugged: bool,
-}
-
-impl Bench {
-    fn new(hidden: HiddenErrors) -> Self {
-        let config = PenConfig {
-            hidden,
-            ..PenConfig::default()
-        };
-        let mut out = Vec::new();
-        let pen = PenModel::new(config, previous(), 0, &mut out);
-        let mut bench = Self {
-            pen,
-            now_ms: 0,
-            out,
-            host: FrameDecoder::new(),
-            seq: Seq::new(1).expect("valid"),
-            telemetry: Vec::new(),
-            unplugged: false,
-        };
-        for command in [Command::Hello { proto: 1 }, Command::Tel { hz: 100 }] {
-            bench.send(&command).0.expect("acknowledged");
-        }
-        bench
-    }
-
-    fn said(&mut self) -> Vec<PenMessage> {
-        let mut messages = Vec::new();
-        let out = std::mem::take(&mut self.out);
-        self.host.feed(&out, |d| {
-            if let Decoded::Frame(body) = d {
-                messages.push(PenMessage::parse(body).expect("the pen speaks the protocol"));
-            }
-        });
-        for m in &messages {
-            if let PenMessage::Telemetry(t) = m {
-                self.telemetry.push(*t);
-            }
-        }
-        messages
-    }
-
-    /// Sends a command: ACK or the NAK's reason, and the lines that followed.
-    fn send(&mut self, command: &Command) -> (Result<(), String>, Vec<PenMessage>) {
-        let seq = self.seq;
-        self.seq = seq.next();
-        let framed = command.encode(seq).expect("valid command");
-        self.pen.on_bytes(self.now_ms, &framed, &mut self.out);
-        let said = self.said();
-        let end = said
-            .iter()
-            .find_map(|m| match m {
-                PenMessage::Ack(s) if *s == seq => Some(Ok(())),
-                PenMessage::Nak(s, reason) if *s == seq => Some(Err(format!("NAK {reason}"))),
-                _ => None,
-            })
-            .expect("the pen answers every command");
-        (end, said)
-    }
-
-    /// 10 ms pass, a heartbeat every 50 ms as a host sends.
-    fn tick(&mut self) {
-        for _ in 0..10 {
-            self.now_ms += 1;
-            self.pen.tick(self.now_ms, &mut self.out);
-            if self.now_ms.is_multiple_of(50) {
-                let mut hb = Vec::new();
-                encode_frame(&format!("{} HB", self.seq.get()), &mut hb).expect("valid");
-                self.seq = self.seq.next();
-                self.pen.on_bytes(self.now_ms, &hb, &mut self.out);
-            }
-        }
-        self.said();
-    }
-
-    fn gauge(&mut self) -> f64 {
-        let (_, said) = self.send(&Command::SimGauge);
-        said.iter()
-            .find_map(|m| match m {
-                PenMessage::Gauge { true_um } => Some(f64::from(*true_um)),
-                _ => None,
-            })
-            .expect("SIM GAUGE answers GAUGE")
-    }
-
-    fn estop(&mut self) {
-        self.pen.on_bytes(self.now_ms, &[0x18], &mut self.out);
-        self.tick();
     }
 }
 
@@ -204,14 +102,6 @@ fn gauge_reading(bench: &mut Bench, _: ReadingRequest) -> Input {
     Input::Text(format!("{}", bench.gauge()))
 }
 
-fn hidden(depth_gain_ppm: i32, depth_offset_um: i32, speed_gain_ppm: i32) -> HiddenErrors {
-    HiddenErrors {
-        depth_gain_ppm,
-        depth_offset_um,
-        speed_gain_ppm,
-    }
-}
-
 fn certificate(procedure: &Procedure) -> super::certificate::Certificate {
     procedure
         .certificate(
@@ -223,7 +113,7 @@ fn certificate(procedure: &Procedure) -> super::certificate::Certificate {
 
 #[test]
 fn a_depth_calibration_passes_and_places_every_depth_within_10_um() {
-    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut bench = Bench::new(previous(), hidden(30_000, -40, 0));
     let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
     let refused = drive(&mut bench, &mut procedure, gauge_reading);
     assert!(refused.is_empty(), "{refused:?}");
@@ -264,7 +154,7 @@ fn a_depth_calibration_passes_and_places_every_depth_within_10_um() {
 
 #[test]
 fn a_speed_calibration_passes_within_1_percent_with_the_needle_retracted() {
-    let mut bench = Bench::new(hidden(0, 0, 20_000));
+    let mut bench = Bench::new(previous(), hidden(0, 0, 20_000));
     let mut procedure = Procedure::new(setup(CalibrationKind::Speed));
     let refused = drive(&mut bench, &mut procedure, |bench, request| {
         // The tachometer reads the rotor; the needle is retracted while it turns.
@@ -286,7 +176,7 @@ fn a_speed_calibration_passes_within_1_percent_with_the_needle_retracted() {
 
 #[test]
 fn bad_readings_are_refused_with_the_reason_and_the_point_is_asked_again() {
-    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut bench = Bench::new(previous(), hidden(30_000, -40, 0));
     let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
     let mut bad = vec!["abc", "-5", "1e9", "NaN", "2000"];
     let refused = drive(&mut bench, &mut procedure, |bench, request| {
@@ -313,7 +203,7 @@ fn bad_readings_are_refused_with_the_reason_and_the_point_is_asked_again() {
 #[test]
 fn a_broken_pen_is_refused_and_its_previous_values_are_restored() {
     // +8 % gain: beyond the protocol's ±5 %.
-    let mut bench = Bench::new(hidden(80_000, 0, 0));
+    let mut bench = Bench::new(previous(), hidden(80_000, 0, 0));
     let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
     drive(&mut bench, &mut procedure, gauge_reading);
     assert!(!procedure.passed());
@@ -329,7 +219,7 @@ fn a_broken_pen_is_refused_and_its_previous_values_are_restored() {
 
 #[test]
 fn a_failed_verification_restores_the_previous_values() {
-    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut bench = Bench::new(previous(), hidden(30_000, -40, 0));
     let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
     drive(&mut bench, &mut procedure, |bench, request| {
         let read = bench.gauge();
@@ -354,7 +244,7 @@ fn a_failed_verification_restores_the_previous_values() {
 
 #[test]
 fn a_cancel_mid_speed_calibration_halts_then_restores() {
-    let mut bench = Bench::new(hidden(0, 0, 20_000));
+    let mut bench = Bench::new(previous(), hidden(0, 0, 20_000));
     let mut procedure = Procedure::new(setup(CalibrationKind::Speed));
     drive(&mut bench, &mut procedure, |bench, request| {
         if request.point == 2 {
@@ -371,7 +261,7 @@ fn a_cancel_mid_speed_calibration_halts_then_restores() {
 
 #[test]
 fn an_unplugged_pen_is_left_dated_0_and_the_previous_values_are_pending() {
-    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut bench = Bench::new(previous(), hidden(30_000, -40, 0));
     let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
     drive(&mut bench, &mut procedure, |bench, request| {
         if request.point == 3 {
@@ -396,7 +286,7 @@ fn an_unplugged_pen_is_left_dated_0_and_the_previous_values_are_pending() {
 
 #[test]
 fn a_restore_the_pen_refuses_leaves_it_pending() {
-    let mut bench = Bench::new(hidden(30_000, -40, 0));
+    let mut bench = Bench::new(previous(), hidden(30_000, -40, 0));
     let mut procedure = Procedure::new(setup(CalibrationKind::Depth));
     drive(&mut bench, &mut procedure, |bench, request| {
         if request.point == 2 {
