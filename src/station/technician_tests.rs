@@ -249,6 +249,32 @@ fn operators_cannot_write_calibration_and_technician_mode_needs_the_pin() {
     until(&mut station, "operator mode", |s| s.technician().is_none());
 }
 
+/// Starts a depth calibration with typed readings (so the test chooses the moment),
+/// types the readings before fit point `point`, unplugs the pen there, and waits for
+/// the calibration's end.
+fn unplug_at_reading(station: &mut Station, pen: &SimPen, point: usize) {
+    station
+        .start_calibration(CalibrationKind::Depth, false)
+        .expect("starts");
+    until(station, "the reading to unplug at", |s| {
+        let Some(Action::Reading(r)) = s.calibration_run().map(|r| r.procedure().action()) else {
+            return false;
+        };
+        if r.point == point {
+            return true;
+        }
+        let reading = format!("{}", r.target * 103 / 100 - 40);
+        s.calibration_reading(&reading).expect("plausible");
+        false
+    });
+    pen.act(SimAction::Disappear { duration: None })
+        .expect("unplugged");
+    until(station, "the calibration's end", |s| {
+        s.calibration_run()
+            .is_some_and(super::technician::CalibrationRun::is_done)
+    });
+}
+
 #[test]
 fn a_pen_unplugged_mid_calibration_gets_its_previous_values_back_when_it_returns() {
     let Bench {
@@ -257,28 +283,7 @@ fn a_pen_unplugged_mid_calibration_gets_its_previous_values_back_when_it_returns
         _dir,
     } = bench(30_000, -40, 0);
     unlock(&mut station);
-    // Readings typed by hand, so the test chooses the moment to unplug.
-    station
-        .start_calibration(CalibrationKind::Depth, false)
-        .expect("starts");
-    until(&mut station, "the third reading", |s| {
-        matches!(
-            s.calibration_run().map(|r| r.procedure().action()),
-            Some(Action::Reading(r)) if r.point == 3
-        ) || {
-            if let Some(Action::Reading(r)) = s.calibration_run().map(|r| r.procedure().action()) {
-                let reading = format!("{}", r.target * 103 / 100 - 40);
-                s.calibration_reading(&reading).expect("plausible");
-            }
-            false
-        }
-    });
-    pen.act(SimAction::Disappear { duration: None })
-        .expect("unplugged");
-    until(&mut station, "the calibration's end", |s| {
-        s.calibration_run()
-            .is_some_and(super::technician::CalibrationRun::is_done)
-    });
+    unplug_at_reading(&mut station, &pen, 3);
     let run = station.calibration_run().expect("kept");
     assert!(!run.procedure().passed());
     let json = run
@@ -311,21 +316,7 @@ fn a_pending_restore_survives_a_station_restart_and_is_written_back_in_technicia
         _dir,
     } = bench(30_000, -40, 0);
     unlock(&mut station);
-    station
-        .start_calibration(CalibrationKind::Depth, false)
-        .expect("starts");
-    until(&mut station, "the first reading", |s| {
-        matches!(
-            s.calibration_run().map(|r| r.procedure().action()),
-            Some(Action::Reading(_))
-        )
-    });
-    pen.act(SimAction::Disappear { duration: None })
-        .expect("unplugged");
-    until(&mut station, "the calibration's end", |s| {
-        s.calibration_run()
-            .is_some_and(super::technician::CalibrationRun::is_done)
-    });
+    unplug_at_reading(&mut station, &pen, 1);
     let data_root = station.data().root().to_path_buf();
     station.shutdown();
 
