@@ -118,15 +118,8 @@ fn worst_gauge_error_um(station: &mut Station) -> i32 {
             s.last_telemetry()
                 .is_some_and(|t| (t.depth_um - target).abs() <= 2)
         });
-        // Nothing stale: the reading is the one this SIM GAUGE asks for.
-        let _ = station.last_gauge_um();
-        station.command(Command::SimGauge).expect("link");
-        let mut read = None;
-        until(station, "the gauge", |s| {
-            read = s.last_gauge_um();
-            read.is_some()
-        });
-        worst = worst.max((read.expect("read") - target).abs());
+        let read = station.sim_gauge_um().expect("the simulated gauge reads");
+        worst = worst.max((read - target).abs());
     }
     worst
 }

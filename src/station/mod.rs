@@ -97,6 +97,9 @@ pub enum StationError {
     /// Technician mode or a calibration refused, and why.
     #[error("{0}")]
     Technician(String),
+    /// The pen did not carry out a command asked of it: the command and its end.
+    #[error("{0}")]
+    Pen(String),
 }
 
 /// How long the station waits for one answer from the link.
@@ -1127,11 +1130,6 @@ impl Station {
     #[must_use]
     pub fn info(&self) -> Option<&PenInfo> {
         self.info.as_ref()
-    }
-
-    /// The simulated pen's last gauge reading (`SIM GAUGE`), µm; taken by the call.
-    pub fn last_gauge_um(&mut self) -> Option<i32> {
-        self.last_gauge_um.take()
     }
 
     /// The pen's calibration.

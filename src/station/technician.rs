@@ -415,6 +415,32 @@ impl Station {
         self.desk.pending.as_ref()
     }
 
+    /// Asks the simulated pen's gauge (`SIM GAUGE`) and waits for its reading, µm: the
+    /// true protrusion now. A real pen refuses the verb (`NAK UNKNOWN`).
+    pub fn sim_gauge_um(&mut self) -> Result<i32, StationError> {
+        // Only the reading that answers this request counts.
+        self.last_gauge_um = None;
+        let answer = self.command(Command::SimGauge)?;
+        if answer.outcome != Outcome::Ack {
+            return Err(StationError::Pen(format!(
+                "SIM GAUGE: {:?}",
+                answer.outcome
+            )));
+        }
+        // The GAUGE line follows its ACK.
+        let deadline = Instant::now() + GAUGE_WAIT;
+        loop {
+            if let Some(true_um) = self.last_gauge_um.take() {
+                return Ok(true_um);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StationError::Timeout(GAUGE_WAIT));
+            }
+            self.pump(left.min(Duration::from_millis(50)));
+        }
+    }
+
     /// The connected pen's calibration status today (`None` until its calibration
     /// is known).
     #[must_use]

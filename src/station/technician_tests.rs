@@ -125,16 +125,7 @@ fn gauge_at(station: &mut Station, depth_um: i32) -> i32 {
         s.last_telemetry()
             .is_some_and(|t| (t.depth_um - depth_um).abs() <= 2)
     });
-    // Nothing stale: the reading is the one this SIM GAUGE asks for.
-    let _ = station.last_gauge_um();
-    let answer = station.command(Command::SimGauge).expect("link");
-    assert_eq!(answer.outcome, Outcome::Ack);
-    let mut gauge = None;
-    until(station, "the gauge", |s| {
-        gauge = s.last_gauge_um();
-        gauge.is_some()
-    });
-    gauge.expect("read")
+    station.sim_gauge_um().expect("the simulated gauge reads")
 }
 
 #[test]
