@@ -149,6 +149,14 @@ fn answer_end(outcome: &Outcome) -> AnswerEnd {
     }
 }
 
+/// Why a command was not acknowledged, in words (empty for an ACK).
+fn why_not_acked(outcome: &Outcome) -> String {
+    match answer_end(outcome) {
+        AnswerEnd::Refused(why) | AnswerEnd::Unknown(why) => why,
+        AnswerEnd::Ack => String::new(),
+    }
+}
+
 impl Desk {
     pub(super) fn load(data: &DataDir) -> (Self, Option<String>) {
         let path = data.path(PENDING_RESTORE_FILE);
@@ -568,10 +576,7 @@ impl Station {
                 run.sim_gauge = false;
                 run.refused = Some(format!(
                     "the pen has no simulated gauge ({}): type the gauge reading",
-                    match answer_end(&answer.outcome) {
-                        AnswerEnd::Refused(w) | AnswerEnd::Unknown(w) => w,
-                        AnswerEnd::Ack => String::new(),
-                    }
+                    why_not_acked(&answer.outcome)
                 ));
             }
             return true;
@@ -798,10 +803,7 @@ impl Station {
             return;
         };
         if answer.outcome != Outcome::Ack {
-            let why = match answer_end(&answer.outcome) {
-                AnswerEnd::Refused(w) | AnswerEnd::Unknown(w) => w,
-                AnswerEnd::Ack => String::new(),
-            };
+            let why = why_not_acked(&answer.outcome);
             self.restore_done(Err(format!("{}: {why}", answer.command.verb())));
             return;
         }
