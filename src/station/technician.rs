@@ -431,8 +431,8 @@ impl Station {
         let answer = self.command(Command::SimGauge)?;
         if answer.outcome != Outcome::Ack {
             return Err(StationError::Pen(format!(
-                "SIM GAUGE: {:?}",
-                answer.outcome
+                "SIM GAUGE: {}",
+                why_not_acked(&answer.outcome)
             )));
         }
         // The GAUGE line follows its ACK.
