@@ -56,6 +56,8 @@ fn recording(minutes: u32, hz: u32) -> Recording {
         lines.push(TimedLine {
             session_ms: i64::from(at_ms),
             line_no: 0,
+            // Filled in below, once the samples are known.
+            tel_before: 0,
             line,
         });
     };
@@ -123,6 +125,11 @@ fn recording(minutes: u32, hz: u32) -> Recording {
             current_ma: 300,
             temp_dc: 310,
         });
+    }
+    // The samples received before each line: those stamped before it.
+    for line in &mut lines {
+        let at = u32::try_from(line.session_ms).expect("fits");
+        line.tel_before = telemetry.session_ms.partition_point(|&t| t < at);
     }
     Recording {
         path: PathBuf::from("bench.jsonl"),

@@ -13,6 +13,8 @@ use punctum::protocol::Command;
 use punctum::safety::interlock::yyyymmdd;
 use punctum::sim::{Journaled, SimAction, SimPen};
 
+/// The depths the pen executed, in order. Every connection begins with the station's
+/// own `DEPTH 0` (the pen keeps a depth across `HELLO`): it comes first.
 fn pen_depths(pen: &SimPen) -> Vec<i64> {
     executed(pen)
         .into_iter()
@@ -49,8 +51,8 @@ fn over_limit_depths_are_refused_and_never_reach_the_pen() {
     assert!(status.success());
     assert_eq!(
         pen_depths(&pen),
-        [300],
-        "the pen saw only the allowed depth"
+        [0, 300],
+        "the pen saw only the retraction at connection and the allowed depth"
     );
 }
 
@@ -70,15 +72,16 @@ fn selecting_a_lower_zone_lowers_the_depth_first_and_says_so() {
         "{event}"
     );
     drop(console.finish());
-    assert_eq!(pen_depths(&pen), [1000, 300]);
+    assert_eq!(pen_depths(&pen), [0, 1000, 300]);
     let order: Vec<Command> = executed(&pen)
         .into_iter()
         .map(|(_, c)| c)
         .filter(|c| matches!(c, Command::Halt | Command::Depth { .. } | Command::Run))
         .collect();
     assert_eq!(
-        &order[..4],
+        &order[..5],
         [
+            Command::Depth { depth_um: 0 },
             Command::Depth { depth_um: 1000 },
             Command::Run,
             Command::Halt,
@@ -294,7 +297,7 @@ fn a_clinic_table_is_enforced_and_its_limit_changes_recorded() {
         log.contains("\"who\":\"T-3\"") && log.contains("\"new_limit_um\":800"),
         "{log}"
     );
-    assert_eq!(pen_depths(&pen), [800]);
+    assert_eq!(pen_depths(&pen), [0, 800]);
     // Every alarm transition is in the log with its time.
     let alarms = std::fs::read_to_string(data.join("alarms.jsonl")).expect("alarm log");
     assert!(
@@ -384,5 +387,5 @@ fn a_depth_over_1_5_mm_needs_the_caution_acknowledged() {
     assert_eq!(console.run("depth 1.8"), "ok");
     assert_eq!(console.run("start"), "ok");
     drop(console.finish());
-    assert_eq!(pen_depths(&pen), [1800]);
+    assert_eq!(pen_depths(&pen), [0, 1800]);
 }

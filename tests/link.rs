@@ -25,12 +25,15 @@ fn the_handshake_says_hello_reads_calibration_and_starts_telemetry() {
         .into_iter()
         .map(|(_, c)| c)
         .filter(|c| *c != Command::Hb)
-        .take(3)
+        .take(4)
         .collect();
+    // The pen keeps its depth across HELLO: the station retracts it before anything
+    // else, and knows the target from then on.
     assert_eq!(
         handshake,
         [
             Command::Hello { proto: 1 },
+            Command::Depth { depth_um: 0 },
             Command::CalGet,
             Command::Tel { hz: 50 }
         ]
@@ -87,7 +90,8 @@ fn the_pen_answers_every_nak_reason() {
 #[test]
 fn the_link_reports_naks_as_outcomes() {
     let pen = sim(SimConfig::default());
-    let (link, _) = connect(link_config(&pen, 0));
+    // Telemetry on: a start is decided on the needle as measured.
+    let (link, _) = connect(link_config(&pen, 50));
     prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(
         request(&link, Command::Depth { depth_um: 500 }).outcome,
@@ -144,7 +148,7 @@ fn a_duplicate_frame_is_answered_again_but_executed_once() {
 #[test]
 fn the_watchdog_fires_300_ms_after_the_host_goes_quiet_and_not_before() {
     let pen = sim(SimConfig::default());
-    let (link, _) = connect(link_config(&pen, 0));
+    let (link, _) = connect(link_config(&pen, 50));
     prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     // From here the test stops proving it is alive: it waits on the pen alone. After

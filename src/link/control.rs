@@ -30,11 +30,17 @@ use crate::protocol::{
     Seq, Telemetry,
 };
 use crate::safety::interlock::{self, InterlockState, Refusal, Rule, SafetySummary, SafetyUpdate};
+use crate::safety::needle::Trip;
 
 /// The loop wakes at least this often to run its timers.
 const TICK: Duration = Duration::from_millis(5);
 /// How long an orderly shutdown waits for the pen to acknowledge `HALT`.
 const SHUTDOWN_HALT_WAIT: Duration = Duration::from_millis(500);
+/// How long a `RUN` may be held while the needle moves into place (or the next
+/// sample is due) before it is refused: the pen's whole depth range at 5 mm/s
+/// (500 ms), the interlock's settle time, and room to spare. The pen itself faults
+/// a move that takes over 1 s.
+pub const START_HOLD_MAX: Duration = Duration::from_millis(1500);
 
 /// Who asked for a command in flight.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +81,9 @@ struct InFlight {
 enum Step {
     /// `HELLO` sent.
     Hello,
+    /// `DEPTH 0` sent: the pen keeps its depth target across `HELLO`, so the station
+    /// retracts the needle before anything else, and knows the target from then on.
+    Retract,
     /// `CAL GET` sent; waiting for its ACK, INFO and CAL.
     Cal { acked: bool },
     /// `TEL` sent.
@@ -144,6 +153,18 @@ pub(crate) struct Control {
     interlock: InterlockState,
     /// The last summary sent to the owner.
     last_summary: Option<SafetySummary>,
+    /// The owner's `RUN` at the head of the queue, held until the needle is in place.
+    held_start: Option<HeldStart>,
+}
+
+/// A `RUN` held at the head of the queue: refused so far only for a reason that
+/// resolves by itself (the needle on its way, the next sample due).
+#[derive(Debug, Clone)]
+struct HeldStart {
+    id: RequestId,
+    since: Instant,
+    /// The latest reason it could not go.
+    refusal: Refusal,
 }
 
 impl Control {
@@ -157,7 +178,8 @@ impl Control {
         let now = Instant::now();
         let (reader_tx, reader_rx) = crossbeam_channel::bounded(8192);
         let backoff = config.reconnect_min;
-        let interlock = InterlockState::new(config.zones.clone());
+        let mut interlock = InterlockState::new(config.zones.clone());
+        interlock.telemetry_hz = config.telemetry_hz;
         Self {
             config,
             commands,
@@ -189,6 +211,7 @@ impl Control {
             scratch: String::new(),
             interlock,
             last_summary: None,
+            held_start: None,
         }
     }
 
@@ -276,6 +299,14 @@ impl Control {
                     self.answer(id, command, None, Outcome::NotSent(why.into()), None);
                     return;
                 }
+                if matches!(
+                    command,
+                    Command::Halt | Command::Depth { .. } | Command::Reset | Command::Run
+                ) {
+                    // Stop, a new depth or another start: the held start is not what
+                    // the operator wants any more.
+                    self.cancel_held_start(&format!("cancelled by {}", command.verb()));
+                }
                 if let Some(conn) = &mut self.conn {
                     conn.queue.push_back((Origin::Owner(id), command));
                 }
@@ -288,6 +319,12 @@ impl Control {
     }
 
     fn on_safety(&mut self, id: RequestId, update: SafetyUpdate) {
+        if matches!(
+            update,
+            SafetyUpdate::SelectZone(_) | SafetyUpdate::Technician(_) | SafetyUpdate::Session(_)
+        ) {
+            self.cancel_held_start("cancelled by a change of zone, mode or session");
+        }
         let connected = self.conn.as_ref().is_some_and(Connection::ready);
         if matches!(update, SafetyUpdate::SelectZone(_)) && !connected {
             // The depth could not be lowered first; the operator selects again once
@@ -328,6 +365,32 @@ impl Control {
         self.estop_pending = true;
         self.cancel_queue("cancelled by an E-stop");
         self.write_estop_byte(now);
+    }
+
+    /// The needle monitor tripped on a sample that arrived at `received`: the E-stop
+    /// byte goes out now, before anything else, and the owner is told.
+    fn monitor_trip(&mut self, trip: Trip, received: Instant) {
+        tracing::warn!(rule = %trip.rule, "needle monitor: {}", trip.message);
+        self.estop();
+        let reaction = received.elapsed();
+        self.stats.monitor_trips += 1;
+        self.emit(LinkEvent::NeedleStopped { trip, reaction });
+    }
+
+    /// Ends a held start, if there is one, as not sent.
+    fn cancel_held_start(&mut self, why: &str) {
+        let Some(held) = self.held_start.take() else {
+            return;
+        };
+        let Some(conn) = &mut self.conn else { return };
+        if let Some(i) = conn
+            .queue
+            .iter()
+            .position(|(origin, _)| *origin == Origin::Owner(held.id))
+            && let Some((_, command)) = conn.queue.remove(i)
+        {
+            self.answer(held.id, command, None, Outcome::NotSent(why.into()), None);
+        }
     }
 
     fn write_estop_byte(&mut self, now: Instant) {
@@ -457,17 +520,58 @@ impl Control {
             };
             // The interlock decides at the last moment, on the state as it is now.
             self.interlock.today = Some(jiff::Zoned::now().date());
-            match interlock::check(&self.interlock, &command) {
+            match interlock::check(&self.interlock, &command, Instant::now()) {
                 Ok(()) => {
+                    self.held_start = None;
                     self.send_frame(command, origin, now);
                     return;
                 }
                 Err(refusal) => {
+                    if let Origin::Owner(id) = origin
+                        && command == Command::Run
+                        && refusal.rule.is_transient()
+                        && self.hold_start(id, &refusal, now)
+                    {
+                        if let Some(conn) = &mut self.conn {
+                            conn.queue.push_front((origin, command));
+                        }
+                        return;
+                    }
+                    self.held_start = None;
                     tracing::info!(%refusal, "interlock refused {}", command.verb());
                     if let Origin::Owner(id) = origin {
                         self.answer(id, command, None, Outcome::Refused(refusal), None);
                     }
                 }
+            }
+        }
+    }
+
+    /// Holds the owner's `RUN` `id`, refused for a transient reason, at the head of the
+    /// queue; true while it may still wait (at most [`START_HOLD_MAX`]). The owner is
+    /// told once when the hold begins. `RUN` is never sent first: it goes only when
+    /// the interlock allows it.
+    fn hold_start(&mut self, id: RequestId, refusal: &Refusal, now: Instant) -> bool {
+        match &mut self.held_start {
+            Some(held) if held.id == id => {
+                held.refusal = refusal.clone();
+                now.duration_since(held.since) < START_HOLD_MAX
+            }
+            _ => {
+                self.held_start = Some(HeldStart {
+                    id,
+                    since: now,
+                    refusal: refusal.clone(),
+                });
+                let target_um = self.interlock.depth_target_um;
+                let depth_um = self.interlock.needle.latest().map(|m| m.depth_um);
+                self.emit(LinkEvent::StartHeld {
+                    id,
+                    target_um,
+                    depth_um,
+                    refusal: refusal.clone(),
+                });
+                true
             }
         }
     }
@@ -494,6 +598,7 @@ impl Control {
             return;
         }
         self.stats.commands_sent += 1;
+        self.interlock.on_sent(&command);
         if let Some(origin) = origin.wire() {
             let sent = WireEvent::Sent {
                 seq,
@@ -535,7 +640,7 @@ impl Control {
 
     fn on_message(&mut self, message: PenMessage, at: Instant) {
         match message {
-            PenMessage::Telemetry(t) => self.on_telemetry(t),
+            PenMessage::Telemetry(t) => self.on_telemetry(t, at),
             PenMessage::Ack(seq) => self.on_answer(seq, Outcome::Ack, at),
             PenMessage::Nak(seq, reason) => {
                 self.stats.naks += 1;
@@ -562,7 +667,7 @@ impl Control {
         }
     }
 
-    fn on_telemetry(&mut self, t: Telemetry) {
+    fn on_telemetry(&mut self, t: Telemetry, received: Instant) {
         self.stats.telemetry_samples += 1;
         if let Some(expected) = self.expected_n
             && t.n != expected
@@ -571,7 +676,9 @@ impl Control {
             self.stats.samples_lost += u64::from(t.n.wrapping_sub(expected));
         }
         self.expected_n = Some(t.n.wrapping_add(1));
-        self.interlock.on_telemetry(&t);
+        if let Some(trip) = self.interlock.on_telemetry(&t, received) {
+            self.monitor_trip(trip, received);
+        }
         if t.state == PenState::Estop {
             self.confirm_estop();
         }
@@ -579,6 +686,10 @@ impl Control {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => self.stats.telemetry_dropped += 1,
             Err(TrySendError::Disconnected(_)) => self.begin_shutdown(),
+        }
+        if self.held_start.is_some() {
+            // A held start goes the moment a sample shows the needle in place.
+            self.pump(received);
         }
     }
 
@@ -601,6 +712,16 @@ impl Control {
         self.rtt.record(round_trip);
         self.interlock
             .on_answer(&f.command, outcome == Outcome::Ack);
+        if f.command == Command::Reset
+            && outcome == Outcome::Ack
+            && self.interlock.depth_target_um.is_none()
+            && let Some(conn) = &mut self.conn
+        {
+            // The retraction at connection was refused (the pen was in FAULT or
+            // ESTOP): the pen is IDLE now, so retract before anything else.
+            conn.queue
+                .push_front((Origin::Interlock, Command::Depth { depth_um: 0 }));
+        }
         // The owner's own commands end as `LinkEvent::Answer`; the others are told
         // here, so a record holds every command's end.
         if let (Some(origin), false) = (f.origin.wire(), matches!(f.origin, Origin::Owner(_))) {
@@ -624,7 +745,11 @@ impl Control {
     }
 
     fn on_handshake_answer(&mut self, command: &Command, outcome: &Outcome, at: Instant) {
-        if let Outcome::Nak(reason) = outcome {
+        let retract_refused = matches!(command, Command::Depth { .. })
+            && *outcome == Outcome::Nak(crate::protocol::NakReason::State);
+        if let Outcome::Nak(reason) = outcome
+            && !retract_refused
+        {
             self.lose(LossReason::Incompatible(format!(
                 "the pen refused {}: {reason}",
                 command.verb()
@@ -636,8 +761,14 @@ impl Control {
             (Command::Hello { .. }, Step::Hello) => {
                 // The pen restarts its counter at 0 after HELLO.
                 self.expected_n = Some(0);
-                conn.step = Step::Cal { acked: false };
+                conn.step = Step::Retract;
                 conn.next_heartbeat = at;
+                self.send_frame(Command::Depth { depth_um: 0 }, Origin::Handshake, at);
+            }
+            (Command::Depth { .. }, Step::Retract) => {
+                // Refused in FAULT or ESTOP: the target stays unknown, and the pen is
+                // retracted after the operator's reset instead.
+                conn.step = Step::Cal { acked: false };
                 self.send_frame(Command::CalGet, Origin::Handshake, at);
             }
             (Command::CalGet, Step::Cal { .. }) => {
@@ -656,10 +787,19 @@ impl Control {
                 self.attempt = 0;
                 self.backoff = self.config.reconnect_min;
                 self.stats.connects += 1;
-                self.interlock
+                let change = self
+                    .interlock
                     .on_connected(info.clone(), calibration.clone());
                 tracing::info!(serial = %info.serial, "link up");
                 self.emit(LinkEvent::State(LinkState::Connected { info, calibration }));
+                if let Some(change) = change {
+                    tracing::warn!(
+                        from = %change.from_serial,
+                        to = %change.to_serial,
+                        "a different pen answered: stopped until the operator resets"
+                    );
+                    self.emit(LinkEvent::PenChanged(change));
+                }
             }
             _ => {}
         }
@@ -838,6 +978,8 @@ impl Control {
     }
 
     fn cancel_queue(&mut self, why: &str) {
+        // A held start is in the queue: it ends with the rest.
+        self.held_start = None;
         let Some(conn) = &mut self.conn else { return };
         let queued: Vec<_> = conn.queue.drain(..).collect();
         for (origin, command) in queued {

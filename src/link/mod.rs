@@ -27,8 +27,10 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 
 use crate::protocol::{Calibration, Command, NakReason, PenEvent, PenInfo, Seq, Telemetry};
-use crate::safety::interlock::{Refusal, SafetySummary, SafetyUpdate, ZonePlan};
+use crate::safety::interlock::{PenChange, Refusal, SafetySummary, SafetyUpdate, ZonePlan};
+use crate::safety::needle::Trip;
 use crate::safety::zones::ZoneTable;
+pub use control::START_HOLD_MAX;
 pub use stats::{DEADLINE_SLACK, LinkStats};
 
 /// Timings and capacities of a link. The defaults follow the protocol document.
@@ -249,6 +251,30 @@ pub enum LinkEvent {
     /// A frame went to the pen, or one not asked by the owner was answered: what a
     /// session record needs to hold every command (heartbeats excepted).
     Wire(WireEvent),
+    /// The needle monitor saw a sample it must not allow and the link has sent the
+    /// E-stop byte (it resends it until the pen confirms). A stop is latched.
+    NeedleStopped {
+        /// What the monitor saw.
+        trip: Trip,
+        /// From the sample's arrival at the port reader to the E-stop byte written.
+        reaction: Duration,
+    },
+    /// The owner's `RUN` is held until the needle is where the start rules need it
+    /// (at most [`START_HOLD_MAX`]): it goes then, or ends refused. Stop, E-stop, a
+    /// new depth or a zone change cancels it.
+    StartHeld {
+        /// The owner's id of the `RUN`.
+        id: RequestId,
+        /// The depth target it waits for, µm.
+        target_um: Option<i32>,
+        /// The needle's measured depth now, µm.
+        depth_um: Option<i32>,
+        /// Why it cannot go yet.
+        refusal: Refusal,
+    },
+    /// A different pen (another serial) answered after a reconnection: a stop is
+    /// latched, and the pen's calibration, cartridge and depth are judged afresh.
+    PenChanged(PenChange),
 }
 
 /// Who asked for a command on the wire.

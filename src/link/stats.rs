@@ -39,6 +39,8 @@ pub struct LinkStats {
     pub connects: u64,
     /// E-stop bytes written.
     pub estop_bytes_sent: u64,
+    /// Times the needle monitor stopped the needle (each sends the E-stop byte).
+    pub monitor_trips: u64,
     /// Most recent command round trip, microseconds.
     pub rtt_last_us: Option<u64>,
     /// Median round trip over the last 1024 answers, microseconds.

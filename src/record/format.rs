@@ -45,6 +45,8 @@ pub enum Line {
     Cartridge(CartridgeLine),
     /// An operator's note.
     Note(NoteLine),
+    /// The needle monitor stopped the needle: the E-stop byte went out.
+    Monitor(MonitorLine),
     /// The last line of a session that ended normally.
     Summary(Box<SummaryLine>),
 }
@@ -65,6 +67,7 @@ impl Line {
             Line::Link(_) => "link",
             Line::Cartridge(_) => "cartridge",
             Line::Note(_) => "note",
+            Line::Monitor(_) => "monitor",
             Line::Summary(_) => "summary",
         }
     }
@@ -84,12 +87,13 @@ impl Line {
             Line::Link(l) => l.utc_ms,
             Line::Cartridge(l) => l.utc_ms,
             Line::Note(l) => l.utc_ms,
+            Line::Monitor(l) => l.utc_ms,
             Line::Summary(l) => l.utc_ms,
         }
     }
 
     /// Every `type` word this version knows, in the order the documentation lists them.
-    pub const KINDS: [&'static str; 12] = [
+    pub const KINDS: [&'static str; 13] = [
         "header",
         "tel",
         "command",
@@ -101,6 +105,7 @@ impl Line {
         "link",
         "cartridge",
         "note",
+        "monitor",
         "summary",
     ];
 }
@@ -330,12 +335,38 @@ pub struct ZoneLine {
     pub lowered_to_um: Option<i32>,
 }
 
+/// The needle monitor stopped the needle: what it saw, and the E-stop byte's reaction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MonitorLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// The rule: `depth_over_limit`, `unexpected_run`, `overspeed`, `depth_off_target`.
+    pub rule: String,
+    /// The zone the needle ran in (`null`: on the bench, or no pass).
+    pub zone: Option<String>,
+    /// The depth limit in force, µm.
+    pub limit_um: Option<i32>,
+    /// The depth target the pen had acknowledged, µm.
+    pub target_um: Option<i32>,
+    /// The measured depth, µm.
+    pub depth_um: i32,
+    /// The measured speed, rpm.
+    pub rpm: i32,
+    /// Pen time of the sample, ms.
+    pub t_ms: u32,
+    /// From the sample's arrival at the port reader to the E-stop byte written, µs.
+    pub reaction_us: u64,
+    /// What happened, as the operator read it.
+    pub message: String,
+}
+
 /// A link state change.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LinkLine {
     /// Station UTC time, ms.
     pub utc_ms: i64,
-    /// `connecting`, `connected`, `lost` or `closed`.
+    /// `connecting`, `connected`, `lost`, `closed`, or `pen_changed` (a different pen
+    /// answered: `detail` names both serials).
     pub state: String,
     /// Why (for `lost`), or the last error (for `connecting`).
     pub detail: Option<String>,

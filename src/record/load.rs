@@ -440,6 +440,7 @@ impl Builder {
                 self.lines.push(TimedLine {
                     session_ms,
                     line_no,
+                    tel_before: self.telemetry.len(),
                     line,
                 });
             }

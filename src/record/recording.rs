@@ -145,8 +145,20 @@ pub struct TimedLine {
     pub session_ms: i64,
     /// The line number in the file, from 1.
     pub line_no: u64,
+    /// How many telemetry samples (of [`Recording::telemetry`]) came before it in the
+    /// file: the exact order the station wrote, which the figures follow.
+    pub tel_before: usize,
     /// The line.
     pub line: Line,
+}
+
+/// One item of a record in file order: see [`Recording::for_each_in_file_order`].
+#[derive(Debug, Clone, Copy)]
+pub enum InFileOrder<'a> {
+    /// Telemetry sample `index` of [`Recording::telemetry`].
+    Sample(usize),
+    /// A line other than telemetry.
+    Line(&'a TimedLine),
 }
 
 /// Whether the record ended normally.
@@ -194,6 +206,23 @@ pub struct Recording {
 }
 
 impl Recording {
+    /// Visits every telemetry sample and every other line in the order the station
+    /// wrote them.
+    pub fn for_each_in_file_order<'a>(&'a self, mut visit: impl FnMut(InFileOrder<'a>)) {
+        let mut next_sample = 0;
+        for line in &self.lines {
+            let upto = line.tel_before.min(self.telemetry.len());
+            while next_sample < upto {
+                visit(InFileOrder::Sample(next_sample));
+                next_sample += 1;
+            }
+            visit(InFileOrder::Line(line));
+        }
+        for i in next_sample..self.telemetry.len() {
+            visit(InFileOrder::Sample(i));
+        }
+    }
+
     /// The session's length, ms: from the header to the summary, or to the last line
     /// of an interrupted record.
     #[must_use]

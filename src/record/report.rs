@@ -1,11 +1,11 @@
 //! A session's report, computed from its record: per zone the needling time,
 //! passes, maximum depth and refusals; the alarms; the interruptions.
 //!
-//! The figures are recomputed from the lines, the way the station computes its own
-//! summary (`station::session`), so that an interrupted record, which has no
-//! summary, still gets them. When the summary line is there it is shown too, and
-//! every figure on which it disagrees with the lines is listed: a disagreement
-//! means lines were lost or skipped.
+//! The figures are recomputed from the lines by the station's own rule
+//! ([`super::figures`], fed in the order the station wrote them), so that an
+//! interrupted record, which has no summary, still gets them. When the summary line
+//! is there it is shown too, and every figure on which it disagrees with the lines is
+//! listed: a disagreement means lines were lost, skipped or changed.
 //!
 //! [`write_csv`] exports the telemetry for spreadsheets and pandas.
 
@@ -17,12 +17,10 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::format::{Line, StateWord, SummaryLine};
-use super::recording::{RecordStatus, Recording};
-
-/// Two samples further apart than this are not needling time (the station's rule),
-/// and are listed as a telemetry gap.
-pub const MAX_SAMPLE_GAP_MS: u32 = 1000;
+use super::figures::{FigureSample, Figures};
+pub use super::figures::{MAX_SAMPLE_GAP_MS, ZoneFigures as ZoneReport};
+use super::format::{Line, SummaryLine};
+use super::recording::{InFileOrder, RecordStatus, Recording};
 
 /// Warnings listed in the text report; all of them are in the JSON.
 const TEXT_WARNINGS: usize = 20;
@@ -68,7 +66,7 @@ pub struct Report {
     /// Link losses, pen faults, emergency stops, pen reboots and telemetry gaps.
     pub interruptions: Vec<Interruption>,
     /// Interruptions as the station's summary counts them: link losses, pen faults,
-    /// and reboots of a pen already connected.
+    /// reboots of a pen already connected, and needle monitor stops.
     pub station_interruptions: u32,
     /// Cartridges that ran, in order.
     pub cartridges: Vec<String>,
@@ -80,29 +78,6 @@ pub struct Report {
     pub disagreements: Vec<String>,
     /// Lines the loader skipped or kept with a warning.
     pub warnings: Vec<WarningReport>,
-}
-
-/// One zone's figures.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ZoneReport {
-    /// The zone's id; `None` for what happened with no zone selected.
-    pub zone: Option<String>,
-    /// Needle starts (`RUN` acknowledged by the pen) while it was active.
-    pub passes: u32,
-    /// Running time: the pen-clock time between two running samples, gaps over
-    /// [`MAX_SAMPLE_GAP_MS`] left out; ms. A pass counts whole in the zone it
-    /// started in, including the motor's run-down after a zone change's HALT.
-    pub needling_ms: u64,
-    /// Deepest actual depth while running (0: never ran), µm.
-    pub max_depth_um: i32,
-    /// Commands the interlock refused while it was active.
-    pub refusals: u32,
-}
-
-impl ZoneReport {
-    fn is_blank(&self) -> bool {
-        self.passes == 0 && self.needling_ms == 0 && self.max_depth_um == 0 && self.refusals == 0
-    }
 }
 
 /// One alarm, from its raising to its clearing. Times are session ms.
@@ -129,7 +104,8 @@ pub struct AlarmReport {
 pub struct Interruption {
     /// When.
     pub at_ms: i64,
-    /// `link_lost`, `fault`, `estop`, `reboot` or `telemetry_gap`.
+    /// `link_lost`, `fault`, `estop`, `reboot`, `needle_stopped` (the needle monitor's
+    /// E-stop) or `telemetry_gap`.
     pub kind: &'static str,
     /// The link's reason, the pen's event, or the gap's samples.
     pub detail: String,
@@ -157,32 +133,9 @@ pub struct WarningReport {
     pub message: String,
 }
 
-/// Accumulates the figures of each zone, in the order zones are first met.
-#[derive(Default)]
-struct ZoneTable {
-    zones: Vec<ZoneReport>,
-}
-
-impl ZoneTable {
-    fn index(&mut self, zone: Option<&str>) -> usize {
-        if let Some(i) = self.zones.iter().position(|z| z.zone.as_deref() == zone) {
-            return i;
-        }
-        self.zones.push(ZoneReport {
-            zone: zone.map(str::to_owned),
-            ..ZoneReport::default()
-        });
-        self.zones.len() - 1
-    }
-}
-
-/// What the non-telemetry lines add up to, in file order.
+/// What the non-telemetry lines add up to besides the zones' figures, in file order.
 #[derive(Default)]
 struct LineFigures {
-    zones: ZoneTable,
-    /// Zone changes on the session axis, to place telemetry.
-    zone_changes: Vec<(i64, usize)>,
-    active: Option<usize>,
     alarms: Vec<AlarmReport>,
     interruptions: Vec<Interruption>,
     station_interruptions: u32,
@@ -190,26 +143,11 @@ struct LineFigures {
     pen_known: bool,
     cartridges: Vec<String>,
     notes: Vec<NoteReport>,
-    refusals: u32,
 }
 
 impl LineFigures {
     fn on_line(&mut self, at_ms: i64, line: &Line) {
         match line {
-            Line::Zone(z) => {
-                let i = self.zones.index(Some(&z.zone));
-                self.active = Some(i);
-                self.zone_changes.push((at_ms, i));
-            }
-            Line::Answer(a) if a.command == "RUN" && a.result == "ACK" => {
-                let i = self.active.unwrap_or_else(|| self.zones.index(None));
-                self.zones.zones[i].passes += 1;
-            }
-            Line::Refusal(r) => {
-                self.refusals += 1;
-                let i = self.zones.index(r.zone.as_deref());
-                self.zones.zones[i].refusals += 1;
-            }
             Line::Alarm(a) => on_alarm(&mut self.alarms, a, at_ms),
             Line::Link(l) if l.state == "lost" => {
                 self.station_interruptions += 1;
@@ -234,6 +172,17 @@ impl LineFigures {
                 }
             }
             Line::Event(e) => self.on_event(at_ms, &e.event),
+            Line::Monitor(m) => {
+                // The station counts the monitor's stop as an interruption of its own;
+                // the pen's `EV ESTOP HOST` that follows is listed as well.
+                self.station_interruptions += 1;
+                self.interruptions.push(Interruption {
+                    at_ms,
+                    kind: "needle_stopped",
+                    detail: format!("{}: {}", m.rule, m.message),
+                    duration_ms: None,
+                });
+            }
             Line::Cartridge(c) if !self.cartridges.contains(&c.id) => {
                 self.cartridges.push(c.id.clone());
             }
@@ -274,32 +223,43 @@ impl Report {
     /// The report of `rec`, figures recomputed from its lines.
     #[must_use]
     pub fn from_recording(rec: &Recording) -> Report {
-        let mut figures = LineFigures::default();
-        for timed in &rec.lines {
-            figures.on_line(timed.session_ms, &timed.line);
-        }
+        let mut line_figures = LineFigures::default();
+        let mut zone_figures = Figures::new();
+        let tel = &rec.telemetry;
+        rec.for_each_in_file_order(|item| match item {
+            InFileOrder::Sample(i) => {
+                zone_figures.on_sample(FigureSample::new(
+                    tel.t_ms[i],
+                    tel.state[i],
+                    tel.depth_um[i],
+                ));
+            }
+            InFileOrder::Line(timed) => {
+                zone_figures.on_line(&timed.line);
+                line_figures.on_line(timed.session_ms, &timed.line);
+            }
+        });
         let LineFigures {
-            mut zones,
-            zone_changes,
             alarms,
             mut interruptions,
             station_interruptions,
             cartridges,
             notes,
-            refusals,
             ..
-        } = figures;
+        } = line_figures;
 
-        let (samples_lost, gaps) = telemetry_figures(rec, &mut zones, &zone_changes);
+        let (samples_lost, gaps) = telemetry_figures(rec);
         interruptions.extend(gaps);
         interruptions.sort_by_key(|i| i.at_ms);
 
         // Every zone selected is listed, blank if never used; what happened with no
         // zone selected comes last, if anything did.
-        let mut zone_list: Vec<ZoneReport> = zones
-            .zones
-            .into_iter()
+        let refusals = zone_figures.refusals();
+        let mut zone_list: Vec<ZoneReport> = zone_figures
+            .zones()
+            .iter()
             .filter(|z| z.zone.is_some() || !z.is_blank())
+            .cloned()
             .collect();
         zone_list.sort_by_key(|z| z.zone.is_none());
 
@@ -351,7 +311,7 @@ impl Report {
     pub fn zones_treated(&self) -> impl Iterator<Item = &str> {
         self.zones
             .iter()
-            .filter(|z| z.passes > 0 || z.needling_ms > 0)
+            .filter(|z| z.treated())
             .filter_map(|z| z.zone.as_deref())
     }
 
@@ -670,30 +630,12 @@ fn on_alarm(alarms: &mut Vec<AlarmReport>, a: &super::format::AlarmLine, at_ms: 
     slot.get_or_insert(at_ms);
 }
 
-/// Needling time and depth per zone, lost samples and gaps, from the columns.
-fn telemetry_figures(
-    rec: &Recording,
-    zones: &mut ZoneTable,
-    zone_changes: &[(i64, usize)],
-) -> (u64, Vec<Interruption>) {
+/// Lost samples and telemetry gaps, from the columns.
+fn telemetry_figures(rec: &Recording) -> (u64, Vec<Interruption>) {
     let tel = &rec.telemetry;
     let mut lost = 0_u64;
     let mut gaps = Vec::new();
-    let mut change = 0;
-    let mut active: Option<usize> = None;
-    // The zone the current pass started in. A zone change halts the needle first,
-    // but the motor runs down for a few samples after the HALT, and those reach the
-    // station after the new zone is active: they belong to the pass, in the old zone.
-    let mut pass_zone: Option<usize> = None;
     for i in 1..tel.len() {
-        // The zone active at the pair's first sample: where a pass starts.
-        let at_ms = i64::from(tel.session_ms[i - 1]);
-        while let Some(&(when, zone)) = zone_changes.get(change)
-            && when <= at_ms
-        {
-            active = Some(zone);
-            change += 1;
-        }
         let (prev_n, n) = (tel.n[i - 1], tel.n[i]);
         if n > prev_n.wrapping_add(1) && n > prev_n {
             lost += u64::from(n - prev_n - 1);
@@ -706,17 +648,6 @@ fn telemetry_figures(
                 detail: format!("no telemetry between samples n={prev_n} and n={n}"),
                 duration_ms: Some(i64::from(step_ms)),
             });
-        }
-        // The station's rule: the pen-clock time between two running samples.
-        let running = tel.state[i] == StateWord::Running;
-        let dt_ms = tel.t_ms[i].wrapping_sub(tel.t_ms[i - 1]);
-        if running && tel.state[i - 1] == StateWord::Running && dt_ms <= MAX_SAMPLE_GAP_MS {
-            let z = *pass_zone.get_or_insert_with(|| active.unwrap_or_else(|| zones.index(None)));
-            let figures = &mut zones.zones[z];
-            figures.needling_ms += u64::from(dt_ms);
-            figures.max_depth_um = figures.max_depth_um.max(tel.depth_um[i]);
-        } else {
-            pass_zone = None;
         }
     }
     (lost, gaps)
@@ -910,7 +841,7 @@ mod tests {
     /// lost samples, a fault, a cartridge and a note; `summary` adds a summary line
     /// that agrees with it.
     fn session(summary: bool) -> Vec<Line> {
-        use StateWord::{Fault, Idle, Running};
+        use crate::record::format::StateWord::{Fault, Idle, Running};
         let mut l = vec![kit::header("C042"), kit::zone(0, "cheeks")];
         l.extend(kit::tel_run(0, 1000, 10, 0, Idle, 0));
         l.push(kit::command(995, 5, "RUN"));
@@ -1051,7 +982,7 @@ mod tests {
 
     #[test]
     fn the_run_down_after_a_zone_change_should_stay_with_the_pass_in_the_old_zone() {
-        use StateWord::{Idle, Running};
+        use crate::record::format::StateWord::{Idle, Running};
         let mut l = vec![kit::header("C042"), kit::zone(0, "cheeks")];
         l.push(kit::answer(5, 1, "RUN", "ACK"));
         l.extend(kit::tel_run(10, 1000, 10, 0, Running, 1000));

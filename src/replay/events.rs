@@ -30,6 +30,8 @@ pub enum EventKind {
     Cartridge,
     /// An operator's note.
     Note,
+    /// The needle monitor stopped the needle.
+    NeedleStopped,
 }
 
 impl EventKind {
@@ -49,6 +51,7 @@ impl EventKind {
             Self::Link => "link",
             Self::Cartridge => "cartridge",
             Self::Note => "note",
+            Self::NeedleStopped => "needle monitor stop",
         }
     }
 }
@@ -119,6 +122,10 @@ pub fn event_of(line: &TimedLine) -> Option<TimelineEvent> {
             format!("cartridge {} ({} needles)", c.id, c.needles),
         ),
         Line::Note(n) => (EventKind::Note, format!("note by {}: {}", n.author, n.text)),
+        Line::Monitor(m) => (
+            EventKind::NeedleStopped,
+            format!("needle monitor ({}): {}", m.rule, m.message),
+        ),
         Line::Header(_) | Line::Tel(_) | Line::Command(_) | Line::Answer(_) | Line::Summary(_) => {
             return None;
         }

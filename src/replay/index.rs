@@ -12,24 +12,20 @@
 //!   every [`CHECKPOINT_EVERY`] transitions; the state at the cursor is the snapshot
 //!   before it plus at most that many transitions.
 //!
-//! Needling is counted as the live station counts it (`station/session.rs`): the time
-//! between two consecutive RUNNING samples, unless more than [`MAX_SAMPLE_GAP_MS`]
-//! apart, goes to the zone the needle was started in (a pen running down after a zone
-//! change that halted it still counts in the old zone). Here the time is the samples'
-//! session time as placed by the loader (the pen's clock, re-anchored where it jumps),
-//! so the figures match the live ones except across a re-anchoring.
+//! Passes and needling are counted by the station's own rule ([`crate::record::figures`]),
+//! fed the lines and samples in the order the station wrote them, so the figures at the
+//! end of a replay are the summary's and the report's. Within a segment the time is
+//! the pen's clock, as the rule counts it.
 
-use crate::record::format::{Line, StateWord};
-use crate::record::recording::{Recording, TelColumns};
+use crate::record::figures::{Counted, FigureSample, Figures};
+use crate::record::format::Line;
+use crate::record::recording::{InFileOrder, Recording, TelColumns};
 use crate::safety::alarms::{ActiveAlarm, AlarmId, Priority};
 use crate::safety::zones::ZoneId;
 
 use super::events::parse_priority;
 
-/// A gap between two samples longer than this is not needling time: the telemetry was
-/// interrupted and the needle is assumed stopped meanwhile. The live station's rule
-/// (`station/session.rs`), repeated here so replay counts the same way.
-pub const MAX_SAMPLE_GAP_MS: u32 = 1000;
+pub use crate::record::figures::MAX_SAMPLE_GAP_MS;
 
 /// Alarm transitions between two snapshots.
 pub const CHECKPOINT_EVERY: usize = 64;
@@ -66,7 +62,8 @@ pub struct ZoneFigure {
     pub needling_ms: u64,
 }
 
-/// A run of RUNNING samples `first..=last` whose gaps all count for one zone.
+/// A run of RUNNING samples `first..=last` whose gaps all count for one zone: its
+/// needling time up to sample `k` is `t_ms[k] - t_ms[first]` on the pen's clock.
 #[derive(Debug, Clone)]
 struct Segment {
     first: usize,
@@ -115,7 +112,6 @@ impl StateIndex {
     #[must_use]
     pub fn build(recording: &Recording) -> Self {
         let mut index = Self::default();
-        let mut pass_counts = [0u32; SLOTS];
         for timed in &recording.lines {
             let at_ms = timed.session_ms;
             match &timed.line {
@@ -165,20 +161,60 @@ impl StateIndex {
         // stepped back mid-session.
         index.zone_changes.sort_by_key(|z| z.at_ms);
         index.alarms.sort_by_key(|a| a.at_ms);
-        for timed in &recording.lines {
-            if let Line::Answer(a) = &timed.line
-                && a.command == "RUN"
-                && a.result == "ACK"
-            {
-                let zone = index.zone_at(timed.session_ms);
-                pass_counts[slot(zone.map(|z| z.zone))] += 1;
-                index.passes.push((timed.session_ms, pass_counts));
-            }
-        }
+        index.build_figures(recording);
         index.passes.sort_by_key(|p| p.0);
-        index.build_segments(&recording.telemetry);
         index.build_checkpoints();
         index
+    }
+
+    /// Passes and needling segments, by the figures' own rule over the record in file
+    /// order.
+    fn build_figures(&mut self, recording: &Recording) {
+        let tel = &recording.telemetry;
+        let mut figures = Figures::new();
+        // The figures' slots (zones in the order met) mapped to the index's.
+        let mut slots: Vec<usize> = Vec::new();
+        let mut pass_counts = [0u32; SLOTS];
+        let mut totals = [0u64; SLOTS];
+        let (passes, segments) = (&mut self.passes, &mut self.segments);
+        recording.for_each_in_file_order(|item| {
+            let (counted, sample, line_ms) = match item {
+                InFileOrder::Sample(i) => {
+                    let s = FigureSample::new(tel.t_ms[i], tel.state[i], tel.depth_um[i]);
+                    (figures.on_sample(s), Some(i), None)
+                }
+                InFileOrder::Line(timed) => {
+                    (figures.on_line(&timed.line), None, Some(timed.session_ms))
+                }
+            };
+            while slots.len() < figures.zones().len() {
+                let zone = figures.zones()[slots.len()]
+                    .zone
+                    .as_deref()
+                    .and_then(|z| z.parse::<ZoneId>().ok());
+                slots.push(slot(zone));
+            }
+            match (counted, sample, line_ms) {
+                (Counted::Pass { slot }, _, Some(at_ms)) => {
+                    pass_counts[slots[slot]] += 1;
+                    passes.push((at_ms, pass_counts));
+                }
+                (Counted::Needling { slot, dt_ms }, Some(i), _) if i > 0 => {
+                    let s = slots[slot];
+                    match segments.last_mut() {
+                        Some(seg) if seg.last == i - 1 && seg.slot == s => seg.last = i,
+                        _ => segments.push(Segment {
+                            first: i - 1,
+                            last: i,
+                            slot: s,
+                            before_ms: totals,
+                        }),
+                    }
+                    totals[s] += u64::from(dt_ms);
+                }
+                _ => {}
+            }
+        });
     }
 
     fn note(&mut self, text: String) {
@@ -197,42 +233,6 @@ impl StateIndex {
             notes.push(format!("... and {} more", self.notes_dropped));
         }
         notes
-    }
-
-    fn build_segments(&mut self, tel: &TelColumns) {
-        let mut totals = [0u64; SLOTS];
-        let mut zones = self.zone_changes.iter().peekable();
-        let mut zone: Option<ZoneId> = None;
-        // The zone of the pass under way: set at its first RUNNING sample.
-        let mut pass_zone: Option<ZoneId> = None;
-        for i in 1..tel.len() {
-            let t = tel.session_ms[i];
-            // Zone changes are few and samples come in time order: walk both.
-            while let Some(change) = zones.next_if(|c| c.at_ms <= i64::from(t)) {
-                zone = Some(change.zone);
-            }
-            // A pass starts at the first RUNNING sample (or with the record).
-            if i == 1 || tel.state[i - 1] != StateWord::Running {
-                pass_zone = zone;
-            }
-            let running =
-                tel.state[i - 1] == StateWord::Running && tel.state[i] == StateWord::Running;
-            let dt_ms = t.saturating_sub(tel.session_ms[i - 1]);
-            if !running || dt_ms > MAX_SAMPLE_GAP_MS {
-                continue;
-            }
-            let s = slot(pass_zone);
-            match self.segments.last_mut() {
-                Some(seg) if seg.last == i - 1 && seg.slot == s => seg.last = i,
-                _ => self.segments.push(Segment {
-                    first: i - 1,
-                    last: i,
-                    slot: s,
-                    before_ms: totals,
-                }),
-            }
-            totals[s] += u64::from(dt_ms);
-        }
     }
 
     fn build_checkpoints(&mut self) {
@@ -303,8 +303,7 @@ impl StateIndex {
         };
         let mut totals = seg.before_ms;
         let end = last.min(seg.last);
-        totals[seg.slot] +=
-            u64::from(tel.session_ms[end].saturating_sub(tel.session_ms[seg.first]));
+        totals[seg.slot] += u64::from(tel.t_ms[end].wrapping_sub(tel.t_ms[seg.first]));
         totals
     }
 

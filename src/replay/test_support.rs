@@ -298,6 +298,7 @@ pub fn recording_from_lines(path: &Path, lines: Vec<Line>) -> Recording {
             line => timed.push(TimedLine {
                 session_ms,
                 line_no: i as u64 + 2,
+                tel_before: telemetry.len(),
                 line,
             }),
         }

@@ -114,15 +114,33 @@ pub enum AlarmId {
     TelemetryGaps,
     /// The pen's calibration is due.
     CalibrationDue,
+    /// The needle monitor saw the needle run deeper than its zone allows, and
+    /// stopped it.
+    DepthOverLimit,
+    /// The needle monitor saw the pen run when the station had not started it, and
+    /// stopped it.
+    UnexpectedRun,
+    /// The needle monitor saw the needle turn far faster than allowed, and stopped it.
+    Overspeed,
+    /// The needle monitor saw the running needle stay away from its depth target, and
+    /// stopped it.
+    DepthOffTarget,
+    /// A different pen answered after a reconnection.
+    PenChanged,
 }
 
 impl AlarmId {
     /// Every alarm, high priority first.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 14] = [
+        Self::DepthOverLimit,
+        Self::UnexpectedRun,
         Self::LinkLost,
         Self::PenFault,
         Self::Estop,
         Self::RecordingFailed,
+        Self::Overspeed,
+        Self::DepthOffTarget,
+        Self::PenChanged,
         Self::DepthRefused,
         Self::DeepCaution,
         Self::StartRefused,
@@ -143,6 +161,23 @@ impl AlarmId {
             Self::StartRefused => "start_refused",
             Self::TelemetryGaps => "telemetry_gaps",
             Self::CalibrationDue => "calibration_due",
+            Self::DepthOverLimit => "depth_over_limit",
+            Self::UnexpectedRun => "unexpected_run",
+            Self::Overspeed => "overspeed",
+            Self::DepthOffTarget => "depth_off_target",
+            Self::PenChanged => "pen_changed",
+        }
+    }
+
+    /// The alarm a needle monitor rule raises.
+    #[must_use]
+    pub fn of_monitor(rule: crate::safety::needle::MonitorRule) -> Self {
+        use crate::safety::needle::MonitorRule as R;
+        match rule {
+            R::DepthOverLimit => Self::DepthOverLimit,
+            R::UnexpectedRun => Self::UnexpectedRun,
+            R::Overspeed => Self::Overspeed,
+            R::DepthOffTarget => Self::DepthOffTarget,
         }
     }
 
@@ -150,8 +185,18 @@ impl AlarmId {
     #[must_use]
     pub fn priority(self) -> Priority {
         match self {
-            Self::LinkLost | Self::PenFault | Self::Estop | Self::RecordingFailed => Priority::High,
-            Self::DepthRefused | Self::DeepCaution | Self::StartRefused => Priority::Medium,
+            Self::LinkLost
+            | Self::PenFault
+            | Self::Estop
+            | Self::RecordingFailed
+            | Self::DepthOverLimit
+            | Self::UnexpectedRun => Priority::High,
+            Self::DepthRefused
+            | Self::DeepCaution
+            | Self::StartRefused
+            | Self::Overspeed
+            | Self::DepthOffTarget
+            | Self::PenChanged => Priority::Medium,
             Self::TelemetryGaps | Self::CalibrationDue => Priority::Low,
         }
     }
@@ -172,7 +217,12 @@ impl AlarmId {
             | Self::Estop
             | Self::RecordingFailed
             | Self::DepthRefused
-            | Self::StartRefused => true,
+            | Self::StartRefused
+            | Self::DepthOverLimit
+            | Self::UnexpectedRun
+            | Self::Overspeed
+            | Self::DepthOffTarget
+            | Self::PenChanged => true,
             Self::DeepCaution | Self::TelemetryGaps | Self::CalibrationDue => false,
         }
     }
@@ -206,6 +256,19 @@ impl AlarmId {
             Self::StartRefused => "The motor start was refused by the interlock.",
             Self::TelemetryGaps => "Telemetry samples are missing.",
             Self::CalibrationDue => "The pen's calibration is due.",
+            Self::DepthOverLimit => {
+                "The needle ran deeper than its zone allows; the station stopped it (E-stop)."
+            }
+            Self::UnexpectedRun => {
+                "The pen ran without the station starting it; the station stopped it (E-stop)."
+            }
+            Self::Overspeed => {
+                "The needle turned far faster than allowed; the station stopped it (E-stop)."
+            }
+            Self::DepthOffTarget => {
+                "The running needle stayed away from its depth; the station stopped it (E-stop)."
+            }
+            Self::PenChanged => "A different pen is connected; nothing runs until reset.",
         }
     }
 
@@ -224,6 +287,17 @@ impl AlarmId {
             Self::StartRefused => "Read the reason (screening, zone, depth) and resolve it.",
             Self::TelemetryGaps => "Check the cable and the computer's load; plots may have holes.",
             Self::CalibrationDue => "Calibrate the pen before the next session.",
+            Self::DepthOverLimit => {
+                "Lift the pen; check the skin; take the pen out of service for a depth check."
+            }
+            Self::UnexpectedRun => "Lift the pen; take it out of service: it started by itself.",
+            Self::Overspeed => "Lift the pen; take it out of service for a speed check.",
+            Self::DepthOffTarget => {
+                "Lift the pen; check the depth mechanism before resetting and going on."
+            }
+            Self::PenChanged => {
+                "Check it is the pen intended, its cartridge and depth; then reset to go on."
+            }
         }
     }
 }
@@ -700,13 +774,25 @@ mod tests {
         check(AlarmId::StartRefused, ("start_refused", Medium, true, 0));
         check(AlarmId::TelemetryGaps, ("telemetry_gaps", Low, false, 2000));
         check(AlarmId::CalibrationDue, ("calibration_due", Low, false, 0));
+        check(
+            AlarmId::DepthOverLimit,
+            ("depth_over_limit", High, true, 0),
+        );
+        check(AlarmId::UnexpectedRun, ("unexpected_run", High, true, 0));
+        check(AlarmId::Overspeed, ("overspeed", Medium, true, 0));
+        check(
+            AlarmId::DepthOffTarget,
+            ("depth_off_target", Medium, true, 0),
+        );
+        check(AlarmId::PenChanged, ("pen_changed", Medium, true, 0));
         assert!(High > Medium && Medium > Low);
         assert_eq!(
             "siren".parse::<AlarmId>().map_err(|e| e.to_string()),
             Err(
-                "unknown alarm id \"siren\"; valid: link_lost, pen_fault, estop, \
-                 recording_failed, depth_refused, deep_caution, start_refused, \
-                 telemetry_gaps, calibration_due"
+                "unknown alarm id \"siren\"; valid: depth_over_limit, unexpected_run, \
+                 link_lost, pen_fault, estop, recording_failed, overspeed, depth_off_target, \
+                 pen_changed, depth_refused, deep_caution, start_refused, telemetry_gaps, \
+                 calibration_due"
                     .to_owned()
             )
         );

@@ -10,15 +10,28 @@
 //! the operator selects a zone whose limit is below the current depth, the depth is
 //! lowered to that limit first, explicitly, and reported ([`ZonePlan`]).
 //!
-//! After a link loss, a pen fault, a pen reboot or an E-stop, a stop is latched:
-//! `RUN` is refused until the operator's own `RESET` is acknowledged by the pen.
+//! After a link loss, a pen fault, a pen reboot, an E-stop, a needle monitor trip or a
+//! change of pen, a stop is latched: `RUN` is refused until the operator's own `RESET`
+//! is acknowledged by the pen.
+//!
+//! The interlock decides on the pen's measured state (its telemetry, see
+//! [`super::needle`]) and on the depth target the pen acknowledged, never on what the
+//! station assumes it sent: `RUN` goes out only while fresh telemetry shows the needle
+//! still, at its target and within the zone's limit. The needle monitor judges every
+//! sample while the needle runs ([`InterlockState::on_telemetry`]); a trip is the
+//! link's cue to send the E-stop byte.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Instant;
 
 use jiff::civil::Date;
 
-use super::aftercare::SAME_ZONE_MIN_DAYS;
+use super::aftercare::{SAME_ZONE_MIN_DAYS, same_zone_allowed};
+use super::needle::{
+    ARRIVED_WITHIN_UM, MonitorInput, MonitorRule, NeedleMonitor, NeedleWatch, Pass,
+    REPORT_STEP_UM, Trip, fresh_within,
+};
 use super::zones::{ZoneId, ZoneTable};
 use crate::protocol::{
     Calibration, CartridgeId, Command, FaultCode, PenEvent, PenInfo, PenState, Telemetry,
@@ -79,6 +92,19 @@ pub enum Rule {
     SessionOpen,
     /// On the bench the needle turns only retracted (depth target 0).
     BenchNeedleExtended,
+    /// The depth target the pen holds is not known (after a connection, a new pen, a
+    /// reboot), so a start cannot rely on it.
+    DepthTargetUnknown,
+    /// Telemetry is off: the station cannot see the needle.
+    TelemetryOff,
+    /// No sample recent enough to decide on.
+    TelemetryStale,
+    /// The depth mechanism is still moving.
+    NeedleMoving,
+    /// The measured depth is above the zone's limit.
+    NeedleAboveLimit,
+    /// The needle has stopped, but not at its target.
+    NeedleOffTarget,
 }
 
 impl Rule {
@@ -108,7 +134,21 @@ impl Rule {
             Self::TechnicianMode => "technician_mode",
             Self::SessionOpen => "session_open",
             Self::BenchNeedleExtended => "bench_needle_extended",
+            Self::DepthTargetUnknown => "depth_target_unknown",
+            Self::TelemetryOff => "telemetry_off",
+            Self::TelemetryStale => "telemetry_stale",
+            Self::NeedleMoving => "needle_moving",
+            Self::NeedleAboveLimit => "needle_above_limit",
+            Self::NeedleOffTarget => "needle_off_target",
         }
+    }
+
+    /// A refusal by this rule may resolve by itself within moments, without the
+    /// operator: the needle is on its way, or the next sample is due. The link may
+    /// hold a `RUN` refused for it (bounded) instead of refusing at once.
+    #[must_use]
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::NeedleMoving | Self::TelemetryStale)
     }
 }
 
@@ -147,6 +187,10 @@ pub enum Latch {
     Estop,
     /// The pen rebooted.
     PenRebooted,
+    /// The needle monitor stopped the needle.
+    Monitor(MonitorRule),
+    /// A different pen (another serial) answered after a reconnection.
+    PenChanged,
 }
 
 impl fmt::Display for Latch {
@@ -156,6 +200,8 @@ impl fmt::Display for Latch {
             Self::PenFault(code) => write!(f, "pen fault {code}"),
             Self::Estop => f.write_str("E-stop"),
             Self::PenRebooted => f.write_str("pen reboot"),
+            Self::Monitor(rule) => write!(f, "needle monitor stop ({rule})"),
+            Self::PenChanged => f.write_str("change of pen"),
         }
     }
 }
@@ -223,6 +269,10 @@ pub enum SafetyUpdate {
     /// while a session is open or the needle runs; the zone is cleared. Off: refused
     /// while the needle runs.
     Technician(bool),
+    /// The latest day each zone was treated for the open session's client by another
+    /// session, as the data folder says now (other stations write to it too): it
+    /// replaces what was read when the session opened.
+    ZoneHistory(BTreeMap<ZoneId, Date>),
 }
 
 /// What selecting a zone takes, in order, before anything else goes to the pen.
@@ -286,13 +336,14 @@ impl ZonePlan {
 pub struct InterlockState {
     /// The zone table in force.
     pub zones: ZoneTable,
-    /// The active zone.
+    /// The active zone: the one the operator selected last. A needle already running
+    /// stays in its pass's zone until it stops ([`Self::pass`]).
     pub zone: Option<ZoneId>,
     /// The deep caution was acknowledged for this zone (until the next selection).
     pub deep_caution_acknowledged: bool,
     /// The pen's state from its last telemetry.
     pub pen_state: Option<PenState>,
-    /// The pen acknowledged `RUN` and has not stopped since.
+    /// The pen acknowledged RUN and has not stopped since.
     pub run_acknowledged: bool,
     /// The pen's INFO.
     pub info: Option<PenInfo>,
@@ -308,13 +359,36 @@ pub struct InterlockState {
     pub link_healthy: bool,
     /// Latched stops, oldest first; cleared only by the operator's acknowledged RESET.
     pub latched: Vec<Latch>,
-    /// The depth target the pen last acknowledged, µm.
+    /// The depth target the pen holds, as far as the station knows, µm: set by an
+    /// acknowledged `DEPTH`, unknown (`None`) after every `HELLO`, reboot or new pen.
     pub depth_target_um: Option<i32>,
     /// Why the open session's record cannot be written, if it cannot.
     pub recording_failed: Option<String>,
     /// Technician (bench) mode: calibration may be written, depths span the pen's
     /// whole range with no zone, and the needle turns only retracted.
     pub technician: bool,
+    /// The needle as the pen's telemetry shows it.
+    pub needle: NeedleWatch,
+    /// The needle monitor's memory (speed allowance, depth moves).
+    pub monitor: NeedleMonitor,
+    /// The telemetry rate asked of the pen, Hz (0: off): how fresh a sample must be.
+    pub telemetry_hz: u32,
+    /// The pass under way: from the pen's `ACK` of `RUN` until a sample shows the
+    /// needle stopped.
+    pub pass: Option<Pass>,
+    /// A `RUN` is on the wire, not answered yet.
+    pub run_in_flight: bool,
+    /// The serial of the pen last connected: another serial is a new pen.
+    pub pen_serial: Option<String>,
+}
+
+/// A different pen answered after a reconnection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PenChange {
+    /// The serial of the pen before.
+    pub from_serial: String,
+    /// The serial of the pen now.
+    pub to_serial: String,
 }
 
 impl InterlockState {
@@ -337,6 +411,12 @@ impl InterlockState {
             depth_target_um: None,
             recording_failed: None,
             technician: false,
+            needle: NeedleWatch::default(),
+            monitor: NeedleMonitor::default(),
+            telemetry_hz: 0,
+            pass: None,
+            run_in_flight: false,
+            pen_serial: None,
         }
     }
 
@@ -352,6 +432,14 @@ impl InterlockState {
         self.zone.map(|z| self.zones.limit_um(z))
     }
 
+    /// The depth limit the running needle is held to, µm: its pass's zone limit, or 0
+    /// on the bench (retracted).
+    #[must_use]
+    pub fn pass_limit_um(&self) -> Option<i32> {
+        let pass = self.pass?;
+        Some(pass.zone.map_or(0, |z| self.zones.limit_um(z)))
+    }
+
     fn latch(&mut self, latch: Latch) {
         self.run_acknowledged = false;
         if !self.latched.contains(&latch) {
@@ -359,22 +447,45 @@ impl InterlockState {
         }
     }
 
-    /// The link finished its handshake.
-    pub fn on_connected(&mut self, info: PenInfo, calibration: Calibration) {
+    /// Everything learnt from the pen is forgotten: its clock, its depth target, its
+    /// speed target, the needle's motion. After `HELLO`, a reboot, a link loss.
+    fn forget_pen_state(&mut self) {
+        self.run_acknowledged = false;
+        self.run_in_flight = false;
+        self.pass = None;
+        self.pen_state = None;
+        self.depth_target_um = None;
+        self.needle.forget();
+        self.monitor.forget();
+    }
+
+    /// The link finished its handshake with a pen whose INFO and calibration are
+    /// these. Returns the change when another pen than before answered: a stop is
+    /// latched for it, and the operator must reset before anything runs.
+    pub fn on_connected(&mut self, info: PenInfo, calibration: Calibration) -> Option<PenChange> {
         self.link_healthy = true;
+        let change = self
+            .pen_serial
+            .as_ref()
+            .filter(|serial| **serial != info.serial)
+            .map(|serial| PenChange {
+                from_serial: serial.clone(),
+                to_serial: info.serial.clone(),
+            });
+        if change.is_some() {
+            self.latch(Latch::PenChanged);
+        }
+        self.pen_serial = Some(info.serial.clone());
         self.info = Some(info);
         self.calibration = Some(calibration);
-        // HELLO stopped the motor and the pen kept its depth; the target is unknown
-        // until the operator sets one again.
-        self.run_acknowledged = false;
-        self.pen_state = None;
+        change
     }
 
     /// The link was lost, or is not up.
     pub fn on_link_lost(&mut self) {
         let was_healthy = self.link_healthy;
         self.link_healthy = false;
-        self.pen_state = None;
+        self.forget_pen_state();
         if was_healthy {
             self.latch(Latch::LinkLost);
         }
@@ -385,9 +496,12 @@ impl InterlockState {
         self.latch(Latch::Estop);
     }
 
-    /// A telemetry sample.
-    pub fn on_telemetry(&mut self, t: &Telemetry) {
+    /// A telemetry sample, received at `received`. The needle monitor judges it; a
+    /// [`Trip`] latches a stop and is the link's cue to send the E-stop byte at once
+    /// (reported once: later samples before the pen stops add nothing).
+    pub fn on_telemetry(&mut self, t: &Telemetry, received: Instant) -> Option<Trip> {
         self.pen_state = Some(t.state);
+        self.needle.on_sample(t, received);
         match t.state {
             PenState::Estop => self.latch(Latch::Estop),
             PenState::Fault if !self.latched.iter().any(|l| matches!(l, Latch::PenFault(_))) => {
@@ -395,8 +509,29 @@ impl InterlockState {
                 self.latch(Latch::PenFault(FaultCode::Watchdog));
             }
             PenState::Idle => self.run_acknowledged = false,
-            _ => {}
+            PenState::Running | PenState::Fault => {}
         }
+        if t.state != PenState::Running {
+            // The pass ends when the needle is seen stopped.
+            self.pass = None;
+        }
+        let measured = *self.needle.latest()?;
+        let input = MonitorInput {
+            pass: self.pass,
+            run_in_flight: self.run_in_flight,
+            limit_um: self.pass_limit_um(),
+            target_um: self.depth_target_um,
+            speed_max_rpm: self
+                .info
+                .as_ref()
+                .map_or(i64::from(i32::MAX), |i| i64::from(i.speed_max_rpm)),
+        };
+        let trip = self.monitor.judge(&measured, &input)?;
+        if self.latched.iter().any(|l| matches!(l, Latch::Monitor(_))) {
+            return None;
+        }
+        self.latch(Latch::Monitor(trip.rule));
+        Some(trip)
     }
 
     /// A pen event.
@@ -408,9 +543,9 @@ impl InterlockState {
                 let was_known = self.info.is_some();
                 self.info = None;
                 self.calibration = None;
-                self.depth_target_um = None;
                 self.cartridge = None;
                 self.link_healthy = false;
+                self.forget_pen_state();
                 if was_known {
                     self.latch(Latch::PenRebooted);
                 }
@@ -431,15 +566,48 @@ impl InterlockState {
         }
     }
 
-    /// The pen answered a command with ACK (`acked`) or NAK.
+    /// A command went on the wire (its first send).
+    pub fn on_sent(&mut self, command: &Command) {
+        if *command == Command::Run {
+            self.run_in_flight = true;
+        }
+    }
+
+    /// The pen answered a command with ACK (`acked`) or NAK, or the link gave up on it
+    /// (`acked` false).
     pub fn on_answer(&mut self, command: &Command, acked: bool) {
+        if *command == Command::Run {
+            self.run_in_flight = false;
+        }
         if !acked {
             return;
         }
         match command {
-            Command::Depth { depth_um } => self.depth_target_um = i32::try_from(*depth_um).ok(),
-            Command::Run => self.run_acknowledged = true,
-            Command::Halt | Command::Hello { .. } => self.run_acknowledged = false,
+            Command::Depth { depth_um } => {
+                self.depth_target_um = i32::try_from(*depth_um).ok();
+                self.monitor.on_depth_target(self.needle.latest());
+            }
+            Command::Speed { rpm } => {
+                let unknown_rpm = self
+                    .info
+                    .as_ref()
+                    .map_or(*rpm, |i| i64::from(i.speed_max_rpm));
+                self.monitor
+                    .on_speed_target(*rpm, self.needle.latest(), unknown_rpm);
+            }
+            Command::Run => {
+                self.run_acknowledged = true;
+                let zone = if self.technician { None } else { self.zone };
+                self.pass = Some(Pass { zone });
+            }
+            Command::Halt => self.run_acknowledged = false,
+            // HELLO stops the motor, restarts the pen's counter and leaves its depth
+            // target wherever an earlier host put it: nothing the station knew of the
+            // pen holds any more. The cartridge is announced again after it.
+            Command::Hello { .. } => {
+                self.forget_pen_state();
+                self.cartridge = None;
+            }
             // The operator's RESET, acknowledged by a healthy pen: the latches go, and
             // the pen has left FAULT or ESTOP for IDLE (section 4), whatever the last
             // telemetry sample said.
@@ -486,6 +654,12 @@ impl InterlockState {
                 Ok(None)
             }
             SafetyUpdate::Technician(on) => self.set_technician(on).map(|()| None),
+            SafetyUpdate::ZoneHistory(last_treated) => {
+                if let Some(session) = &mut self.session {
+                    session.last_treated = last_treated;
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -535,15 +709,16 @@ pub fn mm(depth_um: i64) -> String {
     format!("{sign}{}.{:02} mm", abs / 1000, (abs % 1000) / 10)
 }
 
-/// May `command` go to the pen now? Pure: the same state and command always give the
-/// same answer.
-pub fn check(state: &InterlockState, command: &Command) -> Result<(), Refusal> {
+/// May `command` go to the pen at `now` (the station's monotonic time, against which
+/// the telemetry's age is judged)? Pure: the same state, command and time always give
+/// the same answer.
+pub fn check(state: &InterlockState, command: &Command, now: Instant) -> Result<(), Refusal> {
     match command {
         Command::Depth { depth_um } if state.technician => check_bench_depth(state, *depth_um),
         Command::Depth { depth_um } => check_depth(state, *depth_um),
         Command::Speed { rpm } => check_speed(state, *rpm),
-        Command::Run if state.technician => check_bench_run(state),
-        Command::Run => check_run(state),
+        Command::Run if state.technician => check_bench_run(state, now),
+        Command::Run => check_run(state, now),
         Command::CalSet(_) if !state.technician => Err(Refusal::new(
             Rule::TechnicianOnly,
             "calibration can be written only in technician mode",
@@ -597,6 +772,23 @@ fn check_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusal> {
     }
     if let Some(info) = &state.info {
         check_pen_depth_range(info, depth_um)?;
+    }
+    // A needle still running in another zone (a zone change halted it, and it runs
+    // down) is held to that zone's limit until it stops.
+    if let Some(Pass {
+        zone: Some(pass_zone),
+    }) = state.pass
+        && pass_zone != zone
+        && depth_um > i64::from(state.zones.limit_um(pass_zone))
+    {
+        return Err(Refusal::new(
+            Rule::DepthAboveLimit,
+            format!(
+                "depth {} refused: the needle still runs in {pass_zone} (limit {}) until it stops",
+                mm(depth_um),
+                mm(i64::from(state.zones.limit_um(pass_zone)))
+            ),
+        ));
     }
     if depth_um > i64::from(DEEP_CAUTION_UM) && !state.deep_caution_acknowledged {
         return Err(Refusal::new(
@@ -655,11 +847,11 @@ fn check_bench_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusa
 
 /// A start on the bench (technician mode): no client, so no screening, zone or
 /// cartridge rules; the needle must be retracted, and nothing latched.
-fn check_bench_run(state: &InterlockState) -> Result<(), Refusal> {
+fn check_bench_run(state: &InterlockState, now: Instant) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
     check_nothing_latched(state)?;
     match state.depth_target_um {
-        Some(0) => Ok(()),
+        Some(0) => check_needle(state, 0, None, now),
         Some(target_um) => refuse(
             Rule::BenchNeedleExtended,
             format!(
@@ -713,7 +905,7 @@ fn check_nothing_latched(state: &InterlockState) -> Result<(), Refusal> {
     Ok(())
 }
 
-fn check_run(state: &InterlockState) -> Result<(), Refusal> {
+fn check_run(state: &InterlockState, now: Instant) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
     check_nothing_latched(state)?;
     let Some(session) = &state.session else {
@@ -749,9 +941,9 @@ fn check_run(state: &InterlockState) -> Result<(), Refusal> {
         );
     };
     if let Some(last) = session.last_treated.get(&zone)
-        && let Ok(days) = last.until(today).map(|span| span.get_days())
-        && days < SAME_ZONE_MIN_DAYS
+        && !same_zone_allowed(*last, today)
     {
+        let days = last.until(today).map_or(0, |span| span.get_days());
         return refuse(
             Rule::ZoneTreatedRecently,
             format!(
@@ -762,7 +954,80 @@ fn check_run(state: &InterlockState) -> Result<(), Refusal> {
             ),
         );
     }
-    check_run_equipment(state, zone, today)
+    check_run_equipment(state, zone, today)?;
+    let Some(target_um) = state.depth_target_um else {
+        return refuse(
+            Rule::DepthTargetUnknown,
+            "the depth the pen holds is not known (a new connection or pen); set the depth first"
+                .into(),
+        );
+    };
+    check_needle(state, target_um, Some(zone), now)
+}
+
+/// The start rules on the needle as measured: telemetry on and fresh, the mechanism
+/// still, at `target_um` (within one step), and within `zone`'s limit (the bench's is
+/// the target itself, 0).
+fn check_needle(
+    state: &InterlockState,
+    target_um: i32,
+    zone: Option<ZoneId>,
+    now: Instant,
+) -> Result<(), Refusal> {
+    let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
+    let Some(max_age) = fresh_within(state.telemetry_hz) else {
+        return refuse(
+            Rule::TelemetryOff,
+            "telemetry is off, so the station cannot see the needle".into(),
+        );
+    };
+    let Some(measured) = state.needle.latest() else {
+        return refuse(
+            Rule::TelemetryStale,
+            "no telemetry from the pen yet: the needle's depth is not known".into(),
+        );
+    };
+    let age = now.saturating_duration_since(measured.received);
+    if age > max_age {
+        return refuse(
+            Rule::TelemetryStale,
+            format!(
+                "the latest telemetry is {} ms old (at most {} ms): the needle's depth is not known",
+                age.as_millis(),
+                max_age.as_millis()
+            ),
+        );
+    }
+    let depth_um = measured.depth_um;
+    let limit_um = zone.map_or(0, |z| state.zones.limit_um(z));
+    let (now_mm, target_mm) = (mm(i64::from(depth_um)), mm(i64::from(target_um)));
+    // Still, but its target acknowledged so recently that it may not have begun the
+    // move: on its way all the same, until its travel time is up.
+    let arriving = (depth_um - target_um).abs() > ARRIVED_WITHIN_UM
+        && state.monitor.on_its_way(measured, target_um);
+    if !state.needle.settled() || arriving {
+        return refuse(
+            Rule::NeedleMoving,
+            format!("the needle is still moving to {target_mm} (now {now_mm})"),
+        );
+    }
+    if depth_um > limit_um + REPORT_STEP_UM {
+        let place = zone.map_or_else(
+            || "on the bench the needle turns only retracted".to_owned(),
+            |z| format!("deeper than the {z} limit {}", mm(i64::from(limit_um))),
+        );
+        return refuse(
+            Rule::NeedleAboveLimit,
+            format!("the needle is at {now_mm}, {place}"),
+        );
+    }
+    if (depth_um - target_um).abs() > ARRIVED_WITHIN_UM {
+        return refuse(
+            Rule::NeedleOffTarget,
+            format!("the needle stays at {now_mm}, not at its target {target_mm}"),
+        );
+    }
+    Ok(())
 }
 
 /// The second half of the start rules: cartridge, calibration, depth target.
@@ -913,6 +1178,8 @@ impl InterlockState {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
     use crate::protocol::{CalUpdate, EstopSource};
 
@@ -980,8 +1247,43 @@ mod tests {
             check: CartridgeCheck::Fresh,
         });
         s.zone = Some(ZoneId::Cheeks);
-        s.depth_target_um = Some(500);
+        s.telemetry_hz = 100;
+        s.on_answer(&depth(500), true);
+        measured(&mut s, PenState::Idle, 500);
         s
+    }
+
+    /// The tests' "now": samples arrive at it and every check is made at it.
+    fn now() -> Instant {
+        static T0: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+        *T0.get_or_init(Instant::now)
+    }
+
+    /// `super::check` at the tests' now.
+    fn check(state: &InterlockState, command: &Command) -> Result<(), Refusal> {
+        super::check(state, command, now())
+    }
+
+    /// A telemetry sample at pen time `t_ms`.
+    fn sample(t_ms: u32, state: PenState, depth_um: i32) -> Telemetry {
+        Telemetry {
+            n: t_ms,
+            t_ms,
+            state,
+            rpm: if state == PenState::Running { 6000 } else { 0 },
+            depth_um,
+            current_ma: 0,
+            temp_dc: 250,
+        }
+    }
+
+    /// The pen reports the needle holding still at `depth_um`: two samples 30 ms apart,
+    /// arriving now.
+    fn measured(s: &mut InterlockState, state: PenState, depth_um: i32) {
+        let t0 = s.needle.latest().map_or(0, |m| m.t_ms + 10);
+        for dt in [0, 30] {
+            assert_eq!(s.on_telemetry(&sample(t0 + dt, state, depth_um), now()), None);
+        }
     }
 
     #[allow(clippy::needless_pass_by_value)] // cases read best with the command inline
@@ -1247,6 +1549,195 @@ mod tests {
     }
 
     #[test]
+    fn a_start_is_decided_on_the_needle_as_measured() {
+        let run = || Command::Run;
+        let cases: Vec<StartCase> = vec![
+            (
+                "the depth target unknown (after HELLO)",
+                Box::new(|s| {
+                    s.on_answer(&Command::Hello { proto: 1 }, true);
+                    s.cartridge = ready().cartridge;
+                    measured(s, PenState::Idle, 500);
+                }),
+                Some(Rule::DepthTargetUnknown),
+            ),
+            (
+                "telemetry off",
+                Box::new(|s| s.telemetry_hz = 0),
+                Some(Rule::TelemetryOff),
+            ),
+            (
+                "no sample since the connection",
+                Box::new(|s| s.needle.forget()),
+                Some(Rule::TelemetryStale),
+            ),
+            (
+                "the latest sample is stale",
+                Box::new(|s| {
+                    let old = now().checked_sub(Duration::from_millis(71)).expect("clock");
+                    let t = s.needle.latest().map_or(0, |m| m.t_ms + 10);
+                    s.needle.forget();
+                    s.on_telemetry(&sample(t, PenState::Idle, 500), old);
+                    s.on_telemetry(&sample(t + 30, PenState::Idle, 500), old);
+                }),
+                Some(Rule::TelemetryStale),
+            ),
+            (
+                "the needle still moving",
+                Box::new(|s| {
+                    let t = s.needle.latest().map_or(0, |m| m.t_ms);
+                    s.on_telemetry(&sample(t + 1, PenState::Idle, 520), now());
+                }),
+                Some(Rule::NeedleMoving),
+            ),
+            (
+                "the needle still, deeper than the cheeks limit",
+                Box::new(|s| measured(s, PenState::Idle, 1100)),
+                Some(Rule::NeedleAboveLimit),
+            ),
+            (
+                "the needle still, one reporting step above the limit",
+                Box::new(|s| {
+                    s.on_answer(&depth(1000), true);
+                    measured(s, PenState::Idle, 1010);
+                }),
+                None,
+            ),
+            (
+                "the needle still, away from its target",
+                Box::new(|s| measured(s, PenState::Idle, 800)),
+                Some(Rule::NeedleOffTarget),
+            ),
+            (
+                "the needle still, within one step of its target",
+                Box::new(|s| measured(s, PenState::Idle, 550)),
+                None,
+            ),
+        ];
+        for (name, change, expected) in cases {
+            check_case(name, change, run(), expected);
+        }
+        // The operator reads where the needle is and why.
+        let mut s = ready();
+        measured(&mut s, PenState::Idle, 1000);
+        s.on_answer(&depth(300), true);
+        s.zone = Some(ZoneId::Periorbital);
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        s.on_telemetry(&sample(t + 4, PenState::Idle, 980), now());
+        let refusal = check(&s, &Command::Run).expect_err("moving");
+        assert_eq!(refusal.rule, Rule::NeedleMoving);
+        assert!(refusal.rule.is_transient());
+        assert_eq!(
+            refusal.message,
+            "start refused: the needle is still moving to 0.30 mm (now 0.98 mm)"
+        );
+        // Acknowledged a moment ago and not moving yet: on its way all the same, within
+        // its travel time.
+        let mut s = ready();
+        measured(&mut s, PenState::Idle, 1000);
+        s.on_answer(&depth(300), true);
+        s.zone = Some(ZoneId::Periorbital);
+        measured(&mut s, PenState::Idle, 1000);
+        assert_eq!(
+            check(&s, &Command::Run).map_err(|r| r.rule),
+            Err(Rule::NeedleMoving)
+        );
+        // Past its travel time (140 ms) and the grace: it is not coming.
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        s.on_telemetry(&sample(t + 500, PenState::Idle, 1000), now());
+        assert_eq!(
+            check(&s, &Command::Run).map_err(|r| r.rule),
+            Err(Rule::NeedleAboveLimit)
+        );
+    }
+
+    #[test]
+    fn the_monitor_stops_a_needle_deeper_than_its_zone_once_and_latches() {
+        let mut s = ready();
+        s.zone = Some(ZoneId::Periorbital);
+        s.on_answer(&depth(300), true);
+        measured(&mut s, PenState::Idle, 300);
+        s.on_sent(&Command::Run);
+        s.on_answer(&Command::Run, true);
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        assert_eq!(s.on_telemetry(&sample(t + 1, PenState::Running, 310), now()), None);
+        let trip = s
+            .on_telemetry(&sample(t + 2, PenState::Running, 320), now())
+            .expect("too deep");
+        assert_eq!(trip.rule, MonitorRule::DepthOverLimit);
+        assert_eq!(trip.zone, Some(ZoneId::Periorbital));
+        assert_eq!((trip.limit_um, trip.depth_um), (Some(300), 320));
+        assert_eq!(s.latched, [Latch::Monitor(MonitorRule::DepthOverLimit)]);
+        // Once: the E-stop is on its way.
+        assert_eq!(s.on_telemetry(&sample(t + 3, PenState::Running, 330), now()), None);
+        assert_eq!(
+            check(&s, &Command::Run).map_err(|r| r.rule),
+            Err(Rule::Latched)
+        );
+    }
+
+    #[test]
+    fn a_zone_selected_while_the_needle_runs_takes_force_when_it_stops() {
+        // Running in the cheeks (limit 1.00 mm) at 0.50 mm.
+        let mut s = ready();
+        s.on_answer(&Command::Run, true);
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        assert_eq!(s.on_telemetry(&sample(t + 1, PenState::Running, 500), now()), None);
+        // The body is selected: the needle is halted first and runs down in the
+        // cheeks' pass, held to the cheeks' limit until it stops.
+        let plan = s
+            .apply(SafetyUpdate::SelectZone(ZoneId::Body))
+            .expect("applies")
+            .expect("a plan");
+        assert!(plan.halt_first);
+        assert_eq!(s.pass_limit_um(), Some(1000));
+        let refusal = check(&s, &depth(1050)).expect_err("the pass's zone holds");
+        assert_eq!(refusal.rule, Rule::DepthAboveLimit);
+        assert!(refusal.message.contains("still runs in cheeks"), "{refusal}");
+        // Stopped: the pass ends, and the body's limit holds.
+        s.on_telemetry(&sample(t + 2, PenState::Idle, 500), now());
+        assert_eq!(s.pass, None);
+        assert_eq!(check(&s, &depth(1050)), Ok(()));
+    }
+
+    #[test]
+    fn a_pen_running_that_the_station_did_not_start_is_stopped() {
+        let mut s = ready();
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        let trip = s
+            .on_telemetry(&sample(t + 1, PenState::Running, 500), now())
+            .expect("nobody started it");
+        assert_eq!(trip.rule, MonitorRule::UnexpectedRun);
+        // A RUN on the wire is the station's own start.
+        let mut s = ready();
+        s.on_sent(&Command::Run);
+        assert_eq!(s.on_telemetry(&sample(t + 1, PenState::Running, 500), now()), None);
+    }
+
+    #[test]
+    fn hello_forgets_the_pens_depth_and_a_new_pen_latches_a_stop() {
+        let mut s = ready();
+        s.on_answer(&Command::Hello { proto: 1 }, true);
+        assert_eq!(s.depth_target_um, None);
+        assert_eq!(s.cartridge, None);
+        assert!(s.needle.latest().is_none());
+        // The same pen again: no change.
+        assert_eq!(s.on_connected(info(), Calibration::identity()), None);
+        let other = PenInfo {
+            serial: "S2".into(),
+            ..info()
+        };
+        let change = s
+            .on_connected(other, Calibration::identity())
+            .expect("another serial");
+        assert_eq!(
+            (change.from_serial.as_str(), change.to_serial.as_str()),
+            ("S1", "S2")
+        );
+        assert_eq!(s.latched, [Latch::PenChanged]);
+    }
+
+    #[test]
     fn stopping_asking_and_resetting_are_always_allowed() {
         let worst = |s: &mut InterlockState| {
             s.latched.push(Latch::Estop);
@@ -1282,6 +1773,7 @@ mod tests {
         s.apply(SafetyUpdate::Technician(true))
             .expect("no session, needle still");
         s.on_answer(&depth(0), true);
+        measured(&mut s, PenState::Idle, 0);
         s
     }
 
@@ -1414,6 +1906,14 @@ mod tests {
             Err(Rule::DepthTargetAboveLimit)
         );
         s.on_answer(&Command::Depth { depth_um: 300 }, true);
+        // Acknowledged, but the needle is still on its way up: no RUN yet.
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        s.on_telemetry(&sample(t + 1, PenState::Idle, 995), now());
+        assert_eq!(
+            check(&s, &Command::Run).map_err(|r| r.rule),
+            Err(Rule::NeedleMoving)
+        );
+        measured(&mut s, PenState::Idle, 300);
         assert_eq!(check(&s, &Command::Run), Ok(()));
     }
 
@@ -1496,7 +1996,9 @@ mod tests {
                 "{name}"
             );
             s.on_answer(&Command::Reset, true);
-            s.pen_state = Some(PenState::Idle);
+            // After a reconnection the pen's depth is set again and seen.
+            s.on_answer(&depth(500), true);
+            measured(&mut s, PenState::Idle, 500);
             assert_eq!(check(&s, &Command::Run), Ok(()), "{name}");
         }
     }

@@ -8,5 +8,6 @@
 pub mod aftercare;
 pub mod alarms;
 pub mod interlock;
+pub mod needle;
 pub mod screening;
 pub mod zones;

@@ -22,6 +22,10 @@ use crate::protocol::PenMessage;
 ACTIONS (for --at and stdin, one per line):
   stall | overcurrent | overtemp | depth-jam   inject a physical condition; the pen's own
                                                detection faults (STALL, OVERCURRENT, ...)
+  depth-creep | runaway | overspeed            faults the pen does not notice: the needle
+                                               slips deeper, the motor starts by itself, the
+                                               speed runs past its target (the station's
+                                               needle monitor must stop them)
   clear                                        end every injected condition (a pen in FAULT
                                                still needs RESET)
   corrupt=FRACTION                             flip a bit in that fraction of lines, 0..1
@@ -137,6 +141,7 @@ impl SimArgs {
                 cartridge,
                 unthrottled_telemetry: self.unthrottled,
                 seed: self.seed,
+                journal_telemetry: false,
             },
             link_path: self.link.clone(),
             cal_file: self.cal_file.clone(),
@@ -252,7 +257,8 @@ fn describe(entry: &JournalEntry) -> Option<String> {
         Journaled::Command { .. }
         | Journaled::Unaddressed { .. }
         | Journaled::Discarded(_)
-        | Journaled::EstopByte => return None,
+        | Journaled::EstopByte
+        | Journaled::Sample(_) => return None,
     })
 }
 

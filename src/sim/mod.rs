@@ -104,7 +104,8 @@ pub enum SimAction {
 
 impl SimAction {
     /// The words [`SimAction::from_str`] accepts, for help texts.
-    pub const WORDS_HELP: &'static str = "stall | overcurrent | overtemp | depth-jam | clear | \
+    pub const WORDS_HELP: &'static str = "stall | overcurrent | overtemp | depth-jam | \
+        depth-creep | runaway | overspeed | clear | \
         corrupt=FRACTION | silent[=SECS] | disappear[=SECS] | reappear | \
         reboot[=power|brownout|watchdog_reset] | button | stop-button | cart-remove | \
         cart-insert=ID/NEEDLES";
@@ -140,6 +141,9 @@ impl FromStr for SimAction {
             "overcurrent" => no_value(Self::InjectFault(PhysicalFault::Overcurrent)),
             "overtemp" => no_value(Self::InjectFault(PhysicalFault::Overtemp)),
             "depth-jam" => no_value(Self::InjectFault(PhysicalFault::DepthJam)),
+            "depth-creep" => no_value(Self::InjectFault(PhysicalFault::DepthCreep)),
+            "runaway" => no_value(Self::InjectFault(PhysicalFault::Runaway)),
+            "overspeed" => no_value(Self::InjectFault(PhysicalFault::Overspeed)),
             "clear" => no_value(Self::ClearFaults),
             "corrupt" => {
                 let Some(value) = value else {
@@ -311,6 +315,9 @@ mod tests {
             "overcurrent",
             "overtemp",
             "depth-jam",
+            "depth-creep",
+            "runaway",
+            "overspeed",
             "clear",
             "corrupt=0.1",
             "silent=2",

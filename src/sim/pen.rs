@@ -52,6 +52,8 @@ pub const DEPTH_TIMEOUT_MS: u64 = 1000;
 pub const OVERCURRENT_MA: f64 = 600.0;
 /// Temperature above this is OVERTEMP, 0.1 °C (section 9).
 pub const OVERTEMP_DC: f64 = 450.0;
+/// An injected overspeed takes the rotor to this multiple of its goal.
+pub const OVERSPEED_FACTOR: f64 = 1.5;
 /// The speed target after boot, rpm.
 pub const DEFAULT_SPEED_RPM: i64 = 6000;
 /// The firmware version the simulated pen reports.
@@ -147,6 +149,16 @@ pub enum PhysicalFault {
     Overtemp,
     /// The depth mechanism stops moving: FAULT DEPTH 1 s into a move.
     DepthJam,
+    /// The depth mechanism slips deeper at its full travel speed (5 mm/s), whatever
+    /// its target, down to the pen's maximum. The pen does not notice: its telemetry
+    /// shows the depth, and only the host can stop the needle.
+    DepthCreep,
+    /// The motor starts by itself (a firmware fault): RUNNING, ramping to the speed
+    /// target, with no `RUN` from the host.
+    Runaway,
+    /// The speed regulator fails: the rotor speeds up past the target, at the ramp
+    /// rate, to 1.5 times it. The pen does not notice.
+    Overspeed,
 }
 
 impl PhysicalFault {
@@ -158,6 +170,9 @@ impl PhysicalFault {
             Self::Overcurrent => "overcurrent",
             Self::Overtemp => "overtemp",
             Self::DepthJam => "depth-jam",
+            Self::DepthCreep => "depth-creep",
+            Self::Runaway => "runaway",
+            Self::Overspeed => "overspeed",
         }
     }
 }
@@ -184,6 +199,10 @@ pub struct PenConfig {
     pub unthrottled_telemetry: bool,
     /// Seed of the deterministic noise (and of the runner's corruption).
     pub seed: u64,
+    /// Every telemetry sample sent is also journaled ([`Journaled::Sample`]): the
+    /// pen-side truth of where the needle was, for tests. Off by default: at 1000 Hz
+    /// it is a million journal entries in 17 minutes.
+    pub journal_telemetry: bool,
 }
 
 impl Default for PenConfig {
@@ -195,6 +214,7 @@ impl Default for PenConfig {
             cartridge: Some(Cartridge::default()),
             unthrottled_telemetry: false,
             seed: 1,
+            journal_telemetry: false,
         }
     }
 }
@@ -267,6 +287,9 @@ pub enum Journaled {
     EstopByte,
     /// The pen sent an `EV` line (faults included).
     Event(PenEvent),
+    /// The pen sent this telemetry sample (only with
+    /// [`PenConfig::journal_telemetry`]).
+    Sample(Telemetry),
     /// An action was applied to the simulation.
     Action(SimAction),
     /// `CAL SET` changed the calibration (the runner persists it).
@@ -334,6 +357,8 @@ struct Injected {
     overcurrent: bool,
     overtemp: bool,
     depth_jam: bool,
+    depth_creep: bool,
+    overspeed: bool,
 }
 
 /// The telemetry schedule.
@@ -582,6 +607,15 @@ impl PenModel {
                 PhysicalFault::Overcurrent => self.injected.overcurrent = true,
                 PhysicalFault::Overtemp => self.injected.overtemp = true,
                 PhysicalFault::DepthJam => self.injected.depth_jam = true,
+                PhysicalFault::DepthCreep => self.injected.depth_creep = true,
+                PhysicalFault::Overspeed => self.injected.overspeed = true,
+                PhysicalFault::Runaway => {
+                    // A stopped pen (FAULT, ESTOP) stays stopped: only IDLE runs away.
+                    if self.state == PenState::Idle {
+                        self.state = PenState::Running;
+                        self.halting = false;
+                    }
+                }
             },
             SimAction::ClearFaults => self.injected = Injected::default(),
             SimAction::Reboot(reason) => {
@@ -987,6 +1021,9 @@ impl PenModel {
             / (1.0 + ppm(self.calibration.speed_gain_ppm));
         self.true_rpm = if self.injected.stall {
             (self.true_rpm - STALL_DECEL_RPM_PER_MS).max(0.0)
+        } else if self.injected.overspeed && !self.halting {
+            // The regulator has lost hold: the rotor climbs past its goal.
+            approach(self.true_rpm, true_goal * OVERSPEED_FACTOR, RAMP_RPM_PER_MS)
         } else {
             true_goal
         };
@@ -1035,6 +1072,13 @@ impl PenModel {
     // Exact equality is intended: `approach` assigns the target itself on arrival.
     #[allow(clippy::float_cmp)]
     fn step_depth(&mut self, t: u64, out: &mut Vec<u8>) {
+        if self.injected.depth_creep {
+            // The mechanism slips deeper whatever its target; the pen's own move
+            // logic does not see it (no DEPTH fault), only its telemetry does.
+            let deepest = self.raw_for(DEPTH_MAX_UM);
+            self.raw_pos_um = approach(self.raw_pos_um, deepest, DEPTH_TRAVEL_UM_PER_MS);
+            return;
+        }
         let Some(started_ms) = self.move_started_ms else {
             return;
         };
@@ -1077,6 +1121,9 @@ impl PenModel {
             temp_dc: round_i32(self.temp_dc),
         };
         self.send(&PenMessage::Telemetry(sample), out);
+        if self.config.journal_telemetry {
+            self.journal(t, Journaled::Sample(sample));
+        }
         self.tel.n = self.tel.n.wrapping_add(1);
         self.tel.sent += 1;
         self.counters.telemetry_samples += 1;

@@ -22,6 +22,7 @@ use crate::link::{Answer, Link, LinkEvent, LinkState, LinkStats, Outcome, Reques
 use crate::protocol::{Calibration, Command, PenEvent, PenInfo, PenState, Telemetry};
 use crate::record::format::{Header, Line, NoteLine, SummaryLine, ZoneSummary};
 use crate::record::writer::{RecordError, Recorder, SESSIONS_DIR};
+use crate::safety::aftercare::same_zone_allowed;
 use crate::safety::alarms::{AlarmId, AlarmLogEntry, AlarmManager};
 use crate::safety::interlock::{
     self, CartridgeCheck, Refusal, Rule, SafetySummary, SafetyUpdate, SessionFacts, ZonePlan,
@@ -65,6 +66,10 @@ pub enum Notice {
     Info(String),
     /// A command asked with [`Station::request`] ended (the console waits instead).
     Answer(Answer),
+    /// A session's record was closed with this summary: the final figures, which
+    /// include the needle's run-down after the session's closing `HALT` (the summary
+    /// [`Station::end_session`] returned was taken before it).
+    SessionClosed(Box<SessionSummary>),
 }
 
 /// Why a station operation failed.
@@ -138,14 +143,34 @@ pub struct Station {
     simulated: bool,
     desk: technician::Desk,
     last_gauge_um: Option<i32>,
+    /// The operator's `RUN` the link holds until the needle is in place, and what
+    /// the screen says meanwhile.
+    held_start: Option<(RequestId, String)>,
+    /// What each start claimed in the data folder, until its `RUN` is answered: a
+    /// start that did not happen releases them.
+    pending_claims: BTreeMap<RequestId, Claims>,
+}
+
+/// What one start claimed in the data folder (only what it claimed itself).
+#[derive(Debug, Clone, Default)]
+struct Claims {
+    session_id: String,
+    client: String,
+    date: Option<Date>,
+    cartridge: Option<crate::protocol::CartridgeId>,
+    zone: Option<ZoneId>,
 }
 
 /// A record whose session has ended, kept open until the pen answers the session's
 /// closing `HALT` (the window does not wait for it), so the record holds it.
 #[derive(Debug)]
 struct Closing {
-    /// The summary line, written last.
-    summary: SummaryLine,
+    /// The session, whose figures take every line until the record closes.
+    session: Session,
+    /// When the session ended (the summary's `duration_ms` ends there).
+    ended_utc_ms: i64,
+    /// The day it ended, for the next session's dates.
+    today: Date,
     /// The closing `HALT` request, if it could be sent.
     halt: Option<RequestId>,
     /// Closed then in any case.
@@ -222,6 +247,8 @@ impl Station {
             simulated: false,
             desk,
             last_gauge_um: None,
+            held_start: None,
+            pending_claims: BTreeMap::new(),
         };
         if let Some(warning) = desk_warning {
             station
@@ -312,7 +339,7 @@ impl Station {
             }
             if self.recorder.is_some() {
                 if entry.action == crate::safety::alarms::AlarmAction::Raised
-                    && let Some(session) = &mut self.session
+                    && let Some(session) = self.recorded_session()
                 {
                     session.alarms_raised += 1;
                 }
@@ -336,12 +363,8 @@ impl Station {
     fn on_telemetry(&mut self, t: Telemetry) {
         self.technician_telemetry(&t);
         self.record_sample(&t);
-        if let Some(session) = &mut self.session {
-            session.on_telemetry(&t, self.summary.as_ref().and_then(|s| s.zone));
-        } else if let Some(closing) = &mut self.closing {
-            closing.summary.samples += 1;
-        }
-        if self.recorder.is_some() {
+        if let Some(session) = self.recorded_session() {
+            session.samples += 1;
             self.record(Line::Tel(record::tel(record::utc_ms_now(), &t)));
         }
         let previous = self.last_telemetry.map(|p| p.state);
@@ -355,9 +378,19 @@ impl Station {
         }
     }
 
+    /// The session whose record is open: the open one, or one whose record waits for
+    /// its closing `HALT`.
+    fn recorded_session(&mut self) -> Option<&mut Session> {
+        match (&mut self.session, &mut self.closing) {
+            (Some(session), _) => Some(session),
+            (None, Some(closing)) => Some(&mut closing.session),
+            (None, None) => None,
+        }
+    }
+
     fn on_link_event(&mut self, event: LinkEvent) {
         let now = self.now_ms();
-        if self.recorder.is_some() {
+        if self.recorded_session().is_some() {
             self.record_link_event(&event);
         }
         if self.technician_event(&event) {
@@ -441,6 +474,46 @@ impl Station {
                 ));
             }
             LinkEvent::Gauge { true_um } => self.last_gauge_um = Some(true_um),
+            LinkEvent::NeedleStopped { trip, .. } => {
+                let alarm = AlarmId::of_monitor(trip.rule);
+                // An event: the alarm latches until the operator acknowledges it.
+                self.alarms.condition_present(alarm, now, &trip.message);
+                self.alarms.condition_ended(alarm, now);
+                if let Some(session) = &mut self.session {
+                    session.interruptions += 1;
+                }
+                self.notices.push(Notice::Info(format!(
+                    "needle monitor: {}; E-stop sent, reset needed",
+                    trip.message
+                )));
+            }
+            LinkEvent::StartHeld {
+                id,
+                target_um,
+                depth_um,
+                refusal,
+            } => {
+                let text = match (target_um, depth_um) {
+                    (Some(target), Some(depth)) => format!(
+                        "starting when the needle reaches {} (now {}); Stop cancels",
+                        interlock::mm(i64::from(target)),
+                        interlock::mm(i64::from(depth))
+                    ),
+                    _ => format!("start waiting: {}; Stop cancels", refusal.message),
+                };
+                self.notices.push(Notice::Info(text.clone()));
+                self.held_start = Some((id, text));
+            }
+            LinkEvent::PenChanged(change) => {
+                let text = format!(
+                    "a different pen answered (serial {} before, {} now): its calibration, \
+                     cartridge and depth are judged afresh; reset to go on",
+                    change.from_serial, change.to_serial
+                );
+                self.alarms.condition_present(AlarmId::PenChanged, now, &text);
+                self.alarms.condition_ended(AlarmId::PenChanged, now);
+                self.notices.push(Notice::Info(text));
+            }
             LinkEvent::OwnerResumed | LinkEvent::Wire(_) => {}
         }
         if closing_halt_answered {
@@ -485,6 +558,10 @@ impl Station {
                 result: Ok(Some(plan)),
                 ..
             } => Line::Zone(record::zone(utc_ms, plan)),
+            LinkEvent::NeedleStopped { trip, reaction } => {
+                Line::Monitor(record::monitor(utc_ms, trip, *reaction))
+            }
+            LinkEvent::PenChanged(change) => Line::Link(record::pen_changed(utc_ms, change)),
             LinkEvent::SafetyApplied {
                 result: Err(refusal),
                 ..
@@ -504,8 +581,12 @@ impl Station {
         self.record(line);
     }
 
-    /// Hands a line to the open session's recorder; a failure stops the needle.
+    /// Hands a line to the open session's recorder, and to its figures (the summary is
+    /// computed from exactly the lines the record holds); a failure stops the needle.
     fn record(&mut self, line: Line) {
+        if let Some(session) = self.recorded_session() {
+            session.figures.on_line(&line);
+        }
         let Some(recorder) = &mut self.recorder else {
             return;
         };
@@ -549,19 +630,14 @@ impl Station {
         } else if self.summary.as_ref().is_some_and(deep) || entered_bench {
             self.alarms.condition_ended(AlarmId::DeepCaution, now);
         }
-        // A cartridge the registry has not judged yet: judge it now.
+        // A cartridge the registry has not judged yet: judge it now, on what the data
+        // folder says now (another station may have used it since the last look).
         if let Some(c) = &summary.cartridge
             && c.check == CartridgeCheck::Unchecked
         {
+            self.refresh_stores();
             let session_id = self.session.as_ref().map(|s| s.id.clone());
-            let check = match self.registry.used_in(c.id) {
-                Some(used) if Some(&used.session_id) != session_id.as_ref() => {
-                    CartridgeCheck::UsedBefore {
-                        session_id: used.session_id.clone(),
-                    }
-                }
-                _ => CartridgeCheck::Fresh,
-            };
+            let check = self.cartridge_check(c.id, session_id.as_deref());
             let _ = self
                 .link
                 .update_safety(SafetyUpdate::CartridgeChecked { id: c.id, check });
@@ -603,7 +679,14 @@ impl Station {
 
     fn on_answer(&mut self, answer: Answer) {
         let now = self.now_ms();
-        let zone = self.summary.as_ref().and_then(|s| s.zone);
+        if self.held_start.as_ref().is_some_and(|(id, _)| *id == answer.id) {
+            self.held_start = None;
+        }
+        if let Some(claims) = self.pending_claims.remove(&answer.id)
+            && answer.outcome != Outcome::Ack
+        {
+            self.release_claims(&claims);
+        }
         match &answer.outcome {
             Outcome::Refused(refusal) => {
                 let alarm = match refusal.rule {
@@ -625,11 +708,8 @@ impl Station {
                         self.alarms.condition_ended(alarm, now);
                     }
                 }
-                if let Some(session) = &mut self.session {
-                    session.on_refusal(zone);
-                }
             }
-            Outcome::Ack if answer.command == Command::Run => self.on_run_acknowledged(zone),
+            Outcome::Ack if answer.command == Command::Run => self.on_run_acknowledged(),
             Outcome::Ack if matches!(answer.command, Command::Speed { .. }) => {
                 if let Command::Speed { rpm } = answer.command {
                     self.speed_target_rpm = Some(rpm);
@@ -649,20 +729,20 @@ impl Station {
         }
     }
 
-    fn on_run_acknowledged(&mut self, zone: Option<ZoneId>) {
+    fn on_run_acknowledged(&mut self) {
         let Some(session) = &mut self.session else {
             return;
         };
-        session.on_run(zone);
         let Some(cartridge) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) else {
             return;
         };
-        if self.registry.is_used_outside(cartridge.id, &session.id)
-            || self.registry.used_in(cartridge.id).is_some()
-        {
+        let id_text = cartridge.id.to_string();
+        if session.cartridges.contains(&id_text) {
             return;
         }
-        session.cartridges.push(cartridge.id.to_string());
+        session.cartridges.push(id_text);
+        // The start claimed it already (nothing is written again); a start that did
+        // not claim (none does today) records it here.
         let result = self.registry.mark_used(
             cartridge.id,
             &session.id,
@@ -726,7 +806,8 @@ impl Station {
     // ----- operator requests -----
 
     /// Sends a pen command through the interlock without waiting; its end comes back
-    /// as [`Notice::Answer`]. For front ends whose frame loop must never block.
+    /// as [`Notice::Answer`]. For front ends whose frame loop must never block. (A
+    /// start goes through [`Self::start`], which claims first.)
     pub fn request(&mut self, command: Command) -> Result<RequestId, StationError> {
         let id = self.link.send(command).map_err(link_error)?;
         self.pending_requests.insert(id);
@@ -741,9 +822,18 @@ impl Station {
         Ok(id)
     }
 
-    /// Sends a pen command through the interlock and waits for its end.
+    /// Sends a pen command through the interlock and waits for its end. A `RUN` goes
+    /// through [`Self::start_and_wait`], which claims the cartridge and zone first.
     pub fn command(&mut self, command: Command) -> Result<Answer, StationError> {
+        if command == Command::Run {
+            return self.start_and_wait();
+        }
         let id = self.link.send(command).map_err(link_error)?;
+        self.wait_answer(id)
+    }
+
+    /// Waits for the end of request `id`.
+    fn wait_answer(&mut self, id: RequestId) -> Result<Answer, StationError> {
         let deadline = Instant::now() + ANSWER_WAIT;
         loop {
             if let Some(answer) = self.answers.remove(&id) {
@@ -809,12 +899,18 @@ impl Station {
             return Ok(outcome);
         }
         self.sessions_opened += 1;
+        // Unique across stations too: two stations sharing a data folder may open a
+        // session for one client in the same second, and the cartridge and zone rules
+        // tell sessions apart by their ids.
         let id = format!(
-            "{}-{}-{}",
+            "{}-{}-{}{:06x}",
             jiff::Zoned::now().strftime("%Y%m%dT%H%M%S"),
             answers.client,
-            self.sessions_opened
+            self.sessions_opened,
+            station_tag() & 0xFF_FFFF
         );
+        // What other stations have written since the last look counts too.
+        self.refresh_stores();
         let last_treated = self
             .history
             .zones_for(&answers.client)
@@ -844,15 +940,173 @@ impl Station {
         self.recorder = Some(recorder);
         // A cartridge judged for no session (or another) is judged again for this one.
         if let Some(c) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) {
-            let check = match self.registry.used_in(c.id) {
-                Some(used) => CartridgeCheck::UsedBefore {
-                    session_id: used.session_id.clone(),
-                },
-                None => CartridgeCheck::Fresh,
-            };
+            let check = self.cartridge_check(c.id, None);
             let _ = self.safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
         }
         Ok(outcome)
+    }
+
+    /// The registry's verdict on cartridge `id` for session `session_id`, on what it
+    /// has read so far.
+    fn cartridge_check(
+        &self,
+        id: crate::protocol::CartridgeId,
+        session_id: Option<&str>,
+    ) -> CartridgeCheck {
+        match self
+            .registry
+            .uses_of(id)
+            .iter()
+            .find(|u| Some(u.session_id.as_str()) != session_id)
+        {
+            Some(used) => CartridgeCheck::UsedBefore {
+                session_id: used.session_id.clone(),
+            },
+            None => CartridgeCheck::Fresh,
+        }
+    }
+
+    /// Reads what other stations appended to the registry and the history since the
+    /// last look. A read error is said, and the rules go on with what was read (the
+    /// start's own claim re-reads under the lock, and refuses on an error).
+    fn refresh_stores(&mut self) {
+        let results = [self.registry.refresh(), self.history.refresh()];
+        for result in results {
+            match result {
+                Ok(warnings) => {
+                    for w in warnings {
+                        self.notices
+                            .push(Notice::Info(format!("data folder: {w}")));
+                    }
+                }
+                Err(e) => self
+                    .notices
+                    .push(Notice::Info(format!("data folder: {e}"))),
+            }
+        }
+    }
+
+    /// Asks the pen to start the needle, without waiting; the end comes back as
+    /// [`Notice::Answer`]. First, in the data folder and under its locks, the cartridge
+    /// and the zone are claimed for the open session on what every station has
+    /// written until now, and the interlock is told: a cartridge another session
+    /// holds, or a zone treated for this client within 4 weeks by another session,
+    /// and the interlock refuses the start. A start that does not happen releases
+    /// what it claimed. The interlock in the link decides, as for every command.
+    pub fn start(&mut self) -> Result<RequestId, StationError> {
+        let claims = self.claim_for_start()?;
+        let id = self.request(Command::Run)?;
+        if let Some(claims) = claims {
+            self.pending_claims.insert(id, claims);
+        }
+        Ok(id)
+    }
+
+    /// [`Self::start`], waiting for the pen's answer (the console).
+    pub fn start_and_wait(&mut self) -> Result<Answer, StationError> {
+        let claims = self.claim_for_start()?;
+        let id = self.link.send(Command::Run).map_err(link_error)?;
+        if let Some(claims) = claims {
+            self.pending_claims.insert(id, claims);
+        }
+        self.wait_answer(id)
+    }
+
+    /// Claims the inserted cartridge and the active zone for the open session, and
+    /// tells the interlock what the data folder says now. `None`: nothing to claim
+    /// (no session, or technician mode: the interlock judges those starts).
+    fn claim_for_start(&mut self) -> Result<Option<Claims>, StationError> {
+        if self.technician().is_some() {
+            return Ok(None);
+        }
+        let Some(session) = &self.session else {
+            return Ok(None);
+        };
+        let (session_id, client) = (session.id.clone(), session.answers.client.clone());
+        let today = Self::today();
+        let mut claims = Claims {
+            session_id: session_id.clone(),
+            client: client.clone(),
+            date: Some(today),
+            ..Claims::default()
+        };
+        let summary = self.summary.clone();
+        if let Some(c) = summary.as_ref().and_then(|s| s.cartridge.as_ref()) {
+            let claimed = self
+                .registry
+                .claim(c.id, &session_id, &client, jiff::Timestamp::now());
+            let check = match claimed {
+                Ok(crate::store::CartridgeClaim::Claimed { new }) => {
+                    if new {
+                        claims.cartridge = Some(c.id);
+                    }
+                    CartridgeCheck::Fresh
+                }
+                Ok(crate::store::CartridgeClaim::UsedIn(used)) => CartridgeCheck::UsedBefore {
+                    session_id: used.session_id,
+                },
+                Err(e) => {
+                    self.release_claims(&claims);
+                    return Err(StationError::Store(e));
+                }
+            };
+            // Not waited for: the link takes its commands in order, so the interlock
+            // has this before the RUN that follows.
+            self.request_safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
+        }
+        if let Some(zone) = summary.as_ref().and_then(|s| s.zone) {
+            let claimed = self.history.claim(
+                &client,
+                zone.as_str(),
+                today,
+                &session_id,
+                |last| last.is_none_or(|last| same_zone_allowed(last, today)),
+            );
+            match claimed {
+                Ok(crate::store::ZoneClaim::Claimed { new: true }) => claims.zone = Some(zone),
+                Ok(_) => {}
+                Err(e) => {
+                    self.release_claims(&claims);
+                    return Err(StationError::Store(e));
+                }
+            }
+            // The interlock judges on what every station has written until now.
+            let history = self
+                .history
+                .zones_for_other(&client, Some(&session_id))
+                .into_iter()
+                .filter_map(|(zone, date)| zone.parse::<ZoneId>().ok().map(|z| (z, date)))
+                .collect();
+            self.request_safety(SafetyUpdate::ZoneHistory(history))?;
+        }
+        Ok(Some(claims))
+    }
+
+    /// Releases what a start claimed, when the start did not happen. A failure to
+    /// write the release leaves the claim standing, which errs on the safe side (the
+    /// cartridge counts as used, the zone as treated today): it is said.
+    fn release_claims(&mut self, claims: &Claims) {
+        let now = jiff::Timestamp::now();
+        if let Some(id) = claims.cartridge
+            && let Err(e) = self
+                .registry
+                .release(id, &claims.session_id, &claims.client, now)
+        {
+            self.notices.push(Notice::Info(format!(
+                "cartridge {id} stays claimed for session {}: {e}",
+                claims.session_id
+            )));
+        }
+        if let (Some(zone), Some(date)) = (claims.zone, claims.date)
+            && let Err(e) =
+                self.history
+                    .release(&claims.client, zone.as_str(), date, &claims.session_id)
+        {
+            self.notices.push(Notice::Info(format!(
+                "{zone} stays recorded as treated for {}: {e}",
+                claims.client
+            )));
+        }
     }
 
     /// Creates the session's record and writes its header.
@@ -929,25 +1183,11 @@ impl Station {
             return Err(StationError::NoSession);
         };
         let _ = self.link.update_safety(SafetyUpdate::Session(None));
-        let summary = session.summary(Self::today());
-        // Alarms raised up to now belong in this record.
-        self.tick();
-        if let Some(line) = self.summary_line(&session, &summary) {
-            self.closing = Some(Closing {
-                summary: line,
-                halt,
-                deadline: Instant::now() + CLOSING_WAIT,
-            });
-            if wait {
-                self.finish_closing();
-            }
-        }
-        // A zone counts as treated once the needle started in it.
-        for zone in summary
-            .zones
-            .iter()
-            .filter(|z| z.passes > 0 || z.needling_ms > 0)
-        {
+        let today = Self::today();
+        let summary = session.summary(today);
+        // A zone counts as treated once the needle started in it (each start claimed
+        // it already; this writes nothing new unless a claim was lost).
+        for zone in summary.zones.iter().filter(|z| z.passes > 0 || z.needling_ms > 0) {
             if let Err(e) = self.history.record(
                 &session.answers.client,
                 zone.zone.as_str(),
@@ -957,16 +1197,38 @@ impl Station {
                 self.recording_failed(&format!("cannot record the zones treated: {e}"));
             }
         }
+        if self.recorder.is_some() {
+            self.closing = Some(Closing {
+                session,
+                ended_utc_ms: record::utc_ms_now(),
+                today,
+                halt,
+                deadline: Instant::now() + CLOSING_WAIT,
+            });
+        }
+        // Alarms raised up to now belong in this record.
+        self.tick();
+        if wait && let Some(closed) = self.finish_closing() {
+            return Ok(closed);
+        }
         Ok(summary)
     }
 
-    /// The summary line of `session`'s record, if it has one open.
-    fn summary_line(&self, session: &Session, summary: &SessionSummary) -> Option<SummaryLine> {
+    /// The summary line of `session`'s record, ended at `ended_utc_ms`, if it has one
+    /// open.
+    fn summary_line(
+        &self,
+        session: &Session,
+        summary: &SessionSummary,
+        ended_utc_ms: i64,
+    ) -> Option<SummaryLine> {
         let recorder = self.recorder.as_ref()?;
-        let utc_ms = record::utc_ms_now();
+        // Lines stay in time order: the summary is written after the closing HALT's
+        // answer; `duration_ms` still ends where the session ended.
+        let utc_ms = ended_utc_ms.max(record::utc_ms_now());
         Some(SummaryLine {
             utc_ms,
-            duration_ms: utc_ms - recorder.opened_utc_ms(),
+            duration_ms: ended_utc_ms - recorder.opened_utc_ms(),
             zones: summary
                 .zones
                 .iter()
@@ -990,24 +1252,22 @@ impl Station {
         })
     }
 
-    /// Writes the closing record's summary and closes it; a failure raises the alarm.
-    fn finish_closing(&mut self) {
-        let Some(closing) = self.closing.take() else {
-            return;
-        };
-        let Some(recorder) = self.recorder.take() else {
-            return;
-        };
-        let mut summary = closing.summary;
-        // Lines stay in time order: the summary is written after the closing HALT's
-        // answer; `duration_ms` still ends where the session ended.
-        summary.utc_ms = summary.utc_ms.max(record::utc_ms_now());
-        if let Err(e) = recorder.finish(Line::Summary(Box::new(summary))) {
+    /// Writes the closing record's summary, from its figures as they are now, and
+    /// closes it; a failure raises the alarm. Returns the final summary.
+    fn finish_closing(&mut self) -> Option<SessionSummary> {
+        let closing = self.closing.take()?;
+        let summary = closing.session.summary(closing.today);
+        let line = self.summary_line(&closing.session, &summary, closing.ended_utc_ms)?;
+        let recorder = self.recorder.take()?;
+        if let Err(e) = recorder.finish(Line::Summary(Box::new(line))) {
             let why = e.to_string();
             self.recording_failed(&why);
             self.notices
                 .push(Notice::Info(format!("recording failed: {why}")));
         }
+        self.notices
+            .push(Notice::SessionClosed(Box::new(summary.clone())));
+        Some(summary)
     }
 
     /// Acknowledges one alarm (`Some`) or all; the deep caution acknowledgement also
@@ -1102,6 +1362,13 @@ impl Station {
         &self.alarms
     }
 
+    /// The operator's start the link holds until the needle is in place, as the
+    /// screen says it (`starting when the needle reaches 0.30 mm (now 1.12 mm)`).
+    #[must_use]
+    pub fn held_start(&self) -> Option<&str> {
+        self.held_start.as_ref().map(|(_, text)| text.as_str())
+    }
+
     /// The interlock's last summary.
     #[must_use]
     pub fn safety_summary(&self) -> Option<&SafetySummary> {
@@ -1179,6 +1446,7 @@ fn learn_from_records(
                     zone: zone.clone(),
                     date,
                     session_id: entry.session_id.clone(),
+                    released: false,
                 });
             }
         }
@@ -1194,9 +1462,23 @@ fn learn_from_records(
                 session_id: entry.session_id.clone(),
                 client: entry.client.clone(),
                 first_run,
+                released: false,
             });
         }
     }
+}
+
+/// A random number drawn once per process (the standard library's hasher keys come
+/// from the operating system's random source): it tells this station's sessions
+/// from another's opened in the same second.
+fn station_tag() -> u64 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    static TAG: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TAG.get_or_init(|| {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.finish()
+    })
 }
 
 /// The live store and its channels.

@@ -6,11 +6,12 @@
 use crate::link::{Answer, LinkState, Outcome, WireOrigin};
 use crate::protocol::{Calibration, Command, PenEvent, PenInfo, Seq, Telemetry};
 use crate::record::format::{
-    AlarmLine, AnswerLine, CalibrationRecord, CommandLine, EventLine, LinkLine, PenInfoRecord,
-    RefusalLine, TelLine, ZoneLine,
+    AlarmLine, AnswerLine, CalibrationRecord, CommandLine, EventLine, LinkLine, MonitorLine,
+    PenInfoRecord, RefusalLine, TelLine, ZoneLine,
 };
 use crate::safety::alarms::{AlarmAction, AlarmLogEntry};
-use crate::safety::interlock::{Refusal, ZonePlan};
+use crate::safety::interlock::{PenChange, Refusal, ZonePlan};
+use crate::safety::needle::Trip;
 use crate::safety::zones::ZoneId;
 
 /// The station's UTC wall-clock, ms since the Unix epoch.
@@ -152,6 +153,36 @@ pub fn link(utc_ms: i64, state: &LinkState) -> LinkLine {
         utc_ms,
         state: state.to_owned(),
         detail,
+    }
+}
+
+/// A needle monitor stop.
+#[must_use]
+pub fn monitor(utc_ms: i64, trip: &Trip, reaction: std::time::Duration) -> MonitorLine {
+    MonitorLine {
+        utc_ms,
+        rule: trip.rule.as_str().to_owned(),
+        zone: trip.zone.map(|z| z.as_str().to_owned()),
+        limit_um: trip.limit_um,
+        target_um: trip.target_um,
+        depth_um: trip.depth_um,
+        rpm: trip.rpm,
+        t_ms: trip.t_ms,
+        reaction_us: u64::try_from(reaction.as_micros()).unwrap_or(u64::MAX),
+        message: trip.message.clone(),
+    }
+}
+
+/// A different pen answered.
+#[must_use]
+pub fn pen_changed(utc_ms: i64, change: &PenChange) -> LinkLine {
+    LinkLine {
+        utc_ms,
+        state: "pen_changed".to_owned(),
+        detail: Some(format!(
+            "serial {} before, {} now",
+            change.from_serial, change.to_serial
+        )),
     }
 }
 

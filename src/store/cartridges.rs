@@ -1,6 +1,13 @@
 //! The used-cartridge registry: which cartridge has run in which session, kept in
 //! `cartridges.jsonl` so a single-use cartridge is still known as used after a
-//! restart.
+//! restart, and by every station that shares the data folder.
+//!
+//! A cartridge is **claimed** for a session before the needle first starts with it
+//! ([`CartridgeRegistry::claim`]): under the file's exclusive lock the registry reads
+//! what other processes appended since its last read, and appends the claim only if
+//! no other session holds the cartridge. Two stations starting with one cartridge in
+//! the same millisecond cannot both claim it. A claim whose start did not happen is
+//! **released** by a later line (the earlier line stays).
 //!
 //! The registry records; it does not refuse. Whether a cartridge seen in another
 //! session may run is the safety module's call, made with [`CartridgeRegistry::is_used_outside`].
@@ -10,6 +17,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+use super::jsonl::Tail;
 use super::{DataDir, StoreError, jsonl};
 use crate::protocol::CartridgeId;
 
@@ -25,8 +33,25 @@ pub struct CartridgeUse {
     pub session_id: String,
     /// The client treated in that session.
     pub client: String,
-    /// When the motor first ran with it in that session.
+    /// When the motor first ran with it in that session (when it was claimed, just
+    /// before the start).
     pub first_run: Timestamp,
+    /// This line releases the claim of (`id`, `session_id`): the start it was made for
+    /// did not happen. An earlier claim stays on file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
+}
+
+/// What [`CartridgeRegistry::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartridgeClaim {
+    /// The cartridge is this session's: `new` when this call claimed it.
+    Claimed {
+        /// This call wrote the claim (false: the session held it already).
+        new: bool,
+    },
+    /// Another session holds it.
+    UsedIn(CartridgeUse),
 }
 
 /// Every cartridge that has run, and in which sessions.
@@ -34,6 +59,8 @@ pub struct CartridgeUse {
 pub struct CartridgeRegistry {
     /// The registry's file.
     path: PathBuf,
+    /// Reads on from where the last read stopped.
+    tail: Tail,
     /// Uses per cartridge, in the order they were recorded; at most one per session.
     uses: BTreeMap<CartridgeId, Vec<CartridgeUse>>,
     /// One line per unreadable line of the file, as `file:line: reason`.
@@ -45,17 +72,92 @@ impl CartridgeRegistry {
     /// missing). Unreadable lines are left in the file and listed in [`Self::warnings`].
     pub fn load(dir: &DataDir) -> Result<CartridgeRegistry, StoreError> {
         let path = dir.path(CARTRIDGES_FILE);
-        let loaded = jsonl::read_all::<CartridgeUse>(&path)?;
-        let warnings = loaded.warnings(&path);
         let mut registry = CartridgeRegistry {
+            tail: Tail::new(&path),
             path,
             uses: BTreeMap::new(),
-            warnings,
+            warnings: Vec::new(),
         };
-        for entry in loaded.entries {
-            registry.insert(entry);
-        }
+        registry.warnings = registry.refresh()?;
         Ok(registry)
+    }
+
+    /// Takes in what was appended to the file since the last read (by other stations
+    /// sharing the folder, too). Returns the warnings for new unreadable lines.
+    pub fn refresh(&mut self) -> Result<Vec<String>, StoreError> {
+        let loaded = self.tail.read_new::<CartridgeUse>()?;
+        let warnings = loaded.warnings(&self.path);
+        for entry in loaded.entries {
+            self.apply(entry);
+        }
+        Ok(warnings)
+    }
+
+    /// Claims `id` for `session_id` (for `client`, at `at`), unless another session
+    /// holds it: one step under the file's lock, on everything appended until then.
+    pub fn claim(
+        &mut self,
+        id: CartridgeId,
+        session_id: &str,
+        client: &str,
+        at: Timestamp,
+    ) -> Result<CartridgeClaim, StoreError> {
+        let mut tail = self.tail.clone();
+        let result = jsonl::with_lock(&mut tail, |locked| {
+            let loaded = locked.read_new::<CartridgeUse>()?;
+            self.warnings.extend(loaded.warnings(&self.path));
+            for entry in loaded.entries {
+                self.apply(entry);
+            }
+            if let Some(other) = self.uses_of(id).iter().find(|u| u.session_id != session_id) {
+                return Ok(CartridgeClaim::UsedIn(other.clone()));
+            }
+            if self.uses_of(id).iter().any(|u| u.session_id == session_id) {
+                return Ok(CartridgeClaim::Claimed { new: false });
+            }
+            let entry = CartridgeUse {
+                id,
+                session_id: session_id.to_owned(),
+                client: client.to_owned(),
+                first_run: at,
+                released: false,
+            };
+            locked.append(&entry)?;
+            self.apply(entry);
+            Ok(CartridgeClaim::Claimed { new: true })
+        });
+        self.tail = tail;
+        result
+    }
+
+    /// Releases the claim of `id` by `session_id`: the start it was made for did not
+    /// happen. A line says so; the claim's line stays.
+    pub fn release(
+        &mut self,
+        id: CartridgeId,
+        session_id: &str,
+        client: &str,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        let entry = CartridgeUse {
+            id,
+            session_id: session_id.to_owned(),
+            client: client.to_owned(),
+            first_run: at,
+            released: true,
+        };
+        let mut tail = self.tail.clone();
+        let result = jsonl::with_lock(&mut tail, |locked| {
+            let loaded = locked.read_new::<CartridgeUse>()?;
+            for e in loaded.entries {
+                self.apply(e);
+            }
+            locked.append(&entry)
+        });
+        self.tail = tail;
+        result?;
+        self.apply(entry);
+        Ok(())
     }
 
     /// The first recorded use of `id`, if it has ever run.
@@ -88,25 +190,29 @@ impl CartridgeRegistry {
         client: &str,
         at: Timestamp,
     ) -> Result<(), StoreError> {
-        if self.uses_of(id).iter().any(|u| u.session_id == session_id) {
-            return Ok(());
+        match self.claim(id, session_id, client, at)? {
+            CartridgeClaim::Claimed { .. } => Ok(()),
+            // Recorded beside the other session's use: this is what ran.
+            CartridgeClaim::UsedIn(_) => {
+                let entry = CartridgeUse {
+                    id,
+                    session_id: session_id.to_owned(),
+                    client: client.to_owned(),
+                    first_run: at,
+                    released: false,
+                };
+                jsonl::append(&self.path, &entry)?;
+                self.apply(entry);
+                Ok(())
+            }
         }
-        let entry = CartridgeUse {
-            id,
-            session_id: session_id.to_owned(),
-            client: client.to_owned(),
-            first_run: at,
-        };
-        jsonl::append(&self.path, &entry)?;
-        self.insert(entry);
-        Ok(())
     }
 
     /// Folds in a use read from a session record, without writing anything: the
     /// record is its durable copy. Both the registry file and the records are read at
     /// start, so a cartridge whose registry line was lost still counts as used.
     pub fn learn(&mut self, entry: CartridgeUse) {
-        self.insert(entry);
+        self.apply(entry);
     }
 
     /// The unreadable lines found at load, as `file:line: reason`.
@@ -116,10 +222,13 @@ impl CartridgeRegistry {
     }
 
     /// Adds a use unless its (cartridge, session) is already known, keeping the
-    /// earliest line: a repeated line in the file changes nothing.
-    fn insert(&mut self, entry: CartridgeUse) {
+    /// earliest line: a repeated line in the file changes nothing. A release takes the
+    /// (cartridge, session) use away.
+    fn apply(&mut self, entry: CartridgeUse) {
         let uses = self.uses.entry(entry.id).or_default();
-        if uses.iter().all(|u| u.session_id != entry.session_id) {
+        if entry.released {
+            uses.retain(|u| u.session_id != entry.session_id);
+        } else if uses.iter().all(|u| u.session_id != entry.session_id) {
             uses.push(entry);
         }
     }
@@ -212,6 +321,7 @@ mod tests {
             session_id: "s1".into(),
             client: "c".into(),
             first_run: at(0),
+            released: false,
         })
         .expect("ok");
         let good_b = good_a.replace(&A.to_string(), &B.to_string());
@@ -275,6 +385,7 @@ mod tests {
             session_id: "S-1".into(),
             client: "C-1".into(),
             first_run: Timestamp::UNIX_EPOCH,
+            released: false,
         });
         assert!(registry.is_used_outside(A, "S-2"));
         assert!(!registry.is_used_outside(A, "S-1"));

@@ -5,10 +5,15 @@
 //! parse and reports the others by line number, while [`append`] returns every I/O
 //! error. Neither ever rewrites a file, so a line this version cannot read (a torn
 //! write, a newer format, a hand edit) stays on disk for a person to look at.
+//!
+//! Several processes may share a file (two stations on one data folder): [`Tail`]
+//! reads on from where it last stopped, so a rule decides on what the others have
+//! appended since, and [`with_lock`] holds the file's exclusive lock for a decision
+//! and the line that records it, so two processes never both claim one thing.
 
 use std::fs;
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -128,6 +133,171 @@ pub fn read_all<T: DeserializeOwned>(path: &Path) -> Result<Loaded<T>, StoreErro
         }
     };
     Ok(parse_lines(&bytes))
+}
+
+/// Reads a JSON Lines file on from where the last read stopped: the records other
+/// processes (or this one) appended since. Only whole lines are taken; a line still
+/// being written is read the next time, once its newline is there.
+#[derive(Debug, Clone)]
+pub struct Tail {
+    path: PathBuf,
+    /// Bytes read so far: the start of the first line not read yet.
+    offset: u64,
+    /// Lines read so far, for the line numbers of warnings.
+    lines_read: usize,
+    /// The offset of an unfinished last line already reported, so it is reported once.
+    fragment_reported_at: Option<u64>,
+}
+
+impl Tail {
+    /// A reader of `path` that has read nothing yet.
+    #[must_use]
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            offset: 0,
+            lines_read: 0,
+            fragment_reported_at: None,
+        }
+    }
+
+    /// The file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Reads the whole lines appended since the last call. A missing file holds none.
+    /// A file shorter than what was read (replaced, or cut by hand) is read again from
+    /// its start: the records are facts, and taking one twice changes nothing.
+    pub fn read_new<T: DeserializeOwned>(&mut self) -> Result<Loaded<T>, StoreError> {
+        let read_error = |source| StoreError::Read {
+            path: self.path.clone(),
+            source,
+        };
+        let mut file = match fs::File::open(&self.path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
+            Err(source) => return Err(read_error(source)),
+        };
+        let len_bytes = file.metadata().map_err(read_error)?.len();
+        if len_bytes < self.offset {
+            self.offset = 0;
+            self.lines_read = 0;
+        }
+        if len_bytes == self.offset {
+            return Ok(Loaded::default());
+        }
+        file.seek(SeekFrom::Start(self.offset))
+            .map_err(read_error)?;
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(read_error)?;
+        // Whole lines only: a record still being written waits for its newline.
+        let whole_len = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
+        let whole = &bytes[..whole_len];
+        let mut loaded = parse_lines::<T>(whole);
+        for bad in &mut loaded.bad_lines {
+            bad.line += self.lines_read;
+        }
+        self.lines_read += whole.iter().filter(|&&b| b == b'\n').count();
+        self.offset += whole_len as u64;
+        // An unfinished last line: a write cut short by a crash or a full disk (the
+        // next append ends it with a newline, and it stays a bad line of its own).
+        // Said once; it is read again, whole, once its newline is there.
+        if whole_len < bytes.len() && self.fragment_reported_at != Some(self.offset) {
+            self.fragment_reported_at = Some(self.offset);
+            loaded.bad_lines.push(BadLine {
+                line: self.lines_read + 1,
+                reason: "cut short (incomplete record, no newline yet)".to_owned(),
+            });
+        }
+        Ok(loaded)
+    }
+
+    /// Marks everything up to `offset` bytes as read (`lines` more lines): what a
+    /// holder of the lock has just read and written itself.
+    fn advance_to(&mut self, offset: u64, lines: usize) {
+        self.offset = offset;
+        self.lines_read += lines;
+    }
+}
+
+/// A JSON Lines file held under its exclusive lock: see [`with_lock`].
+#[derive(Debug)]
+pub struct Locked<'t> {
+    file: fs::File,
+    tail: &'t mut Tail,
+    created: bool,
+}
+
+impl Locked<'_> {
+    /// Reads the whole lines appended since the tail's last read (by anyone: under
+    /// the lock nobody else can append until it is released).
+    pub fn read_new<T: DeserializeOwned>(&mut self) -> Result<Loaded<T>, StoreError> {
+        self.tail.read_new()
+    }
+
+    /// Appends `record` as one line and syncs it; the tail then counts it as read.
+    pub fn append<T: Serialize>(&mut self, record: &T) -> Result<(), StoreError> {
+        let path = self.tail.path.clone();
+        let mut line = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
+            path: path.clone(),
+            source,
+        })?;
+        line.push(b'\n');
+        let write_error = |source: io::Error| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut lines = 1;
+        if ends_without_newline(&mut self.file).map_err(write_error)? {
+            line.insert(0, b'\n');
+            lines += 1;
+        }
+        // Everything before was read under this lock: the tail ends where this line
+        // ends, unless the file was cut short and is being read again.
+        let before = self.file.metadata().map_err(write_error)?.len();
+        self.file.write_all(&line).map_err(write_error)?;
+        self.file.sync_data().map_err(write_error)?;
+        if self.created {
+            sync_parent(&path)?;
+            self.created = false;
+        }
+        if before == self.tail.offset {
+            self.tail.advance_to(before + line.len() as u64, lines);
+        }
+        Ok(())
+    }
+}
+
+/// Runs `decide` holding the exclusive lock of `tail`'s file (created, mode 0600, if
+/// missing), so that what it reads and what it appends are one step for every
+/// process that takes the lock too. The lock is the operating system's advisory
+/// `flock`: it holds between processes on one machine; see the README for network
+/// folders. It is released when `decide` returns.
+pub fn with_lock<R>(
+    tail: &mut Tail,
+    decide: impl FnOnce(&mut Locked<'_>) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let path = tail.path.clone();
+    let write_error = |source: io::Error| StoreError::Write {
+        path: path.clone(),
+        source,
+    };
+    let (file, created) = open_for_append(&path).map_err(write_error)?;
+    // Blocks while another process holds it: claims take microseconds.
+    file.lock().map_err(write_error)?;
+    let mut locked = Locked {
+        file,
+        tail,
+        created,
+    };
+    let result = decide(&mut locked);
+    // Closing the file releases the lock; unlock first so an error is not hidden.
+    let unlocked = locked.file.unlock();
+    let value = result?;
+    unlocked.map_err(write_error)?;
+    Ok(value)
 }
 
 /// Parses JSON Lines from `bytes`; see [`read_all`].

@@ -18,8 +18,14 @@
 //! one line and synced before the call returns. A line that cannot be read (a crash in
 //! the middle of a write, a hand edit) is reported with its line number and left on
 //! disk as it is: the store never rewrites what it has written, so nothing is lost
-//! by a reader that does not understand it. One station process uses a data folder at
-//! a time; nothing here locks it.
+//! by a reader that does not understand it.
+//!
+//! Several station processes may share a data folder. The cartridge registry and the
+//! treatment history read on from where they last stopped before every decision
+//! ([`jsonl::Tail`]), and claim a cartridge or a zone under the file's exclusive lock
+//! ([`jsonl::with_lock`]), so two stations never both claim one. The lock is the
+//! operating system's `flock`: it holds between processes on one machine (see the
+//! README for network folders).
 //!
 //! **Boundary:** this module knows nothing of the safety rules. It stores zone ids as
 //! strings and answers "when", "who", "which session"; the safety module decides what
@@ -35,8 +41,8 @@ use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
 
-pub use cartridges::{CARTRIDGES_FILE, CartridgeRegistry, CartridgeUse};
-pub use jsonl::{BadLine, Loaded};
+pub use cartridges::{CARTRIDGES_FILE, CartridgeClaim, CartridgeRegistry, CartridgeUse};
+pub use jsonl::{BadLine, Loaded, Tail};
 pub use limit_log::{
     LIMIT_CHANGES_FILE, LimitChangeRecord, ZONE_TABLE_FILE, append_limit_change, last_zone_table,
     read_limit_changes, store_zone_table,
@@ -45,7 +51,7 @@ pub use technician::{
     LOCKOUT, MAX_WRONG_TRIES, PIN_MAX_DIGITS, PIN_MIN_DIGITS, PinCheck, PinError, PinRule,
     TECHNICIAN_PIN_FILE, TechnicianPin,
 };
-pub use treatments::{TREATMENTS_FILE, TreatmentHistory, TreatmentRecord};
+pub use treatments::{TREATMENTS_FILE, TreatmentHistory, TreatmentRecord, ZoneClaim};
 
 /// The name of the data folder under the XDG data home.
 const APP_DIR_NAME: &str = "punctum";

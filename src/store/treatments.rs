@@ -1,14 +1,23 @@
 //! Treatment history: which zone was treated for which client on which day, kept in
-//! `treatments.jsonl` for the rule that a zone is not treated again within four weeks.
+//! `treatments.jsonl` for the rule that a zone is not treated again within four weeks,
+//! by any station that shares the data folder.
+//!
+//! A zone is **claimed** for a session just before the needle first starts in it
+//! ([`TreatmentHistory::claim`]): under the file's exclusive lock the history reads
+//! what other processes appended since its last read, asks the caller's rule whether
+//! the zone may be treated, and appends the claim only then. Two stations treating
+//! one client's cheeks cannot both pass. A claim whose start did not happen is
+//! **released** by a later line (the earlier line stays).
 //!
 //! Zones are stored by their string id: the safety module owns the zone type and the
 //! rule, and this store stays independent of both.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use jiff::civil::Date;
 
+use super::jsonl::Tail;
 use super::{DataDir, StoreError, jsonl};
 
 /// The history's file in the data folder.
@@ -25,17 +34,38 @@ pub struct TreatmentRecord {
     pub date: Date,
     /// The session it was treated in.
     pub session_id: String,
+    /// This line releases the claim of (`client`, `zone`, `session_id`): the start it
+    /// was made for did not happen. An earlier claim stays on file.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
-/// The latest treatment day of every (client, zone).
+/// What [`TreatmentHistory::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ZoneClaim {
+    /// The zone is this session's to treat: `new` when this call wrote the claim.
+    Claimed {
+        /// This call wrote the claim (false: the session held it already).
+        new: bool,
+    },
+    /// The caller's rule refused, on the latest treatment by another session.
+    Refused {
+        /// That treatment's day.
+        date: Date,
+        /// Its session.
+        session_id: String,
+    },
+}
+
+/// Every (client, zone) treated, with the day and the session of each treatment.
 #[derive(Debug, Clone)]
 pub struct TreatmentHistory {
     /// The history's file.
     path: PathBuf,
-    /// Latest day per zone, per client.
-    latest: BTreeMap<String, BTreeMap<String, Date>>,
-    /// Every record read or written, so an identical record is not appended twice.
-    recorded: HashSet<TreatmentRecord>,
+    /// Reads on from where the last read stopped.
+    tail: Tail,
+    /// Per client, per zone: (day, session) of each treatment, at most one per session.
+    treated: BTreeMap<String, BTreeMap<String, Vec<(Date, String)>>>,
     /// One line per unreadable line of the file, as `file:line: reason`.
     warnings: Vec<String>,
 }
@@ -45,37 +75,124 @@ impl TreatmentHistory {
     /// missing). Unreadable lines are left in the file and listed in [`Self::warnings`].
     pub fn load(dir: &DataDir) -> Result<TreatmentHistory, StoreError> {
         let path = dir.path(TREATMENTS_FILE);
-        let loaded = jsonl::read_all::<TreatmentRecord>(&path)?;
-        let warnings = loaded.warnings(&path);
         let mut history = TreatmentHistory {
+            tail: Tail::new(&path),
             path,
-            latest: BTreeMap::new(),
-            recorded: HashSet::new(),
-            warnings,
+            treated: BTreeMap::new(),
+            warnings: Vec::new(),
         };
-        for record in loaded.entries {
-            history.insert(record);
-        }
+        history.warnings = history.refresh()?;
         Ok(history)
+    }
+
+    /// Takes in what was appended to the file since the last read (by other stations
+    /// sharing the folder, too). Returns the warnings for new unreadable lines.
+    pub fn refresh(&mut self) -> Result<Vec<String>, StoreError> {
+        let loaded = self.tail.read_new::<TreatmentRecord>()?;
+        let warnings = loaded.warnings(&self.path);
+        for record in loaded.entries {
+            self.apply(record);
+        }
+        Ok(warnings)
     }
 
     /// The latest day `zone` was treated for `client`, if ever. Lines may be out of
     /// date order (a clock fixed after the fact); the latest date wins, not the last line.
     #[must_use]
     pub fn last_treated(&self, client: &str, zone: &str) -> Option<Date> {
-        self.latest.get(client)?.get(zone).copied()
+        self.latest(client, zone, None).map(|(date, _)| date)
+    }
+
+    /// The latest treatment of `zone` for `client` by a session other than
+    /// `except_session` (all sessions with `None`): its day and session.
+    #[must_use]
+    pub fn latest(
+        &self,
+        client: &str,
+        zone: &str,
+        except_session: Option<&str>,
+    ) -> Option<(Date, &str)> {
+        self.treated
+            .get(client)?
+            .get(zone)?
+            .iter()
+            .filter(|(_, session)| Some(session.as_str()) != except_session)
+            .max_by_key(|(date, _)| *date)
+            .map(|(date, session)| (*date, session.as_str()))
     }
 
     /// Every zone treated for `client`, with its latest day.
     #[must_use]
     pub fn zones_for(&self, client: &str) -> BTreeMap<String, Date> {
-        self.latest.get(client).cloned().unwrap_or_default()
+        self.zones_for_other(client, None)
     }
 
-    /// Records that `zone` was treated for `client` on `date` in `session_id`,
-    /// appending it to the file and syncing before returning. An identical record
-    /// already held is not written again. On error nothing changes in memory.
-    pub fn record(
+    /// Every zone treated for `client` by a session other than `except_session`, with
+    /// its latest day: what the same-zone interval judges a session on.
+    #[must_use]
+    pub fn zones_for_other(
+        &self,
+        client: &str,
+        except_session: Option<&str>,
+    ) -> BTreeMap<String, Date> {
+        let Some(zones) = self.treated.get(client) else {
+            return BTreeMap::new();
+        };
+        zones
+            .keys()
+            .filter_map(|zone| {
+                self.latest(client, zone, except_session)
+                    .map(|(date, _)| (zone.clone(), date))
+            })
+            .collect()
+    }
+
+    /// Claims `zone` for `client` in `session_id` on `date`, if `allowed` says yes to
+    /// the latest treatment of that zone by another session (`None`: never treated):
+    /// one step under the file's lock, on everything appended until then.
+    pub fn claim(
+        &mut self,
+        client: &str,
+        zone: &str,
+        date: Date,
+        session_id: &str,
+        allowed: impl FnOnce(Option<Date>) -> bool,
+    ) -> Result<ZoneClaim, StoreError> {
+        let mut tail = self.tail.clone();
+        let result = jsonl::with_lock(&mut tail, |locked| {
+            let loaded = locked.read_new::<TreatmentRecord>()?;
+            self.warnings.extend(loaded.warnings(&self.path));
+            for record in loaded.entries {
+                self.apply(record);
+            }
+            let other = self
+                .latest(client, zone, Some(session_id))
+                .map(|(date, session)| (date, session.to_owned()));
+            if !allowed(other.as_ref().map(|(date, _)| *date)) {
+                let (date, session_id) = other.unwrap_or((date, String::new()));
+                return Ok(ZoneClaim::Refused { date, session_id });
+            }
+            if self.held(client, zone, session_id) {
+                return Ok(ZoneClaim::Claimed { new: false });
+            }
+            let record = TreatmentRecord {
+                client: client.to_owned(),
+                zone: zone.to_owned(),
+                date,
+                session_id: session_id.to_owned(),
+                released: false,
+            };
+            locked.append(&record)?;
+            self.apply(record);
+            Ok(ZoneClaim::Claimed { new: true })
+        });
+        self.tail = tail;
+        result
+    }
+
+    /// Releases the claim of `zone` for `client` by `session_id`: the start it was made
+    /// for did not happen. A line says so; the claim's line stays.
+    pub fn release(
         &mut self,
         client: &str,
         zone: &str,
@@ -87,13 +204,34 @@ impl TreatmentHistory {
             zone: zone.to_owned(),
             date,
             session_id: session_id.to_owned(),
+            released: true,
         };
-        if self.recorded.contains(&record) {
-            return Ok(());
-        }
-        jsonl::append(&self.path, &record)?;
-        self.insert(record);
+        let mut tail = self.tail.clone();
+        let result = jsonl::with_lock(&mut tail, |locked| {
+            let loaded = locked.read_new::<TreatmentRecord>()?;
+            for r in loaded.entries {
+                self.apply(r);
+            }
+            locked.append(&record)
+        });
+        self.tail = tail;
+        result?;
+        self.apply(record);
         Ok(())
+    }
+
+    /// Records that `zone` was treated for `client` on `date` in `session_id`,
+    /// appending it to the file and syncing before returning. A treatment already
+    /// held for that session is not written again. On error nothing changes in memory.
+    pub fn record(
+        &mut self,
+        client: &str,
+        zone: &str,
+        date: Date,
+        session_id: &str,
+    ) -> Result<(), StoreError> {
+        self.claim(client, zone, date, session_id, |_| true)
+            .map(|_| ())
     }
 
     /// Folds in a treatment read from a session record, without writing anything:
@@ -101,9 +239,7 @@ impl TreatmentHistory {
     /// read at start, so a zone treated in a session whose history line was lost
     /// (a crash between the two) still counts.
     pub fn learn(&mut self, record: TreatmentRecord) {
-        if !self.recorded.contains(&record) {
-            self.insert(record);
-        }
+        self.apply(record);
     }
 
     /// The unreadable lines found at load, as `file:line: reason`.
@@ -112,16 +248,30 @@ impl TreatmentHistory {
         &self.warnings
     }
 
-    /// Folds a record into the latest-day map.
-    fn insert(&mut self, record: TreatmentRecord) {
-        let day = self
-            .latest
-            .entry(record.client.clone())
+    /// `session_id` holds a treatment of (`client`, `zone`).
+    fn held(&self, client: &str, zone: &str, session_id: &str) -> bool {
+        self.treated
+            .get(client)
+            .and_then(|zones| zones.get(zone))
+            .is_some_and(|list| list.iter().any(|(_, s)| s == session_id))
+    }
+
+    /// Folds a line in: a treatment (at most one per session, the earliest day kept),
+    /// or the release of one.
+    fn apply(&mut self, record: TreatmentRecord) {
+        let list = self
+            .treated
+            .entry(record.client)
             .or_default()
-            .entry(record.zone.clone())
-            .or_insert(record.date);
-        *day = (*day).max(record.date);
-        self.recorded.insert(record);
+            .entry(record.zone)
+            .or_default();
+        if record.released {
+            list.retain(|(_, s)| *s != record.session_id);
+        } else if let Some(held) = list.iter_mut().find(|(_, s)| *s == record.session_id) {
+            held.0 = held.0.max(record.date);
+        } else {
+            list.push((record.date, record.session_id));
+        }
     }
 }
 
@@ -204,7 +354,7 @@ mod tests {
     }
 
     #[test]
-    fn an_identical_record_is_written_once() {
+    fn a_treatment_of_the_same_session_is_written_once() {
         let (_tmp, dir) = data_dir();
         let mut history = TreatmentHistory::load(&dir).expect("load");
         history
@@ -271,6 +421,7 @@ mod tests {
             zone: "cheeks".into(),
             date,
             session_id: "S-1".into(),
+            released: false,
         });
         assert_eq!(history.last_treated("C-1", "cheeks"), Some(date));
         assert!(!dir.path(TREATMENTS_FILE).exists());

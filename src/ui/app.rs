@@ -612,6 +612,16 @@ impl StationApp {
                         false,
                     );
                 }
+                Notice::SessionClosed(summary) => {
+                    // The final figures, run-down included, replace those shown at End.
+                    if self
+                        .summary
+                        .as_ref()
+                        .is_some_and(|s| s.session_id == summary.session_id)
+                    {
+                        self.summary = Some(*summary);
+                    }
+                }
             }
         }
         self.follow_technician();
@@ -793,7 +803,7 @@ impl StationApp {
                 station.request(Command::Depth { depth_um }).map(|_| ())
             }
             UiCommand::SetSpeedRpm(rpm) => station.request(Command::Speed { rpm }).map(|_| ()),
-            UiCommand::Start => station.request(Command::Run).map(|_| ()),
+            UiCommand::Start => station.start().map(|_| ()),
             UiCommand::Stop => station.request(Command::Halt).map(|_| ()),
             UiCommand::Reset => station.request(Command::Reset).map(|_| ()),
             UiCommand::EStop => station.estop(),
@@ -1347,12 +1357,13 @@ mod tests {
             .into_iter()
             .map(|e| e.what)
             .filter(|w| {
+                // The connection's own retraction (DEPTH 0) is the only depth sent.
                 matches!(
                     w,
                     Journaled::Command {
-                        command: Some(Command::Depth { .. }),
+                        command: Some(Command::Depth { depth_um }),
                         ..
-                    }
+                    } if *depth_um != 0
                 )
             })
             .collect();

@@ -480,8 +480,9 @@ impl Printer {
                 Notice::Pen(event) => self.line(&format!("event: pen {event}")),
                 Notice::ZonePlan(plan) => self.zone_plan(&plan),
                 Notice::Info(text) => self.line(&format!("event: {text}")),
-                // The console waits for its own answers and prints them itself.
-                Notice::Answer(_) => {}
+                // The console waits for its own answers and prints them itself, and
+                // prints the final summary at `end`.
+                Notice::Answer(_) | Notice::SessionClosed(_) => {}
             }
         }
     }

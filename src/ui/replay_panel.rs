@@ -67,7 +67,9 @@ pub fn clock_ms(ms: f64) -> String {
 #[must_use]
 pub fn event_color(kind: EventKind) -> Color32 {
     match kind {
-        EventKind::AlarmRaised(Priority::High) | EventKind::LinkLost => theme::ALARM_HIGH,
+        EventKind::AlarmRaised(Priority::High) | EventKind::LinkLost | EventKind::NeedleStopped => {
+            theme::ALARM_HIGH
+        }
         EventKind::AlarmRaised(Priority::Medium) => theme::ALARM_MEDIUM,
         EventKind::AlarmRaised(Priority::Low) => theme::ALARM_LOW,
         EventKind::AlarmChanged | EventKind::Link => Color32::GRAY,

@@ -136,8 +136,8 @@ impl SessionSource for Station {
             needling_ms: session.needling_ms(),
             zones: session
                 .zone_figures()
-                .filter_map(|f| {
-                    f.zone.map(|zone| ZoneProgress {
+                .filter_map(|(zone, f)| {
+                    zone.map(|zone| ZoneProgress {
                         zone,
                         passes: f.passes,
                         needling_ms: f.needling_ms,
