@@ -199,7 +199,7 @@ fn execute(station: &mut Station, line: &str, out: &mut Printer, input: &Receive
                 &format!("{value:?} is not a whole number of rpm; usage: speed <rpm>"),
             ),
         },
-        ["start"] => send(station, Command::Run, out),
+        ["start"] => start(station, out),
         ["stop"] => send(station, Command::Halt, out),
         ["reset"] => send(station, Command::Reset, out),
         ["estop"] => match station.estop() {
@@ -351,18 +351,46 @@ fn open_session(station: &mut Station, path: &Path, out: &mut Printer) {
 fn send(station: &mut Station, command: Command, out: &mut Printer) {
     let shown = command.to_string();
     match station.command(command) {
-        Ok(answer) => match answer.outcome {
-            Outcome::Ack => out.line("ok"),
-            Outcome::Refused(refusal) => out.line(&format!("refused: {refusal}")),
-            Outcome::Nak(reason) => out.line(&format!(
-                "refused: the pen answered NAK {reason} to {shown}"
-            )),
-            Outcome::NotSent(why) => out.line(&format!("refused: {shown} not sent: {why}")),
-            Outcome::Unanswered => {
-                out.line(&format!("error: {shown} unanswered; the link is lost"));
-            }
-        },
+        Ok(answer) => print_outcome(out, &shown, answer.outcome),
         Err(e) => out.line(&format!("error: {e}")),
+    }
+}
+
+/// `start`: claims and asks through the station, then waits for the pen's answer,
+/// printing what happens meanwhile as it happens (a start held until the needle is in
+/// place says so before its `ok`).
+fn start(station: &mut Station, out: &mut Printer) {
+    let id = match station.start() {
+        Ok(id) => id,
+        Err(e) => return out.line(&format!("refused: start not sent: {e}")),
+    };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        station.pump(Duration::from_millis(20));
+        for notice in station.take_notices() {
+            match notice {
+                Notice::Answer(answer) if answer.id == id => {
+                    return print_outcome(out, &Command::Run.to_string(), answer.outcome);
+                }
+                other => out.notices(vec![other]),
+            }
+        }
+    }
+    out.line("error: no answer to RUN within 5 s");
+}
+
+/// Prints how a command ended, as `ok`, `refused:` or `error:`.
+fn print_outcome(out: &mut Printer, shown: &str, outcome: Outcome) {
+    match outcome {
+        Outcome::Ack => out.line("ok"),
+        Outcome::Refused(refusal) => out.line(&format!("refused: {refusal}")),
+        Outcome::Nak(reason) => out.line(&format!(
+            "refused: the pen answered NAK {reason} to {shown}"
+        )),
+        Outcome::NotSent(why) => out.line(&format!("refused: {shown} not sent: {why}")),
+        Outcome::Unanswered => {
+            out.line(&format!("error: {shown} unanswered; the link is lost"));
+        }
     }
 }
 
@@ -433,8 +461,8 @@ fn status_line(station: &Station) -> String {
     );
     format!(
         "status: link={link} pen_state={} zone={} limit_mm={} depth_target_mm={} depth_mm={} rpm={} \
-         cartridge={cartridge} latched={} session={} alarms={} highest={highest} simulated={} \
-         technician={} calibration={:?}",
+         start_held={} cartridge={cartridge} latched={} session={} alarms={} highest={highest} \
+         simulated={} technician={} calibration={:?}",
         t.map_or_else(|| "-".to_owned(), |t| t.state.to_string()),
         summary
             .and_then(|s| s.zone)
@@ -443,6 +471,7 @@ fn status_line(station: &Station) -> String {
         opt_mm(summary.and_then(|s| s.depth_target_um)),
         opt_mm(t.map(|t| t.depth_um)),
         t.map_or_else(|| "-".to_owned(), |t| t.rpm.to_string()),
+        station.held_start().is_some(),
         if latched.is_empty() { "none" } else { &latched },
         station.session().map_or("none", |s| s.id.as_str()),
         station.alarms().active().len(),

@@ -3,7 +3,10 @@
 //!
 //! The depth control stops at the active zone's limit and shows it. It is a
 //! convenience, not the safety: whatever reaches the station is checked again by the
-//! interlock in the link thread, and a refusal from any path is shown here.
+//! interlock in the link thread, and a refusal from any path is shown here. Beside it,
+//! the needle's depth as the pen measures it and the target the pen acknowledged: the
+//! slider is what the operator is choosing, the pen may be elsewhere. A start the link
+//! holds until the needle is in place says so under Start.
 
 use egui::{RichText, Vec2};
 
@@ -77,6 +80,7 @@ pub fn controls_ui(
         ui.label("click a zone on the face map");
     }
     depth_ui(ui, state, limit_um, commands);
+    measured_depth_ui(ui, station, limit_um);
     speed_ui(ui, station, state, commands);
 
     ui.horizontal(|ui| {
@@ -98,6 +102,9 @@ pub fn controls_ui(
             state.confirm_reset = true;
         }
     });
+    if let Some(held) = station.and_then(Station::held_start) {
+        ui.colored_label(theme::WARN, RichText::new(held).strong());
+    }
     if let Some(latched) = summary.filter(|s| !s.latched.is_empty()) {
         let causes: Vec<String> = latched.latched.iter().map(ToString::to_string).collect();
         ui.colored_label(
@@ -138,6 +145,34 @@ fn depth_ui(
             commands.push(UiCommand::SetDepthUm(depth_um));
         }
     });
+}
+
+/// The needle's measured depth and the pen's acknowledged target, under the depth
+/// control: red when the needle is deeper than the zone allows.
+fn measured_depth_ui(ui: &mut egui::Ui, station: Option<&Station>, limit_um: Option<i32>) {
+    let measured_um = station
+        .and_then(Station::last_telemetry)
+        .map(|t| t.depth_um);
+    let target_um = station
+        .and_then(Station::safety_summary)
+        .and_then(|s| s.depth_target_um);
+    let Some(measured_um) = measured_um else {
+        ui.label("needle: not measured yet (no telemetry)");
+        return;
+    };
+    let target = target_um.map_or_else(|| "unknown".to_owned(), |t| mm(i64::from(t)));
+    let text = format!(
+        "needle measured {} · pen target {target}",
+        mm(i64::from(measured_um))
+    );
+    let deeper = limit_um.is_some_and(|limit| measured_um > limit);
+    let color = if deeper {
+        theme::ALARM_HIGH
+    } else {
+        theme::DEPTH_ACTUAL
+    };
+    ui.colored_label(color, RichText::new(text).strong())
+        .on_hover_text("As the pen reports it in its telemetry; starts are decided on this");
 }
 
 fn speed_ui(
