@@ -15,7 +15,7 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::*;
@@ -25,7 +25,7 @@ use punctum::protocol::{CartridgeId, Command, PenState};
 use punctum::safety::interlock::{CartridgeCheck, DEEP_CAUTION_UM, SafetyUpdate, SessionFacts};
 use punctum::safety::needle::REPORT_STEP_UM;
 use punctum::safety::zones::{ZoneId, ZoneTable};
-use punctum::sim::{JournalEntry, Journaled, PenConfig, SimAction, SimConfig, SimPen};
+use punctum::sim::{JournalEntry, Journaled, SimAction, SimPen};
 
 /// Telemetry rate of the property runs: fast enough that a needle's whole travel is
 /// seen, slow enough for a loaded 2-core machine.
@@ -164,17 +164,6 @@ struct Rig {
     zones: ZoneTable,
 }
 
-fn journaling_pen(serial: &str) -> SimPen {
-    sim(SimConfig {
-        pen: PenConfig {
-            serial: serial.into(),
-            journal_telemetry: true,
-            ..PenConfig::default()
-        },
-        ..SimConfig::default()
-    })
-}
-
 /// Tells a link's interlock what a station would: the session and the cartridge.
 fn session_facts(link: &Link) {
     for update in [
@@ -292,43 +281,6 @@ impl Rig {
             })
             .count()
     }
-}
-
-/// Connects a throwaway host to `pen`, sets `depth_um` and leaves, once the needle is
-/// there: the pen keeps that depth across the next `HELLO`. Up to 1.50 mm in the
-/// body zone of a session; deeper, as a technician on the bench.
-fn leave_deep(pen: &SimPen, depth_um: i64) {
-    let (earlier, _) = connect(link_config(pen, 100));
-    if depth_um > i64::from(DEEP_CAUTION_UM) {
-        let id = earlier
-            .update_safety(SafetyUpdate::Technician(true))
-            .expect("alive");
-        applied(&earlier, id);
-    } else {
-        prepare_treatment(&earlier, ZoneId::Body);
-    }
-    assert_eq!(
-        request(&earlier, Command::Depth { depth_um }).outcome,
-        Outcome::Ack
-    );
-    journal_wait_sample(pen, |t| i64::from(t.depth_um) == depth_um);
-    earlier.shutdown();
-}
-
-/// Waits for a journaled sample `pred` accepts.
-fn journal_wait_sample(pen: &SimPen, pred: impl Fn(&punctum::protocol::Telemetry) -> bool) {
-    journal_wait(pen, "a sample", |e| match &e.what {
-        Journaled::Sample(t) => pred(t),
-        _ => false,
-    });
-}
-
-/// Points the symlink `link` at `target`, atomically.
-fn repoint(link: &Path, target: &Path) {
-    let tmp = link.with_extension("new");
-    let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(target, &tmp).expect("symlink");
-    std::fs::rename(&tmp, link).expect("rename the symlink into place");
 }
 
 /// Carries out one step and updates the oracle with what was accepted.

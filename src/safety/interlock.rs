@@ -887,10 +887,14 @@ fn check_speed(state: &InterlockState, rpm: i64) -> Result<(), Refusal> {
 /// FAULT or ESTOP, the link up.
 fn check_nothing_latched(state: &InterlockState) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
-    if let Some(latch) = state.latched.first() {
+    if !state.latched.is_empty() {
+        let causes: Vec<String> = state.latched.iter().map(|l| format!("a {l}")).collect();
         return refuse(
             Rule::Latched,
-            format!("a stop is latched after a {latch}; the operator must reset first"),
+            format!(
+                "a stop is latched after {}; the operator must reset first",
+                causes.join(" and ")
+            ),
         );
     }
     if matches!(state.pen_state, Some(PenState::Fault | PenState::Estop)) {

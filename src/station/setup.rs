@@ -55,30 +55,36 @@ pub fn record_limit_changes(
     zones: &ZoneTable,
     who: &str,
 ) -> anyhow::Result<Vec<String>> {
-    let previous = match store::last_zone_table(data)? {
-        Some(text) => ZoneTable::from_json(&text).ok(),
-        None => None,
-    };
-    let baseline = previous.unwrap_or_else(ZoneTable::builtin);
-    let mut said = Vec::new();
-    for change in baseline.limit_changes(zones) {
-        let record = store::LimitChangeRecord {
-            zone: change.zone.as_str().to_owned(),
-            old_limit_um: change.old_limit_um,
-            new_limit_um: change.new_limit_um,
-            who: who.to_owned(),
-            at: jiff::Timestamp::now(),
-            table_hash: zones.hash_hex().to_owned(),
+    // Under the change log's lock: two stations starting together on one data folder
+    // record a change once, and store the table one after the other.
+    let mut tail = store::Tail::new(data.path(store::LIMIT_CHANGES_FILE));
+    let said = store::jsonl::with_lock(&mut tail, |log| {
+        let previous = match store::last_zone_table(data)? {
+            Some(text) => ZoneTable::from_json(&text).ok(),
+            None => None,
         };
-        store::append_limit_change(data, &record)?;
-        said.push(format!(
-            "zone limit changed: {} from {} to {} by {who}",
-            record.zone,
-            mm(i64::from(record.old_limit_um)),
-            mm(i64::from(record.new_limit_um))
-        ));
-    }
-    store::store_zone_table(data, &zones.to_json())?;
+        let baseline = previous.unwrap_or_else(ZoneTable::builtin);
+        let mut said = Vec::new();
+        for change in baseline.limit_changes(zones) {
+            let record = store::LimitChangeRecord {
+                zone: change.zone.as_str().to_owned(),
+                old_limit_um: change.old_limit_um,
+                new_limit_um: change.new_limit_um,
+                who: who.to_owned(),
+                at: jiff::Timestamp::now(),
+                table_hash: zones.hash_hex().to_owned(),
+            };
+            log.append(&record)?;
+            said.push(format!(
+                "zone limit changed: {} from {} to {} by {who}",
+                record.zone,
+                mm(i64::from(record.old_limit_um)),
+                mm(i64::from(record.new_limit_um))
+            ));
+        }
+        store::store_zone_table(data, &zones.to_json())?;
+        Ok(said)
+    })?;
     Ok(said)
 }
 

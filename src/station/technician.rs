@@ -29,9 +29,6 @@ use super::{Notice, Station, StationError, link_error};
 /// The pending restore's file in the data folder.
 pub const PENDING_RESTORE_FILE: &str = "calibration-pending.json";
 
-/// Its temporary file while it is replaced.
-const PENDING_RESTORE_TEMP_FILE: &str = ".calibration-pending.json.tmp";
-
 /// How long a `CAL` line may take after its `CAL GET` was acknowledged.
 const CAL_LINE_WAIT: Duration = Duration::from_secs(3);
 
@@ -720,7 +717,7 @@ impl Station {
             Some(p) => serde_json::to_vec_pretty(p)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| {
-                    replace_file(&path, &self.data.path(PENDING_RESTORE_TEMP_FILE), &bytes)
+                    replace_file(&path, &bytes)
                         .map_err(|e| e.to_string())
                 }),
             None => match std::fs::remove_file(&path) {

@@ -18,10 +18,6 @@ pub const LIMIT_CHANGES_FILE: &str = "zone-limit-changes.jsonl";
 /// The last zone table's file in the data folder.
 pub const ZONE_TABLE_FILE: &str = "zones.last.json";
 
-/// The temporary file a new zone table is written to before it replaces the old one.
-/// In the same folder, so the rename cannot cross file systems.
-const ZONE_TABLE_TEMP_FILE: &str = "zones.last.json.tmp";
-
 /// One change of a zone's depth limit: a line of `zone-limit-changes.jsonl`.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LimitChangeRecord {
@@ -65,15 +61,12 @@ pub fn last_zone_table(dir: &DataDir) -> Result<Option<String>, StoreError> {
 /// is written to a temporary file (mode 0600), synced, then renamed over the old
 /// one, so after a crash the file holds either the old table or the new, never half.
 pub fn store_zone_table(dir: &DataDir, json: &str) -> Result<(), StoreError> {
-    replace_file(
-        &dir.path(ZONE_TABLE_FILE),
-        &dir.path(ZONE_TABLE_TEMP_FILE),
-        json.as_bytes(),
-    )
+    replace_file(&dir.path(ZONE_TABLE_FILE), json.as_bytes())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::temp_path_for;
     use super::super::test_support::{Unwritable, mode_of};
     use super::*;
 
@@ -121,7 +114,7 @@ mod tests {
         store_zone_table(&dir, "{}").expect("write");
         assert_eq!(last_zone_table(&dir).expect("read").as_deref(), Some("{}"));
         assert_eq!(mode_of(&dir.path(ZONE_TABLE_FILE)), 0o600);
-        assert!(!dir.path(ZONE_TABLE_TEMP_FILE).exists());
+        assert!(!temp_path_for(&dir.path(ZONE_TABLE_FILE)).exists());
     }
 
     #[test]
@@ -131,7 +124,7 @@ mod tests {
         let table = dir.path(ZONE_TABLE_FILE);
         fs::write(&table, "old").expect("fs");
         fs::set_permissions(&table, fs::Permissions::from_mode(0o644)).expect("fs");
-        let temp = dir.path(ZONE_TABLE_TEMP_FILE);
+        let temp = temp_path_for(&dir.path(ZONE_TABLE_FILE));
         fs::write(&temp, "half a tab").expect("fs");
         fs::set_permissions(&temp, fs::Permissions::from_mode(0o666)).expect("fs");
 
@@ -146,11 +139,12 @@ mod tests {
         let (_tmp, dir) = data_dir();
         store_zone_table(&dir, "old").expect("write");
         // A folder where the temporary file goes makes the write fail, for root too.
-        fs::create_dir(dir.path(ZONE_TABLE_TEMP_FILE)).expect("fs");
-        fs::write(dir.path(ZONE_TABLE_TEMP_FILE).join("x"), "x").expect("fs");
+        let temp = temp_path_for(&dir.path(ZONE_TABLE_FILE));
+        fs::create_dir(&temp).expect("fs");
+        fs::write(temp.join("x"), "x").expect("fs");
         let err = store_zone_table(&dir, "new").expect_err("should fail");
         assert!(matches!(err, StoreError::Write { .. }), "{err}");
-        assert!(err.to_string().contains(ZONE_TABLE_TEMP_FILE), "{err}");
+        assert!(err.to_string().contains(".tmp"), "{err}");
         assert_eq!(last_zone_table(&dir).expect("read").as_deref(), Some("old"));
     }
 

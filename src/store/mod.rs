@@ -221,11 +221,14 @@ pub(crate) fn sync_parent(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Replaces the file at `path` with `bytes` atomically: they are written to
-/// `temp_path` (a fresh file, mode 0600, in the same folder so the rename cannot cross
-/// file systems), synced, renamed over `path`, and the folder synced. After a crash
-/// `path` holds either the old content or the new, never half.
-pub(crate) fn replace_file(path: &Path, temp_path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+/// Replaces the file at `path` with `bytes` atomically: they are written to a
+/// temporary file of this process's own (`.<name>.<pid>.tmp`, a fresh file, mode 0600,
+/// in the same folder so the rename cannot cross file systems; another station
+/// sharing the folder writes its own), synced, renamed over `path`, and the folder
+/// synced. After a crash `path` holds either the old content or the new, never half.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let temp_path = temp_path_for(path);
+    let temp_path = temp_path.as_path();
     let written = write_synced(temp_path, bytes).and_then(|()| {
         fs::rename(temp_path, path).map_err(|source| StoreError::Write {
             path: path.to_path_buf(),
@@ -239,6 +242,14 @@ pub(crate) fn replace_file(path: &Path, temp_path: &Path, bytes: &[u8]) -> Resul
         return Err(e);
     }
     sync_parent(path)
+}
+
+/// This process's temporary file for replacing `path`: `.<name>.<pid>.tmp` beside it.
+pub(crate) fn temp_path_for(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
 /// Writes `bytes` to a fresh file at `path` (mode 0600) and syncs it.

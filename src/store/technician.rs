@@ -48,9 +48,6 @@ use super::{DataDir, StoreError, replace_file};
 /// The PIN's file in the data folder.
 pub const TECHNICIAN_PIN_FILE: &str = "technician-pin.json";
 
-/// The temporary file a new PIN is written to before it is renamed into place.
-const TECHNICIAN_PIN_TEMP_FILE: &str = "technician-pin.json.tmp";
-
 /// The fewest digits a PIN may have.
 pub const PIN_MIN_DIGITS: usize = 4;
 
@@ -420,7 +417,7 @@ fn write_new(dir: &DataDir, pin: &str, set_by: &str) -> Result<TechnicianPin, Pi
         source,
     })?;
     json.push(b'\n');
-    replace_file(&path, &dir.path(TECHNICIAN_PIN_TEMP_FILE), &json)?;
+    replace_file(&path, &json)?;
     Ok(TechnicianPin::new(hash, set_by.to_owned(), set_at))
 }
 

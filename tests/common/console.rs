@@ -164,11 +164,16 @@ impl Console {
     /// Sends a command and returns its result line (`ok`, `refused:` or `error:`).
     pub fn run(&mut self, command: &str) -> String {
         self.send(command);
+        self.expect_result()
+    }
+
+    /// Waits for the next result line (`ok`, `refused:` or `error:`).
+    pub fn expect_result(&mut self) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let Ok(line) = self.lines.recv_timeout(left) else {
-                panic!("no result for {command:?}; seen:\n{}", self.seen.join("\n"));
+                panic!("no result line; seen:\n{}", self.seen.join("\n"));
             };
             self.seen.push(line.clone());
             if line == "ok"

@@ -159,6 +159,80 @@ pub fn executed(pen: &SimPen) -> Vec<(u32, Command)> {
         .collect()
 }
 
+/// A simulated pen with serial `serial` that journals every telemetry sample (the
+/// pen-side truth of where the needle was), calibrated today.
+pub fn journaling_pen(serial: &str) -> SimPen {
+    journaling_pen_with(serial, SimConfig::default())
+}
+
+/// [`journaling_pen`] on top of `config` (a cartridge, a link path...).
+pub fn journaling_pen_with(serial: &str, mut config: SimConfig) -> SimPen {
+    config.pen.serial = serial.into();
+    config.pen.journal_telemetry = true;
+    sim(config)
+}
+
+/// Connects a throwaway host to `pen`, sets `depth_um` and leaves once the needle is
+/// there, as an earlier host would: the pen keeps that depth across the next `HELLO`.
+/// Up to 1.50 mm in the body zone of a session; deeper, as a technician on the bench.
+pub fn leave_deep(pen: &SimPen, depth_um: i64) {
+    let (earlier, _) = connect(link_config(pen, 100));
+    if depth_um > 1500 {
+        let id = earlier
+            .update_safety(SafetyUpdate::Technician(true))
+            .expect("alive");
+        expect_event(
+            &earlier,
+            "technician mode",
+            |e| matches!(e, LinkEvent::SafetyApplied { id: got, result: Ok(_) } if *got == id),
+        );
+    } else {
+        prepare_treatment(&earlier, ZoneId::Body);
+    }
+    let answer = request(&earlier, Command::Depth { depth_um });
+    assert_eq!(answer.outcome, punctum::link::Outcome::Ack, "{answer:?}");
+    wait_sample(pen, 0, |t| i64::from(t.depth_um) == depth_um);
+    earlier.shutdown();
+}
+
+/// Waits for a journaled telemetry sample from index `mark` on that `pred` accepts
+/// (the pen must journal its telemetry).
+pub fn wait_sample(
+    pen: &SimPen,
+    mark: u64,
+    pred: impl Fn(&punctum::protocol::Telemetry) -> bool,
+) -> punctum::protocol::Telemetry {
+    let entry = pen
+        .wait_for_since(mark, DEADLINE, |e| match &e.what {
+            Journaled::Sample(t) => pred(t),
+            _ => false,
+        })
+        .unwrap_or_else(|| panic!("no such sample within {DEADLINE:?}"));
+    let Journaled::Sample(t) = entry.what else {
+        unreachable!("matched above")
+    };
+    t
+}
+
+/// Every telemetry sample the pen journaled, in order.
+pub fn samples(pen: &SimPen) -> Vec<punctum::protocol::Telemetry> {
+    pen.journal()
+        .into_iter()
+        .filter_map(|e| match e.what {
+            Journaled::Sample(t) => Some(t),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Points the symlink `link` at `target`, atomically (a cable moved).
+pub fn repoint(link: &Path, target: &Path) {
+    let tmp = link.with_extension("new");
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp).expect("symlink");
+    std::fs::rename(&tmp, link).expect("rename the symlink into place");
+}
+
 /// A bare host: the pty opened directly, for tests that must write what the link
 /// never would (bad frames, a command before HELLO, a duplicate).
 pub struct RawHost {

@@ -1,0 +1,148 @@
+//! Two stations on one data folder (a shared clinic folder), each its own `punctum
+//! console` process with its own simulated pen: the cartridge rule and the 4-week
+//! rule decide on what the other station has written, at the moment they decide, and
+//! a claim is atomic between the two processes.
+
+mod common;
+
+use std::path::Path;
+
+use common::console::{Console, open_session};
+use common::*;
+use punctum::protocol::{CartridgeId, Command};
+use punctum::sim::{Cartridge, PenConfig, SimConfig, SimPen};
+
+/// A pen with cartridge `cartridge` in it.
+fn pen_with(serial: &str, cartridge: u64) -> SimPen {
+    journaling_pen_with(
+        serial,
+        SimConfig {
+            pen: PenConfig {
+                cartridge: Some(Cartridge {
+                    id: CartridgeId(cartridge),
+                    needles: 12,
+                }),
+                ..PenConfig::default()
+            },
+            ..SimConfig::default()
+        },
+    )
+}
+
+/// Two stations on one data folder, both started before either treats: sessions open
+/// for `clients`, the cheeks selected.
+fn two_stations(dir: &Path, pens: &[SimPen; 2], clients: [&str; 2]) -> [Console; 2] {
+    let data = dir.join("shared-data");
+    let mut stations = [
+        Console::start(&pens[0].port_path(), &data),
+        Console::start(&pens[1].port_path(), &data),
+    ];
+    for (station, client) in stations.iter_mut().zip(clients) {
+        open_session(station, dir, client);
+        assert_eq!(station.run("zone cheeks"), "ok");
+    }
+    stations
+}
+
+fn ran(pen: &SimPen) -> bool {
+    executed(pen).iter().any(|(_, c)| *c == Command::Run)
+}
+
+/// Sends `start` to both stations at once (two writes, microseconds apart) and
+/// returns their answers.
+fn start_both(stations: &mut [Console; 2]) -> [String; 2] {
+    stations[0].send("start");
+    stations[1].send("start");
+    let first = stations[0].expect_result();
+    let second = stations[1].expect_result();
+    [first, second]
+}
+
+#[test]
+fn a_cartridge_one_station_used_is_refused_by_the_other_in_either_order() {
+    for first in [0, 1] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cartridge = 0x0000_0000_0000_00C1;
+        let pens = [pen_with("SIM-R1", cartridge), pen_with("SIM-R2", cartridge)];
+        let mut stations = two_stations(dir.path(), &pens, ["C-0001", "C-0002"]);
+        let second = 1 - first;
+        assert_eq!(stations[first].run("start"), "ok");
+        let refused = stations[second].run("start");
+        assert!(
+            refused.contains("cartridge_used") && refused.contains("00000000000000C1"),
+            "station {second}: {refused}"
+        );
+        assert!(ran(&pens[first]) && !ran(&pens[second]));
+        for station in stations {
+            drop(station.finish());
+        }
+    }
+}
+
+#[test]
+fn one_cartridge_started_at_two_stations_at_once_runs_in_one() {
+    for trial in 0..3u64 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cartridge = 0x0000_0000_0000_0D00 + trial;
+        let pens = [pen_with("SIM-S1", cartridge), pen_with("SIM-S2", cartridge)];
+        let mut stations = two_stations(dir.path(), &pens, ["C-0001", "C-0002"]);
+        let answers = start_both(&mut stations);
+        let oks = answers.iter().filter(|a| *a == "ok").count();
+        assert_eq!(oks, 1, "trial {trial}: {answers:?}");
+        let refused = answers.iter().find(|a| *a != "ok").expect("one refused");
+        assert!(refused.contains("cartridge_used"), "{refused}");
+        assert_eq!(
+            usize::from(ran(&pens[0])) + usize::from(ran(&pens[1])),
+            1,
+            "the pens' journals: one RUN"
+        );
+        for station in stations {
+            drop(station.finish());
+        }
+    }
+}
+
+#[test]
+fn a_zone_treated_at_one_station_is_refused_at_the_other_within_4_weeks() {
+    for first in [0, 1] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pens = [
+            pen_with("SIM-Z1", 0x0000_0000_0000_0E01),
+            pen_with("SIM-Z2", 0x0000_0000_0000_0E02),
+        ];
+        let mut stations = two_stations(dir.path(), &pens, ["C-0042", "C-0042"]);
+        let second = 1 - first;
+        assert_eq!(stations[first].run("start"), "ok");
+        let refused = stations[second].run("start");
+        assert!(
+            refused.contains("zone_treated_recently") && refused.contains("cheeks"),
+            "station {second}: {refused}"
+        );
+        // Another zone is no trouble.
+        assert_eq!(stations[second].run("zone forehead"), "ok");
+        assert_eq!(stations[second].run("start"), "ok");
+        for station in stations {
+            drop(station.finish());
+        }
+    }
+}
+
+#[test]
+fn one_client_started_at_two_stations_at_once_is_treated_at_one() {
+    for trial in 0..3u64 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pens = [
+            pen_with("SIM-T1", 0x0000_0000_0000_0F00 + 2 * trial),
+            pen_with("SIM-T2", 0x0000_0000_0000_0F01 + 2 * trial),
+        ];
+        let mut stations = two_stations(dir.path(), &pens, ["C-0042", "C-0042"]);
+        let answers = start_both(&mut stations);
+        let oks = answers.iter().filter(|a| *a == "ok").count();
+        assert_eq!(oks, 1, "trial {trial}: {answers:?}");
+        let refused = answers.iter().find(|a| *a != "ok").expect("one refused");
+        assert!(refused.contains("zone_treated_recently"), "{refused}");
+        for station in stations {
+            drop(station.finish());
+        }
+    }
+}
