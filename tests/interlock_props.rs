@@ -23,7 +23,7 @@ use proptest::prelude::*;
 use punctum::link::{Link, LinkEvent, Outcome};
 use punctum::protocol::{CartridgeId, Command, PenState};
 use punctum::safety::interlock::{CartridgeCheck, DEEP_CAUTION_UM, SafetyUpdate, SessionFacts};
-use punctum::safety::needle::REPORT_STEP_UM;
+use punctum::safety::needle::{Pass, REPORT_STEP_UM};
 use punctum::safety::zones::{ZoneId, ZoneTable};
 use punctum::sim::{JournalEntry, Journaled, SimAction, SimPen};
 
@@ -101,8 +101,8 @@ impl Oracle {
 /// One pen's side of the truth, followed through its journal.
 #[derive(Debug, Default)]
 struct PenTruth {
-    /// The zone of the pass under way (from the pen's execution of `RUN`).
-    pass: Option<Option<ZoneId>>,
+    /// The pass under way, and its zone (from the pen's execution of `RUN`).
+    pass: Option<Pass>,
 }
 
 impl PenTruth {
@@ -122,9 +122,9 @@ impl PenTruth {
                     answer: punctum::sim::Answer::Ack,
                     duplicate: false,
                     ..
-                } => self.pass = Some(zone),
+                } => self.pass = Some(Pass { zone }),
                 Journaled::Sample(t) if t.state == PenState::Running => {
-                    let Some(pass_zone) = self.pass else {
+                    let Some(Pass { zone: pass_zone }) = self.pass else {
                         return Err(TestCaseError::fail(format!(
                             "the pen ran with no start from the station: {t:?} ({step})"
                         )));
@@ -140,8 +140,8 @@ impl PenTruth {
                         t
                     );
                 }
-                Journaled::Sample(_) => self.pass = None,
-                Journaled::Event(punctum::protocol::PenEvent::Boot { .. }) => self.pass = None,
+                Journaled::Sample(_)
+                | Journaled::Event(punctum::protocol::PenEvent::Boot { .. }) => self.pass = None,
                 _ => {}
             }
         }
@@ -265,6 +265,46 @@ impl Rig {
         Ok(())
     }
 
+    /// The station restarts: a new link (and interlock) on the same pen, then the
+    /// session's facts again.
+    fn restart(&mut self) {
+        let mut config = link_config(&self.pens[self.on], TELEMETRY_HZ);
+        config.port_path.clone_from(&self.cable);
+        let old = std::mem::replace(&mut self.link, Link::spawn(config).expect("spawns"));
+        drop(old);
+        wait_connected(&self.link);
+        session_facts(&self.link);
+    }
+
+    /// The cable moves to the other pen: the link loses the first and finds a new one.
+    fn swap_pen(&mut self) {
+        let (from, to) = (self.on, 1 - self.on);
+        if !self.present[to] {
+            let mark = self.pens[to].journal_mark();
+            self.pens[to].act(SimAction::Reappear).expect("pen alive");
+            self.pens[to]
+                .wait_for_since(mark, DEADLINE, |e| {
+                    matches!(e.what, Journaled::LinkUp { .. })
+                })
+                .expect("the pen comes back on a new pty");
+            self.present[to] = true;
+        }
+        // The cable points at the other pen before the first one goes, so the link can
+        // never reopen a pty number the kernel gave to someone else.
+        repoint(&self.cable, &self.pens[to].slave_path());
+        self.pens[from]
+            .act(SimAction::Disappear { duration: None })
+            .expect("pen alive");
+        self.present[from] = false;
+        self.on = to;
+        expect_event(&self.link, "the new pen", |e| {
+            matches!(e, LinkEvent::PenChanged(_))
+        });
+        // The station judges the new pen's cartridge (the same id here).
+        let id = self.link.update_safety(cartridge_fresh()).expect("alive");
+        applied(&self.link, id);
+    }
+
     fn runs_executed_since(&self, mark: u64) -> usize {
         let (entries, _) = self.pens[self.on].journal_since(mark);
         entries
@@ -359,12 +399,7 @@ fn apply(rig: &mut Rig, op: &Op, oracle: &mut Oracle) {
             drain(link);
         }
         Op::Restart => {
-            let mut config = link_config(&rig.pens[rig.on], TELEMETRY_HZ);
-            config.port_path.clone_from(&rig.cable);
-            let old = std::mem::replace(&mut rig.link, Link::spawn(config).expect("spawns"));
-            drop(old);
-            wait_connected(&rig.link);
-            session_facts(&rig.link);
+            rig.restart();
             // A new interlock: no zone, the depth retracted at connection.
             *oracle = Oracle {
                 depth_target_um: Some(0),
@@ -372,31 +407,7 @@ fn apply(rig: &mut Rig, op: &Op, oracle: &mut Oracle) {
             };
         }
         Op::SwapPen => {
-            let (from, to) = (rig.on, 1 - rig.on);
-            if !rig.present[to] {
-                let mark = rig.pens[to].journal_mark();
-                rig.pens[to].act(SimAction::Reappear).expect("pen alive");
-                rig.pens[to]
-                    .wait_for_since(mark, DEADLINE, |e| {
-                        matches!(e.what, Journaled::LinkUp { .. })
-                    })
-                    .expect("the pen comes back on a new pty");
-                rig.present[to] = true;
-            }
-            // The cable points at the other pen before the first one goes, so the
-            // link can never reopen a pty number the kernel gave to someone else.
-            repoint(&rig.cable, &rig.pens[to].slave_path());
-            rig.pens[from]
-                .act(SimAction::Disappear { duration: None })
-                .expect("pen alive");
-            rig.present[from] = false;
-            rig.on = to;
-            expect_event(&rig.link, "the new pen", |e| {
-                matches!(e, LinkEvent::PenChanged(_))
-            });
-            // The station judges the new pen's cartridge (the same id here).
-            let id = rig.link.update_safety(cartridge_fresh()).expect("alive");
-            applied(&rig.link, id);
+            rig.swap_pen();
             oracle.latched = true;
             oracle.depth_target_um = Some(0);
         }

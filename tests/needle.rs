@@ -76,7 +76,11 @@ fn report_json(record: &Path) -> serde_json::Value {
         .arg("--json")
         .output()
         .expect("report runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("the report is JSON")
 }
 
@@ -122,7 +126,10 @@ fn a_zone_change_to_the_eyes_waits_for_the_needle_and_the_figures_agree() {
     let pass = pass_after(&pen, mark);
     assert!(!pass.is_empty());
     let deepest = pass.iter().map(|t| t.depth_um).max().unwrap_or_default();
-    assert!(deepest <= 300 + REPORT_STEP_UM, "{deepest} µm around the eyes");
+    assert!(
+        deepest <= 300 + REPORT_STEP_UM,
+        "{deepest} µm around the eyes"
+    );
     // The operator was told why it waited, unless the needle was there already.
     if at_run < 1500 && c.seen.iter().any(|l| l.contains("starting when")) {
         assert!(
@@ -177,13 +184,19 @@ fn a_pen_left_deep_by_an_earlier_station_is_retracted_before_anything_runs() {
     assert_eq!(b.run("start"), "ok");
     run_for(&pen, 200);
     let at_run = depth_at_run(&pen, mark);
-    assert!(at_run <= REPORT_STEP_UM, "RUN with the needle at {at_run} µm");
+    assert!(
+        at_run <= REPORT_STEP_UM,
+        "RUN with the needle at {at_run} µm"
+    );
     let deepest = pass_after(&pen, mark)
         .iter()
         .map(|t| t.depth_um)
         .max()
         .unwrap_or_default();
-    assert!(deepest <= 300 + REPORT_STEP_UM, "{deepest} µm around the eyes");
+    assert!(
+        deepest <= 300 + REPORT_STEP_UM,
+        "{deepest} µm around the eyes"
+    );
     drop(b.finish());
 }
 
@@ -224,7 +237,10 @@ fn a_pen_swapped_mid_session_is_a_new_pen_that_waits_for_the_operator() {
         .map(|t| t.depth_um)
         .max()
         .unwrap_or_default();
-    assert!(deepest <= 1000 + REPORT_STEP_UM, "{deepest} µm in the cheeks");
+    assert!(
+        deepest <= 1000 + REPORT_STEP_UM,
+        "{deepest} µm in the cheeks"
+    );
     assert!(depth_at_run(&pen_b, mark) <= REPORT_STEP_UM);
     drop(c.finish());
 }
@@ -243,7 +259,10 @@ fn the_needle_monitor_stops_a_needle_that_slips_deeper_and_it_is_on_record() {
     pen.act(SimAction::InjectFault(PhysicalFault::DepthCreep))
         .expect("pen alive");
     let alarm = c.expect("alarm: raised high depth_over_limit", "");
-    assert!(alarm.contains("above the periorbital limit 0.30 mm"), "{alarm}");
+    assert!(
+        alarm.contains("above the periorbital limit 0.30 mm"),
+        "{alarm}"
+    );
     // The E-stop byte reached the pen, and it stopped within a reporting step or two.
     journal_wait(&pen, "the E-stop byte", |e| {
         matches!(e.what, Journaled::EstopByte)

@@ -207,13 +207,12 @@ impl Figures {
             self.pass = None;
             return Counted::Nothing;
         }
-        let slot = match self.pass {
-            Some(slot) => slot,
-            None => {
-                let slot = self.selected_slot();
-                self.pass = Some(slot);
-                slot
-            }
+        let slot = if let Some(slot) = self.pass {
+            slot
+        } else {
+            let slot = self.selected_slot();
+            self.pass = Some(slot);
+            slot
         };
         let figures = &mut self.zones[slot];
         figures.max_depth_um = figures.max_depth_um.max(sample.depth_um);

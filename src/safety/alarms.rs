@@ -774,10 +774,7 @@ mod tests {
         check(AlarmId::StartRefused, ("start_refused", Medium, true, 0));
         check(AlarmId::TelemetryGaps, ("telemetry_gaps", Low, false, 2000));
         check(AlarmId::CalibrationDue, ("calibration_due", Low, false, 0));
-        check(
-            AlarmId::DepthOverLimit,
-            ("depth_over_limit", High, true, 0),
-        );
+        check(AlarmId::DepthOverLimit, ("depth_over_limit", High, true, 0));
         check(AlarmId::UnexpectedRun, ("unexpected_run", High, true, 0));
         check(AlarmId::Overspeed, ("overspeed", Medium, true, 0));
         check(

@@ -29,8 +29,8 @@ use jiff::civil::Date;
 
 use super::aftercare::{SAME_ZONE_MIN_DAYS, same_zone_allowed};
 use super::needle::{
-    ARRIVED_WITHIN_UM, MonitorInput, MonitorRule, NeedleMonitor, NeedleWatch, Pass,
-    REPORT_STEP_UM, Trip, fresh_within,
+    ARRIVED_WITHIN_UM, MonitorInput, MonitorRule, NeedleMonitor, NeedleWatch, Pass, REPORT_STEP_UM,
+    Trip, fresh_within,
 };
 use super::zones::{ZoneId, ZoneTable};
 use crate::protocol::{
@@ -1004,7 +1004,7 @@ fn check_needle(
     }
     let depth_um = measured.depth_um;
     let limit_um = zone.map_or(0, |z| state.zones.limit_um(z));
-    let (now_mm, target_mm) = (mm(i64::from(depth_um)), mm(i64::from(target_um)));
+    let (depth_text, target_text) = (mm(i64::from(depth_um)), mm(i64::from(target_um)));
     // Still, but its target acknowledged so recently that it may not have begun the
     // move: on its way all the same, until its travel time is up.
     let arriving = (depth_um - target_um).abs() > ARRIVED_WITHIN_UM
@@ -1012,7 +1012,7 @@ fn check_needle(
     if !state.needle.settled() || arriving {
         return refuse(
             Rule::NeedleMoving,
-            format!("the needle is still moving to {target_mm} (now {now_mm})"),
+            format!("the needle is still moving to {target_text} (now {depth_text})"),
         );
     }
     if depth_um > limit_um + REPORT_STEP_UM {
@@ -1022,13 +1022,13 @@ fn check_needle(
         );
         return refuse(
             Rule::NeedleAboveLimit,
-            format!("the needle is at {now_mm}, {place}"),
+            format!("the needle is at {depth_text}, {place}"),
         );
     }
     if (depth_um - target_um).abs() > ARRIVED_WITHIN_UM {
         return refuse(
             Rule::NeedleOffTarget,
-            format!("the needle stays at {now_mm}, not at its target {target_mm}"),
+            format!("the needle stays at {depth_text}, not at its target {target_text}"),
         );
     }
     Ok(())
@@ -1286,7 +1286,10 @@ mod tests {
     fn measured(s: &mut InterlockState, state: PenState, depth_um: i32) {
         let t0 = s.needle.latest().map_or(0, |m| m.t_ms + 10);
         for dt in [0, 30] {
-            assert_eq!(s.on_telemetry(&sample(t0 + dt, state, depth_um), now()), None);
+            assert_eq!(
+                s.on_telemetry(&sample(t0 + dt, state, depth_um), now()),
+                None
+            );
         }
     }
 
@@ -1664,7 +1667,10 @@ mod tests {
         s.on_sent(&Command::Run);
         s.on_answer(&Command::Run, true);
         let t = s.needle.latest().map_or(0, |m| m.t_ms);
-        assert_eq!(s.on_telemetry(&sample(t + 1, PenState::Running, 310), now()), None);
+        assert_eq!(
+            s.on_telemetry(&sample(t + 1, PenState::Running, 310), now()),
+            None
+        );
         let trip = s
             .on_telemetry(&sample(t + 2, PenState::Running, 320), now())
             .expect("too deep");
@@ -1673,7 +1679,10 @@ mod tests {
         assert_eq!((trip.limit_um, trip.depth_um), (Some(300), 320));
         assert_eq!(s.latched, [Latch::Monitor(MonitorRule::DepthOverLimit)]);
         // Once: the E-stop is on its way.
-        assert_eq!(s.on_telemetry(&sample(t + 3, PenState::Running, 330), now()), None);
+        assert_eq!(
+            s.on_telemetry(&sample(t + 3, PenState::Running, 330), now()),
+            None
+        );
         assert_eq!(
             check(&s, &Command::Run).map_err(|r| r.rule),
             Err(Rule::Latched)
@@ -1686,7 +1695,10 @@ mod tests {
         let mut s = ready();
         s.on_answer(&Command::Run, true);
         let t = s.needle.latest().map_or(0, |m| m.t_ms);
-        assert_eq!(s.on_telemetry(&sample(t + 1, PenState::Running, 500), now()), None);
+        assert_eq!(
+            s.on_telemetry(&sample(t + 1, PenState::Running, 500), now()),
+            None
+        );
         // The body is selected: the needle is halted first and runs down in the
         // cheeks' pass, held to the cheeks' limit until it stops.
         let plan = s
@@ -1697,7 +1709,10 @@ mod tests {
         assert_eq!(s.pass_limit_um(), Some(1000));
         let refusal = check(&s, &depth(1050)).expect_err("the pass's zone holds");
         assert_eq!(refusal.rule, Rule::DepthAboveLimit);
-        assert!(refusal.message.contains("still runs in cheeks"), "{refusal}");
+        assert!(
+            refusal.message.contains("still runs in cheeks"),
+            "{refusal}"
+        );
         // Stopped: the pass ends, and the body's limit holds.
         s.on_telemetry(&sample(t + 2, PenState::Idle, 500), now());
         assert_eq!(s.pass, None);
@@ -1715,7 +1730,10 @@ mod tests {
         // A RUN on the wire is the station's own start.
         let mut s = ready();
         s.on_sent(&Command::Run);
-        assert_eq!(s.on_telemetry(&sample(t + 1, PenState::Running, 500), now()), None);
+        assert_eq!(
+            s.on_telemetry(&sample(t + 1, PenState::Running, 500), now()),
+            None
+        );
     }
 
     #[test]

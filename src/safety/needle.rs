@@ -413,7 +413,7 @@ impl NeedleMonitor {
                 format!(
                     "the needle runs at {}, {} from its target {}, past its travel time",
                     mm(m.depth_um),
-                    mm(i32::try_from(off_um).unwrap_or(i32::MAX)),
+                    mm(off_um),
                     mm(target_um)
                 ),
                 None,

@@ -474,6 +474,20 @@ impl Station {
                 ));
             }
             LinkEvent::Gauge { true_um } => self.last_gauge_um = Some(true_um),
+            event @ (LinkEvent::NeedleStopped { .. }
+            | LinkEvent::StartHeld { .. }
+            | LinkEvent::PenChanged(_)) => self.on_needle_news(event, now),
+            LinkEvent::OwnerResumed | LinkEvent::Wire(_) => {}
+        }
+        if closing_halt_answered {
+            self.finish_closing();
+        }
+    }
+
+    /// What the link says of the needle: a monitor stop, a start held until the needle
+    /// is in place, a new pen.
+    fn on_needle_news(&mut self, event: LinkEvent, now: u64) {
+        match event {
             LinkEvent::NeedleStopped { trip, .. } => {
                 let alarm = AlarmId::of_monitor(trip.rule);
                 // An event: the alarm latches until the operator acknowledges it.
@@ -510,14 +524,12 @@ impl Station {
                      cartridge and depth are judged afresh; reset to go on",
                     change.from_serial, change.to_serial
                 );
-                self.alarms.condition_present(AlarmId::PenChanged, now, &text);
+                self.alarms
+                    .condition_present(AlarmId::PenChanged, now, &text);
                 self.alarms.condition_ended(AlarmId::PenChanged, now);
                 self.notices.push(Notice::Info(text));
             }
-            LinkEvent::OwnerResumed | LinkEvent::Wire(_) => {}
-        }
-        if closing_halt_answered {
-            self.finish_closing();
+            _ => {}
         }
     }
 
@@ -679,7 +691,11 @@ impl Station {
 
     fn on_answer(&mut self, answer: Answer) {
         let now = self.now_ms();
-        if self.held_start.as_ref().is_some_and(|(id, _)| *id == answer.id) {
+        if self
+            .held_start
+            .as_ref()
+            .is_some_and(|(id, _)| *id == answer.id)
+        {
             self.held_start = None;
         }
         if let Some(claims) = self.pending_claims.remove(&answer.id)
@@ -975,13 +991,10 @@ impl Station {
             match result {
                 Ok(warnings) => {
                     for w in warnings {
-                        self.notices
-                            .push(Notice::Info(format!("data folder: {w}")));
+                        self.notices.push(Notice::Info(format!("data folder: {w}")));
                     }
                 }
-                Err(e) => self
-                    .notices
-                    .push(Notice::Info(format!("data folder: {e}"))),
+                Err(e) => self.notices.push(Notice::Info(format!("data folder: {e}"))),
             }
         }
     }
@@ -1055,13 +1068,11 @@ impl Station {
             self.request_safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
         }
         if let Some(zone) = summary.as_ref().and_then(|s| s.zone) {
-            let claimed = self.history.claim(
-                &client,
-                zone.as_str(),
-                today,
-                &session_id,
-                |last| last.is_none_or(|last| same_zone_allowed(last, today)),
-            );
+            let claimed = self
+                .history
+                .claim(&client, zone.as_str(), today, &session_id, |last| {
+                    last.is_none_or(|last| same_zone_allowed(last, today))
+                });
             match claimed {
                 Ok(crate::store::ZoneClaim::Claimed { new: true }) => claims.zone = Some(zone),
                 Ok(_) => {}
@@ -1187,7 +1198,11 @@ impl Station {
         let summary = session.summary(today);
         // A zone counts as treated once the needle started in it (each start claimed
         // it already; this writes nothing new unless a claim was lost).
-        for zone in summary.zones.iter().filter(|z| z.passes > 0 || z.needling_ms > 0) {
+        for zone in summary
+            .zones
+            .iter()
+            .filter(|z| z.passes > 0 || z.needling_ms > 0)
+        {
             if let Err(e) = self.history.record(
                 &session.answers.client,
                 zone.zone.as_str(),

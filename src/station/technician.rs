@@ -716,10 +716,7 @@ impl Station {
         let result = match &pending {
             Some(p) => serde_json::to_vec_pretty(p)
                 .map_err(|e| e.to_string())
-                .and_then(|bytes| {
-                    replace_file(&path, &bytes)
-                        .map_err(|e| e.to_string())
-                }),
+                .and_then(|bytes| replace_file(&path, &bytes).map_err(|e| e.to_string())),
             None => match std::fs::remove_file(&path) {
                 Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
                 _ => Ok(()),

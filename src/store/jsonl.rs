@@ -193,13 +193,16 @@ impl Tail {
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).map_err(read_error)?;
         // Whole lines only: a record still being written waits for its newline.
-        let whole_len = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |end| end + 1);
+        let whole_len = bytes
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |end| end + 1);
         let whole = &bytes[..whole_len];
         let mut loaded = parse_lines::<T>(whole);
         for bad in &mut loaded.bad_lines {
             bad.line += self.lines_read;
         }
-        self.lines_read += whole.iter().filter(|&&b| b == b'\n').count();
+        self.lines_read += memchr::memchr_iter(b'\n', whole).count();
         self.offset += whole_len as u64;
         // An unfinished last line: a write cut short by a crash or a full disk (the
         // next append ends it with a newline, and it stays a bad line of its own).

@@ -25,6 +25,8 @@ mod calibration_window_tests;
 #[cfg(test)]
 mod library_window_tests;
 #[cfg(test)]
+mod needle_window_tests;
+#[cfg(test)]
 mod replay_window_tests;
 #[cfg(test)]
 mod window_test_support;
