@@ -96,6 +96,15 @@ impl fmt::Display for Priority {
 )]
 #[serde(rename_all = "snake_case")]
 pub enum AlarmId {
+    // Declared in the order of `ALL`: among alarms of one priority raised in the same
+    // millisecond the first declared shows first, so a needle monitor stop shows
+    // before the E-stop it caused.
+    /// The needle monitor saw the needle run deeper than its zone allows, and
+    /// stopped it.
+    DepthOverLimit,
+    /// The needle monitor saw the pen run when the station had not started it, and
+    /// stopped it.
+    UnexpectedRun,
     /// The link to the pen is lost.
     LinkLost,
     /// The pen reports a fault.
@@ -104,6 +113,13 @@ pub enum AlarmId {
     Estop,
     /// The session recording could not be written.
     RecordingFailed,
+    /// The needle monitor saw the needle turn far faster than allowed, and stopped it.
+    Overspeed,
+    /// The needle monitor saw the running needle stay away from its depth target, and
+    /// stopped it.
+    DepthOffTarget,
+    /// A different pen answered after a reconnection.
+    PenChanged,
     /// The interlock refused a depth.
     DepthRefused,
     /// The depth is above 1.5 mm (not evaluated in De Novo DEN160029).
@@ -114,19 +130,6 @@ pub enum AlarmId {
     TelemetryGaps,
     /// The pen's calibration is due.
     CalibrationDue,
-    /// The needle monitor saw the needle run deeper than its zone allows, and
-    /// stopped it.
-    DepthOverLimit,
-    /// The needle monitor saw the pen run when the station had not started it, and
-    /// stopped it.
-    UnexpectedRun,
-    /// The needle monitor saw the needle turn far faster than allowed, and stopped it.
-    Overspeed,
-    /// The needle monitor saw the running needle stay away from its depth target, and
-    /// stopped it.
-    DepthOffTarget,
-    /// A different pen answered after a reconnection.
-    PenChanged,
 }
 
 impl AlarmId {
@@ -783,6 +786,16 @@ mod tests {
         );
         check(AlarmId::PenChanged, ("pen_changed", Medium, true, 0));
         assert!(High > Medium && Medium > Low);
+        // Declared in the order of ALL: the tie-break between equal alarms.
+        assert!(AlarmId::ALL.windows(2).all(|w| w[0] < w[1]));
+        let mut manager = AlarmManager::new();
+        manager.condition_present(AlarmId::Estop, 5, "E-stop (HOST)");
+        manager.condition_present(AlarmId::DepthOverLimit, 5, "0.32 mm around the eyes");
+        assert_eq!(
+            manager.highest().map(|a| a.id),
+            Some(AlarmId::DepthOverLimit),
+            "the cause shows before the E-stop it caused"
+        );
         assert_eq!(
             "siren".parse::<AlarmId>().map_err(|e| e.to_string()),
             Err(
