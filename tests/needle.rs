@@ -263,25 +263,38 @@ fn the_needle_monitor_stops_a_needle_that_slips_deeper_and_it_is_on_record() {
         alarm.contains("above the periorbital limit 0.30 mm"),
         "{alarm}"
     );
-    // The E-stop byte reached the pen, and it stopped within a reporting step or two.
+    // The E-stop byte reached the pen, and after it the needle ran no more.
     journal_wait(&pen, "the E-stop byte", |e| {
         matches!(e.what, Journaled::EstopByte)
     });
-    let deepest_running = samples(&pen)
-        .iter()
-        .filter(|t| t.state == PenState::Running)
-        .map(|t| t.depth_um)
-        .max()
-        .unwrap_or_default();
-    assert!(
-        deepest_running <= 300 + 3 * REPORT_STEP_UM,
-        "ran at {deepest_running} µm"
+    journal_wait(
+        &pen,
+        "the pen in ESTOP",
+        |e| matches!(e.what, Journaled::Sample(t) if t.state == PenState::Estop),
     );
     let (after, _) = pen.journal_since(mark);
-    assert!(after.iter().any(|e| matches!(
-        e.what,
-        Journaled::Sample(t) if t.state == PenState::Estop
-    )));
+    let byte_at = after
+        .iter()
+        .position(|e| matches!(e.what, Journaled::EstopByte))
+        .expect("the byte");
+    assert!(
+        !after[byte_at..]
+            .iter()
+            .any(|e| matches!(e.what, Journaled::Sample(t) if t.state == PenState::Running)),
+        "the needle ran after the E-stop byte"
+    );
+    // The station stopped it on the very first sample deeper than the limit allows.
+    let first_over = after
+        .iter()
+        .find_map(|e| match e.what {
+            Journaled::Sample(t)
+                if t.state == PenState::Running && t.depth_um > 300 + REPORT_STEP_UM =>
+            {
+                Some(t)
+            }
+            _ => None,
+        })
+        .expect("a sample over the limit");
     let refused = c.run("start");
     assert!(refused.contains("needle monitor stop"), "{refused}");
     c.send("end");
@@ -289,9 +302,20 @@ fn the_needle_monitor_stops_a_needle_that_slips_deeper_and_it_is_on_record() {
     let record = record_path(&c);
     drop(c.finish());
     let text = std::fs::read_to_string(&record).expect("record");
-    assert!(
-        text.contains(r#""type":"monitor""#) && text.contains(r#""rule":"depth_over_limit""#),
-        "the stop is on record"
+    let monitor: serde_json::Value = text
+        .lines()
+        .find(|l| l.contains(r#""type":"monitor""#))
+        .map(|l| serde_json::from_str(l).expect("JSON"))
+        .expect("the stop is on record");
+    assert_eq!(monitor["rule"], "depth_over_limit");
+    assert_eq!(monitor["zone"], "periorbital");
+    assert_eq!(
+        (monitor["depth_um"].as_i64(), monitor["t_ms"].as_u64()),
+        (
+            Some(i64::from(first_over.depth_um)),
+            Some(u64::from(first_over.t_ms))
+        ),
+        "tripped on the first sample over the limit"
     );
     let report = report_json(&record);
     assert_eq!(report["disagreements"], serde_json::json!([]), "{report:#}");
@@ -327,11 +351,12 @@ fn a_pen_that_starts_by_itself_or_overspeeds_is_stopped() {
         journal_wait(&pen, "the E-stop byte", |e| {
             matches!(e.what, Journaled::EstopByte)
         });
-        if fault == PhysicalFault::Overspeed {
-            // Stopped before the rotor passed 1.5 × its target.
-            let fastest = samples(&pen).iter().map(|t| t.rpm).max().unwrap_or(0);
-            assert!(fastest < 9000, "ran up to {fastest} rpm");
-        }
+        // The pen is stopped: its own telemetry shows ESTOP.
+        journal_wait(
+            &pen,
+            "the pen in ESTOP",
+            |e| matches!(e.what, Journaled::Sample(t) if t.state == PenState::Estop),
+        );
         drop(c.finish());
     }
 }
