@@ -65,10 +65,35 @@ fn selecting_a_lower_zone_lowers_the_depth_first_and_says_so() {
     assert_eq!(console.run("zone cheeks"), "ok");
     assert_eq!(console.run("depth 1.0"), "ok");
     assert_eq!(console.run("start"), "ok");
+    // The needle runs at 1.00 mm: never around the eyes, not even while it stops.
+    let refused = console.run("zone periorbital");
+    assert!(
+        refused.contains("the needle is running at 1.00 mm")
+            && refused.contains("stop the needle")
+            && refused.contains("(needle_above_limit)"),
+        "{refused}"
+    );
+    // A zone the needle is within: halted first.
+    assert_eq!(console.run("zone body"), "ok");
+    let event = console.expect("event: zone body", "");
+    assert!(event.contains("halted first"), "{event}");
+    // Stopped: the eyes now, the depth lowered first.
+    let deadline = std::time::Instant::now() + common::DEADLINE;
+    loop {
+        console.send("status");
+        if console.expect("status:", "").contains("pen_state=IDLE") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the needle never stopped: {:#?}",
+            console.seen
+        );
+    }
     assert_eq!(console.run("zone periorbital"), "ok");
     let event = console.expect("event: zone periorbital", "");
     assert!(
-        event.contains("halted first") && event.contains("lowered from 1.00 mm to 0.30 mm"),
+        !event.contains("halted first") && event.contains("lowered from 1.00 mm to 0.30 mm"),
         "{event}"
     );
     drop(console.finish());

@@ -114,7 +114,12 @@ fn a_zone_change_to_the_eyes_waits_for_the_needle_and_the_figures_agree() {
     assert_eq!(c.run("depth 1.5"), "ok");
     assert_eq!(c.run("start"), "ok");
     run_for(&pen, 1000);
+    // Around the eyes, not while the needle runs at 1.50 mm: stop first.
+    let refused = c.run("zone periorbital");
+    assert!(refused.contains("(needle_above_limit)"), "{refused}");
     let mark = pen.journal_mark();
+    assert_eq!(c.run("stop"), "ok");
+    wait_sample(&pen, mark, |t| t.state == PenState::Idle);
     assert_eq!(c.run("zone periorbital"), "ok");
     assert_eq!(c.run("depth 0.3"), "ok");
     let started = c.run("start");
@@ -408,4 +413,93 @@ fn a_start_with_telemetry_off_is_refused_and_says_why() {
     );
     assert!(!executed(&pen).iter().any(|(_, c)| *c == Command::Run));
     drop(c.finish());
+}
+
+#[test]
+fn a_pen_that_stops_reporting_while_running_is_stopped_and_the_link_reconnects() {
+    let pen = journaling_pen("SIM-QUIET");
+    let (link, _) = connect(link_config(&pen, 1000));
+    prepare_treatment(&link, punctum::safety::zones::ZoneId::Cheeks);
+    assert_eq!(
+        request(&link, Command::Run).outcome,
+        punctum::link::Outcome::Ack
+    );
+    wait_sample(&pen, 0, |t| t.state == PenState::Running);
+    // The pen stops reporting (as a second host's `TEL 0` or a firmware fault would
+    // leave it) and still answers the station's heartbeats: lines, but no samples.
+    pen.act(SimAction::StopTelemetry).expect("pen alive");
+    let stopped = expect_event(&link, "the monitor's stop", |e| {
+        matches!(e, punctum::link::LinkEvent::NeedleStopped { .. })
+    });
+    let punctum::link::LinkEvent::NeedleStopped { trip, .. } = stopped else {
+        unreachable!()
+    };
+    assert_eq!(
+        trip.rule,
+        punctum::safety::needle::MonitorRule::TelemetryLost
+    );
+    journal_wait(&pen, "the E-stop byte", |e| {
+        matches!(e.what, Journaled::EstopByte)
+    });
+    // No samples for the silence limit: the link starts again and asks for them.
+    expect_event(&link, "the loss", |e| {
+        matches!(
+            e,
+            punctum::link::LinkEvent::State(punctum::link::LinkState::Lost(
+                punctum::link::LossReason::TelemetryStopped
+            ))
+        )
+    });
+    wait_connected(&link);
+    let mark = pen.journal_mark();
+    wait_sample(&pen, mark, |t| t.state == PenState::Estop);
+}
+
+#[test]
+fn estop_or_stop_typed_while_a_start_is_held_cancels_it() {
+    for word in ["estop", "stop"] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let pen = journaling_pen("SIM-HOLD");
+        let mut c = console(&pen.port_path(), &dir.path().join("data"));
+        open_session(&mut c, dir.path(), "C-0042");
+        assert_eq!(c.run("zone body"), "ok");
+        // From 0 to 1.50 mm takes 300 ms: the start waits, and the word comes at once.
+        assert_eq!(c.run("depth 1.5"), "ok");
+        c.send("start");
+        c.send(word);
+        let start = c.expect_result();
+        assert!(
+            start.starts_with("refused: RUN not sent: cancelled by"),
+            "{word}: {start}"
+        );
+        assert_eq!(c.expect_result(), "ok", "{word}");
+        assert!(
+            !executed(&pen).iter().any(|(_, c)| *c == Command::Run),
+            "{word}: RUN reached the pen"
+        );
+        drop(c.finish());
+    }
+}
+
+#[test]
+fn a_pen_reboot_in_a_session_leaves_the_report_agreeing_with_the_summary() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = journaling_pen("SIM-BOOT");
+    let mut c = console(&pen.port_path(), &dir.path().join("data"));
+    open_session(&mut c, dir.path(), "C-0042");
+    assert_eq!(c.run("zone cheeks"), "ok");
+    assert_eq!(c.run("start"), "ok");
+    run_for(&pen, 50);
+    pen.act(SimAction::Reboot(punctum::protocol::BootReason::Brownout))
+        .expect("pen alive");
+    c.expect("event: link connected", "");
+    assert_eq!(c.run("reset"), "ok");
+    c.send("end");
+    let summary = c.expect("summary: session=", "");
+    assert!(summary.contains("interruptions=1"), "{summary}");
+    c.expect("aftercare: next session", "");
+    let record = record_path(&c);
+    drop(c.finish());
+    let report = report_json(&record);
+    assert_eq!(report["disagreements"], serde_json::json!([]), "{report:#}");
 }

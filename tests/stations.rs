@@ -146,3 +146,35 @@ fn one_client_started_at_two_stations_at_once_is_treated_at_one() {
         }
     }
 }
+
+#[test]
+fn a_start_refused_for_another_reason_claims_nothing() {
+    for trial in 0..3u64 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cartridge = 0x0000_0000_0000_0AB0 + trial;
+        let pens = [pen_with("SIM-P1", cartridge), pen_with("SIM-P2", cartridge)];
+        let data = dir.path().join("shared-data");
+        // Station 0 cannot see its needle (telemetry off): its start is refused, and it
+        // must not hold the cartridge meanwhile, even for a moment.
+        let mut stations = [
+            Console::start_with(&pens[0].port_path(), &data, "", &["--telemetry-hz", "0"]),
+            Console::start(&pens[1].port_path(), &data),
+        ];
+        for (station, zone) in stations.iter_mut().zip(["forehead", "cheeks"]) {
+            open_session(station, dir.path(), "C-0007");
+            assert_eq!(station.run(&format!("zone {zone}")), "ok");
+        }
+        let [blind, seeing] = start_both(&mut stations);
+        assert!(blind.contains("telemetry_off"), "trial {trial}: {blind}");
+        assert_eq!(seeing, "ok", "trial {trial}");
+        let claims = std::fs::read_to_string(data.join("cartridges.jsonl")).expect("registry");
+        assert_eq!(
+            claims.lines().count(),
+            1,
+            "only the start that ran: {claims}"
+        );
+        for station in stations {
+            drop(station.finish());
+        }
+    }
+}

@@ -104,6 +104,9 @@ struct Connection {
     inflight: Vec<InFlight>,
     queue: VecDeque<(Origin, Command)>,
     next_heartbeat: Instant,
+    /// When telemetry was last asked for (`TEL` acknowledged): the silence of the
+    /// telemetry is counted from here until the first sample.
+    last_telemetry_asked: Instant,
     info: Option<PenInfo>,
     calibration: Option<Calibration>,
 }
@@ -313,6 +316,11 @@ impl Control {
                 self.pump(Instant::now());
             }
             LinkCommand::Safety { id, update } => self.on_safety(id, update),
+            LinkCommand::Precheck { id, command } => {
+                self.interlock.today = Some(jiff::Zoned::now().date());
+                let result = interlock::check(&self.interlock, &command, Instant::now());
+                self.emit(LinkEvent::Prechecked { id, result });
+            }
             LinkCommand::EStop => self.estop(),
             LinkCommand::Shutdown => self.begin_shutdown(),
         }
@@ -459,6 +467,12 @@ impl Control {
             self.lose(LossReason::Silence);
             return true;
         }
+        if self.telemetry_silent(now) {
+            return true;
+        }
+        let Some(conn) = &mut self.conn else {
+            return true;
+        };
         // Retries: resend the identical frame; after the last one, the link is lost.
         let mut unanswered = None;
         let mut resend = Vec::new();
@@ -501,6 +515,35 @@ impl Control {
         }
         self.pump(now);
         true
+    }
+
+    /// Lines still come (answers to heartbeats) but no telemetry: the pen has stopped
+    /// sending it (a second host's `TEL 0` or `HELLO`, a firmware fault), and the
+    /// station cannot see the needle. While it may run, the monitor stops it as soon as
+    /// the latest sample is too old; after the silence limit the link is treated as
+    /// lost, and the next connection asks for telemetry again. True when the link was
+    /// lost or the needle stopped.
+    fn telemetry_silent(&mut self, now: Instant) -> bool {
+        let Some(conn) = &self.conn else { return false };
+        if !conn.telemetry_on {
+            return false;
+        }
+        let asked = conn.last_telemetry_asked;
+        if let Some(trip) = self.interlock.on_telemetry_silence(now) {
+            let since = self.interlock.needle.latest().map_or(now, |m| m.received);
+            self.monitor_trip(trip, since);
+            return true;
+        }
+        let last_sample = self
+            .interlock
+            .needle
+            .latest()
+            .map_or(asked, |m| m.received.max(asked));
+        if now.duration_since(last_sample) >= self.config.silence_timeout {
+            self.lose(LossReason::TelemetryStopped);
+            return true;
+        }
+        false
     }
 
     // ----- sending -----
@@ -778,6 +821,7 @@ impl Control {
             (Command::Tel { hz }, Step::Tel) => {
                 conn.telemetry_on = *hz > 0;
                 conn.last_rx = at;
+                conn.last_telemetry_asked = at;
                 conn.step = Step::Ready;
                 let (Some(info), Some(calibration)) = (conn.info.clone(), conn.calibration.clone())
                 else {
@@ -919,6 +963,7 @@ impl Control {
             inflight: Vec::new(),
             queue: VecDeque::new(),
             next_heartbeat: now,
+            last_telemetry_asked: now,
             info: None,
             calibration: None,
         });

@@ -117,6 +117,14 @@ pub enum LinkCommand {
         /// The update.
         update: SafetyUpdate,
     },
+    /// Ask the interlock whether `command` would go to the pen now, without sending
+    /// it; the verdict comes back as [`LinkEvent::Prechecked`].
+    Precheck {
+        /// The owner's id for it.
+        id: RequestId,
+        /// The command.
+        command: Command,
+    },
     /// Send the E-stop byte now, and again every 20 ms until the pen confirms.
     EStop,
     /// Halt the pen if connected, then close the port and end the thread.
@@ -160,6 +168,8 @@ pub enum LossReason {
     PortError(String),
     /// No line for 500 ms while telemetry was on.
     Silence,
+    /// Lines came, but no telemetry sample for 500 ms while telemetry was on.
+    TelemetryStopped,
     /// A command went unanswered after its third retry.
     Unanswered(String),
     /// The pen does not speak protocol 1, or its INFO was unusable.
@@ -173,6 +183,10 @@ impl std::fmt::Display for LossReason {
         match self {
             Self::PortError(e) => write!(f, "port error: {e}"),
             Self::Silence => write!(f, "no line from the pen for 500 ms"),
+            Self::TelemetryStopped => write!(
+                f,
+                "no telemetry from the pen for 500 ms (it answers, but no longer reports)"
+            ),
             Self::Unanswered(verb) => write!(f, "{verb} unanswered after 3 retries"),
             Self::Incompatible(why) => write!(f, "incompatible pen: {why}"),
             Self::HandshakeTimeout => write!(f, "handshake did not finish in time"),
@@ -275,6 +289,13 @@ pub enum LinkEvent {
     /// A different pen (another serial) answered after a reconnection: a stop is
     /// latched, and the pen's calibration, cartridge and depth are judged afresh.
     PenChanged(PenChange),
+    /// The interlock's verdict on a [`LinkCommand::Precheck`]: nothing was sent.
+    Prechecked {
+        /// The owner's id.
+        id: RequestId,
+        /// Would go, or the refusal.
+        result: Result<(), Refusal>,
+    },
 }
 
 /// Who asked for a command on the wire.
@@ -396,6 +417,21 @@ impl Link {
         let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
         self.feed_liveness();
         match self.commands.try_send(LinkCommand::Safety { id, update }) {
+            Ok(()) => Ok(id),
+            Err(TrySendError::Full(_)) => Err(LinkError::Busy),
+            Err(TrySendError::Disconnected(_)) => Err(LinkError::Closed),
+        }
+    }
+
+    /// Asks the interlock whether `command` would go to the pen now, sending nothing;
+    /// the verdict comes back as [`LinkEvent::Prechecked`].
+    pub fn precheck(&self, command: Command) -> Result<RequestId, LinkError> {
+        let id = RequestId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.feed_liveness();
+        match self
+            .commands
+            .try_send(LinkCommand::Precheck { id, command })
+        {
             Ok(()) => Ok(id),
             Err(TrySendError::Full(_)) => Err(LinkError::Busy),
             Err(TrySendError::Disconnected(_)) => Err(LinkError::Closed),

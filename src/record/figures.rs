@@ -6,9 +6,11 @@
 //! The rule:
 //! - A **pass** starts when the pen acknowledges `RUN` (an `answer` line `RUN` →
 //!   `ACK`). It counts in the zone selected at that moment, and lasts until a sample
-//!   shows the needle stopped (or the link drops). A zone selected while the needle
-//!   runs takes force for the next pass: the run-down after a zone change's `HALT`
-//!   belongs to the pass in the old zone, as the needle monitor judges it.
+//!   shows the needle stopped (or the link drops). A `RUN` acknowledged while a pass
+//!   in the same zone is under way (a second `start`, a stop and a start back to back
+//!   before the needle stopped) continues it. A zone selected while the needle runs
+//!   takes force for the next pass: the run-down after a zone change's `HALT` belongs
+//!   to the pass in the old zone.
 //! - **Needling time** is the pen-clock time between two consecutive samples that both
 //!   show `RUNNING`, unless more than [`MAX_SAMPLE_GAP_MS`] apart or separated by a
 //!   link loss or a pen reboot; it counts in the zone of the pass under way.
@@ -108,6 +110,9 @@ pub struct Figures {
     selected: Option<usize>,
     /// The zone of the pass under way (its slot).
     pass: Option<usize>,
+    /// The pass under way was started by an acknowledged `RUN` (not implicit: samples
+    /// may reach the record just before the `RUN`'s answer does).
+    pass_acknowledged: bool,
     /// The previous sample, while the next one may pair with it.
     last: Option<FigureSample>,
 }
@@ -173,8 +178,16 @@ impl Figures {
             }
             Line::Answer(a) if a.command == "RUN" && a.result == "ACK" => {
                 let slot = self.selected_slot();
+                if self.pass == Some(slot) && self.pass_acknowledged {
+                    // Started again before it was seen to stop (a second `start`, or a
+                    // stop and a start back to back): the same pass goes on.
+                    return Counted::Nothing;
+                }
+                // A new pass, or the answer to the start of the running samples just
+                // before it (they reached the record first): counted once.
                 self.zones[slot].passes += 1;
                 self.pass = Some(slot);
+                self.pass_acknowledged = true;
                 Counted::Pass { slot }
             }
             Line::Refusal(r) => {
@@ -197,6 +210,7 @@ impl Figures {
     /// The needle is stopped and the pen clock may start again: nothing pairs across.
     fn break_pass(&mut self) {
         self.pass = None;
+        self.pass_acknowledged = false;
         self.last = None;
     }
 
@@ -205,6 +219,7 @@ impl Figures {
         let previous = self.last.replace(sample);
         if !sample.running {
             self.pass = None;
+            self.pass_acknowledged = false;
             return Counted::Nothing;
         }
         let slot = if let Some(slot) = self.pass {
@@ -361,6 +376,26 @@ mod tests {
     }
 
     #[test]
+    fn a_start_while_the_pass_goes_on_in_the_same_zone_is_not_a_new_pass() {
+        check(
+            |f| {
+                f.on_line(&zone("cheeks"));
+                f.on_line(&run_ack());
+                feed_samples(f, 0, 500, true, 500);
+                // `start` pressed again, and a stop and start back to back.
+                f.on_line(&run_ack());
+                feed_samples(f, 510, 1000, true, 500);
+                f.on_line(&run_ack());
+                feed_samples(f, 1010, 1010, false, 500);
+                // Stopped, then started again: a new pass.
+                f.on_line(&run_ack());
+                feed_samples(f, 1020, 1100, true, 500);
+            },
+            &[(Some("cheeks"), 2, 1080, 500, 0)],
+        );
+    }
+
+    #[test]
     fn refusals_count_in_the_zone_their_line_names() {
         check(
             |f| {
@@ -370,6 +405,19 @@ mod tests {
                 f.on_line(&refusal(Some("nose")));
             },
             &[(None, 0, 0, 0, 1), (Some("nose"), 0, 0, 0, 2)],
+        );
+    }
+
+    #[test]
+    fn a_start_whose_answer_follows_its_first_samples_is_one_pass() {
+        check(
+            |f| {
+                f.on_line(&zone("nose"));
+                feed_samples(f, 0, 20, true, 400);
+                f.on_line(&run_ack());
+                feed_samples(f, 30, 100, true, 400);
+            },
+            &[(Some("nose"), 1, 100, 400, 0)],
         );
     }
 

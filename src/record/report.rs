@@ -223,7 +223,13 @@ impl Report {
     /// The report of `rec`, figures recomputed from its lines.
     #[must_use]
     pub fn from_recording(rec: &Recording) -> Report {
-        let mut line_figures = LineFigures::default();
+        // A session opened with the pen connected has no `connected` line: the pen is
+        // known from the header, and a reboot of it is an interruption, as the station
+        // counts it.
+        let mut line_figures = LineFigures {
+            pen_known: rec.header.pen.is_some(),
+            ..LineFigures::default()
+        };
         let mut zone_figures = Figures::new();
         let tel = &rec.telemetry;
         rec.for_each_in_file_order(|item| match item {

@@ -105,6 +105,9 @@ pub enum AlarmId {
     /// The needle monitor saw the pen run when the station had not started it, and
     /// stopped it.
     UnexpectedRun,
+    /// The needle ran and the pen's telemetry stopped: the station could not see it,
+    /// and stopped it.
+    TelemetryLost,
     /// The link to the pen is lost.
     LinkLost,
     /// The pen reports a fault.
@@ -134,9 +137,10 @@ pub enum AlarmId {
 
 impl AlarmId {
     /// Every alarm, high priority first.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 15] = [
         Self::DepthOverLimit,
         Self::UnexpectedRun,
+        Self::TelemetryLost,
         Self::LinkLost,
         Self::PenFault,
         Self::Estop,
@@ -166,6 +170,7 @@ impl AlarmId {
             Self::CalibrationDue => "calibration_due",
             Self::DepthOverLimit => "depth_over_limit",
             Self::UnexpectedRun => "unexpected_run",
+            Self::TelemetryLost => "telemetry_lost",
             Self::Overspeed => "overspeed",
             Self::DepthOffTarget => "depth_off_target",
             Self::PenChanged => "pen_changed",
@@ -181,6 +186,7 @@ impl AlarmId {
             R::UnexpectedRun => Self::UnexpectedRun,
             R::Overspeed => Self::Overspeed,
             R::DepthOffTarget => Self::DepthOffTarget,
+            R::TelemetryLost => Self::TelemetryLost,
         }
     }
 
@@ -193,7 +199,8 @@ impl AlarmId {
             | Self::Estop
             | Self::RecordingFailed
             | Self::DepthOverLimit
-            | Self::UnexpectedRun => Priority::High,
+            | Self::UnexpectedRun
+            | Self::TelemetryLost => Priority::High,
             Self::DepthRefused
             | Self::DeepCaution
             | Self::StartRefused
@@ -223,6 +230,7 @@ impl AlarmId {
             | Self::StartRefused
             | Self::DepthOverLimit
             | Self::UnexpectedRun
+            | Self::TelemetryLost
             | Self::Overspeed
             | Self::DepthOffTarget
             | Self::PenChanged => true,
@@ -265,6 +273,9 @@ impl AlarmId {
             Self::UnexpectedRun => {
                 "The pen ran without the station starting it; the station stopped it (E-stop)."
             }
+            Self::TelemetryLost => {
+                "The pen stopped reporting while the needle ran; the station stopped it (E-stop)."
+            }
             Self::Overspeed => {
                 "The needle turned far faster than allowed; the station stopped it (E-stop)."
             }
@@ -294,6 +305,9 @@ impl AlarmId {
                 "Lift the pen; check the skin; take the pen out of service for a depth check."
             }
             Self::UnexpectedRun => "Lift the pen; take it out of service: it started by itself.",
+            Self::TelemetryLost => {
+                "Lift the pen; check the cable and that no other program drives the pen."
+            }
             Self::Overspeed => "Lift the pen; take it out of service for a speed check.",
             Self::DepthOffTarget => {
                 "Lift the pen; check the depth mechanism before resetting and going on."
@@ -779,6 +793,7 @@ mod tests {
         check(AlarmId::CalibrationDue, ("calibration_due", Low, false, 0));
         check(AlarmId::DepthOverLimit, ("depth_over_limit", High, true, 0));
         check(AlarmId::UnexpectedRun, ("unexpected_run", High, true, 0));
+        check(AlarmId::TelemetryLost, ("telemetry_lost", High, true, 0));
         check(AlarmId::Overspeed, ("overspeed", Medium, true, 0));
         check(
             AlarmId::DepthOffTarget,
@@ -800,7 +815,7 @@ mod tests {
             "siren".parse::<AlarmId>().map_err(|e| e.to_string()),
             Err(
                 "unknown alarm id \"siren\"; valid: depth_over_limit, unexpected_run, \
-                 link_lost, pen_fault, estop, recording_failed, overspeed, depth_off_target, \
+                 telemetry_lost, link_lost, pen_fault, estop, recording_failed, overspeed, depth_off_target, \
                  pen_changed, depth_refused, deep_caution, start_refused, telemetry_gaps, \
                  calibration_due"
                     .to_owned()

@@ -30,7 +30,7 @@ use jiff::civil::Date;
 use super::aftercare::{SAME_ZONE_MIN_DAYS, same_zone_allowed};
 use super::needle::{
     ARRIVED_WITHIN_UM, MonitorInput, MonitorRule, NeedleMonitor, NeedleWatch, Pass, REPORT_STEP_UM,
-    Trip, fresh_within,
+    Trip, fresh_within, unseen_after,
 };
 use super::zones::{ZoneId, ZoneTable};
 use crate::protocol::{
@@ -40,6 +40,10 @@ use crate::protocol::{
 /// Depths above this need the operator's explicit caution acknowledgement: they were
 /// not evaluated for safety and effectiveness in the `SkinPen` De Novo (DEN160029).
 pub const DEEP_CAUTION_UM: i32 = 1500;
+
+/// Telemetry older than this is not late but gone: the link's silence limit
+/// (section 7's 500 ms). A start is refused outright, not held.
+pub const TELEMETRY_LOST_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A calibration older than this many days is overdue.
 pub const CALIBRATION_VALID_DAYS: i32 = 365;
@@ -99,6 +103,9 @@ pub enum Rule {
     TelemetryOff,
     /// No sample recent enough to decide on.
     TelemetryStale,
+    /// No telemetry for longer than the link's silence limit (500 ms): the pen has
+    /// stopped sending it.
+    TelemetryLost,
     /// The depth mechanism is still moving.
     NeedleMoving,
     /// The measured depth is above the zone's limit.
@@ -137,6 +144,7 @@ impl Rule {
             Self::DepthTargetUnknown => "depth_target_unknown",
             Self::TelemetryOff => "telemetry_off",
             Self::TelemetryStale => "telemetry_stale",
+            Self::TelemetryLost => "telemetry_lost",
             Self::NeedleMoving => "needle_moving",
             Self::NeedleAboveLimit => "needle_above_limit",
             Self::NeedleOffTarget => "needle_off_target",
@@ -432,12 +440,27 @@ impl InterlockState {
         self.zone.map(|z| self.zones.limit_um(z))
     }
 
-    /// The depth limit the running needle is held to, µm: its pass's zone limit, or 0
-    /// on the bench (retracted).
+    /// The depth limit the running needle is held to, µm: the lower of the active
+    /// zone's and its pass's zone's (a zone selected while it runs down after a zone
+    /// change's `HALT` holds too), or 0 on the bench (retracted). `None`: no zone.
     #[must_use]
-    pub fn pass_limit_um(&self) -> Option<i32> {
-        let pass = self.pass?;
-        Some(pass.zone.map_or(0, |z| self.zones.limit_um(z)))
+    pub fn running_limit_um(&self) -> Option<i32> {
+        self.running_limit().map(|(_, limit_um)| limit_um)
+    }
+
+    /// [`Self::running_limit_um`] with the zone it comes from (`None` on the bench).
+    #[must_use]
+    pub fn running_limit(&self) -> Option<(Option<ZoneId>, i32)> {
+        if self.technician {
+            return Some((None, 0));
+        }
+        let with_limit = |z: ZoneId| (Some(z), self.zones.limit_um(z));
+        let active = self.zone.map(with_limit);
+        let pass = self.pass.and_then(|p| p.zone).map(with_limit);
+        match (active, pass) {
+            (Some(a), Some(p)) => Some(if p.1 < a.1 { p } else { a }),
+            (a, p) => a.or(p),
+        }
     }
 
     fn latch(&mut self, latch: Latch) {
@@ -516,10 +539,12 @@ impl InterlockState {
             self.pass = None;
         }
         let measured = *self.needle.latest()?;
+        let limit = self.running_limit();
         let input = MonitorInput {
             pass: self.pass,
+            zone: limit.and_then(|(zone, _)| zone),
             run_in_flight: self.run_in_flight,
-            limit_um: self.pass_limit_um(),
+            limit_um: limit.map(|(_, limit_um)| limit_um),
             target_um: self.depth_target_um,
             speed_max_rpm: self
                 .info
@@ -530,6 +555,42 @@ impl InterlockState {
         if self.latched.iter().any(|l| matches!(l, Latch::Monitor(_))) {
             return None;
         }
+        self.latch(Latch::Monitor(trip.rule));
+        Some(trip)
+    }
+
+    /// No telemetry has arrived for a while, at `now`: while the needle runs (or may:
+    /// a `RUN` acknowledged or on the wire), the monitor cannot see it once the latest
+    /// sample is older than [`unseen_after`] (100 ms at 1000 Hz), and that is a trip of
+    /// its own ([`MonitorRule::TelemetryLost`]). Reported once, like every trip.
+    pub fn on_telemetry_silence(&mut self, now: Instant) -> Option<Trip> {
+        let max_age = unseen_after(self.telemetry_hz)?;
+        let may_run = self.running() || self.run_in_flight || self.pass.is_some();
+        if !may_run || !self.link_healthy {
+            return None;
+        }
+        let age = self.needle.age(now)?;
+        if age <= max_age || self.latched.iter().any(|l| matches!(l, Latch::Monitor(_))) {
+            return None;
+        }
+        let measured = self.needle.latest().copied()?;
+        let trip = Trip {
+            rule: MonitorRule::TelemetryLost,
+            zone: self.pass.and_then(|p| p.zone).or(self.zone),
+            limit_um: self.running_limit_um(),
+            target_um: self.depth_target_um,
+            depth_um: measured.depth_um,
+            rpm: measured.rpm,
+            allowed_rpm: None,
+            t_ms: measured.t_ms,
+            message: format!(
+                "no telemetry for {} ms while the needle runs (last seen {} at {} rpm): the \
+                 station cannot see it",
+                age.as_millis(),
+                mm(i64::from(measured.depth_um)),
+                measured.rpm
+            ),
+        };
         self.latch(Latch::Monitor(trip.rule));
         Some(trip)
     }
@@ -630,7 +691,7 @@ impl InterlockState {
                     "refused: the station is in technician mode; leave it before treating",
                 ))
             }
-            SafetyUpdate::SelectZone(zone) => Ok(Some(self.select_zone(zone))),
+            SafetyUpdate::SelectZone(zone) => self.select_zone(zone).map(Some),
             SafetyUpdate::Session(session) => {
                 // A session opens with a fresh record (or none is open).
                 self.recording_failed = None;
@@ -684,8 +745,30 @@ impl InterlockState {
         Ok(())
     }
 
-    fn select_zone(&mut self, zone: ZoneId) -> ZonePlan {
+    /// Selects `zone`. While the needle runs, only a zone whose limit the needle is
+    /// within, as measured: the operator is moving the pen there, and a needle running
+    /// deeper than the zone allows must never be there, not even while it runs down
+    /// after a `HALT`. Stop it first, then select.
+    fn select_zone(&mut self, zone: ZoneId) -> Result<ZonePlan, Refusal> {
         let limit_um = self.zones.limit_um(zone);
+        let needle_runs = self.running() || self.run_in_flight || self.needle.running();
+        if needle_runs {
+            let too_deep = match self.needle.latest() {
+                Some(m) => (m.depth_um > limit_um + REPORT_STEP_UM)
+                    .then(|| format!("the needle is running at {}", mm(i64::from(m.depth_um)))),
+                None => Some("the needle is running and its depth is not known".to_owned()),
+            };
+            if let Some(why) = too_deep {
+                return Err(Refusal::new(
+                    Rule::NeedleAboveLimit,
+                    format!(
+                        "zone {zone} refused: {why}, deeper than the {zone} limit {}; stop the \
+                         needle, and select the zone once it has stopped",
+                        mm(i64::from(limit_um))
+                    ),
+                ));
+            }
+        }
         let plan = ZonePlan {
             zone,
             limit_um,
@@ -697,16 +780,22 @@ impl InterlockState {
         };
         self.zone = Some(zone);
         self.deep_caution_acknowledged = false;
-        plan
+        Ok(plan)
     }
 }
 
-/// Formats µm as mm with two decimals, the way operators read depths.
+/// Formats µm as mm the way operators read depths: two decimals, or three when the
+/// depth is not a whole number of 10 µm (nothing is rounded away: 0.315 mm is never
+/// shown as 0.31 mm).
 #[must_use]
 pub fn mm(depth_um: i64) -> String {
     let sign = if depth_um < 0 { "-" } else { "" };
     let abs = depth_um.unsigned_abs();
-    format!("{sign}{}.{:02} mm", abs / 1000, (abs % 1000) / 10)
+    if abs.is_multiple_of(10) {
+        format!("{sign}{}.{:02} mm", abs / 1000, (abs % 1000) / 10)
+    } else {
+        format!("{sign}{}.{:03} mm", abs / 1000, abs % 1000)
+    }
 }
 
 /// May `command` go to the pen at `now` (the station's monotonic time, against which
@@ -888,7 +977,14 @@ fn check_speed(state: &InterlockState, rpm: i64) -> Result<(), Refusal> {
 fn check_nothing_latched(state: &InterlockState) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
     if !state.latched.is_empty() {
-        let causes: Vec<String> = state.latched.iter().map(|l| format!("a {l}")).collect();
+        let causes: Vec<String> = state
+            .latched
+            .iter()
+            .map(|l| match l {
+                Latch::Estop => format!("an {l}"),
+                _ => format!("a {l}"),
+            })
+            .collect();
         return refuse(
             Rule::Latched,
             format!(
@@ -948,10 +1044,18 @@ fn check_run(state: &InterlockState, now: Instant) -> Result<(), Refusal> {
         && !same_zone_allowed(*last, today)
     {
         let days = last.until(today).map_or(0, |span| span.get_days());
+        let when = if days < 0 {
+            format!(
+                "on {last}, a date after today ({today}): a station's clock or the history is \
+                 wrong"
+            )
+        } else {
+            format!("on {last}, {days} days ago")
+        };
         return refuse(
             Rule::ZoneTreatedRecently,
             format!(
-                "{} was treated for {} on {last}, {days} days ago; the minimum is {} days",
+                "{} was treated for {} {when}; the minimum is {} days",
                 zone.as_str(),
                 session.client,
                 SAME_ZONE_MIN_DAYS
@@ -992,6 +1096,15 @@ fn check_needle(
         );
     };
     let age = now.saturating_duration_since(measured.received);
+    if age > TELEMETRY_LOST_AFTER {
+        return refuse(
+            Rule::TelemetryLost,
+            format!(
+                "no telemetry from the pen for {} ms: the station cannot see the needle",
+                age.as_millis()
+            ),
+        );
+    }
     if age > max_age {
         return refuse(
             Rule::TelemetryStale,
@@ -1706,7 +1819,7 @@ mod tests {
             .expect("applies")
             .expect("a plan");
         assert!(plan.halt_first);
-        assert_eq!(s.pass_limit_um(), Some(1000));
+        assert_eq!(s.running_limit_um(), Some(1000));
         let refusal = check(&s, &depth(1050)).expect_err("the pass's zone holds");
         assert_eq!(refusal.rule, Rule::DepthAboveLimit);
         assert!(
@@ -1908,34 +2021,49 @@ mod tests {
 
     #[test]
     fn a_zone_change_while_running_halts_then_lowers_the_depth() {
+        // Running in the cheeks toward 1.00 mm, measured at 0.40 mm on the way.
         let mut s = ready();
-        s.depth_target_um = Some(1000);
+        s.on_answer(&depth(1000), true);
         s.on_answer(&Command::Run, true);
-        let plan = s
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        s.on_telemetry(&sample(t + 1, PenState::Running, 400), now());
+        // Around the eyes the needle at 0.40 mm does not belong: refused, say why.
+        let refusal = s
             .apply(SafetyUpdate::SelectZone(ZoneId::Periorbital))
-            .expect("no technician mode")
+            .expect_err("deeper than the eyes allow");
+        assert_eq!(refusal.rule, Rule::NeedleAboveLimit);
+        assert_eq!(
+            refusal.message,
+            "zone periorbital refused: the needle is running at 0.40 mm, deeper than the \
+             periorbital limit 0.30 mm; stop the needle, and select the zone once it has stopped"
+        );
+        assert_eq!(s.zone, Some(ZoneId::Cheeks));
+        // The forehead (0.50 mm) holds the needle as it is: halted, the target lowered.
+        let plan = s
+            .apply(SafetyUpdate::SelectZone(ZoneId::Forehead))
+            .expect("within the forehead's limit")
             .expect("a plan");
         assert!(plan.halt_first);
-        assert_eq!(plan.lower_depth, Some((1000, 300)));
+        assert_eq!(plan.lower_depth, Some((1000, 500)));
         assert_eq!(
             plan.commands(),
-            [Command::Halt, Command::Depth { depth_um: 300 }]
+            [Command::Halt, Command::Depth { depth_um: 500 }]
         );
         // Until the pen acknowledges the lowered depth, RUN is refused.
         s.on_answer(&Command::Halt, true);
+        s.on_telemetry(&sample(t + 2, PenState::Idle, 420), now());
         assert_eq!(
             check(&s, &Command::Run).map_err(|r| r.rule),
             Err(Rule::DepthTargetAboveLimit)
         );
-        s.on_answer(&Command::Depth { depth_um: 300 }, true);
-        // Acknowledged, but the needle is still on its way up: no RUN yet.
-        let t = s.needle.latest().map_or(0, |m| m.t_ms);
-        s.on_telemetry(&sample(t + 1, PenState::Idle, 995), now());
+        s.on_answer(&Command::Depth { depth_um: 500 }, true);
+        // Acknowledged, but the needle is still on its way: no RUN yet.
+        s.on_telemetry(&sample(t + 3, PenState::Idle, 440), now());
         assert_eq!(
             check(&s, &Command::Run).map_err(|r| r.rule),
             Err(Rule::NeedleMoving)
         );
-        measured(&mut s, PenState::Idle, 300);
+        measured(&mut s, PenState::Idle, 500);
         assert_eq!(check(&s, &Command::Run), Ok(()));
     }
 
@@ -2038,5 +2166,61 @@ mod tests {
         assert_eq!(mm(300), "0.30 mm");
         assert_eq!(mm(1250), "1.25 mm");
         assert_eq!(mm(-50), "-0.05 mm");
+        // Nothing rounded away: 315 µm is above a 0.31 mm limit, and says so.
+        assert_eq!(mm(315), "0.315 mm");
+        assert_eq!(mm(301), "0.301 mm");
+        assert_eq!(mm(25), "0.025 mm");
+    }
+
+    #[test]
+    fn a_treatment_dated_after_today_is_refused_and_said_to_be_a_clock_error() {
+        let mut s = ready();
+        if let Some(x) = &mut s.session {
+            x.last_treated.insert(
+                ZoneId::Cheeks,
+                today().saturating_add(jiff::Span::new().days(3)),
+            );
+        }
+        let refusal = check(&s, &Command::Run).expect_err("a date after today");
+        assert_eq!(refusal.rule, Rule::ZoneTreatedRecently);
+        assert!(
+            refusal.message.contains("a date after today (2026-11-24)")
+                && !refusal.message.contains("days ago"),
+            "{refusal}"
+        );
+    }
+
+    #[test]
+    fn the_monitor_stops_a_running_needle_it_can_no_longer_see() {
+        let mut s = ready();
+        s.telemetry_hz = 1000;
+        s.on_answer(&Command::Run, true);
+        let t = s.needle.latest().map_or(0, |m| m.t_ms);
+        s.on_telemetry(&sample(t + 1, PenState::Running, 500), now());
+        // Within the bound: nothing.
+        let soon = now() + Duration::from_millis(99);
+        assert_eq!(s.on_telemetry_silence(soon), None);
+        let later = now() + Duration::from_millis(101);
+        let trip = s.on_telemetry_silence(later).expect("unseen too long");
+        assert_eq!(trip.rule, MonitorRule::TelemetryLost);
+        assert!(
+            trip.message.contains("no telemetry for 101 ms"),
+            "{}",
+            trip.message
+        );
+        assert_eq!(s.latched, [Latch::Monitor(MonitorRule::TelemetryLost)]);
+        assert_eq!(s.on_telemetry_silence(later), None, "once");
+        // An idle needle unseen is no trip (the link's silence limit handles it).
+        let mut idle = ready();
+        idle.telemetry_hz = 1000;
+        assert_eq!(
+            idle.on_telemetry_silence(now() + Duration::from_secs(1)),
+            None
+        );
+        // A start on telemetry that has stopped is refused outright, not held.
+        let refusal = super::check(&idle, &Command::Run, now() + Duration::from_millis(600))
+            .expect_err("no telemetry");
+        assert_eq!(refusal.rule, Rule::TelemetryLost);
+        assert!(!refusal.rule.is_transient());
     }
 }

@@ -60,6 +60,20 @@ pub fn fresh_within(telemetry_hz: u32) -> Option<Duration> {
     (telemetry_hz > 0).then(|| Duration::from_millis(2 * 1000 / u64::from(telemetry_hz) + 50))
 }
 
+/// While the needle runs, no sample for this long (and at least [`fresh_within`]) is
+/// a needle the station cannot see: the monitor stops it. Longer than the start's
+/// freshness bound, so that a loaded station's scheduling (tens of ms) does not stop a
+/// treatment; at 5 mm/s a needle slipping meanwhile travels at most 0.5 mm, and the
+/// first sample after shows it.
+pub const SILENCE_TRIP_MIN: Duration = Duration::from_millis(100);
+
+/// How long the running needle may go unseen at `telemetry_hz` before the monitor
+/// stops it (see [`SILENCE_TRIP_MIN`]). `None`: telemetry is off.
+#[must_use]
+pub fn unseen_after(telemetry_hz: u32) -> Option<Duration> {
+    fresh_within(telemetry_hz).map(|fresh| fresh.max(SILENCE_TRIP_MIN))
+}
+
 /// The latest telemetry sample, with the station's time of arrival.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Measured {
@@ -150,15 +164,18 @@ pub enum MonitorRule {
     Overspeed,
     /// The measured depth stays away from its target while the needle runs.
     DepthOffTarget,
+    /// No telemetry while the needle runs: the station cannot see it.
+    TelemetryLost,
 }
 
 impl MonitorRule {
     /// Every rule.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::DepthOverLimit,
         Self::UnexpectedRun,
         Self::Overspeed,
         Self::DepthOffTarget,
+        Self::TelemetryLost,
     ];
 
     /// The stable id, as records and alarms use it.
@@ -169,6 +186,7 @@ impl MonitorRule {
             Self::UnexpectedRun => "unexpected_run",
             Self::Overspeed => "overspeed",
             Self::DepthOffTarget => "depth_off_target",
+            Self::TelemetryLost => "telemetry_lost",
         }
     }
 }
@@ -195,7 +213,8 @@ impl std::str::FromStr for MonitorRule {
 pub struct Trip {
     /// The rule.
     pub rule: MonitorRule,
-    /// The zone the needle ran in (`None`: on the bench, or no pass).
+    /// The zone the needle ran in: its pass's, else the active one (`None`: on the
+    /// bench, or none selected).
     pub zone: Option<ZoneId>,
     /// The depth limit in force, µm (the bench's is 0: retracted).
     pub limit_um: Option<i32>,
@@ -263,9 +282,13 @@ pub struct NeedleMonitor {
 pub struct MonitorInput {
     /// The pass under way.
     pub pass: Option<Pass>,
+    /// The zone whose limit holds the running needle (`None` on the bench, or none
+    /// selected).
+    pub zone: Option<ZoneId>,
     /// A `RUN` is on the wire, not yet answered.
     pub run_in_flight: bool,
-    /// The depth limit of the pass's zone, µm (0 on the bench).
+    /// The depth limit the running needle is held to, µm: the lower of the active
+    /// zone's and the pass's zone's (0 on the bench).
     pub limit_um: Option<i32>,
     /// The depth target the pen acknowledged, µm.
     pub target_um: Option<i32>,
@@ -319,7 +342,7 @@ impl NeedleMonitor {
         }
         let trip = |rule, message: String, allowed_rpm| Trip {
             rule,
-            zone: input.pass.and_then(|p| p.zone),
+            zone: input.zone.or(input.pass.and_then(|p| p.zone)),
             limit_um: input.limit_um,
             target_um: input.target_um,
             depth_um: m.depth_um,
@@ -328,11 +351,9 @@ impl NeedleMonitor {
             t_ms: m.t_ms,
             message,
         };
-        let Some(pass) = input.pass else {
-            if input.run_in_flight {
-                // The pen answers RUN before it starts: this is that start.
-                return None;
-            }
+        // A RUN on the wire is the station's own start: the pen answers it before it
+        // starts, so a running sample may come first.
+        if input.pass.is_none() && !input.run_in_flight {
             return Some(trip(
                 MonitorRule::UnexpectedRun,
                 format!(
@@ -342,11 +363,11 @@ impl NeedleMonitor {
                 ),
                 None,
             ));
-        };
+        }
         if let Some(limit_um) = input.limit_um
             && m.depth_um > limit_um + REPORT_STEP_UM
         {
-            let place = pass.zone.map_or_else(
+            let place = input.zone.or(input.pass.and_then(|p| p.zone)).map_or_else(
                 || "on the bench, where the needle turns only retracted".to_owned(),
                 |z| format!("above the {z} limit {}", mm(limit_um)),
             );
@@ -495,6 +516,7 @@ mod tests {
     fn input(zone: ZoneId, limit_um: i32, target_um: i32) -> MonitorInput {
         MonitorInput {
             pass: Some(Pass { zone: Some(zone) }),
+            zone: Some(zone),
             run_in_flight: false,
             limit_um: Some(limit_um),
             target_um: Some(target_um),
@@ -513,7 +535,7 @@ mod tests {
         assert_eq!(trip.rule, MonitorRule::DepthOverLimit);
         assert_eq!(trip.zone, Some(ZoneId::Periorbital));
         assert!(
-            trip.message.contains("0.31 mm") && trip.message.contains("periorbital limit 0.30 mm"),
+            trip.message.contains("0.311 mm") && trip.message.contains("periorbital limit 0.30 mm"),
             "{}",
             trip.message
         );

@@ -26,6 +26,8 @@ ACTIONS (for --at and stdin, one per line):
                                                slips deeper, the motor starts by itself, the
                                                speed runs past its target (the station's
                                                needle monitor must stop them)
+  tel-stop                                     the pen stops sending telemetry and goes on
+                                               answering (a firmware fault, a second host)
   clear                                        end every injected condition (a pen in FAULT
                                                still needs RESET)
   corrupt=FRACTION                             flip a bit in that fraction of lines, 0..1

@@ -96,6 +96,9 @@ pub enum SimAction {
     PressStartButton,
     /// The pen's stop button: an emergency stop (`EV ... ESTOP BUTTON`).
     PressStopButton,
+    /// The pen stops sending telemetry and goes on answering commands, as a firmware
+    /// fault or a second host's `TEL 0` would leave it (the next `TEL` starts it again).
+    StopTelemetry,
     /// Pull the cartridge out.
     RemoveCartridge,
     /// Push a cartridge in.
@@ -105,7 +108,7 @@ pub enum SimAction {
 impl SimAction {
     /// The words [`SimAction::from_str`] accepts, for help texts.
     pub const WORDS_HELP: &'static str = "stall | overcurrent | overtemp | depth-jam | \
-        depth-creep | runaway | overspeed | clear | \
+        depth-creep | runaway | overspeed | tel-stop | clear | \
         corrupt=FRACTION | silent[=SECS] | disappear[=SECS] | reappear | \
         reboot[=power|brownout|watchdog_reset] | button | stop-button | cart-remove | \
         cart-insert=ID/NEEDLES";
@@ -144,6 +147,7 @@ impl FromStr for SimAction {
             "depth-creep" => no_value(Self::InjectFault(PhysicalFault::DepthCreep)),
             "runaway" => no_value(Self::InjectFault(PhysicalFault::Runaway)),
             "overspeed" => no_value(Self::InjectFault(PhysicalFault::Overspeed)),
+            "tel-stop" => no_value(Self::StopTelemetry),
             "clear" => no_value(Self::ClearFaults),
             "corrupt" => {
                 let Some(value) = value else {
@@ -209,6 +213,7 @@ impl fmt::Display for SimAction {
             Self::Reboot(reason) => write!(f, "reboot={}", reason.as_str().to_ascii_lowercase()),
             Self::PressStartButton => f.write_str("button"),
             Self::PressStopButton => f.write_str("stop-button"),
+            Self::StopTelemetry => f.write_str("tel-stop"),
             Self::RemoveCartridge => f.write_str("cart-remove"),
             Self::InsertCartridge(c) => write!(f, "cart-insert={}/{}", c.id, c.needles),
         }
@@ -318,6 +323,7 @@ mod tests {
             "depth-creep",
             "runaway",
             "overspeed",
+            "tel-stop",
             "clear",
             "corrupt=0.1",
             "silent=2",

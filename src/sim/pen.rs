@@ -636,6 +636,9 @@ impl PenModel {
                 self.decoder.reset_partial();
                 self.estop(now_ms, EstopSource::Button, out);
             }
+            SimAction::StopTelemetry => {
+                self.tel = TelSchedule { hz: 0, ..self.tel };
+            }
             SimAction::RemoveCartridge => {
                 if self.cartridge.take().is_some() {
                     if self.state == PenState::Running {

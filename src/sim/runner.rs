@@ -660,6 +660,7 @@ impl Runner {
             | SimAction::PressStartButton
             | SimAction::PressStopButton
             | SimAction::RemoveCartridge
+            | SimAction::StopTelemetry
             | SimAction::InsertCartridge(_) => {}
         }
     }

@@ -125,6 +125,8 @@ pub struct Station {
     info: Option<PenInfo>,
     calibration: Option<Calibration>,
     last_telemetry: Option<Telemetry>,
+    /// When the last sample arrived (the owner's view: the window says how old it is).
+    last_telemetry_at: Option<Instant>,
     stats: LinkStats,
     gaps_seen: u64,
     gaps_last_ms: u64,
@@ -149,6 +151,8 @@ pub struct Station {
     /// What each start claimed in the data folder, until its `RUN` is answered: a
     /// start that did not happen releases them.
     pending_claims: BTreeMap<RequestId, Claims>,
+    /// The interlock's verdicts on prechecks, until taken.
+    prechecked: BTreeMap<RequestId, Result<(), Refusal>>,
 }
 
 /// What one start claimed in the data folder (only what it claimed itself).
@@ -229,6 +233,7 @@ impl Station {
             info: None,
             calibration: None,
             last_telemetry: None,
+            last_telemetry_at: None,
             stats: LinkStats::default(),
             gaps_seen: 0,
             gaps_last_ms: 0,
@@ -249,6 +254,7 @@ impl Station {
             last_gauge_um: None,
             held_start: None,
             pending_claims: BTreeMap::new(),
+            prechecked: BTreeMap::new(),
         };
         if let Some(warning) = desk_warning {
             station
@@ -369,6 +375,30 @@ impl Station {
         }
         let previous = self.last_telemetry.map(|p| p.state);
         self.last_telemetry = Some(t);
+        self.last_telemetry_at = Some(Instant::now());
+        // A pen found stopped (FAULT or ESTOP from before this connection, or whose
+        // event was lost) is an alarm too: the interlock has latched a stop for it, and
+        // the operator must see why starts are refused.
+        let now = self.now_ms();
+        match t.state {
+            PenState::Fault if !self.alarms.is_active(AlarmId::PenFault) => {
+                self.alarms.condition_present(
+                    AlarmId::PenFault,
+                    now,
+                    "the pen reports FAULT (its cause came before this connection, or its \
+                     event was lost); reset needed",
+                );
+            }
+            PenState::Estop if !self.alarms.is_active(AlarmId::Estop) => {
+                self.alarms.condition_present(
+                    AlarmId::Estop,
+                    now,
+                    "the pen reports ESTOP (stopped before this connection, or its event was \
+                     lost); reset needed",
+                );
+            }
+            _ => {}
+        }
         if previous == Some(PenState::Fault) && t.state != PenState::Fault {
             self.alarms
                 .condition_ended(AlarmId::PenFault, self.now_ms());
@@ -477,6 +507,9 @@ impl Station {
             event @ (LinkEvent::NeedleStopped { .. }
             | LinkEvent::StartHeld { .. }
             | LinkEvent::PenChanged(_)) => self.on_needle_news(event, now),
+            LinkEvent::Prechecked { id, result } => {
+                self.prechecked.insert(id, result);
+            }
             LinkEvent::OwnerResumed | LinkEvent::Wire(_) => {}
         }
         if closing_halt_answered {
@@ -882,6 +915,22 @@ impl Station {
         }
     }
 
+    /// The interlock's verdict on `command` now, without sending it.
+    fn precheck(&mut self, command: Command) -> Result<Result<(), Refusal>, StationError> {
+        let id = self.link.precheck(command).map_err(link_error)?;
+        let deadline = Instant::now() + ANSWER_WAIT;
+        loop {
+            if let Some(result) = self.prechecked.remove(&id) {
+                return Ok(result);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StationError::Timeout(ANSWER_WAIT));
+            }
+            self.pump(left.min(Duration::from_millis(50)));
+        }
+    }
+
     /// Emergency stop: the byte goes out at once.
     pub fn estop(&mut self) -> Result<(), StationError> {
         self.link.estop().map_err(link_error)?;
@@ -1036,6 +1085,20 @@ impl Station {
             return Ok(None);
         };
         let (session_id, client) = (session.id.clone(), session.answers.client.clone());
+        // A start the interlock refuses for another reason claims nothing: it would
+        // only keep another station from a cartridge or a zone until released.
+        if let Err(refusal) = self.precheck(Command::Run)?
+            && !refusal.rule.is_transient()
+            && !matches!(
+                refusal.rule,
+                Rule::CartridgeUnchecked | Rule::CartridgeUsed | Rule::ZoneTreatedRecently
+            )
+        {
+            return Ok(None);
+        }
+        // Says what changed in the files since the last look (the claims below read on
+        // under the locks themselves).
+        self.refresh_stores();
         let today = Self::today();
         let mut claims = Claims {
             session_id: session_id.clone(),
@@ -1394,6 +1457,12 @@ impl Station {
     #[must_use]
     pub fn last_telemetry(&self) -> Option<Telemetry> {
         self.last_telemetry
+    }
+
+    /// How long ago the last telemetry sample reached the station.
+    #[must_use]
+    pub fn telemetry_age(&self) -> Option<Duration> {
+        self.last_telemetry_at.map(|at| at.elapsed())
     }
 
     /// The link's state.

@@ -86,7 +86,16 @@ impl CartridgeRegistry {
     /// sharing the folder, too). Returns the warnings for new unreadable lines.
     pub fn refresh(&mut self) -> Result<Vec<String>, StoreError> {
         let loaded = self.tail.read_new::<CartridgeUse>()?;
-        let warnings = loaded.warnings(&self.path);
+        let mut warnings = loaded.warnings(&self.path);
+        if self.tail.take_restarted() {
+            warnings.insert(
+                0,
+                format!(
+                    "{}: replaced or rewritten since it was last read: read again from its start",
+                    self.path.display()
+                ),
+            );
+        }
         for entry in loaded.entries {
             self.apply(entry);
         }

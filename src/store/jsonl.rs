@@ -147,7 +147,23 @@ pub struct Tail {
     lines_read: usize,
     /// The offset of an unfinished last line already reported, so it is reported once.
     fragment_reported_at: Option<u64>,
+    /// The file read: (device, inode). Another means the file was replaced.
+    identity: Option<(u64, u64)>,
+    /// The last bytes read (up to [`TAIL_CHECK_BYTES`], ending with a newline): if they
+    /// are not where they were, the file was rewritten, not appended to.
+    last_bytes: Vec<u8>,
+    /// The file was replaced or rewritten since a read, and read again from its start.
+    restarted: bool,
 }
+
+/// How long [`with_lock`] waits for a lock another process holds.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How often it tries again meanwhile.
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// How many of the last bytes read [`Tail`] checks are still in place before reading on.
+const TAIL_CHECK_BYTES: usize = 64;
 
 impl Tail {
     /// A reader of `path` that has read nothing yet.
@@ -158,7 +174,26 @@ impl Tail {
             offset: 0,
             lines_read: 0,
             fragment_reported_at: None,
+            identity: None,
+            last_bytes: Vec::new(),
+            restarted: false,
         }
+    }
+
+    /// Whether the file was replaced or rewritten (not only appended to) since the
+    /// last call, and so read again from its start. The records taken before stay
+    /// taken: a line removed by hand is not forgotten, which errs on the safe side.
+    pub fn take_restarted(&mut self) -> bool {
+        std::mem::take(&mut self.restarted)
+    }
+
+    /// Starts over at the beginning of the file.
+    fn restart(&mut self) {
+        self.offset = 0;
+        self.lines_read = 0;
+        self.fragment_reported_at = None;
+        self.last_bytes.clear();
+        self.restarted = true;
     }
 
     /// The file.
@@ -171,8 +206,9 @@ impl Tail {
     /// A file shorter than what was read (replaced, or cut by hand) is read again from
     /// its start: the records are facts, and taking one twice changes nothing.
     pub fn read_new<T: DeserializeOwned>(&mut self) -> Result<Loaded<T>, StoreError> {
+        let path = self.path.clone();
         let read_error = |source| StoreError::Read {
-            path: self.path.clone(),
+            path: path.clone(),
             source,
         };
         let mut file = match fs::File::open(&self.path) {
@@ -180,10 +216,28 @@ impl Tail {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Loaded::default()),
             Err(source) => return Err(read_error(source)),
         };
-        let len_bytes = file.metadata().map_err(read_error)?.len();
+        let meta = file.metadata().map_err(read_error)?;
+        let identity = file_identity(&meta);
+        if self.identity.is_some_and(|known| Some(known) != identity) {
+            // Replaced (a new file under the old name): read the new one from its start.
+            self.restart();
+        }
+        self.identity = identity;
+        let len_bytes = meta.len();
         if len_bytes < self.offset {
-            self.offset = 0;
-            self.lines_read = 0;
+            // Cut short: it was rewritten.
+            self.restart();
+        }
+        if self.offset > 0 {
+            // Rewritten in place and grown again: the bytes before the offset are not
+            // the ones read.
+            let check_from = self.offset - self.last_bytes.len() as u64;
+            let mut there = vec![0; self.last_bytes.len()];
+            file.seek(SeekFrom::Start(check_from)).map_err(read_error)?;
+            file.read_exact(&mut there).map_err(read_error)?;
+            if there != self.last_bytes {
+                self.restart();
+            }
         }
         if len_bytes == self.offset {
             return Ok(Loaded::default());
@@ -204,6 +258,12 @@ impl Tail {
         }
         self.lines_read += memchr::memchr_iter(b'\n', whole).count();
         self.offset += whole_len as u64;
+        if whole_len > 0 {
+            let keep = whole_len.min(TAIL_CHECK_BYTES);
+            self.last_bytes.clear();
+            self.last_bytes
+                .extend_from_slice(&whole[whole_len - keep..]);
+        }
         // An unfinished last line: a write cut short by a crash or a full disk (the
         // next append ends it with a newline, and it stays a bad line of its own).
         // Said once; it is read again, whole, once its newline is there.
@@ -217,11 +277,14 @@ impl Tail {
         Ok(loaded)
     }
 
-    /// Marks everything up to `offset` bytes as read (`lines` more lines): what a
-    /// holder of the lock has just read and written itself.
-    fn advance_to(&mut self, offset: u64, lines: usize) {
-        self.offset = offset;
+    /// Marks `line`, just appended at `offset` by a holder of the lock, as read.
+    fn advance_past(&mut self, offset: u64, line: &[u8], lines: usize) {
+        self.offset = offset + line.len() as u64;
         self.lines_read += lines;
+        // The check bytes run on from those before the offset into this line.
+        self.last_bytes.extend_from_slice(line);
+        let drop = self.last_bytes.len().saturating_sub(TAIL_CHECK_BYTES);
+        self.last_bytes.drain(..drop);
     }
 }
 
@@ -267,7 +330,7 @@ impl Locked<'_> {
             self.created = false;
         }
         if before == self.tail.offset {
-            self.tail.advance_to(before + line.len() as u64, lines);
+            self.tail.advance_past(before, &line, lines);
         }
         Ok(())
     }
@@ -288,8 +351,24 @@ pub fn with_lock<R>(
         source,
     };
     let (file, created) = open_for_append(&path).map_err(write_error)?;
-    // Blocks while another process holds it: claims take microseconds.
-    file.lock().map_err(write_error)?;
+    // Another station holds it for microseconds; something that holds it longer (a
+    // hung process, a backup tool) must not freeze the station: give up and say so.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => break,
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY);
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path,
+                    waited: LOCK_WAIT,
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(write_error(e)),
+        }
+    }
     let mut locked = Locked {
         file,
         tail,
@@ -301,6 +380,21 @@ pub fn with_lock<R>(
     let value = result?;
     unlocked.map_err(write_error)?;
     Ok(value)
+}
+
+/// The (device, inode) of a file, where the system has them.
+#[allow(clippy::unnecessary_wraps)] // `None` on systems without inodes
+fn file_identity(meta: &fs::Metadata) -> Option<(u64, u64)> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        Some((meta.dev(), meta.ino()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = meta;
+        None
+    }
 }
 
 /// Parses JSON Lines from `bytes`; see [`read_all`].
@@ -485,5 +579,73 @@ mod tests {
         fs::create_dir(&path).expect("fs");
         let err = read_all::<Rec>(&path).expect_err("should fail");
         assert!(matches!(err, StoreError::Read { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_tail_reads_on_and_starts_over_when_the_file_is_rewritten() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("t.jsonl");
+        let mut tail = Tail::new(&path);
+        assert!(
+            tail.read_new::<Rec>()
+                .expect("missing is empty")
+                .entries
+                .is_empty()
+        );
+        append(&path, &rec(1)).expect("append");
+        append(&path, &rec(2)).expect("append");
+        assert_eq!(
+            tail.read_new::<Rec>().expect("read").entries,
+            [rec(1), rec(2)]
+        );
+        append(&path, &rec(3)).expect("append");
+        assert_eq!(tail.read_new::<Rec>().expect("read").entries, [rec(3)]);
+        assert!(!tail.take_restarted());
+        // Rewritten in place (a line removed by hand), then grown past the old end by
+        // another station's append: every line is read again, none from the middle.
+        fs::write(&path, "{\"n\":2,\"s\":\"r2\"}\n").expect("rewrite");
+        append(
+            &path,
+            &Rec {
+                n: 40,
+                s: "a much longer line than before, past the offset".into(),
+            },
+        )
+        .expect("append");
+        let loaded = tail.read_new::<Rec>().expect("read");
+        assert!(tail.take_restarted());
+        assert!(loaded.bad_lines.is_empty(), "{:?}", loaded.bad_lines);
+        assert_eq!(loaded.entries.len(), 2);
+        // Replaced by a new file under the same name: read from its start.
+        let other = tmp.path().join("new.jsonl");
+        append(&other, &rec(7)).expect("append");
+        fs::rename(&other, &path).expect("replace");
+        assert_eq!(tail.read_new::<Rec>().expect("read").entries, [rec(7)]);
+        assert!(tail.take_restarted());
+    }
+
+    #[test]
+    fn a_lock_held_too_long_by_another_program_is_given_up_and_said() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let path = tmp.path().join("locked.jsonl");
+        append(&path, &rec(1)).expect("append");
+        // Another open file description holds the lock (as another process would).
+        let holder = fs::File::open(&path).expect("open");
+        holder.lock().expect("lock");
+        let started = std::time::Instant::now();
+        let mut tail = Tail::new(&path);
+        let err = with_lock(&mut tail, |locked| locked.append(&rec(2))).expect_err("locked");
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+        assert!(
+            err.to_string().contains("held its lock for over 2 s"),
+            "{err}"
+        );
+        assert!(started.elapsed() >= LOCK_WAIT);
+        holder.unlock().expect("unlock");
+        with_lock(&mut tail, |locked| locked.append(&rec(2))).expect("free again");
+        assert_eq!(
+            read_all::<Rec>(&path).expect("read").entries,
+            [rec(1), rec(2)]
+        );
     }
 }

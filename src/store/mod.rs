@@ -97,6 +97,18 @@ pub enum StoreError {
         /// What the system said (disk full, permission denied, ...).
         source: io::Error,
     },
+    /// Another program has held the file's lock too long: nothing was claimed.
+    #[error(
+        "cannot claim in {}: another program has held its lock for over {} s",
+        path.display(),
+        waited.as_secs()
+    )]
+    Locked {
+        /// The file.
+        path: PathBuf,
+        /// How long the station waited.
+        waited: std::time::Duration,
+    },
     /// A record could not be turned into JSON (it never reached the file).
     #[error("cannot encode a record for {}: {source}", path.display())]
     Encode {

@@ -11,6 +11,7 @@
 //! Exit codes: 0 after `quit` or the end of input (the pen is halted first); 1 when the
 //! console cannot start (bad zone table, data folder, port); 2 for a usage error.
 
+use std::collections::VecDeque;
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -93,12 +94,29 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     }
 
     let input = spawn_stdin_reader()?;
+    // Lines typed while a start was held, carried out after it.
+    let mut deferred = VecDeque::new();
     loop {
+        if let Some(typed) = deferred.pop_front() {
+            let typed: String = typed;
+            station.pump(Duration::ZERO);
+            if execute(&mut station, typed.trim(), &mut out, &input, &mut deferred) == Flow::Quit {
+                break;
+            }
+            out.notices(station.take_notices());
+            continue;
+        }
         select! {
             recv(input) -> typed => {
                 let Ok(typed) = typed else { break };
+                // Lines typed back to back must not starve the link: take in what it
+                // said (and prove the station alive) before each one, so `status`
+                // shows the pen as it is now.
+                station.pump(Duration::ZERO);
                 out.notices(station.take_notices());
-                if execute(&mut station, typed.trim(), &mut out, &input) == Flow::Quit {
+                if execute(&mut station, typed.trim(), &mut out, &input, &mut deferred)
+                    == Flow::Quit
+                {
                     break;
                 }
                 out.notices(station.take_notices());
@@ -165,7 +183,13 @@ const HELP: &[&str] = &[
     "quit                       halt the pen and leave",
 ];
 
-fn execute(station: &mut Station, line: &str, out: &mut Printer, input: &Receiver<String>) -> Flow {
+fn execute(
+    station: &mut Station,
+    line: &str,
+    out: &mut Printer,
+    input: &Receiver<String>,
+    deferred: &mut VecDeque<String>,
+) -> Flow {
     if line.is_empty() || line.starts_with('#') {
         return Flow::Continue;
     }
@@ -201,7 +225,7 @@ fn execute(station: &mut Station, line: &str, out: &mut Printer, input: &Receive
                 &format!("{value:?} is not a whole number of rpm; usage: speed <rpm>"),
             ),
         },
-        ["start"] => start(station, out),
+        ["start"] => start(station, out, input, deferred),
         ["stop"] => send(station, Command::Halt, out),
         ["reset"] => send(station, Command::Reset, out),
         ["estop"] => match station.estop() {
@@ -360,39 +384,89 @@ fn send(station: &mut Station, command: Command, out: &mut Printer) {
 
 /// `start`: claims and asks through the station, then waits for the pen's answer,
 /// printing what happens meanwhile as it happens (a start held until the needle is in
-/// place says so before its `ok`).
-fn start(station: &mut Station, out: &mut Printer) {
+/// place says so before its `ok`). Typed meanwhile: `estop` goes out at once and
+/// `stop` at once (either cancels a held start); the end of input cancels it too; any
+/// other line is carried out after the start's answer.
+fn start(
+    station: &mut Station,
+    out: &mut Printer,
+    input: &Receiver<String>,
+    deferred: &mut VecDeque<String>,
+) {
     let id = match station.start() {
         Ok(id) => id,
         Err(e) => return out.line(&format!("refused: start not sent: {e}")),
     };
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        station.pump(Duration::from_millis(20));
+    let mut started = None;
+    // The results of what was typed meanwhile, printed after the start's own.
+    let mut later: Vec<String> = Vec::new();
+    let mut stop_id = None;
+    let mut input_open = true;
+    while Instant::now() < deadline && (started.is_none() || stop_id.is_some()) {
+        if input_open {
+            select! {
+                recv(input) -> typed => if let Ok(line) = typed {
+                    match line.trim() {
+                        "estop" => later.push(match station.estop() {
+                            Ok(()) => "ok".to_owned(),
+                            Err(e) => format!("error: {e}"),
+                        }),
+                        "stop" => match station.request(Command::Halt) {
+                            Ok(halt) => stop_id = Some(halt),
+                            Err(e) => later.push(format!("error: {e}")),
+                        },
+                        _ => deferred.push_back(line),
+                    }
+                } else {
+                    // The end of input: the console is leaving; no start now.
+                    input_open = false;
+                    let _ = station.request(Command::Halt);
+                },
+                default(Duration::from_millis(10)) => {},
+            }
+        }
+        station.pump(if input_open {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(10)
+        });
         for notice in station.take_notices() {
             match notice {
-                Notice::Answer(answer) if answer.id == id => {
-                    return print_outcome(out, &Command::Run.to_string(), answer.outcome);
+                Notice::Answer(answer) if answer.id == id => started = Some(answer.outcome),
+                Notice::Answer(answer) if Some(answer.id) == stop_id => {
+                    stop_id = None;
+                    later.push(outcome_line(&Command::Halt.to_string(), answer.outcome));
                 }
                 other => out.notices(vec![other]),
             }
         }
     }
-    out.line("error: no answer to RUN within 5 s");
+    match started {
+        Some(outcome) => print_outcome(out, &Command::Run.to_string(), outcome),
+        None => out.line("error: no answer to RUN within 5 s"),
+    }
+    for line in later {
+        out.line(&line);
+    }
+    if !input_open {
+        deferred.push_back("quit".to_owned());
+    }
 }
 
 /// Prints how a command ended, as `ok`, `refused:` or `error:`.
 fn print_outcome(out: &mut Printer, shown: &str, outcome: Outcome) {
+    out.line(&outcome_line(shown, outcome));
+}
+
+/// How a command ended, as the console prints it.
+fn outcome_line(shown: &str, outcome: Outcome) -> String {
     match outcome {
-        Outcome::Ack => out.line("ok"),
-        Outcome::Refused(refusal) => out.line(&format!("refused: {refusal}")),
-        Outcome::Nak(reason) => out.line(&format!(
-            "refused: the pen answered NAK {reason} to {shown}"
-        )),
-        Outcome::NotSent(why) => out.line(&format!("refused: {shown} not sent: {why}")),
-        Outcome::Unanswered => {
-            out.line(&format!("error: {shown} unanswered; the link is lost"));
-        }
+        Outcome::Ack => "ok".to_owned(),
+        Outcome::Refused(refusal) => format!("refused: {refusal}"),
+        Outcome::Nak(reason) => format!("refused: the pen answered NAK {reason} to {shown}"),
+        Outcome::NotSent(why) => format!("refused: {shown} not sent: {why}"),
+        Outcome::Unanswered => format!("error: {shown} unanswered; the link is lost"),
     }
 }
 
@@ -463,7 +537,8 @@ fn status_line(station: &Station) -> String {
     );
     format!(
         "status: link={link} pen_state={} zone={} limit_mm={} depth_target_mm={} depth_mm={} rpm={} \
-         start_held={} cartridge={cartridge} latched={} session={} alarms={} highest={highest} \
+         telemetry_age_ms={} start_held={} cartridge={cartridge} latched={} session={} alarms={} \
+         highest={highest} \
          simulated={} technician={} calibration={:?}",
         t.map_or_else(|| "-".to_owned(), |t| t.state.to_string()),
         summary
@@ -473,6 +548,9 @@ fn status_line(station: &Station) -> String {
         opt_mm(summary.and_then(|s| s.depth_target_um)),
         opt_mm(t.map(|t| t.depth_um)),
         t.map_or_else(|| "-".to_owned(), |t| t.rpm.to_string()),
+        station
+            .telemetry_age()
+            .map_or_else(|| "-".to_owned(), |age| age.as_millis().to_string()),
         station.held_start().is_some(),
         if latched.is_empty() { "none" } else { &latched },
         station.session().map_or("none", |s| s.id.as_str()),

@@ -8,6 +8,8 @@
 //! slider is what the operator is choosing, the pen may be elsewhere. A start the link
 //! holds until the needle is in place says so under Start.
 
+use std::fmt::Write as _;
+
 use egui::{RichText, Vec2};
 
 use super::app::{LogLine, UiCommand};
@@ -35,6 +37,9 @@ impl Default for ControlsState {
         }
     }
 }
+
+/// A sample older than this is shown with its age beside the measured depth.
+const STALE_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// The label of the emergency stop, for tests and screen readers.
 pub const ESTOP_LABEL: &str = "EMERGENCY STOP";
@@ -161,12 +166,19 @@ fn measured_depth_ui(ui: &mut egui::Ui, station: Option<&Station>, limit_um: Opt
         return;
     };
     let target = target_um.map_or_else(|| "unknown".to_owned(), |t| mm(i64::from(t)));
-    let text = format!(
+    let mut text = format!(
         "needle measured {} · pen target {target}",
         mm(i64::from(measured_um))
     );
+    // An old sample is not the needle now: say how old, so it is never read as live.
+    let stale = station
+        .and_then(Station::telemetry_age)
+        .filter(|age| *age > STALE_AFTER);
+    if let Some(age) = stale {
+        let _ = write!(text, " · no telemetry for {:.1} s", age.as_secs_f64());
+    }
     let deeper = limit_um.is_some_and(|limit| measured_um > limit);
-    let color = if deeper {
+    let color = if deeper || stale.is_some() {
         theme::ALARM_HIGH
     } else {
         theme::DEPTH_ACTUAL

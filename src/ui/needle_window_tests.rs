@@ -171,6 +171,12 @@ fn a_pen_left_at_1_mm_shows_its_depth_and_a_start_around_the_eyes_never_runs() {
     step_until(&mut h, "the measured depth", |h| {
         shows(h, "needle measured 1.00 mm · pen target unknown")
     });
+    // Found stopped: an alarm says so, not only a refused start.
+    step_until(&mut h, "the E-stop alarm", |h| {
+        h.state()
+            .station()
+            .is_some_and(|s| s.alarms().is_active(crate::safety::alarms::AlarmId::Estop))
+    });
     h.get_by_label("zone periorbital").hover();
     h.step();
     h.get_by_label("zone periorbital").click();
