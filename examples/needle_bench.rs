@@ -15,8 +15,10 @@
 //!    - the pen's view, on its own 1 ms clock: from emitting the sample to receiving
 //!      the byte (pty transit and the simulated pen's scheduling included).
 //! 2. How long a zone change from the body at 1.50 mm to the eyes at 0.30 mm keeps the
-//!    operator waiting before `RUN` may go out: from the start request (sent right
-//!    after the zone change and the depth, as the console does) to `RUN` on the wire.
+//!    operator waiting before `RUN` may go out: the needle is stopped (the eyes are
+//!    refused while it runs that deep), the zone selected (the depth lowered to
+//!    0.30 mm), and the start requested right after, as the console does; from the
+//!    start request, the zone change and the stop to `RUN` on the wire.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -127,6 +129,22 @@ fn wait_state(link: &Link, state: PenState) {
     }
 }
 
+/// Waits until the measured speed reaches `rpm`.
+fn wait_speed(link: &Link, rpm: i32) {
+    drain(link);
+    let until = Instant::now() + WAIT;
+    loop {
+        link.feed_liveness();
+        if let Ok(t) = link.telemetry().recv_timeout(Duration::from_millis(20))
+            && t.rpm >= rpm
+        {
+            return;
+        }
+        while link.events().try_recv().is_ok() {}
+        assert!(Instant::now() < until, "the pen never reached {rpm} rpm");
+    }
+}
+
 fn estop_latency(trials: usize) {
     let (pen, link) = start();
     safety(&link, SafetyUpdate::SelectZone(ZoneId::Periorbital));
@@ -186,11 +204,16 @@ fn zone_change_wait(trials: usize) {
     let (_pen, link) = start();
     let mut run_wait_ms = Vec::new();
     let mut change_to_run_ms = Vec::new();
+    let mut stop_to_run_ms = Vec::new();
     for _ in 0..trials {
         safety(&link, SafetyUpdate::SelectZone(ZoneId::Body));
         ack(&link, &Command::Depth { depth_um: 1500 });
         ack(&link, &Command::Run);
-        wait_state(&link, PenState::Running);
+        wait_speed(&link, 6000);
+        // The eyes are refused while the needle runs at 1.50 mm: stop, then select.
+        let stopped = Instant::now();
+        ack(&link, &Command::Halt);
+        wait_state(&link, PenState::Idle);
         let changed = Instant::now();
         safety(&link, SafetyUpdate::SelectZone(ZoneId::Periorbital));
         ack(&link, &Command::Depth { depth_um: 300 });
@@ -219,20 +242,25 @@ fn zone_change_wait(trials: usize) {
         let sent = sent.unwrap_or_else(Instant::now);
         run_wait_ms.push(duration_ms(sent.duration_since(asked)));
         change_to_run_ms.push(duration_ms(sent.duration_since(changed)));
+        stop_to_run_ms.push(duration_ms(sent.duration_since(stopped)));
         ack(&link, &Command::Halt);
         wait_state(&link, PenState::Idle);
         drain(&link);
     }
     run_wait_ms.sort_unstable();
     change_to_run_ms.sort_unstable();
+    stop_to_run_ms.sort_unstable();
     println!(
         "zone change body 1.50 mm -> periorbital 0.30 mm ({trials} changes): start request to RUN \
-         on the wire p50 {} ms, p99 {} ms, max {} ms; from the zone change p50 {} ms, p99 {} ms",
+         on the wire p50 {} ms, p99 {} ms, max {} ms; from the zone change p50 {} ms, p99 {} ms; \
+         from the stop (6000 rpm) p50 {} ms, p99 {} ms",
         percentile(&run_wait_ms, 50),
         percentile(&run_wait_ms, 99),
         run_wait_ms.last().copied().unwrap_or(0),
         percentile(&change_to_run_ms, 50),
         percentile(&change_to_run_ms, 99),
+        percentile(&stop_to_run_ms, 50),
+        percentile(&stop_to_run_ms, 99),
     );
 }
 

@@ -976,12 +976,20 @@ impl Station {
         );
         // What other stations have written since the last look counts too.
         self.refresh_stores();
-        let last_treated = self
-            .history
-            .zones_for(&answers.client)
-            .into_iter()
-            .filter_map(|(zone, date)| zone.parse::<ZoneId>().ok().map(|z| (z, date)))
-            .collect();
+        let mut last_treated = BTreeMap::new();
+        for (zone, date) in self.history.zones_for(&answers.client) {
+            match zone.parse::<ZoneId>() {
+                Ok(zone) => {
+                    last_treated.insert(zone, date);
+                }
+                // Never silently: a hand-edited line the 4-week rule cannot use.
+                Err(e) => self.notices.push(Notice::Info(format!(
+                    "data folder: a treatment of {} on {date} names {e}: the 4-week rule \
+                     cannot use it",
+                    answers.client
+                ))),
+            }
+        }
         let facts = SessionFacts {
             session_id: id.clone(),
             client: answers.client.clone(),

@@ -472,7 +472,7 @@ fn outcome_line(shown: &str, outcome: Outcome) -> String {
 
 /// Parses a depth in mm ("0.5", "1.25") into µm without float surprises.
 fn parse_depth_um(text: &str) -> Result<i64, String> {
-    let bad = || format!("{text:?} is not a depth in mm");
+    let bad = || format!("{text:?} is not a depth in mm (digits, at most 3 decimals: whole µm)");
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() && frac.is_empty() {
         return Err(bad());
