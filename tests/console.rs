@@ -78,18 +78,7 @@ fn selecting_a_lower_zone_lowers_the_depth_first_and_says_so() {
     let event = console.expect("event: zone body", "");
     assert!(event.contains("halted first"), "{event}");
     // Stopped: the eyes now, the depth lowered first.
-    let deadline = std::time::Instant::now() + common::DEADLINE;
-    loop {
-        console.send("status");
-        if console.expect("status:", "").contains("pen_state=IDLE") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the needle never stopped: {:#?}",
-            console.seen
-        );
-    }
+    console.wait_idle();
     assert_eq!(console.run("zone periorbital"), "ok");
     let event = console.expect("event: zone periorbital", "");
     assert!(

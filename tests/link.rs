@@ -17,7 +17,7 @@ use punctum::sim::{Journaled, SimAction, SimConfig};
 #[test]
 fn the_handshake_says_hello_reads_calibration_and_starts_telemetry() {
     let pen = sim(SimConfig::default());
-    let (link, info) = connect(link_config(&pen, 50));
+    let (link, info) = connect(link_config(&pen, 500));
     assert_eq!(info.proto, 1);
     assert_eq!(info.model, "MNP-1");
     assert_eq!(info.watchdog_ms, 300);
@@ -35,7 +35,7 @@ fn the_handshake_says_hello_reads_calibration_and_starts_telemetry() {
             Command::Hello { proto: 1 },
             Command::Depth { depth_um: 0 },
             Command::CalGet,
-            Command::Tel { hz: 50 }
+            Command::Tel { hz: 500 }
         ]
     );
     // Telemetry flows, counted from 0 after HELLO.
@@ -91,7 +91,7 @@ fn the_pen_answers_every_nak_reason() {
 fn the_link_reports_naks_as_outcomes() {
     let pen = sim(SimConfig::default());
     // Telemetry on: a start is decided on the needle as measured.
-    let (link, _) = connect(link_config(&pen, 50));
+    let (link, _) = connect(link_config(&pen, 500));
     prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(
         request(&link, Command::Depth { depth_um: 500 }).outcome,
@@ -148,7 +148,7 @@ fn a_duplicate_frame_is_answered_again_but_executed_once() {
 #[test]
 fn the_watchdog_fires_300_ms_after_the_host_goes_quiet_and_not_before() {
     let pen = sim(SimConfig::default());
-    let (link, _) = connect(link_config(&pen, 50));
+    let (link, _) = connect(link_config(&pen, 500));
     prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     // From here the test stops proving it is alive: it waits on the pen alone. After
@@ -233,7 +233,7 @@ fn the_estop_byte_mid_line_stops_the_pen_and_voids_the_line() {
 #[test]
 fn the_links_estop_is_confirmed_and_needs_a_reset() {
     let pen = sim(SimConfig::default());
-    let (link, _) = connect(link_config(&pen, 100));
+    let (link, _) = connect(link_config(&pen, 500));
     prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     link.estop().expect("link alive");
@@ -338,7 +338,7 @@ fn a_command_unanswered_after_three_retries_is_a_link_loss() {
 #[test]
 fn a_reboot_mid_session_is_seen_and_the_host_says_hello_again() {
     let pen = sim(SimConfig::default());
-    let (link, info) = connect(link_config(&pen, 100));
+    let (link, info) = connect(link_config(&pen, 500));
     prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     pen.act(SimAction::Reboot(BootReason::Brownout))
@@ -447,7 +447,7 @@ fn telemetry_at_1000_hz_for_5_s_arrives_with_zero_gaps() {
 #[test]
 fn the_estop_byte_is_resent_every_20_ms_until_the_pen_confirms() {
     let pen = sim(SimConfig::default());
-    let (link, _) = connect(link_config(&pen, 100));
+    let (link, _) = connect(link_config(&pen, 500));
     prepare_treatment(&link, ZoneId::Cheeks);
     assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
     // A pen that hears nothing for a while: the byte must keep going out.

@@ -18,6 +18,17 @@ fn console(port: &Path, data: &Path) -> Console {
     Console::start_with(port, data, "", &["--telemetry-hz", "1000"])
 }
 
+/// A journaling pen, the console at 1000 Hz on it, a session open for C-0042 and
+/// `zone` selected: the temporary folder, the pen and the console.
+fn treating(serial: &str, zone: &str) -> (tempfile::TempDir, SimPen, Console) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = journaling_pen(serial);
+    let mut c = console(&pen.port_path(), &dir.path().join("data"));
+    open_session(&mut c, dir.path(), "C-0042");
+    assert_eq!(c.run(&format!("zone {zone}")), "ok");
+    (dir, pen, c)
+}
+
 /// The pen-side truth of one pass: the running samples after the pen executed the
 /// `RUN` found from journal index `mark` on, until the needle stopped.
 fn pass_after(pen: &SimPen, mark: u64) -> Vec<Telemetry> {
@@ -106,11 +117,7 @@ fn zone_figure(report: &serde_json::Value, zone: &str, field: &str) -> i64 {
 
 #[test]
 fn a_zone_change_to_the_eyes_waits_for_the_needle_and_the_figures_agree() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pen = journaling_pen("SIM-EYES");
-    let mut c = console(&pen.port_path(), &dir.path().join("data"));
-    open_session(&mut c, dir.path(), "C-0042");
-    assert_eq!(c.run("zone body"), "ok");
+    let (_dir, pen, mut c) = treating("SIM-EYES", "body");
     assert_eq!(c.run("depth 1.5"), "ok");
     assert_eq!(c.run("start"), "ok");
     run_for(&pen, 1000);
@@ -119,7 +126,7 @@ fn a_zone_change_to_the_eyes_waits_for_the_needle_and_the_figures_agree() {
     assert!(refused.contains("(needle_above_limit)"), "{refused}");
     let mark = pen.journal_mark();
     assert_eq!(c.run("stop"), "ok");
-    wait_sample(&pen, mark, |t| t.state == PenState::Idle);
+    c.wait_idle();
     assert_eq!(c.run("zone periorbital"), "ok");
     assert_eq!(c.run("depth 0.3"), "ok");
     let started = c.run("start");
@@ -252,11 +259,7 @@ fn a_pen_swapped_mid_session_is_a_new_pen_that_waits_for_the_operator() {
 
 #[test]
 fn the_needle_monitor_stops_a_needle_that_slips_deeper_and_it_is_on_record() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pen = journaling_pen("SIM-SLIP");
-    let mut c = console(&pen.port_path(), &dir.path().join("data"));
-    open_session(&mut c, dir.path(), "C-0042");
-    assert_eq!(c.run("zone periorbital"), "ok");
+    let (_dir, pen, mut c) = treating("SIM-SLIP", "periorbital");
     assert_eq!(c.run("depth 0.3"), "ok");
     assert_eq!(c.run("start"), "ok");
     run_for(&pen, 50);
@@ -302,6 +305,12 @@ fn the_needle_monitor_stops_a_needle_that_slips_deeper_and_it_is_on_record() {
         .expect("a sample over the limit");
     let refused = c.run("start");
     assert!(refused.contains("needle monitor stop"), "{refused}");
+    // The E-stop the station sent is not taken for a pen found stopped.
+    assert!(
+        !c.seen.iter().any(|l| l.contains("found in ESTOP")),
+        "{:#?}",
+        c.seen
+    );
     c.send("end");
     c.expect("aftercare: next session", "");
     let record = record_path(&c);
@@ -368,11 +377,7 @@ fn a_pen_that_starts_by_itself_or_overspeeds_is_stopped() {
 
 #[test]
 fn a_needle_stuck_off_its_target_while_running_is_stopped() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pen = journaling_pen("SIM-JAM");
-    let mut c = console(&pen.port_path(), &dir.path().join("data"));
-    open_session(&mut c, dir.path(), "C-0042");
-    assert_eq!(c.run("zone cheeks"), "ok");
+    let (_dir, pen, mut c) = treating("SIM-JAM", "cheeks");
     assert_eq!(c.run("start"), "ok");
     run_for(&pen, 50);
     pen.act(SimAction::InjectFault(PhysicalFault::DepthJam))
@@ -427,7 +432,7 @@ fn a_pen_that_stops_reporting_while_running_is_stopped_and_the_link_reconnects()
     wait_sample(&pen, 0, |t| t.state == PenState::Running);
     // The pen stops reporting (as a second host's `TEL 0` or a firmware fault would
     // leave it) and still answers the station's heartbeats: lines, but no samples.
-    pen.act(SimAction::StopTelemetry).expect("pen alive");
+    pen.act(SimAction::TelemetryRate(0)).expect("pen alive");
     let stopped = expect_event(&link, "the monitor's stop", |e| {
         matches!(e, punctum::link::LinkEvent::NeedleStopped { .. })
     });
@@ -483,11 +488,7 @@ fn estop_or_stop_typed_while_a_start_is_held_cancels_it() {
 
 #[test]
 fn a_pen_reboot_in_a_session_leaves_the_report_agreeing_with_the_summary() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let pen = journaling_pen("SIM-BOOT");
-    let mut c = console(&pen.port_path(), &dir.path().join("data"));
-    open_session(&mut c, dir.path(), "C-0042");
-    assert_eq!(c.run("zone cheeks"), "ok");
+    let (_dir, pen, mut c) = treating("SIM-BOOT", "cheeks");
     assert_eq!(c.run("start"), "ok");
     run_for(&pen, 50);
     pen.act(SimAction::Reboot(punctum::protocol::BootReason::Brownout))
@@ -502,4 +503,51 @@ fn a_pen_reboot_in_a_session_leaves_the_report_agreeing_with_the_summary() {
     drop(c.finish());
     let report = report_json(&record);
     assert_eq!(report["disagreements"], serde_json::json!([]), "{report:#}");
+}
+
+#[test]
+fn a_pen_reporting_more_slowly_than_asked_is_stopped_and_asked_again() {
+    let pen = journaling_pen("SIM-SLOW");
+    let (link, _) = connect(link_config(&pen, 1000));
+    prepare_treatment(&link, punctum::safety::zones::ZoneId::Cheeks);
+    assert_eq!(
+        request(&link, Command::Run).outcome,
+        punctum::link::Outcome::Ack
+    );
+    wait_sample(&pen, 0, |t| t.state == PenState::Running);
+    // Another program (or the firmware) slows the pen to 20 Hz: a sample every 50 ms,
+    // in which a slipping needle travels 250 µm.
+    let mark = pen.journal_mark();
+    pen.act(SimAction::TelemetryRate(20)).expect("pen alive");
+    let stopped = expect_event(&link, "the monitor's stop", |e| {
+        matches!(e, punctum::link::LinkEvent::NeedleStopped { .. })
+    });
+    let punctum::link::LinkEvent::NeedleStopped { trip, .. } = stopped else {
+        unreachable!()
+    };
+    assert_eq!(
+        trip.rule,
+        punctum::safety::needle::MonitorRule::TelemetryLost
+    );
+    assert!(
+        trip.message.contains("not at the 1000 Hz asked"),
+        "{}",
+        trip.message
+    );
+    // The link asks for the rate again; the pen reports at 1000 Hz once more.
+    pen.wait_for_since(mark, DEADLINE, |e| {
+        matches!(
+            e.what,
+            Journaled::Command {
+                command: Some(Command::Tel { hz: 1000 }),
+                ..
+            }
+        )
+    })
+    .expect("TEL 1000 asked again");
+    let after = pen.journal_mark();
+    let first = wait_sample(&pen, after, |_| true);
+    wait_sample(&pen, after, |t| {
+        t.n == first.n + 1 && t.t_ms == first.t_ms + 1
+    });
 }

@@ -178,3 +178,54 @@ fn a_start_refused_for_another_reason_claims_nothing() {
         }
     }
 }
+
+#[test]
+fn a_start_again_with_its_claims_held_takes_no_lock_and_a_new_claim_gives_up_on_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = pen_with("SIM-L1", 0x0000_0000_0000_0CC1);
+    let data = dir.path().join("data");
+    let mut c = Console::start(&pen.port_path(), &data);
+    open_session(&mut c, dir.path(), "C-0009");
+    assert_eq!(c.run("zone cheeks"), "ok");
+    assert_eq!(c.run("start"), "ok");
+    assert_eq!(c.run("stop"), "ok");
+    c.wait_idle();
+    // Another program holds both files' locks (a backup tool, a hung process).
+    let holders: Vec<std::fs::File> = ["cartridges.jsonl", "treatments.jsonl"]
+        .iter()
+        .map(|name| {
+            let file = std::fs::File::open(data.join(name)).expect("the file");
+            file.lock().expect("lock");
+            file
+        })
+        .collect();
+    // The session's own cartridge and zone: no lock needed, the needle starts.
+    assert_eq!(c.run("start"), "ok");
+    assert_eq!(c.run("stop"), "ok");
+    c.wait_idle();
+    // A new cartridge must be claimed: the station gives up on the lock and says so,
+    // and the pen runs nothing.
+    let runs_before = executed(&pen)
+        .iter()
+        .filter(|(_, c)| *c == Command::Run)
+        .count();
+    pen.act(punctum::sim::SimAction::InsertCartridge(Cartridge {
+        id: CartridgeId(0x0000_0000_0000_0CC2),
+        needles: 12,
+    }))
+    .expect("pen alive");
+    c.expect("event: pen CART 0000000000000CC2", "");
+    let refused = c.run("start");
+    assert!(
+        refused.contains("held its lock for over 200 ms"),
+        "{refused}"
+    );
+    let runs_after = executed(&pen)
+        .iter()
+        .filter(|(_, c)| *c == Command::Run)
+        .count();
+    assert_eq!(runs_before, runs_after);
+    drop(holders);
+    assert_eq!(c.run("start"), "ok", "free again");
+    drop(c.finish());
+}

@@ -158,6 +158,8 @@ pub(crate) struct Control {
     last_summary: Option<SafetySummary>,
     /// The owner's `RUN` at the head of the queue, held until the needle is in place.
     held_start: Option<HeldStart>,
+    /// Not before then is telemetry asked for again (see `reask_telemetry_if_slow`).
+    next_tel_reask: Instant,
 }
 
 /// A `RUN` held at the head of the queue: refused so far only for a reason that
@@ -215,6 +217,7 @@ impl Control {
             interlock,
             last_summary: None,
             held_start: None,
+            next_tel_reask: now,
         }
     }
 
@@ -730,10 +733,35 @@ impl Control {
             Err(TrySendError::Full(_)) => self.stats.telemetry_dropped += 1,
             Err(TrySendError::Disconnected(_)) => self.begin_shutdown(),
         }
+        self.reask_telemetry_if_slow(received);
         if self.held_start.is_some() {
             // A held start goes the moment a sample shows the needle in place.
             self.pump(received);
         }
+    }
+
+    /// The pen reports more slowly than asked (another program's `TEL`, a firmware
+    /// fault): ask again, at most every 500 ms, before anything else queued. While the
+    /// needle runs the monitor has already stopped it for this.
+    fn reask_telemetry_if_slow(&mut self, now: Instant) {
+        let hz = self.config.telemetry_hz;
+        if self.interlock.needle.reporting_too_slow(hz).is_none() || now < self.next_tel_reask {
+            return;
+        }
+        let Some(conn) = &mut self.conn else { return };
+        if !conn.ready()
+            || conn
+                .queue
+                .iter()
+                .any(|(_, c)| matches!(c, Command::Tel { .. }))
+        {
+            return;
+        }
+        self.next_tel_reask = now + self.config.silence_timeout;
+        tracing::warn!("the pen reports more slowly than the {hz} Hz asked: asking again");
+        conn.queue
+            .push_front((Origin::Interlock, Command::Tel { hz: i64::from(hz) }));
+        self.pump(now);
     }
 
     fn confirm_estop(&mut self) {

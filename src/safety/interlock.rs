@@ -29,8 +29,8 @@ use jiff::civil::Date;
 
 use super::aftercare::{SAME_ZONE_MIN_DAYS, same_zone_allowed};
 use super::needle::{
-    ARRIVED_WITHIN_UM, MonitorInput, MonitorRule, NeedleMonitor, NeedleWatch, Pass, REPORT_STEP_UM,
-    Trip, fresh_within, unseen_after,
+    ARRIVED_WITHIN_UM, MIN_TREATMENT_TELEMETRY_HZ, MonitorInput, MonitorRule, NeedleMonitor,
+    NeedleWatch, Pass, REPORT_STEP_UM, Trip, fresh_within, unseen_after,
 };
 use super::zones::{ZoneId, ZoneTable};
 use crate::protocol::{
@@ -106,6 +106,8 @@ pub enum Rule {
     /// No telemetry for longer than the link's silence limit (500 ms): the pen has
     /// stopped sending it.
     TelemetryLost,
+    /// Telemetry asked at a rate too slow for treatment (below 500 Hz).
+    TelemetryTooSlow,
     /// The depth mechanism is still moving.
     NeedleMoving,
     /// The measured depth is above the zone's limit.
@@ -145,6 +147,7 @@ impl Rule {
             Self::TelemetryOff => "telemetry_off",
             Self::TelemetryStale => "telemetry_stale",
             Self::TelemetryLost => "telemetry_lost",
+            Self::TelemetryTooSlow => "telemetry_too_slow",
             Self::NeedleMoving => "needle_moving",
             Self::NeedleAboveLimit => "needle_above_limit",
             Self::NeedleOffTarget => "needle_off_target",
@@ -551,12 +554,39 @@ impl InterlockState {
                 .as_ref()
                 .map_or(i64::from(i32::MAX), |i| i64::from(i.speed_max_rpm)),
         };
-        let trip = self.monitor.judge(&measured, &input)?;
+        let trip = self
+            .monitor
+            .judge(&measured, &input)
+            .or_else(|| self.slow_reporting_trip(&measured))?;
         if self.latched.iter().any(|l| matches!(l, Latch::Monitor(_))) {
             return None;
         }
         self.latch(Latch::Monitor(trip.rule));
         Some(trip)
+    }
+
+    /// While the needle runs, the pen reporting more slowly than asked is a needle the
+    /// station sees too seldom: a [`MonitorRule::TelemetryLost`] trip.
+    fn slow_reporting_trip(&self, measured: &super::needle::Measured) -> Option<Trip> {
+        if measured.state != PenState::Running {
+            return None;
+        }
+        let spacing_ms = self.needle.reporting_too_slow(self.telemetry_hz)?;
+        Some(Trip {
+            rule: MonitorRule::TelemetryLost,
+            zone: self.pass.and_then(|p| p.zone).or(self.zone),
+            limit_um: self.running_limit_um(),
+            target_um: self.depth_target_um,
+            depth_um: measured.depth_um,
+            rpm: measured.rpm,
+            allowed_rpm: None,
+            t_ms: measured.t_ms,
+            message: format!(
+                "the pen reports every {spacing_ms} ms, not at the {} Hz asked, while the \
+                 needle runs: the station sees it too seldom",
+                self.telemetry_hz
+            ),
+        })
     }
 
     /// No telemetry has arrived for a while, at `now`: while the needle runs (or may:
@@ -1089,6 +1119,28 @@ fn check_needle(
             "telemetry is off, so the station cannot see the needle".into(),
         );
     };
+    if zone.is_some() && state.telemetry_hz < MIN_TREATMENT_TELEMETRY_HZ {
+        let between_um = 5000 / state.telemetry_hz.max(1);
+        return refuse(
+            Rule::TelemetryTooSlow,
+            format!(
+                "telemetry at {} Hz shows the needle every {} ms, in which it can travel \
+                 {between_um} µm; treatment needs at least {MIN_TREATMENT_TELEMETRY_HZ} Hz",
+                state.telemetry_hz,
+                1000 / state.telemetry_hz.max(1)
+            ),
+        );
+    }
+    if let Some(spacing_ms) = state.needle.reporting_too_slow(state.telemetry_hz) {
+        return refuse(
+            Rule::TelemetryStale,
+            format!(
+                "the pen reports every {spacing_ms} ms, not at the {} Hz asked: waiting for it \
+                 to report as asked",
+                state.telemetry_hz
+            ),
+        );
+    }
     let Some(measured) = state.needle.latest() else {
         return refuse(
             Rule::TelemetryStale,
@@ -1364,7 +1416,7 @@ mod tests {
             check: CartridgeCheck::Fresh,
         });
         s.zone = Some(ZoneId::Cheeks);
-        s.telemetry_hz = 100;
+        s.telemetry_hz = 1000;
         s.on_answer(&depth(500), true);
         measured(&mut s, PenState::Idle, 500);
         s
@@ -1687,6 +1739,24 @@ mod tests {
                 Some(Rule::TelemetryOff),
             ),
             (
+                "telemetry asked at 100 Hz: too slow to treat",
+                Box::new(|s| s.telemetry_hz = 100),
+                Some(Rule::TelemetryTooSlow),
+            ),
+            (
+                "the pen reporting every 50 ms at 1000 Hz asked",
+                Box::new(|s| {
+                    let t = s.needle.latest().map_or(0, |m| m.t_ms);
+                    let n = t + 1000;
+                    for (i, dt) in [(0, 0), (1, 50)] {
+                        let mut x = sample(t + 100 + dt, PenState::Idle, 500);
+                        x.n = n + i;
+                        s.on_telemetry(&x, now());
+                    }
+                }),
+                Some(Rule::TelemetryStale),
+            ),
+            (
                 "no sample since the connection",
                 Box::new(|s| s.needle.forget()),
                 Some(Rule::TelemetryStale),
@@ -1737,7 +1807,10 @@ mod tests {
         for (name, change, expected) in cases {
             check_case(name, change, run(), expected);
         }
-        // The operator reads where the needle is and why.
+    }
+
+    #[test]
+    fn a_start_refused_on_the_needle_says_where_it_is_and_waits_while_it_travels() {
         let mut s = ready();
         measured(&mut s, PenState::Idle, 1000);
         s.on_answer(&depth(300), true);
@@ -2009,6 +2082,11 @@ mod tests {
             Err(Rule::BenchNeedleExtended)
         );
         assert_eq!(check(&running, &depth(0)), Ok(()));
+        // On the bench, with no client and the needle retracted, a slower telemetry
+        // will do.
+        let mut slow = bench();
+        slow.telemetry_hz = 100;
+        assert_eq!(check(&slow, &Command::Run), Ok(()));
         // Latches hold on the bench too.
         let mut latched = bench();
         latched.on_link_lost();

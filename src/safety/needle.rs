@@ -60,6 +60,11 @@ pub fn fresh_within(telemetry_hz: u32) -> Option<Duration> {
     (telemetry_hz > 0).then(|| Duration::from_millis(2 * 1000 / u64::from(telemetry_hz) + 50))
 }
 
+/// A treatment start needs telemetry at least this fast, Hz: the monitor sees the
+/// needle once per sample, and at 5 mm/s a needle slipping deeper travels
+/// 5000/N µm between two samples: 10 µm at 500 Hz, the pen's reporting step.
+pub const MIN_TREATMENT_TELEMETRY_HZ: u32 = 500;
+
 /// While the needle runs, no sample for this long (and at least [`fresh_within`]) is
 /// a needle the station cannot see: the monitor stops it. Longer than the start's
 /// freshness bound, so that a loaded station's scheduling (tens of ms) does not stop a
@@ -94,6 +99,11 @@ pub struct Measured {
 #[derive(Debug, Clone, Default)]
 pub struct NeedleWatch {
     latest: Option<Measured>,
+    /// The latest sample's counter `n`.
+    latest_n: Option<u32>,
+    /// Pen time between the last two samples with consecutive `n`, ms: how often the
+    /// pen reports, whatever it was asked.
+    spacing_ms: Option<u32>,
     /// The depth the mechanism has held, within [`REPORT_STEP_UM`], since
     /// `steady_since_t_ms`.
     steady_depth_um: i32,
@@ -110,6 +120,13 @@ impl NeedleWatch {
             self.steady_depth_um = t.depth_um;
             self.steady_since_t_ms = t.t_ms;
         }
+        if let (Some(m), Some(n)) = (self.latest, self.latest_n)
+            && continues
+            && t.n == n.wrapping_add(1)
+        {
+            self.spacing_ms = Some(t.t_ms.wrapping_sub(m.t_ms));
+        }
+        self.latest_n = Some(t.n);
         self.latest = Some(Measured {
             state: t.state,
             rpm: t.rpm,
@@ -142,6 +159,17 @@ impl NeedleWatch {
     pub fn age(&self, now: Instant) -> Option<Duration> {
         self.latest
             .map(|m| now.saturating_duration_since(m.received))
+    }
+
+    /// The pen reports more slowly than asked at `telemetry_hz`: the pen-clock time
+    /// between its last two samples (consecutive, none lost) is over two periods and
+    /// 2 ms. Another program may have lowered the rate (`TEL`), or the firmware: the
+    /// station then sees the needle too seldom. `Some(spacing_ms)` when so.
+    #[must_use]
+    pub fn reporting_too_slow(&self, telemetry_hz: u32) -> Option<u32> {
+        let period_ms = 1000 / telemetry_hz.max(1);
+        self.spacing_ms
+            .filter(|&spacing| telemetry_hz > 0 && spacing > 2 * period_ms.max(1) + 2)
     }
 
     /// The needle runs, as measured.

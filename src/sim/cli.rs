@@ -26,8 +26,9 @@ ACTIONS (for --at and stdin, one per line):
                                                slips deeper, the motor starts by itself, the
                                                speed runs past its target (the station's
                                                needle monitor must stop them)
-  tel-stop                                     the pen stops sending telemetry and goes on
-                                               answering (a firmware fault, a second host)
+  tel-stop | tel-rate=HZ                       the pen stops sending telemetry, or sends it at
+                                               HZ, and goes on answering (a firmware fault,
+                                               a second host's TEL)
   clear                                        end every injected condition (a pen in FAULT
                                                still needs RESET)
   corrupt=FRACTION                             flip a bit in that fraction of lines, 0..1

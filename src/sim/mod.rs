@@ -96,9 +96,10 @@ pub enum SimAction {
     PressStartButton,
     /// The pen's stop button: an emergency stop (`EV ... ESTOP BUTTON`).
     PressStopButton,
-    /// The pen stops sending telemetry and goes on answering commands, as a firmware
-    /// fault or a second host's `TEL 0` would leave it (the next `TEL` starts it again).
-    StopTelemetry,
+    /// The pen reports telemetry at this rate, Hz (0: not at all), and goes on
+    /// answering commands, as a firmware fault or a second host's `TEL` would leave it
+    /// (the host's next `TEL` sets it again).
+    TelemetryRate(u32),
     /// Pull the cartridge out.
     RemoveCartridge,
     /// Push a cartridge in.
@@ -108,7 +109,7 @@ pub enum SimAction {
 impl SimAction {
     /// The words [`SimAction::from_str`] accepts, for help texts.
     pub const WORDS_HELP: &'static str = "stall | overcurrent | overtemp | depth-jam | \
-        depth-creep | runaway | overspeed | tel-stop | clear | \
+        depth-creep | runaway | overspeed | tel-stop | tel-rate=HZ | clear | \
         corrupt=FRACTION | silent[=SECS] | disappear[=SECS] | reappear | \
         reboot[=power|brownout|watchdog_reset] | button | stop-button | cart-remove | \
         cart-insert=ID/NEEDLES";
@@ -147,7 +148,15 @@ impl FromStr for SimAction {
             "depth-creep" => no_value(Self::InjectFault(PhysicalFault::DepthCreep)),
             "runaway" => no_value(Self::InjectFault(PhysicalFault::Runaway)),
             "overspeed" => no_value(Self::InjectFault(PhysicalFault::Overspeed)),
-            "tel-stop" => no_value(Self::StopTelemetry),
+            "tel-stop" => no_value(Self::TelemetryRate(0)),
+            "tel-rate" => {
+                let hz = value
+                    .and_then(|v| v.parse::<u32>().ok())
+                    .filter(|hz| *hz == 0 || (10..=1000).contains(hz));
+                hz.map(Self::TelemetryRate).ok_or_else(|| {
+                    "tel-rate needs a rate of 0 or 10..1000 Hz, e.g. tel-rate=20".to_owned()
+                })
+            }
             "clear" => no_value(Self::ClearFaults),
             "corrupt" => {
                 let Some(value) = value else {
@@ -213,7 +222,8 @@ impl fmt::Display for SimAction {
             Self::Reboot(reason) => write!(f, "reboot={}", reason.as_str().to_ascii_lowercase()),
             Self::PressStartButton => f.write_str("button"),
             Self::PressStopButton => f.write_str("stop-button"),
-            Self::StopTelemetry => f.write_str("tel-stop"),
+            Self::TelemetryRate(0) => f.write_str("tel-stop"),
+            Self::TelemetryRate(hz) => write!(f, "tel-rate={hz}"),
             Self::RemoveCartridge => f.write_str("cart-remove"),
             Self::InsertCartridge(c) => write!(f, "cart-insert={}/{}", c.id, c.needles),
         }
@@ -324,6 +334,7 @@ mod tests {
             "runaway",
             "overspeed",
             "tel-stop",
+            "tel-rate=20",
             "clear",
             "corrupt=0.1",
             "silent=2",

@@ -636,8 +636,13 @@ impl PenModel {
                 self.decoder.reset_partial();
                 self.estop(now_ms, EstopSource::Button, out);
             }
-            SimAction::StopTelemetry => {
-                self.tel = TelSchedule { hz: 0, ..self.tel };
+            SimAction::TelemetryRate(hz) => {
+                self.tel = TelSchedule {
+                    hz: *hz,
+                    start_ms: now_ms,
+                    sent: 0,
+                    n: self.tel.n,
+                };
             }
             SimAction::RemoveCartridge => {
                 if self.cartridge.take().is_some() {

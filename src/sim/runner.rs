@@ -660,7 +660,7 @@ impl Runner {
             | SimAction::PressStartButton
             | SimAction::PressStopButton
             | SimAction::RemoveCartridge
-            | SimAction::StopTelemetry
+            | SimAction::TelemetryRate(_)
             | SimAction::InsertCartridge(_) => {}
         }
     }

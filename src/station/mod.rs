@@ -127,6 +127,9 @@ pub struct Station {
     last_telemetry: Option<Telemetry>,
     /// When the last sample arrived (the owner's view: the window says how old it is).
     last_telemetry_at: Option<Instant>,
+    /// The link has just connected: the next sample shows the state the pen was found
+    /// in.
+    awaiting_first_sample: bool,
     stats: LinkStats,
     gaps_seen: u64,
     gaps_last_ms: u64,
@@ -234,6 +237,7 @@ impl Station {
             calibration: None,
             last_telemetry: None,
             last_telemetry_at: None,
+            awaiting_first_sample: false,
             stats: LinkStats::default(),
             gaps_seen: 0,
             gaps_last_ms: 0,
@@ -376,25 +380,27 @@ impl Station {
         let previous = self.last_telemetry.map(|p| p.state);
         self.last_telemetry = Some(t);
         self.last_telemetry_at = Some(Instant::now());
-        // A pen found stopped (FAULT or ESTOP from before this connection, or whose
-        // event was lost) is an alarm too: the interlock has latched a stop for it, and
-        // the operator must see why starts are refused.
+        // A pen found stopped (FAULT or ESTOP from before this connection) is an alarm
+        // too: the interlock has latched a stop for it, and the operator must see why
+        // starts are refused. Only the first sample of a connection tells that; later
+        // stops come with their own events.
         let now = self.now_ms();
+        let first_of_connection = std::mem::take(&mut self.awaiting_first_sample);
         match t.state {
+            _ if !first_of_connection => {}
             PenState::Fault if !self.alarms.is_active(AlarmId::PenFault) => {
                 self.alarms.condition_present(
                     AlarmId::PenFault,
                     now,
-                    "the pen reports FAULT (its cause came before this connection, or its \
-                     event was lost); reset needed",
+                    "the pen was found in FAULT at connection (its cause came before); reset \
+                     needed",
                 );
             }
             PenState::Estop if !self.alarms.is_active(AlarmId::Estop) => {
                 self.alarms.condition_present(
                     AlarmId::Estop,
                     now,
-                    "the pen reports ESTOP (stopped before this connection, or its event was \
-                     lost); reset needed",
+                    "the pen was found in ESTOP at connection (stopped before); reset needed",
                 );
             }
             _ => {}
@@ -434,6 +440,7 @@ impl Station {
             LinkEvent::State(state) => {
                 match &state {
                     LinkState::Connected { info, calibration } => {
+                        self.awaiting_first_sample = true;
                         self.info = Some(info.clone());
                         self.calibration = Some(calibration.clone());
                         self.alarms.condition_ended(AlarmId::LinkLost, now);
@@ -541,6 +548,13 @@ impl Station {
                 refusal,
             } => {
                 let text = match (target_um, depth_um) {
+                    _ if refusal.rule == Rule::TelemetryStale => format!(
+                        "start waiting for the pen's telemetry: {}; Stop cancels",
+                        refusal
+                            .message
+                            .strip_prefix("start refused: ")
+                            .unwrap_or(&refusal.message)
+                    ),
                     (Some(target), Some(depth)) => format!(
                         "starting when the needle reaches {} (now {}); Stop cancels",
                         interlock::mm(i64::from(target)),
@@ -1116,9 +1130,19 @@ impl Station {
         };
         let summary = self.summary.clone();
         if let Some(c) = summary.as_ref().and_then(|s| s.cartridge.as_ref()) {
-            let claimed = self
+            // Already this session's (a start again in the session): no other can claim
+            // it, and the lock is not taken again.
+            let held = self
                 .registry
-                .claim(c.id, &session_id, &client, jiff::Timestamp::now());
+                .uses_of(c.id)
+                .iter()
+                .any(|u| u.session_id == session_id);
+            let claimed = if held {
+                Ok(crate::store::CartridgeClaim::Claimed { new: false })
+            } else {
+                self.registry
+                    .claim(c.id, &session_id, &client, jiff::Timestamp::now())
+            };
             let check = match claimed {
                 Ok(crate::store::CartridgeClaim::Claimed { new }) => {
                     if new {
@@ -1139,11 +1163,14 @@ impl Station {
             self.request_safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
         }
         if let Some(zone) = summary.as_ref().and_then(|s| s.zone) {
-            let claimed = self
-                .history
-                .claim(&client, zone.as_str(), today, &session_id, |last| {
-                    last.is_none_or(|last| same_zone_allowed(last, today))
-                });
+            let claimed = if self.history.held(&client, zone.as_str(), &session_id) {
+                Ok(crate::store::ZoneClaim::Claimed { new: false })
+            } else {
+                self.history
+                    .claim(&client, zone.as_str(), today, &session_id, |last| {
+                        last.is_none_or(|last| same_zone_allowed(last, today))
+                    })
+            };
             match claimed {
                 Ok(crate::store::ZoneClaim::Claimed { new: true }) => claims.zone = Some(zone),
                 Ok(_) => {}

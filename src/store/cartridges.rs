@@ -42,6 +42,20 @@ pub struct CartridgeUse {
     pub released: bool,
 }
 
+impl CartridgeUse {
+    /// A use (a claim) of `id` by `session_id`, for `client`, at `at`.
+    #[must_use]
+    pub fn new(id: CartridgeId, session_id: &str, client: &str, at: Timestamp) -> Self {
+        Self {
+            id,
+            session_id: session_id.to_owned(),
+            client: client.to_owned(),
+            first_run: at,
+            released: false,
+        }
+    }
+}
+
 /// What [`CartridgeRegistry::claim`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CartridgeClaim {
@@ -86,16 +100,7 @@ impl CartridgeRegistry {
     /// sharing the folder, too). Returns the warnings for new unreadable lines.
     pub fn refresh(&mut self) -> Result<Vec<String>, StoreError> {
         let loaded = self.tail.read_new::<CartridgeUse>()?;
-        let mut warnings = loaded.warnings(&self.path);
-        if self.tail.take_restarted() {
-            warnings.insert(
-                0,
-                format!(
-                    "{}: replaced or rewritten since it was last read: read again from its start",
-                    self.path.display()
-                ),
-            );
-        }
+        let warnings = loaded.warnings(&self.path);
         for entry in loaded.entries {
             self.apply(entry);
         }
@@ -111,32 +116,24 @@ impl CartridgeRegistry {
         client: &str,
         at: Timestamp,
     ) -> Result<CartridgeClaim, StoreError> {
-        let mut tail = self.tail.clone();
-        let result = jsonl::with_lock(&mut tail, |locked| {
-            let loaded = locked.read_new::<CartridgeUse>()?;
-            self.warnings.extend(loaded.warnings(&self.path));
-            for entry in loaded.entries {
-                self.apply(entry);
-            }
-            if let Some(other) = self.uses_of(id).iter().find(|u| u.session_id != session_id) {
+        self.under_lock(|registry, locked| {
+            if let Some(other) = registry
+                .uses_of(id)
+                .iter()
+                .find(|u| u.session_id != session_id)
+            {
                 return Ok(CartridgeClaim::UsedIn(other.clone()));
             }
-            if self.uses_of(id).iter().any(|u| u.session_id == session_id) {
+            if registry
+                .uses_of(id)
+                .iter()
+                .any(|u| u.session_id == session_id)
+            {
                 return Ok(CartridgeClaim::Claimed { new: false });
             }
-            let entry = CartridgeUse {
-                id,
-                session_id: session_id.to_owned(),
-                client: client.to_owned(),
-                first_run: at,
-                released: false,
-            };
-            locked.append(&entry)?;
-            self.apply(entry);
+            registry.append(locked, CartridgeUse::new(id, session_id, client, at))?;
             Ok(CartridgeClaim::Claimed { new: true })
-        });
-        self.tail = tail;
-        result
+        })
     }
 
     /// Releases the claim of `id` by `session_id`: the start it was made for did not
@@ -149,22 +146,38 @@ impl CartridgeRegistry {
         at: Timestamp,
     ) -> Result<(), StoreError> {
         let entry = CartridgeUse {
-            id,
-            session_id: session_id.to_owned(),
-            client: client.to_owned(),
-            first_run: at,
             released: true,
+            ..CartridgeUse::new(id, session_id, client, at)
         };
+        self.under_lock(|registry, locked| registry.append(locked, entry))
+    }
+
+    /// Runs `decide` under the file's lock, after taking in every line appended until
+    /// then (its warnings are kept with the load's).
+    fn under_lock<R>(
+        &mut self,
+        decide: impl FnOnce(&mut Self, &mut jsonl::Locked<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let mut tail = self.tail.clone();
         let result = jsonl::with_lock(&mut tail, |locked| {
             let loaded = locked.read_new::<CartridgeUse>()?;
-            for e in loaded.entries {
-                self.apply(e);
+            self.warnings.extend(loaded.warnings(&self.path));
+            for entry in loaded.entries {
+                self.apply(entry);
             }
-            locked.append(&entry)
+            decide(self, locked)
         });
         self.tail = tail;
-        result?;
+        result
+    }
+
+    /// Appends `entry` under the lock and takes it in.
+    fn append(
+        &mut self,
+        locked: &mut jsonl::Locked<'_>,
+        entry: CartridgeUse,
+    ) -> Result<(), StoreError> {
+        locked.append(&entry)?;
         self.apply(entry);
         Ok(())
     }
@@ -202,18 +215,9 @@ impl CartridgeRegistry {
         match self.claim(id, session_id, client, at)? {
             CartridgeClaim::Claimed { .. } => Ok(()),
             // Recorded beside the other session's use: this is what ran.
-            CartridgeClaim::UsedIn(_) => {
-                let entry = CartridgeUse {
-                    id,
-                    session_id: session_id.to_owned(),
-                    client: client.to_owned(),
-                    first_run: at,
-                    released: false,
-                };
-                jsonl::append(&self.path, &entry)?;
-                self.apply(entry);
-                Ok(())
-            }
+            CartridgeClaim::UsedIn(_) => self.under_lock(|registry, locked| {
+                registry.append(locked, CartridgeUse::new(id, session_id, client, at))
+            }),
         }
     }
 

@@ -36,6 +36,9 @@ pub struct Loaded<T> {
     pub entries: Vec<T>,
     /// The lines that could not, in file order. They are still on disk.
     pub bad_lines: Vec<BadLine>,
+    /// ([`Tail`] only) the file was replaced or rewritten since the last read, not only
+    /// appended to, and was read again from its start.
+    pub restarted: bool,
 }
 
 impl<T> Default for Loaded<T> {
@@ -43,17 +46,29 @@ impl<T> Default for Loaded<T> {
         Loaded {
             entries: Vec::new(),
             bad_lines: Vec::new(),
+            restarted: false,
         }
     }
 }
 
 impl<T> Loaded<T> {
-    /// One warning per bad line, as `file:line: reason`, for the operator.
+    /// One warning per bad line, as `file:line: reason`, for the operator; first, if
+    /// the file was read again from its start, a line that says so.
     #[must_use]
     pub fn warnings(&self, path: &Path) -> Vec<String> {
-        self.bad_lines
-            .iter()
-            .map(|bad| format!("{}:{}: {}", path.display(), bad.line, bad.reason))
+        let restarted = self.restarted.then(|| {
+            format!(
+                "{}: replaced or rewritten since it was last read: read again from its start",
+                path.display()
+            )
+        });
+        restarted
+            .into_iter()
+            .chain(
+                self.bad_lines
+                    .iter()
+                    .map(|bad| format!("{}:{}: {}", path.display(), bad.line, bad.reason)),
+            )
             .collect()
     }
 }
@@ -152,12 +167,15 @@ pub struct Tail {
     /// The last bytes read (up to [`TAIL_CHECK_BYTES`], ending with a newline): if they
     /// are not where they were, the file was rewritten, not appended to.
     last_bytes: Vec<u8>,
-    /// The file was replaced or rewritten since a read, and read again from its start.
+    /// The file was replaced or rewritten since a read, and read again from its start
+    /// (said in the next [`Loaded::restarted`]).
     restarted: bool,
 }
 
-/// How long [`with_lock`] waits for a lock another process holds.
-pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long [`with_lock`] waits for a lock another process holds: another station
+/// holds it for microseconds, and the station's thread must never stall past the
+/// link's 250 ms liveness limit (the pen's watchdog would stop a running needle).
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// How often it tries again meanwhile.
 const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(2);
@@ -178,13 +196,6 @@ impl Tail {
             last_bytes: Vec::new(),
             restarted: false,
         }
-    }
-
-    /// Whether the file was replaced or rewritten (not only appended to) since the
-    /// last call, and so read again from its start. The records taken before stay
-    /// taken: a line removed by hand is not forgotten, which errs on the safe side.
-    pub fn take_restarted(&mut self) -> bool {
-        std::mem::take(&mut self.restarted)
     }
 
     /// Starts over at the beginning of the file.
@@ -253,6 +264,9 @@ impl Tail {
             .map_or(0, |end| end + 1);
         let whole = &bytes[..whole_len];
         let mut loaded = parse_lines::<T>(whole);
+        // The records taken before stay taken: a line removed by hand is not forgotten,
+        // which errs on the safe side.
+        loaded.restarted = std::mem::take(&mut self.restarted);
         for bad in &mut loaded.bad_lines {
             bad.line += self.lines_read;
         }
@@ -600,7 +614,7 @@ mod tests {
         );
         append(&path, &rec(3)).expect("append");
         assert_eq!(tail.read_new::<Rec>().expect("read").entries, [rec(3)]);
-        assert!(!tail.take_restarted());
+
         // Rewritten in place (a line removed by hand), then grown past the old end by
         // another station's append: every line is read again, none from the middle.
         fs::write(&path, "{\"n\":2,\"s\":\"r2\"}\n").expect("rewrite");
@@ -613,15 +627,16 @@ mod tests {
         )
         .expect("append");
         let loaded = tail.read_new::<Rec>().expect("read");
-        assert!(tail.take_restarted());
+        assert!(loaded.restarted);
         assert!(loaded.bad_lines.is_empty(), "{:?}", loaded.bad_lines);
         assert_eq!(loaded.entries.len(), 2);
         // Replaced by a new file under the same name: read from its start.
         let other = tmp.path().join("new.jsonl");
         append(&other, &rec(7)).expect("append");
         fs::rename(&other, &path).expect("replace");
-        assert_eq!(tail.read_new::<Rec>().expect("read").entries, [rec(7)]);
-        assert!(tail.take_restarted());
+        let loaded = tail.read_new::<Rec>().expect("read");
+        assert_eq!(loaded.entries, [rec(7)]);
+        assert!(loaded.restarted);
     }
 
     #[test]
@@ -637,7 +652,7 @@ mod tests {
         let err = with_lock(&mut tail, |locked| locked.append(&rec(2))).expect_err("locked");
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
         assert!(
-            err.to_string().contains("held its lock for over 2 s"),
+            err.to_string().contains("held its lock for over 200 ms"),
             "{err}"
         );
         assert!(started.elapsed() >= LOCK_WAIT);

@@ -99,9 +99,9 @@ pub enum StoreError {
     },
     /// Another program has held the file's lock too long: nothing was claimed.
     #[error(
-        "cannot claim in {}: another program has held its lock for over {} s",
+        "cannot claim in {}: another program has held its lock for over {} ms",
         path.display(),
-        waited.as_secs()
+        waited.as_millis()
     )]
     Locked {
         /// The file.

@@ -40,6 +40,20 @@ pub struct TreatmentRecord {
     pub released: bool,
 }
 
+impl TreatmentRecord {
+    /// A treatment (a claim) of `zone` for `client` on `date` in `session_id`.
+    #[must_use]
+    pub fn new(client: &str, zone: &str, date: Date, session_id: &str) -> Self {
+        Self {
+            client: client.to_owned(),
+            zone: zone.to_owned(),
+            date,
+            session_id: session_id.to_owned(),
+            released: false,
+        }
+    }
+}
+
 /// What [`TreatmentHistory::claim`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZoneClaim {
@@ -89,16 +103,7 @@ impl TreatmentHistory {
     /// sharing the folder, too). Returns the warnings for new unreadable lines.
     pub fn refresh(&mut self) -> Result<Vec<String>, StoreError> {
         let loaded = self.tail.read_new::<TreatmentRecord>()?;
-        let mut warnings = loaded.warnings(&self.path);
-        if self.tail.take_restarted() {
-            warnings.insert(
-                0,
-                format!(
-                    "{}: replaced or rewritten since it was last read: read again from its start",
-                    self.path.display()
-                ),
-            );
-        }
+        let warnings = loaded.warnings(&self.path);
         for record in loaded.entries {
             self.apply(record);
         }
@@ -167,36 +172,20 @@ impl TreatmentHistory {
         session_id: &str,
         allowed: impl FnOnce(Option<Date>) -> bool,
     ) -> Result<ZoneClaim, StoreError> {
-        let mut tail = self.tail.clone();
-        let result = jsonl::with_lock(&mut tail, |locked| {
-            let loaded = locked.read_new::<TreatmentRecord>()?;
-            self.warnings.extend(loaded.warnings(&self.path));
-            for record in loaded.entries {
-                self.apply(record);
-            }
-            let other = self
+        self.under_lock(|history, locked| {
+            let other = history
                 .latest(client, zone, Some(session_id))
                 .map(|(date, session)| (date, session.to_owned()));
             if !allowed(other.as_ref().map(|(date, _)| *date)) {
                 let (date, session_id) = other.unwrap_or((date, String::new()));
                 return Ok(ZoneClaim::Refused { date, session_id });
             }
-            if self.held(client, zone, session_id) {
+            if history.held(client, zone, session_id) {
                 return Ok(ZoneClaim::Claimed { new: false });
             }
-            let record = TreatmentRecord {
-                client: client.to_owned(),
-                zone: zone.to_owned(),
-                date,
-                session_id: session_id.to_owned(),
-                released: false,
-            };
-            locked.append(&record)?;
-            self.apply(record);
+            history.append(locked, TreatmentRecord::new(client, zone, date, session_id))?;
             Ok(ZoneClaim::Claimed { new: true })
-        });
-        self.tail = tail;
-        result
+        })
     }
 
     /// Releases the claim of `zone` for `client` by `session_id`: the start it was made
@@ -209,22 +198,38 @@ impl TreatmentHistory {
         session_id: &str,
     ) -> Result<(), StoreError> {
         let record = TreatmentRecord {
-            client: client.to_owned(),
-            zone: zone.to_owned(),
-            date,
-            session_id: session_id.to_owned(),
             released: true,
+            ..TreatmentRecord::new(client, zone, date, session_id)
         };
+        self.under_lock(|history, locked| history.append(locked, record))
+    }
+
+    /// Runs `decide` under the file's lock, after taking in every line appended until
+    /// then (its warnings are kept with the load's).
+    fn under_lock<R>(
+        &mut self,
+        decide: impl FnOnce(&mut Self, &mut jsonl::Locked<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let mut tail = self.tail.clone();
         let result = jsonl::with_lock(&mut tail, |locked| {
             let loaded = locked.read_new::<TreatmentRecord>()?;
-            for r in loaded.entries {
-                self.apply(r);
+            self.warnings.extend(loaded.warnings(&self.path));
+            for record in loaded.entries {
+                self.apply(record);
             }
-            locked.append(&record)
+            decide(self, locked)
         });
         self.tail = tail;
-        result?;
+        result
+    }
+
+    /// Appends `record` under the lock and takes it in.
+    fn append(
+        &mut self,
+        locked: &mut jsonl::Locked<'_>,
+        record: TreatmentRecord,
+    ) -> Result<(), StoreError> {
+        locked.append(&record)?;
         self.apply(record);
         Ok(())
     }
@@ -257,8 +262,9 @@ impl TreatmentHistory {
         &self.warnings
     }
 
-    /// `session_id` holds a treatment of (`client`, `zone`).
-    fn held(&self, client: &str, zone: &str, session_id: &str) -> bool {
+    /// `session_id` holds a treatment of (`client`, `zone`) (claimed, not released).
+    #[must_use]
+    pub fn held(&self, client: &str, zone: &str, session_id: &str) -> bool {
         self.treated
             .get(client)
             .and_then(|zones| zones.get(zone))

@@ -1238,7 +1238,7 @@ mod tests {
     use super::*;
     use crate::sim::{Journaled, SimAction};
 
-    use super::super::window_test_support::{DEADLINE, harness, step_until};
+    use super::super::window_test_support::{DEADLINE, fill_screening_form, harness, step_until};
 
     fn connected(h: &Harness<'static, StationApp>) -> bool {
         h.state()
@@ -1249,32 +1249,7 @@ mod tests {
     /// Fills the form through its widgets and opens the session.
     fn open_session(h: &mut Harness<'static, StationApp>) {
         step_until(h, "a connected pen", connected);
-        for (field, text) in [
-            ("Client id", "C-0042"),
-            ("Date of birth", "1990-05-01"),
-            ("Practitioner", "P-7"),
-        ] {
-            h.get_by_label(field).focus();
-            h.step();
-            h.get_by_label(field).type_text(text);
-            h.step();
-        }
-        // One click a frame, as a person clicks.
-        let questions = h.get_all_by_label("no").count();
-        assert_eq!(questions, 17, "every answerable question has a no");
-        for i in 0..questions {
-            h.get_all_by_label("no")
-                .nth(i)
-                .expect("still there")
-                .click();
-            h.step();
-        }
-        h.get_by_label("Indication").click();
-        step_until(h, "the indication list", |h| {
-            h.query_by_label("rejuvenation").is_some()
-        });
-        h.get_by_label("rejuvenation").click();
-        h.step();
+        fill_screening_form(h);
         let form = &h.state().screening;
         assert!(form.to_json().is_some(), "the form is complete: {form:?}");
         h.get_by_label("Open session").click();

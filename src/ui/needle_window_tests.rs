@@ -9,7 +9,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
 use super::app::{Persisted, StationApp, WindowOptions};
-use super::window_test_support::{harness_with, step_until};
+use super::window_test_support::{fill_screening_form, harness_with, step_until};
 use crate::link::{Link, LinkConfig, LinkEvent, LinkState};
 use crate::protocol::{Calibration, CartridgeId, Command, PenEvent, PenState};
 use crate::safety::interlock::{CartridgeCheck, SafetyUpdate, SessionFacts, yyyymmdd};
@@ -106,30 +106,7 @@ fn open_session(h: &mut Harness<'static, StationApp>) {
             .station()
             .is_some_and(|s| s.last_telemetry().is_some())
     });
-    for (field, text) in [
-        ("Client id", "C-0042"),
-        ("Date of birth", "1990-05-01"),
-        ("Practitioner", "P-7"),
-    ] {
-        h.get_by_label(field).focus();
-        h.step();
-        h.get_by_label(field).type_text(text);
-        h.step();
-    }
-    let questions = h.get_all_by_label("no").count();
-    for i in 0..questions {
-        h.get_all_by_label("no")
-            .nth(i)
-            .expect("still there")
-            .click();
-        h.step();
-    }
-    h.get_by_label("Indication").click();
-    step_until(h, "the indication list", |h| {
-        h.query_by_label("rejuvenation").is_some()
-    });
-    h.get_by_label("rejuvenation").click();
-    h.step();
+    fill_screening_form(h);
     h.get_by_label("Open session").click();
     step_until(h, "an open session", |h| {
         h.state().station().is_some_and(|s| s.session().is_some())
@@ -161,7 +138,7 @@ fn a_pen_left_at_1_mm_shows_its_depth_and_a_start_around_the_eyes_never_runs() {
     let options = WindowOptions {
         port: Some(pen.port_path()),
         data_dir: Some(dir.path().to_path_buf()),
-        telemetry_hz: 100,
+        telemetry_hz: 500,
         ..WindowOptions::default()
     };
     let mut h = harness_with(move || StationApp::new(options, Persisted::default()));

@@ -5,18 +5,20 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
 
 use super::app::{Persisted, StationApp, WindowOptions};
 
 /// Generous: a loaded 2-core machine may be slow, and a deadline only bounds a failure.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
-/// The window's options for a test: the built-in simulated pen at 100 Hz, `data_dir`.
+/// The window's options for a test: the built-in simulated pen at 500 Hz (a treatment
+/// start needs at least that), `data_dir`.
 pub fn options(data_dir: &Path) -> WindowOptions {
     WindowOptions {
         sim: true,
         data_dir: Some(data_dir.to_path_buf()),
-        telemetry_hz: 100,
+        telemetry_hz: 500,
         ..WindowOptions::default()
     }
 }
@@ -53,4 +55,36 @@ pub fn step_until(
         h.step();
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// Fills the screening form through its widgets, as a person does (C-0042, born
+/// 1990-05-01, P-7, every question no, rejuvenation): the form is then ready for
+/// "Open session".
+pub fn fill_screening_form(h: &mut Harness<'static, StationApp>) {
+    for (field, text) in [
+        ("Client id", "C-0042"),
+        ("Date of birth", "1990-05-01"),
+        ("Practitioner", "P-7"),
+    ] {
+        h.get_by_label(field).focus();
+        h.step();
+        h.get_by_label(field).type_text(text);
+        h.step();
+    }
+    // One click a frame, as a person clicks.
+    let questions = h.get_all_by_label("no").count();
+    assert_eq!(questions, 17, "every answerable question has a no");
+    for i in 0..questions {
+        h.get_all_by_label("no")
+            .nth(i)
+            .expect("still there")
+            .click();
+        h.step();
+    }
+    h.get_by_label("Indication").click();
+    step_until(h, "the indication list", |h| {
+        h.query_by_label("rejuvenation").is_some()
+    });
+    h.get_by_label("rejuvenation").click();
+    h.step();
 }

@@ -186,6 +186,19 @@ impl Console {
         }
     }
 
+    /// Waits until the station itself has seen the needle stopped (`status`), which
+    /// may come a moment after the pen's journal says so.
+    pub fn wait_idle(&mut self) {
+        let deadline = Instant::now() + DEADLINE;
+        loop {
+            self.send("status");
+            if self.expect("status:", "").contains("pen_state=IDLE") {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never idle: {:#?}", self.seen);
+        }
+    }
+
     /// Closes stdin (end of input behaves as quit) and waits for the exit.
     pub fn finish(mut self) -> (std::process::ExitStatus, Vec<String>) {
         drop(self.stdin.take());
