@@ -1019,6 +1019,9 @@ impl Control {
         let now = Instant::now();
         tracing::warn!(%reason, "link lost");
         self.stats.link_losses += 1;
+        // Samples the pen numbered while the link was down were never meant for this
+        // station: the count starts afresh, not as a gap.
+        self.expected_n = None;
         self.interlock.on_link_lost();
         self.fail_owner_commands("the link was lost");
         self.close_connection();
