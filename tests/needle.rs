@@ -29,6 +29,31 @@ fn treating(serial: &str, zone: &str) -> (tempfile::TempDir, SimPen, Console) {
     (dir, pen, c)
 }
 
+/// A journaling pen on the real link at 1000 Hz, treating the cheeks, the needle seen
+/// running.
+fn running_on_link(serial: &str) -> (SimPen, punctum::link::Link) {
+    let pen = journaling_pen(serial);
+    let (link, _) = connect(link_config(&pen, 1000));
+    prepare_treatment(&link, punctum::safety::zones::ZoneId::Cheeks);
+    assert_eq!(
+        request(&link, Command::Run).outcome,
+        punctum::link::Outcome::Ack
+    );
+    wait_sample(&pen, 0, |t| t.state == PenState::Running);
+    (pen, link)
+}
+
+/// Waits for the needle monitor's stop on `link`, and returns what it saw.
+fn monitor_stop(link: &punctum::link::Link) -> punctum::safety::needle::Trip {
+    let stopped = expect_event(link, "the monitor's stop", |e| {
+        matches!(e, punctum::link::LinkEvent::NeedleStopped { .. })
+    });
+    let punctum::link::LinkEvent::NeedleStopped { trip, .. } = stopped else {
+        unreachable!("matched above")
+    };
+    trip
+}
+
 /// The pen-side truth of one pass: the running samples after the pen executed the
 /// `RUN` found from journal index `mark` on, until the needle stopped.
 fn pass_after(pen: &SimPen, mark: u64) -> Vec<Telemetry> {
@@ -422,23 +447,11 @@ fn a_start_with_telemetry_off_is_refused_and_says_why() {
 
 #[test]
 fn a_pen_that_stops_reporting_while_running_is_stopped_and_the_link_reconnects() {
-    let pen = journaling_pen("SIM-QUIET");
-    let (link, _) = connect(link_config(&pen, 1000));
-    prepare_treatment(&link, punctum::safety::zones::ZoneId::Cheeks);
-    assert_eq!(
-        request(&link, Command::Run).outcome,
-        punctum::link::Outcome::Ack
-    );
-    wait_sample(&pen, 0, |t| t.state == PenState::Running);
+    let (pen, link) = running_on_link("SIM-QUIET");
     // The pen stops reporting (as a second host's `TEL 0` or a firmware fault would
     // leave it) and still answers the station's heartbeats: lines, but no samples.
     pen.act(SimAction::TelemetryRate(0)).expect("pen alive");
-    let stopped = expect_event(&link, "the monitor's stop", |e| {
-        matches!(e, punctum::link::LinkEvent::NeedleStopped { .. })
-    });
-    let punctum::link::LinkEvent::NeedleStopped { trip, .. } = stopped else {
-        unreachable!()
-    };
+    let trip = monitor_stop(&link);
     assert_eq!(
         trip.rule,
         punctum::safety::needle::MonitorRule::TelemetryLost
@@ -507,24 +520,12 @@ fn a_pen_reboot_in_a_session_leaves_the_report_agreeing_with_the_summary() {
 
 #[test]
 fn a_pen_reporting_more_slowly_than_asked_is_stopped_and_asked_again() {
-    let pen = journaling_pen("SIM-SLOW");
-    let (link, _) = connect(link_config(&pen, 1000));
-    prepare_treatment(&link, punctum::safety::zones::ZoneId::Cheeks);
-    assert_eq!(
-        request(&link, Command::Run).outcome,
-        punctum::link::Outcome::Ack
-    );
-    wait_sample(&pen, 0, |t| t.state == PenState::Running);
+    let (pen, link) = running_on_link("SIM-SLOW");
     // Another program (or the firmware) slows the pen to 20 Hz: a sample every 50 ms,
     // in which a slipping needle travels 250 µm.
     let mark = pen.journal_mark();
     pen.act(SimAction::TelemetryRate(20)).expect("pen alive");
-    let stopped = expect_event(&link, "the monitor's stop", |e| {
-        matches!(e, punctum::link::LinkEvent::NeedleStopped { .. })
-    });
-    let punctum::link::LinkEvent::NeedleStopped { trip, .. } = stopped else {
-        unreachable!()
-    };
+    let trip = monitor_stop(&link);
     assert_eq!(
         trip.rule,
         punctum::safety::needle::MonitorRule::TelemetryLost

@@ -116,7 +116,7 @@ impl CartridgeRegistry {
         client: &str,
         at: Timestamp,
     ) -> Result<CartridgeClaim, StoreError> {
-        self.under_lock(|registry, locked| {
+        jsonl::under_lock(self, |registry, locked| {
             if let Some(other) = registry
                 .uses_of(id)
                 .iter()
@@ -131,7 +131,11 @@ impl CartridgeRegistry {
             {
                 return Ok(CartridgeClaim::Claimed { new: false });
             }
-            registry.append(locked, CartridgeUse::new(id, session_id, client, at))?;
+            jsonl::append_folded(
+                registry,
+                locked,
+                CartridgeUse::new(id, session_id, client, at),
+            )?;
             Ok(CartridgeClaim::Claimed { new: true })
         })
     }
@@ -149,37 +153,9 @@ impl CartridgeRegistry {
             released: true,
             ..CartridgeUse::new(id, session_id, client, at)
         };
-        self.under_lock(|registry, locked| registry.append(locked, entry))
-    }
-
-    /// Runs `decide` under the file's lock, after taking in every line appended until
-    /// then (its warnings are kept with the load's).
-    fn under_lock<R>(
-        &mut self,
-        decide: impl FnOnce(&mut Self, &mut jsonl::Locked<'_>) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        let mut tail = self.tail.clone();
-        let result = jsonl::with_lock(&mut tail, |locked| {
-            let loaded = locked.read_new::<CartridgeUse>()?;
-            self.warnings.extend(loaded.warnings(&self.path));
-            for entry in loaded.entries {
-                self.apply(entry);
-            }
-            decide(self, locked)
-        });
-        self.tail = tail;
-        result
-    }
-
-    /// Appends `entry` under the lock and takes it in.
-    fn append(
-        &mut self,
-        locked: &mut jsonl::Locked<'_>,
-        entry: CartridgeUse,
-    ) -> Result<(), StoreError> {
-        locked.append(&entry)?;
-        self.apply(entry);
-        Ok(())
+        jsonl::under_lock(self, |registry, locked| {
+            jsonl::append_folded(registry, locked, entry)
+        })
     }
 
     /// The first recorded use of `id`, if it has ever run.
@@ -215,8 +191,12 @@ impl CartridgeRegistry {
         match self.claim(id, session_id, client, at)? {
             CartridgeClaim::Claimed { .. } => Ok(()),
             // Recorded beside the other session's use: this is what ran.
-            CartridgeClaim::UsedIn(_) => self.under_lock(|registry, locked| {
-                registry.append(locked, CartridgeUse::new(id, session_id, client, at))
+            CartridgeClaim::UsedIn(_) => jsonl::under_lock(self, |registry, locked| {
+                jsonl::append_folded(
+                    registry,
+                    locked,
+                    CartridgeUse::new(id, session_id, client, at),
+                )
             }),
         }
     }
@@ -244,6 +224,22 @@ impl CartridgeRegistry {
         } else if uses.iter().all(|u| u.session_id != entry.session_id) {
             uses.push(entry);
         }
+    }
+}
+
+impl jsonl::Folded for CartridgeRegistry {
+    type Record = CartridgeUse;
+
+    fn tail_mut(&mut self) -> &mut Tail {
+        &mut self.tail
+    }
+
+    fn apply(&mut self, record: CartridgeUse) {
+        CartridgeRegistry::apply(self, record);
+    }
+
+    fn warn(&mut self, warnings: Vec<String>) {
+        self.warnings.extend(warnings);
     }
 }
 

@@ -396,6 +396,51 @@ pub fn with_lock<R>(
     Ok(value)
 }
 
+/// A store folded from one append-only file of records (the cartridge registry, the
+/// treatment history): what [`under_lock`] needs of it.
+pub trait Folded {
+    /// One line of the file.
+    type Record: Serialize + DeserializeOwned;
+    /// The reader of the file, on from where it last stopped.
+    fn tail_mut(&mut self) -> &mut Tail;
+    /// Takes in one record.
+    fn apply(&mut self, record: Self::Record);
+    /// Keeps warnings about the file's lines.
+    fn warn(&mut self, warnings: Vec<String>);
+}
+
+/// Runs `decide` on `store` under its file's lock, after taking in every line
+/// appended until then: a decision and the line that records it are one step for
+/// every process that does the same.
+pub fn under_lock<S: Folded, R>(
+    store: &mut S,
+    decide: impl FnOnce(&mut S, &mut Locked<'_>) -> Result<R, StoreError>,
+) -> Result<R, StoreError> {
+    let mut tail = store.tail_mut().clone();
+    let result = with_lock(&mut tail, |locked| {
+        let loaded = locked.read_new::<S::Record>()?;
+        store.warn(loaded.warnings(locked.tail.path()));
+        for record in loaded.entries {
+            store.apply(record);
+        }
+        decide(store, locked)
+    });
+    *store.tail_mut() = tail;
+    result
+}
+
+/// Appends `record` under the lock, then takes it in: the store never holds what the
+/// file does not.
+pub fn append_folded<S: Folded>(
+    store: &mut S,
+    locked: &mut Locked<'_>,
+    record: S::Record,
+) -> Result<(), StoreError> {
+    locked.append(&record)?;
+    store.apply(record);
+    Ok(())
+}
+
 /// The (device, inode) of a file, where the system has them.
 #[allow(clippy::unnecessary_wraps)] // `None` on systems without inodes
 fn file_identity(meta: &fs::Metadata) -> Option<(u64, u64)> {

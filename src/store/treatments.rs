@@ -172,7 +172,7 @@ impl TreatmentHistory {
         session_id: &str,
         allowed: impl FnOnce(Option<Date>) -> bool,
     ) -> Result<ZoneClaim, StoreError> {
-        self.under_lock(|history, locked| {
+        jsonl::under_lock(self, |history, locked| {
             let other = history
                 .latest(client, zone, Some(session_id))
                 .map(|(date, session)| (date, session.to_owned()));
@@ -183,7 +183,11 @@ impl TreatmentHistory {
             if history.held(client, zone, session_id) {
                 return Ok(ZoneClaim::Claimed { new: false });
             }
-            history.append(locked, TreatmentRecord::new(client, zone, date, session_id))?;
+            jsonl::append_folded(
+                history,
+                locked,
+                TreatmentRecord::new(client, zone, date, session_id),
+            )?;
             Ok(ZoneClaim::Claimed { new: true })
         })
     }
@@ -201,37 +205,9 @@ impl TreatmentHistory {
             released: true,
             ..TreatmentRecord::new(client, zone, date, session_id)
         };
-        self.under_lock(|history, locked| history.append(locked, record))
-    }
-
-    /// Runs `decide` under the file's lock, after taking in every line appended until
-    /// then (its warnings are kept with the load's).
-    fn under_lock<R>(
-        &mut self,
-        decide: impl FnOnce(&mut Self, &mut jsonl::Locked<'_>) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
-        let mut tail = self.tail.clone();
-        let result = jsonl::with_lock(&mut tail, |locked| {
-            let loaded = locked.read_new::<TreatmentRecord>()?;
-            self.warnings.extend(loaded.warnings(&self.path));
-            for record in loaded.entries {
-                self.apply(record);
-            }
-            decide(self, locked)
-        });
-        self.tail = tail;
-        result
-    }
-
-    /// Appends `record` under the lock and takes it in.
-    fn append(
-        &mut self,
-        locked: &mut jsonl::Locked<'_>,
-        record: TreatmentRecord,
-    ) -> Result<(), StoreError> {
-        locked.append(&record)?;
-        self.apply(record);
-        Ok(())
+        jsonl::under_lock(self, |history, locked| {
+            jsonl::append_folded(history, locked, record)
+        })
     }
 
     /// Records that `zone` was treated for `client` on `date` in `session_id`,
@@ -287,6 +263,22 @@ impl TreatmentHistory {
         } else {
             list.push((record.date, record.session_id));
         }
+    }
+}
+
+impl jsonl::Folded for TreatmentHistory {
+    type Record = TreatmentRecord;
+
+    fn tail_mut(&mut self) -> &mut Tail {
+        &mut self.tail
+    }
+
+    fn apply(&mut self, record: TreatmentRecord) {
+        TreatmentHistory::apply(self, record);
+    }
+
+    fn warn(&mut self, warnings: Vec<String>) {
+        self.warnings.extend(warnings);
     }
 }
 
