@@ -168,8 +168,6 @@ pub(crate) struct Control {
 struct HeldStart {
     id: RequestId,
     since: Instant,
-    /// The latest reason it could not go.
-    refusal: Refusal,
 }
 
 impl Control {
@@ -320,8 +318,7 @@ impl Control {
             }
             LinkCommand::Safety { id, update } => self.on_safety(id, update),
             LinkCommand::Precheck { id, command } => {
-                self.interlock.today = Some(jiff::Zoned::now().date());
-                let result = interlock::check(&self.interlock, &command, Instant::now());
+                let result = self.check_now(&command);
                 self.emit(LinkEvent::Prechecked { id, result });
             }
             LinkCommand::EStop => self.estop(),
@@ -565,8 +562,7 @@ impl Control {
                 return;
             };
             // The interlock decides at the last moment, on the state as it is now.
-            self.interlock.today = Some(jiff::Zoned::now().date());
-            match interlock::check(&self.interlock, &command, Instant::now()) {
+            match self.check_now(&command) {
                 Ok(()) => {
                     self.held_start = None;
                     self.send_frame(command, origin, now);
@@ -593,22 +589,22 @@ impl Control {
         }
     }
 
+    /// Asks the interlock about `command` on the state as it is now: today's date (for
+    /// the calibration's expiry) and this instant (for the needle's freshness).
+    fn check_now(&mut self, command: &Command) -> Result<(), Refusal> {
+        self.interlock.today = Some(jiff::Zoned::now().date());
+        interlock::check(&self.interlock, command, Instant::now())
+    }
+
     /// Holds the owner's `RUN` `id`, refused for a transient reason, at the head of the
     /// queue; true while it may still wait (at most [`START_HOLD_MAX`]). The owner is
     /// told once when the hold begins. `RUN` is never sent first: it goes only when
     /// the interlock allows it.
     fn hold_start(&mut self, id: RequestId, refusal: &Refusal, now: Instant) -> bool {
         match &mut self.held_start {
-            Some(held) if held.id == id => {
-                held.refusal = refusal.clone();
-                now.duration_since(held.since) < START_HOLD_MAX
-            }
+            Some(held) if held.id == id => now.duration_since(held.since) < START_HOLD_MAX,
             _ => {
-                self.held_start = Some(HeldStart {
-                    id,
-                    since: now,
-                    refusal: refusal.clone(),
-                });
+                self.held_start = Some(HeldStart { id, since: now });
                 let target_um = self.interlock.depth_target_um;
                 let depth_um = self.interlock.needle.latest().map(|m| m.depth_um);
                 self.emit(LinkEvent::StartHeld {

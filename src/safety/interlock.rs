@@ -30,7 +30,7 @@ use jiff::civil::Date;
 use super::aftercare::{SAME_ZONE_MIN_DAYS, same_zone_allowed};
 use super::needle::{
     ARRIVED_WITHIN_UM, MIN_TREATMENT_TELEMETRY_HZ, MonitorInput, MonitorRule, NeedleMonitor,
-    NeedleWatch, Pass, REPORT_STEP_UM, Trip, fresh_within, unseen_after,
+    NeedleWatch, Pass, REPORT_STEP_UM, TRAVEL_UM_PER_MS, Trip, fresh_within, unseen_after,
 };
 use super::zones::{ZoneId, ZoneTable};
 use crate::protocol::{
@@ -348,13 +348,14 @@ pub struct InterlockState {
     /// The zone table in force.
     pub zones: ZoneTable,
     /// The active zone: the one the operator selected last. A needle already running
-    /// stays in its pass's zone until it stops ([`Self::pass`]).
+    /// is held to the lower of its limit and its pass's zone's until it stops
+    /// ([`Self::pass`], [`Self::running_limit`]).
     pub zone: Option<ZoneId>,
     /// The deep caution was acknowledged for this zone (until the next selection).
     pub deep_caution_acknowledged: bool,
     /// The pen's state from its last telemetry.
     pub pen_state: Option<PenState>,
-    /// The pen acknowledged RUN and has not stopped since.
+    /// The pen acknowledged `RUN` and has not stopped since.
     pub run_acknowledged: bool,
     /// The pen's INFO.
     pub info: Option<PenInfo>,
@@ -435,6 +436,11 @@ impl InterlockState {
     #[must_use]
     pub fn running(&self) -> bool {
         self.run_acknowledged || self.pen_state == Some(PenState::Running)
+    }
+
+    /// The needle runs, or may soon: [`Self::running`], or a `RUN` is on the wire.
+    fn running_or_starting(&self) -> bool {
+        self.running() || self.run_in_flight
     }
 
     /// The active zone's limit, µm.
@@ -572,7 +578,19 @@ impl InterlockState {
             return None;
         }
         let spacing_ms = self.needle.reporting_too_slow(self.telemetry_hz)?;
-        Some(Trip {
+        Some(self.telemetry_lost_trip(
+            measured,
+            format!(
+                "the pen reports every {spacing_ms} ms, not at the {} Hz asked, while the \
+                 needle runs: the station sees it too seldom",
+                self.telemetry_hz
+            ),
+        ))
+    }
+
+    /// A [`MonitorRule::TelemetryLost`] trip at the `measured` sample, saying `message`.
+    fn telemetry_lost_trip(&self, measured: &super::needle::Measured, message: String) -> Trip {
+        Trip {
             rule: MonitorRule::TelemetryLost,
             zone: self.pass.and_then(|p| p.zone).or(self.zone),
             limit_um: self.running_limit_um(),
@@ -581,12 +599,8 @@ impl InterlockState {
             rpm: measured.rpm,
             allowed_rpm: None,
             t_ms: measured.t_ms,
-            message: format!(
-                "the pen reports every {spacing_ms} ms, not at the {} Hz asked, while the \
-                 needle runs: the station sees it too seldom",
-                self.telemetry_hz
-            ),
-        })
+            message,
+        }
     }
 
     /// No telemetry has arrived for a while, at `now`: while the needle runs (or may:
@@ -595,7 +609,7 @@ impl InterlockState {
     /// its own ([`MonitorRule::TelemetryLost`]). Reported once, like every trip.
     pub fn on_telemetry_silence(&mut self, now: Instant) -> Option<Trip> {
         let max_age = unseen_after(self.telemetry_hz)?;
-        let may_run = self.running() || self.run_in_flight || self.pass.is_some();
+        let may_run = self.running_or_starting() || self.pass.is_some();
         if !may_run || !self.link_healthy {
             return None;
         }
@@ -604,23 +618,16 @@ impl InterlockState {
             return None;
         }
         let measured = self.needle.latest().copied()?;
-        let trip = Trip {
-            rule: MonitorRule::TelemetryLost,
-            zone: self.pass.and_then(|p| p.zone).or(self.zone),
-            limit_um: self.running_limit_um(),
-            target_um: self.depth_target_um,
-            depth_um: measured.depth_um,
-            rpm: measured.rpm,
-            allowed_rpm: None,
-            t_ms: measured.t_ms,
-            message: format!(
+        let trip = self.telemetry_lost_trip(
+            &measured,
+            format!(
                 "no telemetry for {} ms while the needle runs (last seen {} at {} rpm): the \
                  station cannot see it",
                 age.as_millis(),
                 mm(i64::from(measured.depth_um)),
                 measured.rpm
             ),
-        };
+        );
         self.latch(Latch::Monitor(trip.rule));
         Some(trip)
     }
@@ -781,7 +788,7 @@ impl InterlockState {
     /// after a `HALT`. Stop it first, then select.
     fn select_zone(&mut self, zone: ZoneId) -> Result<ZonePlan, Refusal> {
         let limit_um = self.zones.limit_um(zone);
-        let needle_runs = self.running() || self.run_in_flight || self.needle.running();
+        let needle_runs = self.running_or_starting() || self.needle.running();
         if needle_runs {
             let too_deep = match self.needle.latest() {
                 Some(m) => (m.depth_um > limit_um + REPORT_STEP_UM)
@@ -894,18 +901,16 @@ fn check_depth(state: &InterlockState, depth_um: i64) -> Result<(), Refusal> {
     }
     // A needle still running in another zone (a zone change halted it, and it runs
     // down) is held to that zone's limit until it stops.
-    if let Some(Pass {
-        zone: Some(pass_zone),
-    }) = state.pass
+    if let Some((Some(pass_zone), pass_limit_um)) = state.running_limit()
         && pass_zone != zone
-        && depth_um > i64::from(state.zones.limit_um(pass_zone))
+        && depth_um > i64::from(pass_limit_um)
     {
         return Err(Refusal::new(
             Rule::DepthAboveLimit,
             format!(
                 "depth {} refused: the needle still runs in {pass_zone} (limit {}) until it stops",
                 mm(depth_um),
-                mm(i64::from(state.zones.limit_um(pass_zone)))
+                mm(i64::from(pass_limit_um))
             ),
         ));
     }
@@ -1120,7 +1125,7 @@ fn check_needle(
         );
     };
     if zone.is_some() && state.telemetry_hz < MIN_TREATMENT_TELEMETRY_HZ {
-        let between_um = 5000 / state.telemetry_hz.max(1);
+        let between_um = TRAVEL_UM_PER_MS * 1000 / state.telemetry_hz.max(1);
         return refuse(
             Rule::TelemetryTooSlow,
             format!(

@@ -897,10 +897,19 @@ impl Station {
 
     /// Waits for the end of request `id`.
     fn wait_answer(&mut self, id: RequestId) -> Result<Answer, StationError> {
+        self.wait_for(|station| station.answers.remove(&id))
+    }
+
+    /// Pumps the link's events until `take` finds what was waited for, at most
+    /// [`ANSWER_WAIT`] ([`StationError::Timeout`] then).
+    fn wait_for<T>(
+        &mut self,
+        mut take: impl FnMut(&mut Self) -> Option<T>,
+    ) -> Result<T, StationError> {
         let deadline = Instant::now() + ANSWER_WAIT;
         loop {
-            if let Some(answer) = self.answers.remove(&id) {
-                return Ok(answer);
+            if let Some(found) = take(self) {
+                return Ok(found);
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -916,33 +925,13 @@ impl Station {
         update: SafetyUpdate,
     ) -> Result<Result<Option<ZonePlan>, Refusal>, StationError> {
         let id = self.link.update_safety(update).map_err(link_error)?;
-        let deadline = Instant::now() + ANSWER_WAIT;
-        loop {
-            if let Some(result) = self.applied.remove(&id) {
-                return Ok(result);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(StationError::Timeout(ANSWER_WAIT));
-            }
-            self.pump(left.min(Duration::from_millis(50)));
-        }
+        self.wait_for(|station| station.applied.remove(&id))
     }
 
     /// The interlock's verdict on `command` now, without sending it.
     fn precheck(&mut self, command: Command) -> Result<Result<(), Refusal>, StationError> {
         let id = self.link.precheck(command).map_err(link_error)?;
-        let deadline = Instant::now() + ANSWER_WAIT;
-        loop {
-            if let Some(result) = self.prechecked.remove(&id) {
-                return Ok(result);
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(StationError::Timeout(ANSWER_WAIT));
-            }
-            self.pump(left.min(Duration::from_millis(50)));
-        }
+        self.wait_for(|station| station.prechecked.remove(&id))
     }
 
     /// Emergency stop: the byte goes out at once.
@@ -1040,12 +1029,7 @@ impl Station {
         id: crate::protocol::CartridgeId,
         session_id: Option<&str>,
     ) -> CartridgeCheck {
-        match self
-            .registry
-            .uses_of(id)
-            .iter()
-            .find(|u| Some(u.session_id.as_str()) != session_id)
-        {
+        match self.registry.used_outside(id, session_id) {
             Some(used) => CartridgeCheck::UsedBefore {
                 session_id: used.session_id.clone(),
             },
@@ -1078,22 +1062,26 @@ impl Station {
     /// and the interlock refuses the start. A start that does not happen releases
     /// what it claimed. The interlock in the link decides, as for every command.
     pub fn start(&mut self) -> Result<RequestId, StationError> {
-        let claims = self.claim_for_start()?;
-        let id = self.request(Command::Run)?;
-        if let Some(claims) = claims {
-            self.pending_claims.insert(id, claims);
-        }
+        let id = self.send_start()?;
+        self.pending_requests.insert(id);
         Ok(id)
     }
 
     /// [`Self::start`], waiting for the pen's answer (the console).
     pub fn start_and_wait(&mut self) -> Result<Answer, StationError> {
+        let id = self.send_start()?;
+        self.wait_answer(id)
+    }
+
+    /// Claims for the start, sends `RUN`, and keeps the claims until its answer says
+    /// whether they stand (released unless the pen acknowledged it).
+    fn send_start(&mut self) -> Result<RequestId, StationError> {
         let claims = self.claim_for_start()?;
         let id = self.link.send(Command::Run).map_err(link_error)?;
         if let Some(claims) = claims {
             self.pending_claims.insert(id, claims);
         }
-        self.wait_answer(id)
+        Ok(id)
     }
 
     /// Claims the inserted cartridge and the active zone for the open session, and
@@ -1130,19 +1118,9 @@ impl Station {
         };
         let summary = self.summary.clone();
         if let Some(c) = summary.as_ref().and_then(|s| s.cartridge.as_ref()) {
-            // Already this session's (a start again in the session): no other can claim
-            // it, and the lock is not taken again.
-            let held = self
+            let claimed = self
                 .registry
-                .uses_of(c.id)
-                .iter()
-                .any(|u| u.session_id == session_id);
-            let claimed = if held {
-                Ok(crate::store::CartridgeClaim::Claimed { new: false })
-            } else {
-                self.registry
-                    .claim(c.id, &session_id, &client, jiff::Timestamp::now())
-            };
+                .claim(c.id, &session_id, &client, jiff::Timestamp::now());
             let check = match claimed {
                 Ok(crate::store::CartridgeClaim::Claimed { new }) => {
                     if new {
@@ -1163,14 +1141,11 @@ impl Station {
             self.request_safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
         }
         if let Some(zone) = summary.as_ref().and_then(|s| s.zone) {
-            let claimed = if self.history.held(&client, zone.as_str(), &session_id) {
-                Ok(crate::store::ZoneClaim::Claimed { new: false })
-            } else {
-                self.history
-                    .claim(&client, zone.as_str(), today, &session_id, |last| {
-                        last.is_none_or(|last| same_zone_allowed(last, today))
-                    })
-            };
+            let claimed = self
+                .history
+                .claim(&client, zone.as_str(), today, &session_id, |last| {
+                    last.is_none_or(|last| same_zone_allowed(last, today))
+                });
             match claimed {
                 Ok(crate::store::ZoneClaim::Claimed { new: true }) => claims.zone = Some(zone),
                 Ok(_) => {}

@@ -109,6 +109,9 @@ impl CartridgeRegistry {
 
     /// Claims `id` for `session_id` (for `client`, at `at`), unless another session
     /// holds it: one step under the file's lock, on everything appended until then.
+    /// A cartridge the session holds already is its own without the lock (no other
+    /// session can claim it away): a start again in the session, or the `RUN`'s
+    /// acknowledgement, never waits on another station's lock.
     pub fn claim(
         &mut self,
         id: CartridgeId,
@@ -116,19 +119,14 @@ impl CartridgeRegistry {
         client: &str,
         at: Timestamp,
     ) -> Result<CartridgeClaim, StoreError> {
+        if self.held(id, session_id) {
+            return Ok(CartridgeClaim::Claimed { new: false });
+        }
         jsonl::under_lock(self, |registry, locked| {
-            if let Some(other) = registry
-                .uses_of(id)
-                .iter()
-                .find(|u| u.session_id != session_id)
-            {
+            if let Some(other) = registry.used_outside(id, Some(session_id)) {
                 return Ok(CartridgeClaim::UsedIn(other.clone()));
             }
-            if registry
-                .uses_of(id)
-                .iter()
-                .any(|u| u.session_id == session_id)
-            {
+            if registry.held(id, session_id) {
                 return Ok(CartridgeClaim::Claimed { new: false });
             }
             jsonl::append_folded(
@@ -174,7 +172,21 @@ impl CartridgeRegistry {
     /// re-inserted within its own session is not "used outside".
     #[must_use]
     pub fn is_used_outside(&self, id: CartridgeId, session_id: &str) -> bool {
-        self.uses_of(id).iter().any(|u| u.session_id != session_id)
+        self.used_outside(id, Some(session_id)).is_some()
+    }
+
+    /// The first recorded use of `id` by a session other than `session_id` (by any
+    /// session with `None`).
+    #[must_use]
+    pub fn used_outside(&self, id: CartridgeId, session_id: Option<&str>) -> Option<&CartridgeUse> {
+        self.uses_of(id)
+            .iter()
+            .find(|u| Some(u.session_id.as_str()) != session_id)
+    }
+
+    /// `session_id` holds `id` (claimed or ran, not released).
+    fn held(&self, id: CartridgeId, session_id: &str) -> bool {
+        self.uses_of(id).iter().any(|u| u.session_id == session_id)
     }
 
     /// Records that `id` ran in `session_id` for `client` at `at`, appending it to the

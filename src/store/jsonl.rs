@@ -80,6 +80,22 @@ impl<T> Loaded<T> {
 /// or a full disk), a newline is written first, so the torn line stays a bad line of
 /// its own and does not swallow this record.
 pub fn append<T: Serialize>(path: &Path, record: &T) -> Result<(), StoreError> {
+    let (mut file, created) = open_for_append(path).map_err(|source| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    write_record(&mut file, created, path, record).map(|_| ())
+}
+
+/// Writes `record` as one line at the end of `file` (at `path`, opened by
+/// [`open_for_append`]) and syncs it, and its folder too when the file was `created`.
+/// A last line left without its newline is ended first. Returns the bytes written.
+fn write_record<T: Serialize>(
+    file: &mut fs::File,
+    created: bool,
+    path: &Path,
+    record: &T,
+) -> Result<Vec<u8>, StoreError> {
     let mut line = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
         path: path.to_path_buf(),
         source,
@@ -89,9 +105,7 @@ pub fn append<T: Serialize>(path: &Path, record: &T) -> Result<(), StoreError> {
         path: path.to_path_buf(),
         source,
     };
-
-    let (mut file, created) = open_for_append(path).map_err(write_error)?;
-    if !created && ends_without_newline(&mut file).map_err(write_error)? {
+    if !created && ends_without_newline(file).map_err(write_error)? {
         line.insert(0, b'\n');
     }
     // One write of the whole line: with O_APPEND it lands at the end in one piece
@@ -101,7 +115,7 @@ pub fn append<T: Serialize>(path: &Path, record: &T) -> Result<(), StoreError> {
     if created {
         sync_parent(path)?;
     }
-    Ok(())
+    Ok(line)
 }
 
 /// Opens `path` for appending and reading its last byte; says whether it was created.
@@ -319,31 +333,20 @@ impl Locked<'_> {
 
     /// Appends `record` as one line and syncs it; the tail then counts it as read.
     pub fn append<T: Serialize>(&mut self, record: &T) -> Result<(), StoreError> {
-        let path = self.tail.path.clone();
-        let mut line = serde_json::to_vec(record).map_err(|source| StoreError::Encode {
-            path: path.clone(),
-            source,
-        })?;
-        line.push(b'\n');
-        let write_error = |source: io::Error| StoreError::Write {
-            path: path.clone(),
-            source,
-        };
-        let mut lines = 1;
-        if ends_without_newline(&mut self.file).map_err(write_error)? {
-            line.insert(0, b'\n');
-            lines += 1;
-        }
         // Everything before was read under this lock: the tail ends where this line
         // ends, unless the file was cut short and is being read again.
-        let before = self.file.metadata().map_err(write_error)?.len();
-        self.file.write_all(&line).map_err(write_error)?;
-        self.file.sync_data().map_err(write_error)?;
-        if self.created {
-            sync_parent(&path)?;
-            self.created = false;
-        }
+        let before = self
+            .file
+            .metadata()
+            .map_err(|source| StoreError::Write {
+                path: self.tail.path.clone(),
+                source,
+            })?
+            .len();
+        let line = write_record(&mut self.file, self.created, &self.tail.path, record)?;
+        self.created = false;
         if before == self.tail.offset {
+            let lines = memchr::memchr_iter(b'\n', &line).count();
             self.tail.advance_past(before, &line, lines);
         }
         Ok(())

@@ -163,7 +163,9 @@ impl TreatmentHistory {
 
     /// Claims `zone` for `client` in `session_id` on `date`, if `allowed` says yes to
     /// the latest treatment of that zone by another session (`None`: never treated):
-    /// one step under the file's lock, on everything appended until then.
+    /// one step under the file's lock, on everything appended until then. A zone the
+    /// session holds already is its own without the lock (it was judged when claimed):
+    /// a start again in the session never waits on another station's lock.
     pub fn claim(
         &mut self,
         client: &str,
@@ -172,6 +174,9 @@ impl TreatmentHistory {
         session_id: &str,
         allowed: impl FnOnce(Option<Date>) -> bool,
     ) -> Result<ZoneClaim, StoreError> {
+        if self.held(client, zone, session_id) {
+            return Ok(ZoneClaim::Claimed { new: false });
+        }
         jsonl::under_lock(self, |history, locked| {
             let other = history
                 .latest(client, zone, Some(session_id))

@@ -95,37 +95,32 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
 
     let input = spawn_stdin_reader()?;
     // Lines typed while a start was held, carried out after it.
-    let mut deferred = VecDeque::new();
+    let mut deferred: VecDeque<String> = VecDeque::new();
     loop {
-        if let Some(typed) = deferred.pop_front() {
-            let typed: String = typed;
-            station.pump(Duration::ZERO);
-            if execute(&mut station, typed.trim(), &mut out, &input, &mut deferred) == Flow::Quit {
-                break;
+        let typed = if let Some(typed) = deferred.pop_front() {
+            typed
+        } else {
+            select! {
+                recv(input) -> typed => {
+                    let Ok(typed) = typed else { break };
+                    typed
+                },
+                default(Duration::from_millis(50)) => {
+                    station.pump(Duration::ZERO);
+                    out.notices(station.take_notices());
+                    continue;
+                },
             }
-            out.notices(station.take_notices());
-            continue;
+        };
+        // Lines typed back to back must not starve the link: take in what it said (and
+        // prove the station alive) before each one, so `status` shows the pen as it is
+        // now.
+        station.pump(Duration::ZERO);
+        out.notices(station.take_notices());
+        if execute(&mut station, typed.trim(), &mut out, &input, &mut deferred) == Flow::Quit {
+            break;
         }
-        select! {
-            recv(input) -> typed => {
-                let Ok(typed) = typed else { break };
-                // Lines typed back to back must not starve the link: take in what it
-                // said (and prove the station alive) before each one, so `status`
-                // shows the pen as it is now.
-                station.pump(Duration::ZERO);
-                out.notices(station.take_notices());
-                if execute(&mut station, typed.trim(), &mut out, &input, &mut deferred)
-                    == Flow::Quit
-                {
-                    break;
-                }
-                out.notices(station.take_notices());
-            },
-            default(Duration::from_millis(50)) => {
-                station.pump(Duration::ZERO);
-                out.notices(station.take_notices());
-            },
-        }
+        out.notices(station.take_notices());
     }
     // quit and end of input: halt the pen first.
     let halted = station.command(Command::Halt);
@@ -377,7 +372,7 @@ fn open_session(station: &mut Station, path: &Path, out: &mut Printer) {
 fn send(station: &mut Station, command: Command, out: &mut Printer) {
     let shown = command.to_string();
     match station.command(command) {
-        Ok(answer) => print_outcome(out, &shown, answer.outcome),
+        Ok(answer) => out.line(&outcome_line(&shown, answer.outcome)),
         Err(e) => out.line(&format!("error: {e}")),
     }
 }
@@ -443,7 +438,7 @@ fn start(
         }
     }
     match started {
-        Some(outcome) => print_outcome(out, &Command::Run.to_string(), outcome),
+        Some(outcome) => out.line(&outcome_line(&Command::Run.to_string(), outcome)),
         None => out.line("error: no answer to RUN within 5 s"),
     }
     for line in later {
@@ -454,12 +449,7 @@ fn start(
     }
 }
 
-/// Prints how a command ended, as `ok`, `refused:` or `error:`.
-fn print_outcome(out: &mut Printer, shown: &str, outcome: Outcome) {
-    out.line(&outcome_line(shown, outcome));
-}
-
-/// How a command ended, as the console prints it.
+/// How a command ended, as the console prints it: `ok`, `refused:` or `error:`.
 fn outcome_line(shown: &str, outcome: Outcome) -> String {
     match outcome {
         Outcome::Ack => "ok".to_owned(),
