@@ -1077,7 +1077,17 @@ impl Station {
     /// whether they stand (released unless the pen acknowledged it).
     fn send_start(&mut self) -> Result<RequestId, StationError> {
         let claims = self.claim_for_start()?;
-        let id = self.link.send(Command::Run).map_err(link_error)?;
+        let id = match self.link.send(Command::Run) {
+            Ok(id) => id,
+            Err(e) => {
+                // No RUN went to the link: nothing will answer it, so nothing would
+                // release what was claimed for it.
+                if let Some(claims) = &claims {
+                    self.release_claims(claims);
+                }
+                return Err(link_error(e));
+            }
+        };
         if let Some(claims) = claims {
             self.pending_claims.insert(id, claims);
         }
