@@ -593,14 +593,13 @@ mod tests {
             assert_eq!(monitor.judge(&measured(t, 500, ramp), &i), None, "t={t}");
         }
         // Stuck at 6000 rpm (twice the target): tripped 100 ms after it shows.
-        let mut tripped = None;
-        for t in 1300..1500 {
-            if let Some(trip) = monitor.judge(&measured(t, 500, 6000), &i) {
-                tripped = Some((t, trip));
-                break;
-            }
-        }
-        let (t, trip) = tripped.expect("overspeed");
+        let (t, trip) = (1300..1500)
+            .find_map(|t| {
+                monitor
+                    .judge(&measured(t, 500, 6000), &i)
+                    .map(|trip| (t, trip))
+            })
+            .expect("overspeed");
         assert_eq!(trip.rule, MonitorRule::Overspeed);
         assert!((1300..=1420).contains(&t), "tripped at {t}");
     }
@@ -614,14 +613,13 @@ mod tests {
         for t in 0..=350 {
             assert_eq!(monitor.judge(&measured(t, 900, 6000), &i), None, "t={t}");
         }
-        let mut tripped = None;
-        for t in 351..600 {
-            if let Some(trip) = monitor.judge(&measured(t, 900, 6000), &i) {
-                tripped = Some((t, trip));
-                break;
-            }
-        }
-        let (t, trip) = tripped.expect("off target");
+        let (t, trip) = (351..600)
+            .find_map(|t| {
+                monitor
+                    .judge(&measured(t, 900, 6000), &i)
+                    .map(|trip| (t, trip))
+            })
+            .expect("off target");
         assert_eq!(trip.rule, MonitorRule::DepthOffTarget);
         assert_eq!(t, 451);
     }

@@ -151,9 +151,7 @@ impl CartridgeRegistry {
             released: true,
             ..CartridgeUse::new(id, session_id, client, at)
         };
-        jsonl::under_lock(self, |registry, locked| {
-            jsonl::append_folded(registry, locked, entry)
-        })
+        jsonl::append_under_lock(self, entry)
     }
 
     /// The first recorded use of `id`, if it has ever run.
@@ -203,13 +201,9 @@ impl CartridgeRegistry {
         match self.claim(id, session_id, client, at)? {
             CartridgeClaim::Claimed { .. } => Ok(()),
             // Recorded beside the other session's use: this is what ran.
-            CartridgeClaim::UsedIn(_) => jsonl::under_lock(self, |registry, locked| {
-                jsonl::append_folded(
-                    registry,
-                    locked,
-                    CartridgeUse::new(id, session_id, client, at),
-                )
-            }),
+            CartridgeClaim::UsedIn(_) => {
+                jsonl::append_under_lock(self, CartridgeUse::new(id, session_id, client, at))
+            }
         }
     }
 

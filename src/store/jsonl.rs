@@ -432,6 +432,12 @@ pub fn under_lock<S: Folded, R>(
     result
 }
 
+/// Appends `record`, a line that needs no decision (a release, a use recorded as it
+/// happened), under the file's lock after taking in every line appended until then.
+pub fn append_under_lock<S: Folded>(store: &mut S, record: S::Record) -> Result<(), StoreError> {
+    under_lock(store, |store, locked| append_folded(store, locked, record))
+}
+
 /// Appends `record` under the lock, then takes it in: the store never holds what the
 /// file does not.
 pub fn append_folded<S: Folded>(

@@ -210,9 +210,7 @@ impl TreatmentHistory {
             released: true,
             ..TreatmentRecord::new(client, zone, date, session_id)
         };
-        jsonl::under_lock(self, |history, locked| {
-            jsonl::append_folded(history, locked, record)
-        })
+        jsonl::append_under_lock(self, record)
     }
 
     /// Records that `zone` was treated for `client` on `date` in `session_id`,
