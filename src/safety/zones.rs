@@ -316,8 +316,10 @@ impl ZoneTable {
         Self::new(ZoneId::ALL.map(Zone::compiled))
     }
 
-    /// Parses and validates a table file's text.
+    /// Parses and validates a table file's text. A leading UTF-8 byte-order mark
+    /// (which some editors write) is skipped: it is not part of the JSON text.
     pub fn from_json(text: &str) -> Result<Self, ZoneTableError> {
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         let root: Value = serde_json::from_str(text)
             .map_err(|e| ZoneTableError::new(None, None, ErrorKind::NotJson(e.to_string())))?;
         parse_table(&root)
@@ -325,16 +327,17 @@ impl ZoneTable {
 
     /// Reads and validates a table file. A read error names the path.
     pub fn load(path: &Path) -> Result<Self, ZoneTableError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ZoneTableError::new(
-                None,
-                None,
-                ErrorKind::Read {
-                    path: path.display().to_string(),
-                    message: e.to_string(),
-                },
-            )
-        })?;
+        let text =
+            crate::files::read_text(path, crate::files::MAX_TEXT_FILE_BYTES).map_err(|e| {
+                ZoneTableError::new(
+                    None,
+                    None,
+                    ErrorKind::Read {
+                        path: path.display().to_string(),
+                        message: e.to_string(),
+                    },
+                )
+            })?;
         Self::from_json(&text)
     }
 
@@ -391,6 +394,14 @@ impl ZoneTable {
         })?;
         let mut zones = self.zones.clone();
         if let Some(z) = zones.get_mut(zone.index()) {
+            // The same rule as a file's, so the table saved can be loaded again.
+            check_typical_within_limit(z.typical_um, limit_um).map_err(|kind| {
+                ZoneTableError::new(
+                    Some(zone.as_str().to_owned()),
+                    Some("typical_mm".to_owned()),
+                    kind,
+                )
+            })?;
             z.limit_um = limit_um;
         }
         Ok(Self::new(zones))
@@ -573,6 +584,21 @@ pub enum ErrorKind {
         /// High end, µm.
         hi_um: i32,
     },
+    /// A typical range that starts above the zone's protocol limit.
+    #[error(
+        "typical range {} to {} mm starts above the protocol limit {} mm",
+        fmt_mm(*.lo_um),
+        fmt_mm(*.hi_um),
+        fmt_mm(*.limit_um)
+    )]
+    TypicalAboveLimit {
+        /// Low end, µm.
+        lo_um: i32,
+        /// High end, µm.
+        hi_um: i32,
+        /// The zone's protocol limit, µm.
+        limit_um: i32,
+    },
     /// A zone id that is not one of the ten.
     #[error("unknown zone id; valid ids: {}", valid_zone_ids())]
     UnknownZone,
@@ -692,6 +718,7 @@ fn parse_zone(i: usize, value: &Value) -> Result<Zone, ZoneTableError> {
         .map_err(|k| err("protocol_limit_mm", k))?;
     let typical_um =
         parse_typical(field("typical_mm")?, ceiling_um).map_err(|k| err("typical_mm", k))?;
+    check_typical_within_limit(typical_um, limit_um).map_err(|k| err("typical_mm", k))?;
     let sources = parse_sources(field("sources")?).map_err(|k| err("sources", k))?;
     Ok(Zone {
         id,
@@ -764,6 +791,20 @@ fn parse_sources(value: &Value) -> Result<Vec<String>, ErrorKind> {
             other => Err(wrong_type("an array of strings", other)),
         })
         .collect()
+}
+
+/// A typical range must start at or below the protocol limit: a range that lies
+/// above it describes depths the station would refuse. Its high end may pass the
+/// limit (the clinical reference's body row: typical 1.5–2.0 mm, limit 1.50 mm).
+fn check_typical_within_limit(typical_um: (i32, i32), limit_um: i32) -> Result<(), ErrorKind> {
+    if typical_um.0 > limit_um {
+        return Err(ErrorKind::TypicalAboveLimit {
+            lo_um: typical_um.0,
+            hi_um: typical_um.1,
+            limit_um,
+        });
+    }
+    Ok(())
 }
 
 /// The rules every protocol limit obeys, from a file or from [`ZoneTable::with_limit`].
@@ -996,6 +1037,26 @@ mod tests {
             &set("cheeks", "typical_mm", json!([0.5, 2.5])),
             "zone \"cheeks\", field \"typical_mm\": 2.5 mm is above the compiled ceiling 2.00 mm",
         );
+        check(
+            &set("cheeks", "typical_mm", json!([1.5, 2.0])),
+            "zone \"cheeks\", field \"typical_mm\": typical range 1.50 to 2.00 mm starts above the protocol limit 1.00 mm",
+        );
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_accepted() {
+        let with_bom = format!("\u{feff}{ASSET}");
+        assert_eq!(
+            ZoneTable::from_json(&with_bom).expect("a BOM is not an error"),
+            ZoneTable::builtin()
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("zones.json");
+        std::fs::write(&path, with_bom.as_bytes()).expect("write");
+        assert_eq!(
+            ZoneTable::load(&path).expect("a BOM file loads"),
+            ZoneTable::builtin()
+        );
     }
 
     #[test]
@@ -1089,8 +1150,12 @@ mod tests {
             ZoneId::Cheeks,
             600,
         );
+        // A clinic that does not treat a zone sets its limit, and its typical range, to 0.
         check(
-            &set("cheeks", "protocol_limit_mm", 0.0.into()),
+            &edited("cheeks", |z| {
+                z.insert("protocol_limit_mm".into(), 0.0.into());
+                z.insert("typical_mm".into(), serde_json::json!([0.0, 0.0]));
+            }),
             ZoneId::Cheeks,
             0,
         );
