@@ -22,6 +22,9 @@
 //! - `answers`: every answerable question ([`QuestionId::answerable`], i.e. all but
 //!   `under_22`, which is derived from `dob`) as a boolean, `true` meaning "yes, this
 //!   applies". Nothing may be left out: a question not asked is not a "no".
+//!   Intake forms often include `under_22` too: it is accepted when it agrees with
+//!   `dob` on the session's day, and refused, naming both, when it does not
+//!   ([`parse_answers_checked`]); the age from `dob` decides either way.
 //! - `confirmed_cautions`: caution ids the practitioner confirms treating despite;
 //!   required, may be empty. Confirming a caution answered `false` is harmless and
 //!   has no effect.
@@ -326,6 +329,10 @@ pub struct ScreeningAnswers {
     pub answers: BTreeMap<QuestionId, bool>,
     /// Caution ids the practitioner confirmed.
     pub confirmed_cautions: BTreeSet<QuestionId>,
+    /// `under_22` as the file gave it, if it did; checked against `dob` by
+    /// [`parse_answers_checked`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stated_under_22: Option<bool>,
 }
 
 /// A defect in an answers file. Each names the field or question.
@@ -404,9 +411,20 @@ pub enum ScreeningError {
         /// The id as given.
         id: String,
     },
-    /// `under_22` given as an answer.
-    #[error("answers: \"under_22\" is derived from dob and must not be answered")]
-    DerivedQuestion,
+    /// `under_22` given as an answer that contradicts the date of birth.
+    #[error(
+        "answers: \"under_22\" is {stated}, but dob {dob} makes the client {age_years} on {today}"
+    )]
+    Under22Contradicts {
+        /// The answer as given.
+        stated: bool,
+        /// The date of birth.
+        dob: Date,
+        /// The age it gives on `today`, whole years.
+        age_years: i16,
+        /// The session's day.
+        today: Date,
+    },
     /// An answer that is not `true` or `false`.
     #[error("answers: question \"{id}\" must be true or false, found {found}")]
     NotBoolean {
@@ -486,18 +504,20 @@ pub fn parse_answers(json: &str) -> Result<ScreeningAnswers, ScreeningError> {
         ));
     };
     let mut answers = BTreeMap::new();
+    let mut stated_under_22 = None;
     for (key, value) in given {
         let id: QuestionId = key.parse()?;
-        if !id.answerable() {
-            return Err(ScreeningError::DerivedQuestion);
-        }
         let Value::Bool(yes) = value else {
             return Err(ScreeningError::NotBoolean {
                 id,
                 found: value.to_string(),
             });
         };
-        answers.insert(id, *yes);
+        if id.answerable() {
+            answers.insert(id, *yes);
+        } else {
+            stated_under_22 = Some(*yes);
+        }
     }
     if let Some(id) = QuestionId::ALL
         .into_iter()
@@ -535,15 +555,28 @@ pub fn parse_answers(json: &str) -> Result<ScreeningAnswers, ScreeningError> {
         practitioner,
         answers,
         confirmed_cautions,
+        stated_under_22,
     })
 }
 
-/// [`parse_answers`], and the date of birth must not be after `today`.
+/// [`parse_answers`], and the date of birth must not be after `today`, and a stated
+/// `under_22` must agree with the age `dob` gives on `today`.
 pub fn parse_answers_checked(json: &str, today: Date) -> Result<ScreeningAnswers, ScreeningError> {
     let answers = parse_answers(json)?;
     if answers.dob > today {
         return Err(ScreeningError::FutureDob {
             dob: answers.dob,
+            today,
+        });
+    }
+    let age_years = age_years(answers.dob, today);
+    if let Some(stated) = answers.stated_under_22
+        && stated != (age_years < MIN_AGE_YEARS)
+    {
+        return Err(ScreeningError::Under22Contradicts {
+            stated,
+            dob: answers.dob,
+            age_years,
             today,
         });
     }
@@ -806,6 +839,35 @@ mod tests {
         assert!(parsed.confirmed_cautions.is_empty());
     }
 
+    #[test]
+    fn a_stated_under_22_that_agrees_with_dob_is_accepted() {
+        let adult = parse_answers_checked(&answer("under_22", json!(false)), date(2025, 6, 1))
+            .expect("agrees: 35 years old");
+        assert_eq!(adult.stated_under_22, Some(false));
+        assert!(evaluate(&adult, date(2025, 6, 1)).passed());
+        let young = |stated: bool| {
+            let json = with(|m| {
+                m.insert("dob".into(), json!("2004-06-02"));
+                m["answers"]
+                    .as_object_mut()
+                    .expect("answers")
+                    .insert("under_22".into(), json!(stated));
+            });
+            parse_answers_checked(&json, date(2025, 6, 1)).map_err(|e| e.to_string())
+        };
+        // 20 years old on the day (21 tomorrow): "under 22" is true.
+        let parsed = young(true).expect("agrees");
+        assert_eq!(
+            evaluate(&parsed, date(2025, 6, 1)).do_not_treat,
+            vec![QuestionId::Under22]
+        );
+        assert_eq!(
+            young(false),
+            Err("answers: \"under_22\" is false, but dob 2004-06-02 makes the client 20 on 2025-06-01"
+                .to_owned())
+        );
+    }
+
     fn check_error(json: &str, expected: &str) {
         match parse_answers_checked(json, date(2025, 6, 1)) {
             Ok(_) => panic!("accepted, expected: {expected}"),
@@ -863,8 +925,12 @@ mod tests {
              facial_trauma_6mo, lidocaine_sensitivity, fitzpatrick_iv_vi",
         );
         check(
-            &answer("under_22", json!(false)),
-            "answers: \"under_22\" is derived from dob and must not be answered",
+            &answer("under_22", json!(true)),
+            "answers: \"under_22\" is true, but dob 1990-05-01 makes the client 35 on 2025-06-01",
+        );
+        check(
+            &answer("under_22", json!("no")),
+            "answers: question \"under_22\" must be true or false, found \"no\"",
         );
         check(
             &answer("open_wounds", json!("no")),
