@@ -87,7 +87,8 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("punctum: error: {e:#}");
+            // Errors quote paths, typed values and the pen's strings.
+            eprintln!("punctum: error: {}", crate::text::shown(&format!("{e:#}")));
             ExitCode::FAILURE
         }
     }
@@ -149,7 +150,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             for p in ports {
                 let mark = if p.is_pen { "pen" } else { "   " };
                 let product = p.product.as_deref().unwrap_or("-");
-                println!("{mark}  {}  {product}", p.path);
+                // The product string is the USB device's own.
+                println!(
+                    "{mark}  {}  {}",
+                    crate::text::shown(&p.path),
+                    crate::text::shown(product)
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

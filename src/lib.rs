@@ -4,6 +4,7 @@
 
 pub mod calibration;
 pub mod cli;
+pub mod files;
 pub mod link;
 pub mod monitor;
 pub mod protocol;
@@ -13,5 +14,6 @@ pub mod safety;
 pub mod sim;
 pub mod station;
 pub mod store;
+pub mod text;
 pub mod timeseries;
 pub mod ui;

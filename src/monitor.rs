@@ -18,6 +18,7 @@ use crossbeam_channel::select;
 
 use crate::link::{Link, LinkConfig, LinkEvent, LinkState, LinkStats};
 use crate::protocol::{Calibration, PenInfo, PenMessage, Telemetry};
+use crate::text::shown;
 
 /// Options of `punctum monitor`.
 #[derive(Debug, clap::Args)]
@@ -61,7 +62,7 @@ pub fn run(args: &MonitorArgs) -> anyhow::Result<ExitCode> {
     config.telemetry_hz = args.telemetry_hz;
     let link = Link::spawn(config).context("cannot start the link thread")?;
     let interactive = std::io::stdout().is_terminal();
-    println!("connecting to {}", args.port.display());
+    println!("connecting to {}", shown(&args.port.display().to_string()));
 
     let mut view = StatusView::default();
     let mut next_print = Instant::now();
@@ -119,24 +120,29 @@ impl StatusView {
             LinkEvent::State(LinkState::Connected { info, calibration }) => {
                 self.connected = true;
                 self.last_error = None;
-                println!("{lead}{}", info_line(&info));
-                println!("{}", calibration_line(&calibration));
+                println!("{lead}{}", shown(&info_line(&info)));
+                println!("{}", shown(&calibration_line(&calibration)));
             }
             LinkEvent::State(LinkState::Lost(reason)) => {
                 self.connected = false;
-                println!("{lead}link: lost ({reason}); the motor is assumed stopped; reconnecting");
+                println!(
+                    "{lead}link: lost ({}); the motor is assumed stopped; reconnecting",
+                    shown(&reason.to_string())
+                );
             }
             LinkEvent::State(LinkState::Connecting { last_error, .. })
                 if last_error != self.last_error =>
             {
                 if let Some(e) = &last_error {
-                    println!("{lead}link: cannot connect yet ({e}); retrying");
+                    println!("{lead}link: cannot connect yet ({}); retrying", shown(e));
                 }
                 self.last_error = last_error;
             }
-            LinkEvent::Pen { t_ms, event } => println!("{lead}event: t_ms={t_ms} {event:?}"),
+            LinkEvent::Pen { t_ms, event } => {
+                println!("{lead}event: t_ms={t_ms} {}", shown(&format!("{event:?}")));
+            }
             LinkEvent::Calibration(c) if self.connected => {
-                println!("{lead}{}", calibration_line(&c));
+                println!("{lead}{}", shown(&calibration_line(&c)));
             }
             LinkEvent::Stats(stats) => self.stats = stats,
             LinkEvent::OwnerStalled => println!("{lead}link: monitor stalled; heartbeats held"),

@@ -76,7 +76,7 @@ impl SessionEntry {
     /// The second value lists problems found in a record read whole (its loader
     /// warnings), for the library's warnings.
     pub fn read(path: &Path) -> Result<(SessionEntry, Vec<String>), LibraryError> {
-        let file = File::open(path).map_err(|source| LoadError::Open {
+        let file = crate::files::open_regular(path).map_err(|source| LoadError::Open {
             path: path.to_path_buf(),
             source,
         })?;

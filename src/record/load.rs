@@ -18,7 +18,6 @@
 //! station received before a zone change is never placed after it, so replay and
 //! the report see the same order the station did.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::format::{FORMAT_NAME, FORMAT_VERSION, Header, Line, TelLine};
@@ -123,8 +122,9 @@ pub fn load_with_progress(
     let cancelled = || LoadError::Cancelled {
         path: path.to_path_buf(),
     };
-    // `File::open` is read-only: nothing here can change the file.
-    let file = File::open(path).map_err(|source| LoadError::Open {
+    // Opened read-only: nothing here can change the file. A FIFO or a device is
+    // refused at once rather than read forever.
+    let file = crate::files::open_regular(path).map_err(|source| LoadError::Open {
         path: path.to_path_buf(),
         source,
     })?;

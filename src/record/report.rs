@@ -417,7 +417,12 @@ impl Report {
     #[must_use]
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let _ = writeln!(out, "Session {} ({})", self.session_id, self.status);
+        let _ = writeln!(
+            out,
+            "Session {} ({})",
+            crate::text::shown(&self.session_id),
+            self.status
+        );
         out.push_str(&self.text_about());
         out.push_str("\nZones\n");
         out.push_str(&self.text_zones());
@@ -562,14 +567,14 @@ impl Report {
                     .as_deref()
                     .map(|l| format!(" to {l}"))
                     .unwrap_or_default(),
-                s.next_advice
+                crate::text::shown(&s.next_advice)
             ),
             Some(_) => {
                 let mut out = String::from(
                     "Summary line DISAGREES with the lines (lines lost or skipped?):\n",
                 );
                 for d in &self.disagreements {
-                    let _ = writeln!(out, "  - {d}");
+                    let _ = writeln!(out, "  - {}", crate::text::shown(d));
                 }
                 out
             }
@@ -583,7 +588,7 @@ impl Report {
         }
         let _ = writeln!(out, "\nWarnings ({})", self.warnings.len());
         for w in self.warnings.iter().take(TEXT_WARNINGS) {
-            let _ = writeln!(out, "  line {}: {}", w.line, w.message);
+            let _ = writeln!(out, "  line {}: {}", w.line, crate::text::shown(&w.message));
         }
         if self.warnings.len() > TEXT_WARNINGS {
             let _ = writeln!(
@@ -689,7 +694,18 @@ fn join_or_none<'a>(items: impl Iterator<Item = &'a String>) -> String {
 }
 
 /// An aligned table, indented by two spaces; columns in `right` are right-aligned.
+/// An aligned table. Cells are shown with [`crate::text::shown`]: notes, ids, file
+/// names and alarm texts come from outside.
 fn table(headers: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|cell| crate::text::shown(cell).into_owned())
+                .collect()
+        })
+        .collect();
+    let rows = rows.as_slice();
     let columns = rows
         .iter()
         .map(Vec::len)

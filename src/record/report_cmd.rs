@@ -37,9 +37,9 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             let _ = writeln!(
                 err,
                 "punctum: warning: {}: line {}: {}",
-                args.file.display(),
+                crate::text::shown(&args.file.display().to_string()),
                 w.line_no,
-                w.message
+                crate::text::shown(&w.message)
             );
         }
     }
@@ -48,7 +48,7 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         let _ = writeln!(
             std::io::stderr(),
             "punctum: wrote {rows} telemetry samples to {}",
-            out.display()
+            crate::text::shown(&out.display().to_string())
         );
     }
     let report = Report::from_recording(&rec);

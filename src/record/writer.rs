@@ -1,9 +1,11 @@
 //! The recorder: writes one session's record on its own thread.
 //!
 //! The station hands it [`Line`]s through a bounded channel and never waits on the
-//! disk. The thread writes each line as it comes and flushes and syncs at least every
-//! [`FLUSH_INTERVAL`], so an abrupt kill loses at most that much. The header is
-//! written and synced before [`Recorder::create`] returns: a session whose record
+//! disk. The thread writes each line as it comes, hands what it wrote to the
+//! operating system at least every [`HANDOVER_INTERVAL`] (a crash of this process
+//! loses at most that much: the kernel still writes what it holds) and syncs it to
+//! the disk at least every [`SYNC_INTERVAL`] (what a power cut may lose). The header
+//! is written and synced before [`Recorder::create`] returns: a session whose record
 //! cannot even be started never opens.
 //!
 //! A write error (disk full, permission, a vanished folder) stops the thread; the
@@ -20,8 +22,21 @@ use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
 
 use super::format::{Header, Line};
 
-/// The longest a written line waits in memory before it is flushed and synced.
-pub const FLUSH_INTERVAL: Duration = Duration::from_millis(250);
+/// The longest a line waits in the process's own buffer before it is handed to the
+/// operating system (`write`): the most a crash of the process can lose.
+pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(20);
+
+/// The longest a line handed to the operating system waits before `fdatasync`: the
+/// most a power cut can lose.
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What the station sends the writing thread.
+enum ToWriter {
+    /// A line to append.
+    Line(Line),
+    /// Reply once every line before it is handed to the operating system.
+    Confirm(Sender<()>),
+}
 
 /// Lines the channel to the recorder holds: 65 s of telemetry at 1000 Hz. A disk so
 /// slow that this fills is a recording failure, not a reason to block the station.
@@ -49,6 +64,18 @@ pub enum RecordError {
         /// What the system said.
         why: String,
     },
+    /// A line longer than every reader takes ([`super::lines::MAX_LINE_BYTES`]):
+    /// refused at entry, so nothing the station accepts is unreadable.
+    #[error(
+        "{what} refused: it would make a record line of {bytes} bytes; a line holds at most {limit} bytes (1 MiB)",
+        limit = super::lines::MAX_LINE_BYTES
+    )]
+    TooLong {
+        /// What was refused ("the note").
+        what: &'static str,
+        /// The line's length once encoded, bytes (newline excluded).
+        bytes: usize,
+    },
     /// The recorder fell more than [`CHANNEL_CAPACITY`] lines behind.
     #[error("the session record {path} fell behind: the disk is too slow")]
     Behind {
@@ -57,10 +84,38 @@ pub enum RecordError {
     },
 }
 
+/// Refuses `line` if, encoded, it is longer than a reader takes
+/// ([`super::lines::MAX_LINE_BYTES`]). Lines the station builds from operators' text
+/// (notes) pass here before they are accepted; `what` names the thing refused.
+pub fn check_line_fits(line: &Line, what: &'static str) -> Result<(), RecordError> {
+    /// Counts bytes, keeps none.
+    struct Count(usize);
+    impl io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    // Encoding a line to a counter cannot fail; were it to, the writer would too.
+    let _ = serde_json::to_writer(&mut count, line);
+    if count.0 > super::lines::MAX_LINE_BYTES {
+        Err(RecordError::TooLong {
+            what,
+            bytes: count.0,
+        })
+    } else {
+        Ok(())
+    }
+}
+
 /// One session's record being written.
 pub struct Recorder {
     path: PathBuf,
-    tx: Option<Sender<Line>>,
+    tx: Option<Sender<ToWriter>>,
     failure: Arc<Mutex<Option<RecordError>>>,
     thread: Option<JoinHandle<()>>,
     lines: u64,
@@ -87,7 +142,7 @@ impl Recorder {
         // The new name must survive a power cut too; the header itself is synced
         // already, so a folder that cannot be synced is no reason to refuse.
         let _ = crate::store::sync_parent(&path);
-        let (tx, rx) = crossbeam_channel::bounded::<Line>(CHANNEL_CAPACITY);
+        let (tx, rx) = crossbeam_channel::bounded::<ToWriter>(CHANNEL_CAPACITY);
         let failure = Arc::new(Mutex::new(None));
         let thread_failure = Arc::clone(&failure);
         let thread_path = path.clone();
@@ -142,7 +197,7 @@ impl Recorder {
         let Some(tx) = &self.tx else {
             return Err(self.write_error("the record is closed"));
         };
-        match tx.try_send(line) {
+        match tx.try_send(ToWriter::Line(line)) {
             Ok(()) => {
                 self.lines += 1;
                 Ok(())
@@ -154,6 +209,40 @@ impl Recorder {
             Err(TrySendError::Disconnected(_)) => Err(self
                 .failure()
                 .unwrap_or_else(|| self.write_error("the recorder thread ended"))),
+        }
+    }
+
+    /// Waits, at most `timeout`, until every line handed over so far has been written
+    /// to the operating system: an operator's note is answered only once it is safe
+    /// from a crash, and a full disk is reported to whoever typed it.
+    pub fn confirm(&mut self, timeout: Duration) -> Result<(), RecordError> {
+        if let Some(e) = self.failure() {
+            return Err(e);
+        }
+        let Some(tx) = &self.tx else {
+            return Err(self.write_error("the record is closed"));
+        };
+        let (reply_tx, reply_rx) = crossbeam_channel::bounded(1);
+        let failed = || {
+            self.failure()
+                .unwrap_or_else(|| self.write_error("the recorder thread ended"))
+        };
+        match tx.try_send(ToWriter::Confirm(reply_tx)) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(RecordError::Behind {
+                    path: self.path.display().to_string(),
+                });
+            }
+            Err(TrySendError::Disconnected(_)) => return Err(failed()),
+        }
+        match reply_rx.recv_timeout(timeout) {
+            Ok(()) => Ok(()),
+            // The thread dropped the reply: it failed before reaching the request.
+            Err(RecvTimeoutError::Disconnected) => Err(failed()),
+            Err(RecvTimeoutError::Timeout) => Err(RecordError::Behind {
+                path: self.path.display().to_string(),
+            }),
         }
     }
 
@@ -256,30 +345,50 @@ fn flush_and_sync(out: &mut BufWriter<fs::File>) -> io::Result<()> {
     out.get_ref().sync_data()
 }
 
-/// Writes lines until the station closes the channel, flushing and syncing at least
-/// every [`FLUSH_INTERVAL`] while lines arrive.
+/// Writes lines until the station closes the channel: what is buffered goes to the
+/// operating system within [`HANDOVER_INTERVAL`] of its first line, and to the disk
+/// within [`SYNC_INTERVAL`] of that.
 fn write_loop(
-    rx: &crossbeam_channel::Receiver<Line>,
+    rx: &crossbeam_channel::Receiver<ToWriter>,
     out: &mut BufWriter<fs::File>,
 ) -> io::Result<()> {
-    let mut dirty = false;
-    let mut flush_at = Instant::now() + FLUSH_INTERVAL;
+    // When the oldest line not yet handed over / not yet synced must go, if any.
+    let mut handover_at: Option<Instant> = None;
+    let mut sync_at: Option<Instant> = None;
     loop {
-        match rx.recv_deadline(flush_at) {
-            Ok(line) => {
+        let deadline = match (handover_at, sync_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let received = match deadline {
+            Some(deadline) => rx.recv_deadline(deadline),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match received {
+            Ok(ToWriter::Line(line)) => {
                 write_line(out, &line)?;
-                dirty = true;
+                handover_at.get_or_insert_with(|| Instant::now() + HANDOVER_INTERVAL);
+            }
+            Ok(ToWriter::Confirm(reply)) => {
+                if handover_at.take().is_some() {
+                    out.flush()?;
+                    sync_at.get_or_insert_with(|| Instant::now() + SYNC_INTERVAL);
+                }
+                // The asker may have given up waiting: nothing to do then.
+                let _ = reply.send(());
             }
             Err(RecvTimeoutError::Timeout) => {}
             Err(RecvTimeoutError::Disconnected) => return flush_and_sync(out),
         }
         let now = Instant::now();
-        if now >= flush_at {
-            if dirty {
-                flush_and_sync(out)?;
-                dirty = false;
-            }
-            flush_at = now + FLUSH_INTERVAL;
+        if handover_at.is_some_and(|at| now >= at) {
+            handover_at = None;
+            out.flush()?;
+            sync_at.get_or_insert(now + SYNC_INTERVAL);
+        }
+        if sync_at.is_some_and(|at| now >= at) {
+            sync_at = None;
+            out.get_ref().sync_data()?;
         }
     }
 }
@@ -349,8 +458,8 @@ mod tests {
         for n in 0..100 {
             recorder.record(tel(n)).expect("recorded");
         }
-        // Flushed within FLUSH_INTERVAL while the record stays open; the deadline only
-        // bounds a failure.
+        // Handed over within HANDOVER_INTERVAL while the record stays open; the
+        // deadline only bounds a failure.
         let path = recorder.path().to_path_buf();
         let deadline = Instant::now() + Duration::from_secs(10);
         while lines_of(&path).len() < 101 {

@@ -63,7 +63,8 @@ pub struct TimelineEvent {
     pub at_ms: u64,
     /// Its kind.
     pub kind: EventKind,
-    /// What happened, one line for a person.
+    /// What happened, one line for a person, control characters escaped
+    /// ([`crate::text::shown`]).
     pub text: String,
     /// The line number in the file, from 1.
     pub line_no: u64,
@@ -133,7 +134,8 @@ pub fn event_of(line: &TimedLine) -> Option<TimelineEvent> {
     Some(TimelineEvent {
         at_ms: u64::try_from(line.session_ms).unwrap_or(0),
         kind,
-        text,
+        // Notes and the pen's strings may hold control characters: one line, shown.
+        text: crate::text::shown(&text).into_owned(),
         line_no: line.line_no,
     })
 }

@@ -166,7 +166,11 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
     let pen = SimPen::spawn(args.to_config()).context("cannot start the simulated pen")?;
     {
         let mut stdout = std::io::stdout().lock();
-        writeln!(stdout, "port: {}", pen.port_path().display())?;
+        writeln!(
+            stdout,
+            "port: {}",
+            crate::text::shown(&pen.port_path().display().to_string())
+        )?;
         stdout.flush()?;
     }
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
@@ -191,7 +195,13 @@ pub fn run(args: &SimArgs) -> anyhow::Result<()> {
         mark = next;
         for entry in entries {
             if let Some(text) = describe(&entry) {
-                eprintln!("[boot {} t={} ms] {text}", entry.boot, entry.t_ms);
+                // The journal quotes what the host sent.
+                eprintln!(
+                    "[boot {} t={} ms] {}",
+                    entry.boot,
+                    entry.t_ms,
+                    crate::text::shown(&text)
+                );
             }
         }
     }
@@ -222,7 +232,7 @@ fn stdin_actions() -> anyhow::Result<Receiver<SimAction>> {
                             return;
                         }
                     }
-                    Err(e) => eprintln!("ignored: {e}"),
+                    Err(e) => eprintln!("ignored: {}", crate::text::shown(&e)),
                 }
             }
         })

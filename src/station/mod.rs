@@ -99,6 +99,13 @@ pub enum StationError {
     /// The session's record could not be started: the session does not open.
     #[error("the session cannot be recorded, so it does not open: {0}")]
     Recording(RecordError),
+    /// The open session's record can no longer be written (a full disk, a vanished
+    /// folder): what was asked is not in the record.
+    #[error("not recorded: recording failed: {0}")]
+    NotRecorded(String),
+    /// A line built from what was typed would be too long for any reader.
+    #[error("{0}")]
+    TooLong(RecordError),
     /// Technician mode or a calibration refused, and why.
     #[error("{0}")]
     Technician(String),
@@ -144,6 +151,9 @@ pub struct Station {
     speed_target_rpm: Option<i64>,
     series_rejected: u64,
     recorder: Option<Recorder>,
+    /// Why the open session's record stopped being written, once it has: every
+    /// command that would add to it says so from then on.
+    record_failure: Option<String>,
     closing: Option<Closing>,
     simulated: bool,
     desk: technician::Desk,
@@ -252,6 +262,7 @@ impl Station {
             speed_target_rpm: None,
             series_rejected: 0,
             recorder: None,
+            record_failure: None,
             closing: None,
             simulated: false,
             desk,
@@ -660,6 +671,7 @@ impl Station {
         // Dropping the recorder flushes what it still can.
         self.recorder = None;
         let why = e.to_string();
+        self.record_failure = Some(why.clone());
         self.recording_failed(&why);
         let _ = self
             .link
@@ -960,8 +972,8 @@ impl Station {
         // The last session's record is closed before a new one opens.
         self.finish_closing();
         let today = Self::today();
-        let answers: ScreeningAnswers =
-            screening::parse_answers(json).map_err(|e| StationError::Screening(e.to_string()))?;
+        let answers: ScreeningAnswers = screening::parse_answers_checked(json, today)
+            .map_err(|e| StationError::Screening(e.to_string()))?;
         let outcome = screening::evaluate(&answers, today);
         if !outcome.passed() {
             return Ok(outcome);
@@ -1014,6 +1026,7 @@ impl Station {
         session.record_path = Some(record_path);
         self.session = Some(session);
         self.recorder = Some(recorder);
+        self.record_failure = None;
         // A cartridge judged for no session (or another) is judged again for this one.
         if let Some(c) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) {
             let check = self.cartridge_check(c.id, None);
@@ -1248,8 +1261,39 @@ impl Station {
             author: session.answers.practitioner.clone(),
             text: text.to_owned(),
         });
+        crate::record::writer::check_line_fits(&line, "the note").map_err(StationError::TooLong)?;
+        if let Some(why) = &self.record_failure {
+            return Err(StationError::NotRecorded(why.clone()));
+        }
         self.record(line);
+        match &self.record_failure {
+            Some(why) => Err(StationError::NotRecorded(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Waits, at most `timeout`, until every line recorded so far is written to the
+    /// operating system (safe from a crash of this process). The console answers a
+    /// note only then; the window, which must not wait, learns of a failure from the
+    /// `recording_failed` alarm.
+    pub fn confirm_recorded(&mut self, timeout: Duration) -> Result<(), StationError> {
+        if let Some(why) = &self.record_failure {
+            return Err(StationError::NotRecorded(why.clone()));
+        }
+        let Some(recorder) = &mut self.recorder else {
+            return Ok(());
+        };
+        if let Err(e) = recorder.confirm(timeout) {
+            self.on_record_error(&e);
+            return Err(StationError::NotRecorded(e.to_string()));
+        }
         Ok(())
+    }
+
+    /// Why the open session's record can no longer be written, if it cannot.
+    #[must_use]
+    pub fn recording_failure(&self) -> Option<&str> {
+        self.record_failure.as_deref()
     }
 
     /// The open session's record file.

@@ -393,6 +393,12 @@ impl StationApp {
 
     fn note(&mut self, text: String, refusal: bool) {
         let at_s = self.station.as_ref().map_or(0.0, Station::now_s);
+        // The log quotes the pen, files and what was typed: one line each, controls
+        // shown escaped.
+        let text = match crate::text::shown(&text) {
+            std::borrow::Cow::Borrowed(_) => text,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
         let line = LogLine {
             at_s,
             text,
@@ -651,10 +657,12 @@ impl StationApp {
                 self.aftercare_file = None;
             }
             UiCommand::SaveAftercare => self.save_aftercare(),
-            UiCommand::LoadScreening(path) => match std::fs::read_to_string(&path) {
-                Ok(json) => self.open_session(&json),
-                Err(e) => self.note(format!("cannot read {}: {e}", path.display()), true),
-            },
+            UiCommand::LoadScreening(path) => {
+                match crate::files::read_text(&path, crate::files::MAX_TEXT_FILE_BYTES) {
+                    Ok(json) => self.open_session(&json),
+                    Err(e) => self.note(format!("cannot read {}: {e}", path.display()), true),
+                }
+            }
             UiCommand::OpenSession(json) => self.open_session(&json),
             UiCommand::ShowOpenRecording => {
                 if let Some(why) = self.replay_refused() {

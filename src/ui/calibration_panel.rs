@@ -191,10 +191,7 @@ fn start_ui(
 ) {
     ui.heading("Calibration");
     if let Some(info) = station.info() {
-        ui.label(format!(
-            "{} · serial {} · fw {}",
-            info.model, info.serial, info.fw
-        ));
+        ui.label(crate::text::pen_line(&info.model, &info.serial, &info.fw));
     }
     if let Some(status) = station.calibration_status() {
         ui.colored_label(

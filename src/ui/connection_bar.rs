@@ -170,10 +170,7 @@ fn link_ui(ui: &mut egui::Ui, station: &Station) {
 
 fn pen_ui(ui: &mut egui::Ui, station: &Station) {
     if let Some(info) = station.info() {
-        ui.label(format!(
-            "{} · serial {} · fw {}",
-            info.model, info.serial, info.fw
-        ));
+        ui.label(crate::text::pen_line(&info.model, &info.serial, &info.fw));
     }
     // One rule for the status, the station's (the interlock's 365 days, 30 days'
     // warning), so the bar and the console never disagree.

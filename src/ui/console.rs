@@ -162,6 +162,9 @@ pub(super) enum Flow {
     Quit,
 }
 
+/// How long a note waits for the recorder to confirm it is written.
+const NOTE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
+
 const HELP: &[&str] = &[
     "session <screening.json>   open a session (screening answers file)",
     "zone <id>                  select a zone: forehead periorbital nose cheeks perioral chin_jawline neck decollete scalp body",
@@ -255,23 +258,45 @@ fn execute(
         ["status"] => out.line(&status_line(station)),
         ["alarms"] => list_alarms(station, out),
         ["end"] => end_session(station, out),
-        ["note", ..] if words.len() > 1 => {
-            let text = line
-                .trim_start()
-                .strip_prefix("note")
-                .unwrap_or_default()
-                .trim();
-            match station.note(text) {
-                Ok(()) => out.line("ok"),
-                Err(e) => out.line(&format!("refused: {e}")),
-            }
-        }
+        ["note", ..] if words.len() > 1 => note(station, line, out),
         [verb, ..] if HELP.iter().any(|h| h.starts_with(verb)) => {
             usage(out, &format!("wrong arguments for {verb}; try help"));
         }
         _ => usage(out, &format!("unknown command {line:?}; try help")),
     }
+    warn_if_unrecorded(station, words.first().copied(), out);
     Flow::Continue
+}
+
+fn note(station: &mut Station, line: &str, out: &mut Printer) {
+    let text = line
+        .trim_start()
+        .strip_prefix("note")
+        .unwrap_or_default()
+        .trim();
+    // `ok` only once the note is safe from a crash: a full disk is said here.
+    match station
+        .note(text)
+        .and_then(|()| station.confirm_recorded(NOTE_CONFIRM_WAIT))
+    {
+        Ok(()) => out.line("ok"),
+        Err(e) => out.line(&format!("refused: {e}")),
+    }
+}
+
+/// A command the record would hold, once the record can no longer be written: the
+/// operator learns it from the answer, not later from a missing line.
+fn warn_if_unrecorded(station: &Station, verb: Option<&str>, out: &mut Printer) {
+    let recorded_verb = matches!(
+        verb,
+        Some("zone" | "depth" | "speed" | "start" | "stop" | "reset" | "estop" | "ack" | "silence")
+    );
+    if recorded_verb
+        && station.session().is_some()
+        && let Some(why) = station.recording_failure()
+    {
+        out.line(&format!("warning: not recorded: recording failed: {why}"));
+    }
 }
 
 fn end_session(station: &mut Station, out: &mut Printer) {
@@ -333,7 +358,7 @@ fn secs(ms: u64) -> f64 {
 }
 
 fn open_session(station: &mut Station, path: &Path, out: &mut Printer) {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::files::read_text(path, crate::files::MAX_TEXT_FILE_BYTES) {
         Ok(text) => text,
         Err(e) => return out.line(&format!("error: cannot read {}: {e}", path.display())),
     };
@@ -563,11 +588,14 @@ pub(super) struct Printer {
 
 impl Printer {
     #[allow(clippy::unused_self)] // one door for every line, so output stays in order
+    /// Prints one line, its control characters escaped ([`crate::text::shown`]).
     pub(super) fn line(&mut self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (the reader went away) ends nothing here: the pen is still
         // halted on the way out.
-        let _ = writeln!(stdout, "{text}");
+        // Every line may quote text from outside (a note, a file name, the pen's INFO,
+        // an error echoing what was typed): its control characters are shown escaped.
+        let _ = writeln!(stdout, "{}", crate::text::shown(text));
         let _ = stdout.flush();
     }
 

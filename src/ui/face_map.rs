@@ -550,7 +550,8 @@ fn zone_tooltip(owner: &Response, zone: &Zone, state: ZoneState) {
     let mut tooltip = Tooltip::for_widget(owner).at_pointer().gap(12.0);
     tooltip.popup = tooltip.popup.open(show);
     tooltip.show(|ui| {
-        ui.strong(&zone.name);
+        // A clinic's table names its zones: shown escaped.
+        ui.strong(crate::text::shown(&zone.name));
         egui::Grid::new("face_map_tooltip")
             .num_columns(2)
             .show(ui, |ui| {

@@ -319,10 +319,10 @@ fn row_ui(ui: &mut egui::Ui, entry: &SessionEntry, commands: &mut Vec<UiCommand>
             .on_hover_text(entry.path.display().to_string());
     });
     cell(ui, 1, |ui| {
-        ui.label(RichText::new(&entry.client).strong());
+        ui.label(RichText::new(crate::text::shown(&entry.client)).strong());
     });
     cell(ui, 2, |ui| {
-        ui.label(&entry.practitioner);
+        ui.label(crate::text::shown(&entry.practitioner));
     });
     cell(ui, 3, |ui| {
         ui.set_max_width(ZONES_WIDTH);

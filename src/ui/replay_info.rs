@@ -102,9 +102,10 @@ pub fn header_ui(
     egui::Grid::new("replay_header")
         .num_columns(2)
         .show(ui, |ui| {
+            // A record is a file from outside: its strings are shown escaped.
             let mut row = |label: &str, value: String| {
                 ui.label(label);
-                ui.label(value);
+                ui.label(crate::text::shown(&value));
                 ui.end_row();
             };
             row("File", replay.file_name());
@@ -116,7 +117,7 @@ pub fn header_ui(
                 "Pen",
                 h.pen.as_ref().map_or_else(
                     || "not recorded".to_owned(),
-                    |p| format!("{} · serial {} · fw {}", p.model, p.serial, p.fw),
+                    |p| crate::text::pen_line(&p.model, &p.serial, &p.fw),
                 ),
             );
             row("Zone table", short_hash(&h.zones_hash));
@@ -151,7 +152,7 @@ pub fn header_ui(
                     ui.small(format!("... and {} more", warnings - WARNINGS_SHOWN));
                 }
                 for note in replay.notes() {
-                    ui.small(note);
+                    ui.small(crate::text::shown(note));
                 }
             });
     } else {

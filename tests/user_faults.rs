@@ -1,0 +1,225 @@
+//! Issue 12: faults found by trying Punctum as users would. Each test drives the real
+//! binary (the console through stdin, `report` on files) against the simulated pen on
+//! a real pty, and would fail on the station before the fix.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command as Process;
+use std::time::{Duration, Instant};
+
+use common::console::*;
+use punctum::record::Line;
+
+const ESC: char = '\u{1b}';
+
+/// The one record in `data/sessions`.
+fn the_record(data: &Path) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(data.join("sessions"))
+        .expect("sessions folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert_eq!(found.len(), 1, "one record expected: {found:?}");
+    found.into_iter().next().expect("one")
+}
+
+fn read_lines(path: &Path) -> Vec<Line> {
+    std::fs::read_to_string(path)
+        .expect("record readable")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a record line"))
+        .collect()
+}
+
+/// `punctum report ARGS`: exit status, stdout, stderr.
+fn report(args: &[&std::ffi::OsStr]) -> (std::process::ExitStatus, String, String) {
+    let out = Process::new(BIN)
+        .arg("report")
+        .args(args)
+        .output()
+        .expect("punctum report runs");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn text_from_outside_is_shown_escaped_and_recorded_exactly() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    let mut console = Console::start(&pen.port_path(), &data);
+    open_session(&mut console, dir.path(), "C-0100");
+    let typed = format!("redness {ESC}[2J {ESC}]0;TITLE\u{7} {ESC}[31mFAKE alarm cleared {ESC}[0m");
+    assert_eq!(console.run(&format!("note {typed}")), "ok");
+    // The error for a zone typed with an escape sequence quotes it escaped.
+    let refused = console.run(&format!("zone {ESC}[31mcheeks"));
+    assert!(refused.starts_with("error:"), "{refused}");
+    assert!(refused.contains("\\u{1b}[31mcheeks"), "{refused}");
+    assert!(
+        console
+            .seen
+            .iter()
+            .all(|l| !l.contains(ESC) && !l.contains('\u{7}'))
+    );
+    console.send("end");
+    console.expect("summary: session=", "");
+    let (status, lines) = console.finish();
+    assert!(status.success(), "{lines:?}");
+
+    // The record keeps the note exactly as typed.
+    let record = the_record(&data);
+    assert!(
+        read_lines(&record)
+            .iter()
+            .any(|l| matches!(l, Line::Note(n) if n.text == typed))
+    );
+    // The report shows it escaped, on one line.
+    let (status, stdout, stderr) = report(&[record.as_os_str()]);
+    assert!(status.success(), "{stderr}");
+    assert!(
+        !stdout.contains(ESC) && !stdout.contains('\u{7}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains("redness \\u{1b}[2J \\u{1b}]0;TITLE\\u{7} \\u{1b}[31mFAKE alarm cleared"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn a_note_too_long_to_read_back_is_refused_and_the_record_stays_readable() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    let mut console = Console::start(&pen.port_path(), &data);
+    open_session(&mut console, dir.path(), "C-0101");
+    let refused = console.run(&format!("note {}", "x".repeat(1_200_000)));
+    assert!(
+        refused.starts_with("refused: the note refused")
+            && refused.contains("a line holds at most 1048576 bytes"),
+        "{}",
+        &refused[..refused.len().min(300)]
+    );
+    // A long note that fits is kept whole.
+    let long = "y".repeat(1_000_000);
+    assert_eq!(console.run(&format!("note {long}")), "ok");
+    console.send("end");
+    console.expect("summary: session=", "");
+    let (status, _) = console.finish();
+    assert!(status.success());
+    let rec = punctum::record::load(&the_record(&data)).expect("loads");
+    assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+    assert!(
+        rec.lines
+            .iter()
+            .any(|l| matches!(&l.line, Line::Note(n) if n.text == long))
+    );
+}
+
+#[test]
+fn once_recording_has_failed_every_command_that_would_add_to_the_record_says_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    // Files may grow to 128 KiB: the telemetry fills it within seconds; SIGXFSZ is
+    // ignored, so the write fails with EFBIG as on a full disk.
+    let mut console = Console::start_with(
+        &pen.port_path(),
+        &data,
+        "trap '' XFSZ; ulimit -f 256",
+        &["--telemetry-hz", "1000"],
+    );
+    open_session(&mut console, dir.path(), "C-0102");
+    assert_eq!(console.run("zone forehead"), "ok");
+    assert_eq!(console.run("depth 0.5"), "ok");
+    assert_eq!(console.run("start"), "ok");
+    console.expect("alarm: raised high recording_failed", "");
+    let note = console.run("note client comfortable");
+    assert!(
+        note.starts_with("refused: not recorded: recording failed:"),
+        "{note}"
+    );
+    // A command that acts still acts, and says it went unrecorded.
+    assert_eq!(console.run("zone cheeks"), "ok");
+    console.expect("warning: not recorded: recording failed:", "");
+    drop(console.finish());
+}
+
+#[test]
+fn report_refuses_a_fifo_a_device_and_a_link_to_dev_zero_at_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let fifo = dir.path().join("session.jsonl");
+    let made = Process::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let link = dir.path().join("zero.jsonl");
+    std::os::unix::fs::symlink("/dev/zero", &link).expect("symlink");
+    for (path, what) in [
+        (fifo.as_path(), "a FIFO"),
+        (Path::new("/dev/zero"), "a character device"),
+        (link.as_path(), "a character device"),
+    ] {
+        let started = Instant::now();
+        let (status, _, stderr) = report(&[path.as_os_str()]);
+        assert!(!status.success(), "{}", path.display());
+        assert!(
+            stderr.contains(&format!("not a regular file ({what})")),
+            "{}: {stderr}",
+            path.display()
+        );
+        // "At once": a blocked open or an endless read would never return.
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+}
+
+fn screening_with(dir: &Path, client: &str, dob: &str, under_22: bool) -> PathBuf {
+    let path = screening_file(dir, client);
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).expect("read")).expect("json");
+    json["dob"] = serde_json::json!(dob);
+    json["answers"]["under_22"] = serde_json::json!(under_22);
+    std::fs::write(&path, json.to_string()).expect("write");
+    path
+}
+
+#[test]
+fn an_intake_forms_under_22_is_accepted_when_it_agrees_with_the_date_of_birth() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = calibrated_pen(dir.path());
+    let mut console = Console::start(&pen.port_path(), &dir.path().join("data"));
+    console.expect("event: link connected", "");
+    let contradicts = screening_with(dir.path(), "C-0103", "1990-05-01", true);
+    let refused = console.run(&format!("session {}", contradicts.display()));
+    assert!(
+        refused.contains("\"under_22\" is true, but dob 1990-05-01 makes the client"),
+        "{refused}"
+    );
+    let agrees = screening_with(dir.path(), "C-0103", "1990-05-01", false);
+    assert_eq!(console.run(&format!("session {}", agrees.display())), "ok");
+}
+
+#[test]
+fn a_clinic_zone_table_saved_with_a_byte_order_mark_is_accepted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let table = dir.path().join("clinic-zones.json");
+    let text = punctum::safety::zones::ZoneTable::builtin().to_json();
+    std::fs::write(&table, format!("\u{feff}{text}")).expect("write");
+    let pen = calibrated_pen(dir.path());
+    let table_arg = table.to_string_lossy().into_owned();
+    let mut console = Console::start_with(
+        &pen.port_path(),
+        &dir.path().join("data"),
+        "",
+        &["--zones", &table_arg],
+    );
+    console.expect("event: link connected", "");
+    // A refused table ends the console before the link comes up.
+    console.send("status");
+    console.expect("status:", "");
+}
