@@ -195,6 +195,54 @@ fn the_watchdog_fires_300_ms_after_the_host_goes_quiet_and_not_before() {
 }
 
 #[test]
+fn an_owner_slow_while_the_needle_is_idle_keeps_the_heartbeats_going() {
+    // An idle window draws a few frames a second: the owner proves it is alive less
+    // often than the 250 ms a running needle needs. With the needle idle the link
+    // keeps the pen's link alive (the watchdog acts only on a running motor).
+    let pen = sim(SimConfig::default());
+    let (link, _) = connect(link_config(&pen, 500));
+    let mark = pen.journal_mark();
+    let is_hb = |e: &punctum::sim::JournalEntry| {
+        matches!(
+            e.what,
+            Journaled::Command {
+                command: Some(Command::Hb),
+                ..
+            }
+        )
+    };
+    let first = pen
+        .wait_for_since(mark, DEADLINE, is_hb)
+        .expect("heartbeats");
+    // One second of pen time with no sign of life from the owner: heartbeats go on.
+    let later = pen.wait_for_since(mark, DEADLINE, |e| {
+        is_hb(e) && e.boot == first.boot && e.t_ms >= first.t_ms + 1000
+    });
+    assert!(
+        later.is_some(),
+        "the heartbeats stopped with the needle idle"
+    );
+    let mut stalled = false;
+    while let Ok(event) = link.events().try_recv() {
+        stalled |= matches!(event, LinkEvent::OwnerStalled);
+    }
+    assert!(!stalled, "OwnerStalled with the needle idle");
+    // The needle asked to run: now a silent owner stops the frames, and the pen's
+    // watchdog the needle (the test above).
+    prepare_treatment(&link, ZoneId::Cheeks);
+    assert_eq!(request(&link, Command::Run).outcome, Outcome::Ack);
+    journal_wait(&pen, "FAULT WATCHDOG", |e| {
+        matches!(
+            e.what,
+            Journaled::Event(PenEvent::Fault(FaultCode::Watchdog))
+        )
+    });
+    expect_event(&link, "OwnerStalled", |e| {
+        matches!(e, LinkEvent::OwnerStalled)
+    });
+}
+
+#[test]
 fn the_estop_byte_mid_line_stops_the_pen_and_voids_the_line() {
     let pen = sim(SimConfig::default());
     let mut host = RawHost::open(&pen.port_path());

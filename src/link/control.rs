@@ -279,12 +279,24 @@ impl Control {
             }
         } else if !self.owner_stalled
             && self.shutdown_by.is_none()
+            && self.needle_may_run()
             && now.duration_since(self.liveness_seen) >= self.config.owner_timeout
         {
             self.owner_stalled = true;
             tracing::warn!("owner stalled: no frame goes to the pen until it is alive again");
             self.emit(LinkEvent::OwnerStalled);
         }
+    }
+
+    /// Whether a frozen owner could leave a needle running: the pen measured running,
+    /// `RUN` acknowledged or on the wire, or a start held. Only then does a silent
+    /// owner stop the frames: the pen's watchdog acts only while it runs (protocol
+    /// §6), and an idle window may draw a few frames a second without the pen
+    /// noticing. A needle that starts by itself is the needle monitor's, whatever the
+    /// owner does; one that runs with an owner silent for longer than the timeout
+    /// stops the frames at once.
+    fn needle_may_run(&self) -> bool {
+        self.interlock.running_or_starting() || self.held_start.is_some()
     }
 
     fn on_command(&mut self, command: LinkCommand) {

@@ -10,8 +10,11 @@
 //! **Invariant:** after a link loss, a pen reboot or an E-stop, the link never sends a
 //! command its owner asked for before that moment; queued commands fail instead.
 //! **Invariant:** when the owner stops proving it is alive for
-//! [`LinkConfig::owner_timeout`], no frame at all goes to the pen, so the pen's
-//! watchdog stops a needle that a frozen interface can no longer stop.
+//! [`LinkConfig::owner_timeout`] while the needle runs or may (measured running, `RUN`
+//! acknowledged, on the wire or held), no frame at all goes to the pen, so the pen's
+//! watchdog stops a needle that a frozen interface can no longer stop. With the
+//! needle idle the owner may be slower (an idle window draws a few frames a second):
+//! the watchdog acts only on a running motor.
 
 mod control;
 pub mod discovery;

@@ -439,7 +439,8 @@ impl InterlockState {
     }
 
     /// The needle runs, or may soon: [`Self::running`], or a `RUN` is on the wire.
-    fn running_or_starting(&self) -> bool {
+    #[must_use]
+    pub fn running_or_starting(&self) -> bool {
         self.running() || self.run_in_flight
     }
 
