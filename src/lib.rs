@@ -11,6 +11,7 @@ pub mod protocol;
 pub mod record;
 pub mod replay;
 pub mod safety;
+pub mod signals;
 pub mod sim;
 pub mod station;
 pub mod store;

@@ -102,6 +102,7 @@ fn session(with_summary: bool) -> Vec<Line> {
             next_earliest: "2025-12-22".into(),
             next_latest: None,
             next_advice: "in four weeks".into(),
+            ended_by: None,
         })));
     }
     lines

@@ -223,3 +223,74 @@ fn a_clinic_zone_table_saved_with_a_byte_order_mark_is_accepted() {
     console.send("status");
     console.expect("status:", "");
 }
+
+#[test]
+fn a_signal_halts_the_running_needle_and_closes_the_record_with_its_summary() {
+    use punctum::protocol::{Command, FaultCode, PenEvent, PenState};
+    use punctum::sim::Journaled;
+    for (signal, exit_code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let data = dir.path().join("data");
+        let pen = calibrated_pen(dir.path());
+        let mut console = Console::start(&pen.port_path(), &data);
+        open_session(&mut console, dir.path(), "C-0104");
+        assert_eq!(console.run("zone forehead"), "ok");
+        assert_eq!(console.run("depth 0.5"), "ok");
+        assert_eq!(console.run("start"), "ok");
+        // Running, as the station itself measures it.
+        let deadline = Instant::now() + common::DEADLINE;
+        loop {
+            console.send("status");
+            if console.expect("status:", "").contains("pen_state=RUNNING") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "never running");
+        }
+        let mark = pen.journal_mark();
+        let killed = Process::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(console.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(killed.success());
+        // The station's own HALT reaches the pen: not the watchdog's fault.
+        let halted = pen.wait_for_since(mark, common::DEADLINE, |e| {
+            matches!(
+                &e.what,
+                Journaled::Command {
+                    command: Some(Command::Halt),
+                    ..
+                }
+            )
+        });
+        assert!(halted.is_some(), "SIG{signal}: no HALT reached the pen");
+        let (status, lines) = console.finish();
+        assert_eq!(status.code(), Some(exit_code), "SIG{signal}: {lines:#?}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with(&format!("event: SIG{signal}: halting"))),
+            "{lines:#?}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l == &format!("event: pen reports {}", PenState::Idle)),
+            "{lines:#?}"
+        );
+        assert!(
+            !pen.journal().iter().any(|e| matches!(
+                &e.what,
+                Journaled::Event(PenEvent::Fault(FaultCode::Watchdog))
+            )),
+            "SIG{signal}: the watchdog had to stop the needle"
+        );
+        let rec = punctum::record::load(&the_record(&data)).expect("loads");
+        let summary = rec.summary.expect("the record has its summary");
+        assert_eq!(
+            summary.ended_by.as_deref(),
+            Some(format!("signal SIG{signal}").as_str())
+        );
+        assert!(summary.needling_ms > 0);
+    }
+}

@@ -422,6 +422,11 @@ pub struct SummaryLine {
     pub next_latest: Option<String>,
     /// The schedule's advice.
     pub next_advice: String,
+    /// What ended the session when it was not the operator's `end`: `signal SIGINT`,
+    /// `signal SIGTERM`, `signal SIGHUP` (the process was told to stop; the pen was
+    /// halted and the record closed first), `window closed`. Absent after `end`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
 }
 
 /// One zone's figures in the summary.

@@ -228,6 +228,7 @@ impl Script {
             next_earliest: "2025-12-22".into(),
             next_latest: None,
             next_advice: "in four weeks".into(),
+            ended_by: None,
         })))
     }
 

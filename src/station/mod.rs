@@ -192,6 +192,9 @@ struct Closing {
     halt: Option<RequestId>,
     /// Closed then in any case.
     deadline: Instant,
+    /// What ended the session other than the operator (`signal SIGTERM`), for the
+    /// summary line.
+    ended_by: Option<String>,
 }
 
 /// How long a closing record waits for the pen's answer to the closing `HALT`: its
@@ -1305,6 +1308,16 @@ impl Station {
     /// Ends the session: halts the needle, records the zones treated, and returns the
     /// summary with aftercare.
     pub fn end_session(&mut self, wait: bool) -> Result<SessionSummary, StationError> {
+        self.end_session_ended_by(wait, None)
+    }
+
+    /// [`Station::end_session`] for a session ended by something other than the
+    /// operator: `ended_by` (e.g. `signal SIGTERM`) goes into the summary line.
+    pub fn end_session_ended_by(
+        &mut self,
+        wait: bool,
+        ended_by: Option<String>,
+    ) -> Result<SessionSummary, StationError> {
         if self.session.is_none() {
             return Err(StationError::NoSession);
         }
@@ -1346,6 +1359,7 @@ impl Station {
                 today,
                 halt,
                 deadline: Instant::now() + CLOSING_WAIT,
+                ended_by,
             });
         }
         // Alarms raised up to now belong in this record.
@@ -1391,6 +1405,7 @@ impl Station {
             next_earliest: summary.next_earliest.to_string(),
             next_latest: summary.next_latest.map(|d| d.to_string()),
             next_advice: summary.next_advice.clone(),
+            ended_by: None,
         })
     }
 
@@ -1399,7 +1414,12 @@ impl Station {
     fn finish_closing(&mut self) -> Option<SessionSummary> {
         let closing = self.closing.take()?;
         let summary = closing.session.summary(closing.today);
-        let line = self.summary_line(&closing.session, &summary, closing.ended_utc_ms)?;
+        let line = self
+            .summary_line(&closing.session, &summary, closing.ended_utc_ms)
+            .map(|mut line| {
+                line.ended_by.clone_from(&closing.ended_by);
+                line
+            })?;
         let recorder = self.recorder.take()?;
         if let Err(e) = recorder.finish(Line::Summary(Box::new(line))) {
             let why = e.to_string();
@@ -1515,6 +1535,30 @@ impl Station {
     #[must_use]
     pub fn safety_summary(&self) -> Option<&SafetySummary> {
         self.summary.as_ref()
+    }
+
+    /// Halts the pen before the process leaves (a signal, the window closed): sends
+    /// `HALT` without waiting for its answer, then takes in what the link says until
+    /// a sample that arrived after the `HALT` shows the motor not running, at most
+    /// `wait`. Returns the pen's state as that sample measured it, or `None` when no
+    /// such sample came (no pen, a dead link: the pen's watchdog stops it then).
+    pub fn halt_before_exit(&mut self, wait: Duration) -> Option<PenState> {
+        let asked = Instant::now();
+        let _ = self.request(Command::Halt);
+        let deadline = asked + wait;
+        loop {
+            if let (Some(t), Some(at)) = (self.last_telemetry, self.last_telemetry_at)
+                && at > asked
+                && t.state != PenState::Running
+            {
+                return Some(t.state);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.pump(left.min(Duration::from_millis(20)));
+        }
     }
 
     /// The last telemetry sample.

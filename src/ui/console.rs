@@ -55,8 +55,11 @@ pub struct ConsoleArgs {
     pub telemetry_hz: u32,
 }
 
-/// Runs the console until `quit` or the end of input.
+/// Runs the console until `quit`, the end of input or a signal.
 pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+    // First of all: from here on SIGINT, SIGTERM and SIGHUP halt the pen and close the
+    // record before the console leaves, rather than ending it on the spot.
+    let signals = crate::signals::listen().context("cannot install the signal handlers")?;
     let data = setup::open_data_dir(args.data_dir.as_deref())?;
     let zones = setup::load_zones(args.zones.as_deref(), &data)?;
     let mut out = Printer::default();
@@ -88,19 +91,32 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
 
     // Scripts start typing at once: give the link a moment to come up first.
     let until = Instant::now() + Duration::from_secs(10);
+    let mut stopped_by = None;
     while !matches!(station.link_state(), LinkState::Connected { .. }) && Instant::now() < until {
         station.pump(Duration::from_millis(50));
         out.notices(station.take_notices());
+        if let Ok(stop) = signals.try_recv() {
+            stopped_by = Some(stop);
+            break;
+        }
     }
 
     let input = spawn_stdin_reader()?;
     // Lines typed while a start was held, carried out after it.
     let mut deferred: VecDeque<String> = VecDeque::new();
-    loop {
+    while stopped_by.is_none() {
+        if let Ok(stop) = signals.try_recv() {
+            stopped_by = Some(stop);
+            break;
+        }
         let typed = if let Some(typed) = deferred.pop_front() {
             typed
         } else {
             select! {
+                recv(signals) -> stop => {
+                    stopped_by = stop.ok();
+                    break;
+                },
                 recv(input) -> typed => {
                     let Ok(typed) = typed else { break };
                     typed
@@ -122,6 +138,9 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
         }
         out.notices(station.take_notices());
     }
+    if let Some(stop) = stopped_by {
+        stop_on_signal(&mut station, stop, &mut out);
+    }
     // quit and end of input: halt the pen first.
     let halted = station.command(Command::Halt);
     out.notices(station.take_notices());
@@ -132,7 +151,29 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     }
     station.shutdown();
     out.line("event: console closed");
-    Ok(ExitCode::SUCCESS)
+    Ok(stopped_by.map_or(ExitCode::SUCCESS, |stop| ExitCode::from(stop.exit_code())))
+}
+
+/// How long a console told to stop waits for the pen to report the motor stopped.
+const SIGNAL_HALT_WAIT: Duration = Duration::from_secs(1);
+
+/// A signal: halt the pen and see it stop, then close the open session's record
+/// with its summary, marked as ended by the signal.
+fn stop_on_signal(station: &mut Station, stop: crate::signals::Stop, out: &mut Printer) {
+    out.line(&format!(
+        "event: {}: halting the pen and closing the session before leaving",
+        stop.name()
+    ));
+    match station.halt_before_exit(SIGNAL_HALT_WAIT) {
+        Some(state) => out.line(&format!("event: pen reports {state}")),
+        None => out.line(&format!(
+            "event: no telemetry showed the motor stopped within {SIGNAL_HALT_WAIT:?}"
+        )),
+    }
+    out.notices(station.take_notices());
+    if station.session().is_some() {
+        end_session_by(station, out, Some(format!("signal {}", stop.name())));
+    }
 }
 
 fn spawn_stdin_reader() -> anyhow::Result<Receiver<String>> {
@@ -300,8 +341,14 @@ fn warn_if_unrecorded(station: &Station, verb: Option<&str>, out: &mut Printer) 
 }
 
 fn end_session(station: &mut Station, out: &mut Printer) {
+    end_session_by(station, out, None);
+}
+
+/// Ends the session, `ended_by` something other than `end` if given, and prints the
+/// summary and aftercare.
+fn end_session_by(station: &mut Station, out: &mut Printer, ended_by: Option<String>) {
     let record = station.record_path().map(Path::to_path_buf);
-    match station.end_session(true) {
+    match station.end_session_ended_by(true, ended_by) {
         Ok(summary) => {
             if let Some(path) = record {
                 out.line(&format!("summary: record={}", path.display()));

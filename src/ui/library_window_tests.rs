@@ -75,6 +75,7 @@ fn summary(duration_ms: i64, zones: &[&str]) -> Line {
         next_earliest: "2025-12-22".into(),
         next_latest: None,
         next_advice: "in four weeks".into(),
+        ended_by: None,
     }))
 }
 
