@@ -273,6 +273,7 @@ fn generate(path: &Path, minutes: u32) -> (u64, u64) {
         next_earliest: "2025-12-22".into(),
         next_latest: Some("2026-01-05".into()),
         next_advice: "in four to six weeks".into(),
+        ended_by: None,
     })));
     let lines = g.lines;
     g.out.flush().expect("written");

@@ -103,6 +103,11 @@ fn init_logging() {
         .try_init();
 }
 
+/// 0, or 128 + the signal's number when a signal closed the window.
+fn window_exit_code(stopped_by: Option<crate::signals::Stop>) -> ExitCode {
+    stopped_by.map_or(ExitCode::SUCCESS, |stop| ExitCode::from(stop.exit_code()))
+}
+
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
@@ -116,8 +121,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 operator: w.operator,
                 telemetry_hz: w.telemetry_hz,
                 replay: None,
-            })?;
-            Ok(ExitCode::SUCCESS)
+                repaint_ctx: None,
+            })
+            .map(window_exit_code)
         }
         Some(Cmd::Replay(args)) => {
             // Said here, before a window opens on nothing: the common mistake is a path.
@@ -135,8 +141,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 operator: w.operator,
                 telemetry_hz: w.telemetry_hz,
                 replay: Some(args.file),
-            })?;
-            Ok(ExitCode::SUCCESS)
+                repaint_ctx: None,
+            })
+            .map(window_exit_code)
         }
         Some(Cmd::Sim(args)) => crate::sim::cli::run(&args).map(|()| ExitCode::SUCCESS),
         Some(Cmd::Monitor(args)) => crate::monitor::run(&args),

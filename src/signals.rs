@@ -39,8 +39,9 @@ impl Stop {
 }
 
 /// Installs the handlers and returns the channel the stops arrive on (bounded: a
-/// storm of signals while the first is handled is one stop).
-pub fn listen() -> std::io::Result<Receiver<Stop>> {
+/// storm of signals while the first is handled is one stop). `wake`, if given, is
+/// called after each (the window: a repaint, so the frame sees the stop at once).
+pub fn listen(wake: Option<Box<dyn Fn() + Send>>) -> std::io::Result<Receiver<Stop>> {
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGHUP])?;
     let (tx, rx) = crossbeam_channel::bounded(1);
     std::thread::Builder::new()
@@ -49,6 +50,9 @@ pub fn listen() -> std::io::Result<Receiver<Stop>> {
             for signo in signals.forever() {
                 // Full: a stop is already waiting to be handled.
                 let _ = tx.try_send(Stop { signo });
+                if let Some(wake) = &wake {
+                    wake();
+                }
             }
         })?;
     Ok(rx)

@@ -1110,10 +1110,15 @@ impl Control {
     }
 
     fn emit(&mut self, event: LinkEvent) {
+        // Statistics come every 250 ms and change nothing the owner must act on.
+        let wake = !matches!(event, LinkEvent::Stats(_));
         if let Err(TrySendError::Full(_)) = self.events.try_send(event) {
             // The owner is not draining its events; it will soon be counted as
             // stalled, and the pen's watchdog takes over.
             self.stats.events_dropped += 1;
+        }
+        if wake && let Some(waker) = &self.config.waker {
+            (waker.0)();
         }
     }
 

@@ -69,6 +69,21 @@ pub struct LinkConfig {
     pub event_capacity: usize,
     /// How often statistics are sent.
     pub stats_interval: Duration,
+    /// Called after every event but statistics reaches the owner's channel: the
+    /// window draws only when something changes, and is woken by this rather than
+    /// polling the link (`None`: the owner polls, as the console does).
+    pub waker: Option<Waker>,
+}
+
+/// Wakes the link's owner when an event waits for it (the window: `egui`'s
+/// `request_repaint`). Called on the link thread: it must be quick and never block.
+#[derive(Clone)]
+pub struct Waker(pub Arc<dyn Fn() + Send + Sync>);
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 impl LinkConfig {
@@ -93,6 +108,7 @@ impl LinkConfig {
             telemetry_capacity: 16_384,
             event_capacity: 1024,
             stats_interval: Duration::from_millis(250),
+            waker: None,
         }
     }
 }

@@ -36,15 +36,20 @@ pub fn priority_color(priority: Priority) -> Color32 {
     }
 }
 
+/// How fast an alarm of `priority` flashes, Hz; `None`: it does not (low).
+#[must_use]
+pub fn flash_hz(priority: Priority) -> Option<f64> {
+    match priority {
+        Priority::High => Some(HIGH_FLASH_HZ),
+        Priority::Medium => Some(MEDIUM_FLASH_HZ),
+        Priority::Low => None,
+    }
+}
+
 /// Is a flashing alarm in its bright phase at `time_s`? Low priority never flashes.
 #[must_use]
 pub fn flash_on(priority: Priority, time_s: f64) -> bool {
-    let hz = match priority {
-        Priority::High => HIGH_FLASH_HZ,
-        Priority::Medium => MEDIUM_FLASH_HZ,
-        Priority::Low => return true,
-    };
-    (time_s * hz).fract() < 0.5
+    flash_hz(priority).is_none_or(|hz| (time_s * hz).fract() < 0.5)
 }
 
 /// Draws the banner: the highest active alarm, full width, flashing by priority.
@@ -107,9 +112,16 @@ pub fn banner_ui(
                 }
             });
         });
-    // Flashing needs frames even when nothing else changes.
-    ui.ctx()
-        .request_repaint_after(std::time::Duration::from_millis(100));
+    // Flashing needs a frame at each change of phase, even when nothing else changes.
+    if let Some(hz) = flash_hz(alarm.priority)
+        && !alarm.acknowledged
+    {
+        super::repaint::request(
+            ui.ctx(),
+            super::repaint::Reason::AlarmFlash,
+            super::repaint::until_flash_change(hz, time_s),
+        );
+    }
 }
 
 /// How a replayed alarm says it is a recording: `  (recorded; raised at 0:10)`.

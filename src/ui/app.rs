@@ -53,6 +53,8 @@ pub enum PortChoice {
 /// What a panel asks the app to do; applied after layout.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UiCommand {
+    /// Close the window, ending the open session (the operator confirmed).
+    CloseWindow,
     /// Connect to this pen (dropping the current link).
     Connect(PortChoice),
     /// Close the link.
@@ -186,6 +188,9 @@ pub struct WindowOptions {
     /// `punctum replay FILE`: open this recording at start, without connecting to a
     /// pen ("Back to live" connects).
     pub replay: Option<PathBuf>,
+    /// The window's context: the link wakes it when an event arrives (see
+    /// [`super::repaint`]). `None`: nothing wakes it but input and its own requests.
+    pub repaint_ctx: Option<egui::Context>,
 }
 
 /// An event line in the window's log.
@@ -238,7 +243,33 @@ pub struct StationApp {
     /// The simulated pen to start instead of the built-in one (its hidden errors, its
     /// calibration): for tests and demonstrations.
     sim_config: Option<SimConfig>,
+    /// The window title last sent to the viewport.
+    title_sent: Option<String>,
+    /// Closing the window: asked, confirmed, or forced by a signal.
+    exit: ExitState,
+    /// Frames drawn, for `PUNCTUM_LOG=punctum::frames=info` (the README's figures).
+    frames: super::repaint::FrameCounter,
 }
+
+/// How the window is closing (see [`super::close_dialog`]).
+#[derive(Debug, Default)]
+struct ExitState {
+    /// The close question is on screen.
+    asking: bool,
+    /// Closing with a session open was confirmed (or a signal asked for it).
+    confirmed: bool,
+    /// Send the close to the viewport in this frame.
+    close_now: bool,
+    /// What ends the open session: `window closed`, `signal SIGTERM`.
+    ended_by: Option<String>,
+    /// Signals, once listened for (by [`run`]).
+    signals: Option<crossbeam_channel::Receiver<crate::signals::Stop>>,
+    /// The signal that closed the window, for the exit status.
+    stopped_by: Option<std::sync::Arc<std::sync::Mutex<Option<crate::signals::Stop>>>>,
+}
+
+/// How long the closing window waits for the pen to report the motor stopped.
+const EXIT_HALT_WAIT: Duration = Duration::from_secs(1);
 
 const LOG_LINES: usize = 200;
 
@@ -306,6 +337,9 @@ impl StationApp {
             technician: technician_panel::TechnicianState::default(),
             calibration: calibration_panel::CalibrationPanelState::default(),
             sim_config: None,
+            title_sent: None,
+            exit: ExitState::default(),
+            frames: super::repaint::FrameCounter::default(),
         }
     }
 
@@ -375,12 +409,72 @@ impl StationApp {
         let mut config = LinkConfig::new(&path);
         config.zones = zones.clone();
         config.telemetry_hz = self.options.telemetry_hz.max(10);
+        if let Some(ctx) = self.options.repaint_ctx.clone() {
+            config.waker = Some(crate::link::Waker(std::sync::Arc::new(move || {
+                ctx.request_repaint();
+            })));
+        }
         let link = crate::link::Link::spawn(config)?;
         let mut station = Station::new(link, data, zones)?;
         station.set_simulated(matches!(choice, PortChoice::Simulated));
         self.station = Some(station);
         self.fatal = None;
         Ok(())
+    }
+
+    /// A close asked while a session is open is held back and asked about; a signal
+    /// closes at once (the session ended on the way out, by [`Self::end_before_exit`]).
+    fn handle_close(&mut self, ctx: &egui::Context) {
+        if let Some(signals) = &self.exit.signals
+            && let Ok(stop) = signals.try_recv()
+        {
+            self.exit.ended_by = Some(format!("signal {}", stop.name()));
+            self.exit.confirmed = true;
+            if let Some(slot) = &self.exit.stopped_by
+                && let Ok(mut slot) = slot.lock()
+            {
+                *slot = Some(stop);
+            }
+            ctx.send_viewport_cmd(egui::ViewportCommand::Close);
+            return;
+        }
+        let session_open = self.station.as_ref().is_some_and(|s| s.session().is_some());
+        if ctx.input(|i| i.viewport().close_requested()) && session_open && !self.exit.confirmed {
+            ctx.send_viewport_cmd(egui::ViewportCommand::CancelClose);
+            self.exit.asking = true;
+        }
+    }
+
+    /// On the way out with a session open: halt the pen and see it stop (at most
+    /// [`EXIT_HALT_WAIT`]), then close the record with its summary, marked with what
+    /// ended it.
+    fn end_before_exit(&mut self) {
+        let Some(station) = &mut self.station else {
+            return;
+        };
+        if station.session().is_none() {
+            return;
+        }
+        let ended_by = self
+            .exit
+            .ended_by
+            .clone()
+            .unwrap_or_else(|| "window closed".to_owned());
+        let _ = station.halt_before_exit(EXIT_HALT_WAIT);
+        if let Err(e) = station.end_session_ended_by(true, Some(ended_by)) {
+            tracing::error!("the session could not be ended on the way out: {e}");
+        }
+    }
+
+    /// Listens for SIGINT, SIGTERM and SIGHUP: each closes the window, ending the
+    /// session as a confirmed close would; the signal goes into `stopped_by`.
+    pub fn listen_for_signals(
+        &mut self,
+        signals: crossbeam_channel::Receiver<crate::signals::Stop>,
+        stopped_by: std::sync::Arc<std::sync::Mutex<Option<crate::signals::Stop>>>,
+    ) {
+        self.exit.signals = Some(signals);
+        self.exit.stopped_by = Some(stopped_by);
     }
 
     fn disconnect(&mut self) {
@@ -657,6 +751,13 @@ impl StationApp {
                 self.aftercare_file = None;
             }
             UiCommand::SaveAftercare => self.save_aftercare(),
+            UiCommand::CloseWindow => {
+                self.exit
+                    .ended_by
+                    .get_or_insert_with(|| "window closed".to_owned());
+                self.exit.confirmed = true;
+                self.exit.close_now = true;
+            }
             UiCommand::LoadScreening(path) => {
                 match crate::files::read_text(&path, crate::files::MAX_TEXT_FILE_BYTES) {
                     Ok(json) => self.open_session(&json),
@@ -877,6 +978,7 @@ impl StationApp {
             self.live_window_ui(ui, &mut commands);
         }
         // Over either mode.
+        super::close_dialog::dialog_ui(ui.ctx(), &mut self.exit.asking, &mut commands);
         open_recording::dialog_ui(ui.ctx(), &mut self.open_recording, &mut commands);
         if let Some(loading) = &self.loading {
             open_recording::loading_ui(ui.ctx(), loading, &mut commands);
@@ -1145,6 +1247,9 @@ fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
 
 impl eframe::App for StationApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        self.frames.count(ctx);
+        super::repaint::begin_frame(ctx);
+        self.handle_close(ctx);
         // The live station is pumped in replay too: its link needs the liveness
         // (without it the link holds back heartbeats and the pen's watchdog trips),
         // and its alarms keep being logged (the REPLAY strip shows the highest).
@@ -1157,7 +1262,11 @@ impl eframe::App for StationApp {
             let dt_s = ctx.input(|i| i.unstable_dt).clamp(0.0, 0.25);
             replay.advance(Duration::from_secs_f32(dt_s));
             if replay.transport().playing() {
-                ctx.request_repaint();
+                super::repaint::request(
+                    ctx,
+                    super::repaint::Reason::ReplayPlaying,
+                    super::repaint::LIVE_INTERVAL,
+                );
             }
         }
         ctx.set_theme(if self.persisted.dark_mode {
@@ -1176,13 +1285,31 @@ impl eframe::App for StationApp {
         } else {
             "Punctum".to_owned()
         };
-        if ctx.input(|i| i.viewport().title.as_deref() != Some(title.as_str())) {
-            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title));
+        // Sent only when it changes: winit reports no title on X11 and Wayland, so
+        // comparing with the viewport's would send it (and ask a frame) every frame.
+        if self.title_sent.as_deref() != Some(title.as_str()) {
+            ctx.send_viewport_cmd(egui::ViewportCommand::Title(title.clone()));
+            self.title_sent = Some(title);
         }
-        // A steady repaint rate while connected: live plots, flashing alarms, and the
-        // liveness the link watches.
-        if self.station.is_some() {
-            ctx.request_repaint_after(Duration::from_millis(33));
+        // The live plots and figures, and the liveness the link needs while the
+        // needle runs; slowly while it is idle (super::repaint).
+        if let Some(station) = &self.station {
+            let running = station
+                .last_telemetry()
+                .is_some_and(|t| t.state == crate::protocol::PenState::Running);
+            if running {
+                super::repaint::request(
+                    ctx,
+                    super::repaint::Reason::NeedleRunning,
+                    super::repaint::LIVE_INTERVAL,
+                );
+            } else {
+                super::repaint::request(
+                    ctx,
+                    super::repaint::Reason::PenIdle,
+                    super::repaint::IDLE_INTERVAL,
+                );
+            }
         }
     }
 
@@ -1191,6 +1318,9 @@ impl eframe::App for StationApp {
         for command in commands {
             self.apply(command);
         }
+        if std::mem::take(&mut self.exit.close_now) {
+            ui.ctx().send_viewport_cmd(egui::ViewportCommand::Close);
+        }
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -1198,20 +1328,26 @@ impl eframe::App for StationApp {
     }
 
     fn on_exit(&mut self, _gl: Option<&eframe::glow::Context>) {
-        // Halt the pen and close the port; the watchdog would stop it anyway.
+        self.end_before_exit();
+        // Close the port; the pen was halted first.
         self.disconnect();
     }
 }
 
 /// Opens the window; returns when it is closed.
-pub fn run(options: WindowOptions) -> anyhow::Result<()> {
+/// Returns the signal that closed it, if one did.
+pub fn run(options: WindowOptions) -> anyhow::Result<Option<crate::signals::Stop>> {
     let native = eframe::NativeOptions {
         viewport: egui::ViewportBuilder::default()
             .with_title("Punctum")
             .with_inner_size([1280.0, 800.0])
-            .with_min_inner_size([1024.0, 700.0]),
+            // 1024×600 is a common panel PC: everything the operator needs still
+            // shows there, the rest scrolls.
+            .with_min_inner_size([1024.0, 600.0]),
         ..eframe::NativeOptions::default()
     };
+    let stopped_by = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let app_stopped_by = std::sync::Arc::clone(&stopped_by);
     eframe::run_native(
         "Punctum",
         native,
@@ -1220,7 +1356,16 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
                 .storage
                 .and_then(|s| eframe::get_value::<Persisted>(s, eframe::APP_KEY))
                 .unwrap_or_default();
-            Ok(Box::new(StationApp::new(options, persisted)))
+            // Signals first: from here on they close the window the careful way.
+            let ctx = cc.egui_ctx.clone();
+            let signals = crate::signals::listen(Some(Box::new(move || ctx.request_repaint())))?;
+            let options = WindowOptions {
+                repaint_ctx: Some(cc.egui_ctx.clone()),
+                ..options
+            };
+            let mut app = StationApp::new(options, persisted);
+            app.listen_for_signals(signals, app_stopped_by);
+            Ok(Box::new(app))
         }),
     )
     .map_err(|e| {
@@ -1228,7 +1373,8 @@ pub fn run(options: WindowOptions) -> anyhow::Result<()> {
             "the window could not open: {e}. Without a display, `punctum console --sim` \
              runs the same station on a terminal"
         )
-    })
+    })?;
+    Ok(stopped_by.lock().ok().and_then(|slot| *slot))
 }
 
 #[cfg(test)]
@@ -1246,54 +1392,9 @@ mod tests {
     use super::*;
     use crate::sim::{Journaled, SimAction};
 
-    use super::super::window_test_support::{DEADLINE, fill_screening_form, harness, step_until};
-
-    fn connected(h: &Harness<'static, StationApp>) -> bool {
-        h.state()
-            .station()
-            .is_some_and(|s| matches!(s.link_state(), LinkState::Connected { .. }))
-    }
-
-    /// Fills the form through its widgets and opens the session.
-    fn open_session(h: &mut Harness<'static, StationApp>) {
-        step_until(h, "a connected pen", connected);
-        fill_screening_form(h);
-        let form = &h.state().screening;
-        assert!(form.to_json().is_some(), "the form is complete: {form:?}");
-        h.get_by_label("Open session").click();
-        step_until(h, "an open session", |h| {
-            h.state().station().is_some_and(|s| s.session().is_some())
-        });
-    }
-
-    fn select_cheeks(h: &mut Harness<'static, StationApp>) {
-        // As a person does: move onto the zone (its tooltip shows), then click.
-        h.get_by_label("zone cheeks").hover();
-        for _ in 0..3 {
-            h.step();
-        }
-        h.get_by_label("zone cheeks").click();
-        step_until(h, "the cheeks active", |h| {
-            h.state()
-                .station()
-                .and_then(|s| s.safety_summary())
-                .and_then(|s| s.zone)
-                == Some(ZoneId::Cheeks)
-        });
-    }
-
-    /// A session, the cheeks, and the needle running.
-    fn start_in_cheeks(h: &mut Harness<'static, StationApp>) {
-        open_session(h);
-        select_cheeks(h);
-        h.get_by_label("Start").click();
-        step_until(h, "the needle running", |h| {
-            h.state()
-                .station()
-                .and_then(Station::last_telemetry)
-                .is_some_and(|t| t.rpm > 1000)
-        });
-    }
+    use super::super::window_test_support::{
+        DEADLINE, connected, harness, open_session, select_cheeks, start_in_cheeks, step_until,
+    };
 
     #[test]
     fn filling_in_screening_should_open_a_session() {

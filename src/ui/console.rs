@@ -59,7 +59,7 @@ pub struct ConsoleArgs {
 pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     // First of all: from here on SIGINT, SIGTERM and SIGHUP halt the pen and close the
     // record before the console leaves, rather than ending it on the spot.
-    let signals = crate::signals::listen().context("cannot install the signal handlers")?;
+    let signals = crate::signals::listen(None).context("cannot install the signal handlers")?;
     let data = setup::open_data_dir(args.data_dir.as_deref())?;
     let zones = setup::load_zones(args.zones.as_deref(), &data)?;
     let mut out = Printer::default();

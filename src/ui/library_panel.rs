@@ -224,7 +224,7 @@ pub fn library_ui(
             ui.spinner();
             ui.label("Scanning…");
         });
-        ui.ctx().request_repaint_after(SCAN_POLL);
+        super::repaint::request(ui.ctx(), super::repaint::Reason::Progress, SCAN_POLL);
         return;
     }
     let Some(total) = state.library().map(|l| l.entries.len()) else {

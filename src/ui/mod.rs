@@ -4,6 +4,7 @@
 pub mod alarm_banner;
 pub mod app;
 pub mod calibration_panel;
+pub mod close_dialog;
 pub mod connection_bar;
 pub mod console;
 pub mod console_calibration;
@@ -12,6 +13,7 @@ pub mod face_map;
 pub mod library_panel;
 pub mod open_recording;
 pub mod plots;
+pub mod repaint;
 pub mod replay_info;
 pub mod replay_panel;
 pub mod session_panel;
@@ -22,6 +24,8 @@ pub mod theme;
 
 #[cfg(test)]
 mod calibration_window_tests;
+#[cfg(test)]
+mod frames_window_tests;
 #[cfg(test)]
 mod library_window_tests;
 #[cfg(test)]

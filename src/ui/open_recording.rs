@@ -110,7 +110,11 @@ pub fn loading_ui(ctx: &egui::Context, loading: &Loading, commands: &mut Vec<UiC
         }
     });
     // Progress moves without input.
-    ctx.request_repaint_after(std::time::Duration::from_millis(50));
+    super::repaint::request(
+        ctx,
+        super::repaint::Reason::Progress,
+        super::repaint::PROGRESS_INTERVAL,
+    );
 }
 
 /// Draws why the last open failed, until closed.

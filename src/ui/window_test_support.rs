@@ -8,6 +8,9 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
 use super::app::{Persisted, StationApp, WindowOptions};
+use crate::link::LinkState;
+use crate::safety::zones::ZoneId;
+use crate::station::Station;
 
 /// Generous: a loaded 2-core machine may be slow, and a deadline only bounds a failure.
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -87,4 +90,51 @@ pub fn fill_screening_form(h: &mut Harness<'static, StationApp>) {
     });
     h.get_by_label("rejuvenation").click();
     h.step();
+}
+
+pub fn connected(h: &Harness<'static, StationApp>) -> bool {
+    h.state()
+        .station()
+        .is_some_and(|s| matches!(s.link_state(), LinkState::Connected { .. }))
+}
+
+/// Fills the form through its widgets and opens the session.
+pub fn open_session(h: &mut Harness<'static, StationApp>) {
+    step_until(h, "a connected pen", connected);
+    fill_screening_form(h);
+    let form = &h.state().screening;
+    assert!(form.to_json().is_some(), "the form is complete: {form:?}");
+    h.get_by_label("Open session").click();
+    step_until(h, "an open session", |h| {
+        h.state().station().is_some_and(|s| s.session().is_some())
+    });
+}
+
+pub fn select_cheeks(h: &mut Harness<'static, StationApp>) {
+    // As a person does: move onto the zone (its tooltip shows), then click.
+    h.get_by_label("zone cheeks").hover();
+    for _ in 0..3 {
+        h.step();
+    }
+    h.get_by_label("zone cheeks").click();
+    step_until(h, "the cheeks active", |h| {
+        h.state()
+            .station()
+            .and_then(|s| s.safety_summary())
+            .and_then(|s| s.zone)
+            == Some(ZoneId::Cheeks)
+    });
+}
+
+/// A session, the cheeks, and the needle running.
+pub fn start_in_cheeks(h: &mut Harness<'static, StationApp>) {
+    open_session(h);
+    select_cheeks(h);
+    h.get_by_label("Start").click();
+    step_until(h, "the needle running", |h| {
+        h.state()
+            .station()
+            .and_then(Station::last_telemetry)
+            .is_some_and(|t| t.rpm > 1000)
+    });
 }

@@ -1,0 +1,146 @@
+//! Issue 12 §4 and §7 through the window: it asks for frames only with a reason a
+//! test can see (none for a paused replay without a pen, a few a second while the
+//! pen is idle, 30 while the needle runs or a replay plays), sends its title only
+//! when it changes, and a close with a session open asks first and then ends the
+//! session on the way out, halting the pen.
+
+use std::time::Duration;
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+
+use super::app::{Persisted, StationApp};
+use super::repaint::{self, IDLE_INTERVAL, LIVE_INTERVAL, Reason};
+use super::window_test_support::{harness, harness_with, options, start_in_cheeks, step_until};
+use crate::protocol::PenState;
+use crate::replay::Replay;
+use crate::replay::test_support::treatment;
+use crate::station::Station;
+
+/// The viewport commands the last frame sent.
+fn commands(h: &Harness<'static, StationApp>) -> Vec<egui::ViewportCommand> {
+    h.output()
+        .viewport_output
+        .get(&egui::ViewportId::ROOT)
+        .map(|v| v.commands.clone())
+        .unwrap_or_default()
+}
+
+fn titles(h: &Harness<'static, StationApp>) -> usize {
+    commands(h)
+        .iter()
+        .filter(|c| matches!(c, egui::ViewportCommand::Title(_)))
+        .count()
+}
+
+#[test]
+fn an_idle_station_asks_for_a_few_frames_a_second_and_a_running_needle_for_30() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path());
+    // The title went out with the first frame (the harness runs it when built).
+    step_until(&mut h, "the idle pen's telemetry", |h| {
+        h.state()
+            .station()
+            .and_then(Station::last_telemetry)
+            .is_some_and(|t| t.state == PenState::Idle)
+    });
+    for _ in 0..5 {
+        h.step();
+        assert_eq!(titles(&h), 0, "the title is sent again: {:?}", commands(&h));
+        assert_eq!(
+            repaint::requested(&h.ctx),
+            vec![(Reason::PenIdle, IDLE_INTERVAL)]
+        );
+    }
+    start_in_cheeks(&mut h);
+    h.step();
+    assert!(
+        repaint::requested(&h.ctx).contains(&(Reason::NeedleRunning, LIVE_INTERVAL)),
+        "{:?}",
+        repaint::requested(&h.ctx)
+    );
+}
+
+#[test]
+fn a_paused_replay_without_a_pen_draws_nothing_until_input_and_30_frames_while_playing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let opts = options(dir.path());
+    let mut h = harness_with(move || {
+        StationApp::new_replay(
+            opts,
+            Persisted::default(),
+            Replay::new(treatment().recording()),
+        )
+    });
+    // egui's own first frames (fonts, layout) may ask for one more.
+    for _ in 0..4 {
+        h.step();
+    }
+    assert_eq!(repaint::requested(&h.ctx), Vec::new());
+    let delay = h.output().viewport_output[&egui::ViewportId::ROOT].repaint_delay;
+    assert_eq!(delay, Duration::MAX, "a frame was asked for");
+    h.get_by_label("Play").click();
+    step_until(&mut h, "playing", |h| {
+        h.state().replay().is_some_and(|r| r.transport().playing())
+    });
+    h.step();
+    assert_eq!(
+        repaint::requested(&h.ctx),
+        vec![(Reason::ReplayPlaying, LIVE_INTERVAL)]
+    );
+}
+
+#[test]
+fn closing_with_a_session_open_asks_first_then_halts_and_closes_the_record() {
+    use eframe::App as _;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = harness(dir.path());
+    start_in_cheeks(&mut h);
+    let record = h
+        .state()
+        .station()
+        .and_then(Station::record_path)
+        .expect("recording")
+        .to_path_buf();
+    // The window manager's close: held back, and asked about.
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.step();
+    assert!(commands(&h).contains(&egui::ViewportCommand::CancelClose));
+    step_until(&mut h, "the question", |h| {
+        h.query_by_label("End the session and close").is_some()
+    });
+    // "Keep working" keeps everything as it was.
+    h.get_by_label("Keep working").click();
+    h.step();
+    assert!(h.state().station().is_some_and(|s| s.session().is_some()));
+    // Asked again, and confirmed: the window closes...
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.step();
+    step_until(&mut h, "the question", |h| {
+        h.query_by_label("End the session and close").is_some()
+    });
+    h.get_by_label("End the session and close").click();
+    h.step();
+    step_until(&mut h, "the close", |h| {
+        commands(h).contains(&egui::ViewportCommand::Close)
+    });
+    // ...and on the way out the pen is halted and the record closed with its summary.
+    h.state_mut().on_exit(None);
+    let rec = crate::record::load(&record).expect("loads");
+    let summary = rec.summary.expect("the record has its summary");
+    assert_eq!(summary.ended_by.as_deref(), Some("window closed"));
+    assert!(rec.lines.iter().any(|l| matches!(
+        &l.line,
+        crate::record::Line::Command(c) if c.command == "HALT"
+    )));
+}
