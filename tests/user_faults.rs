@@ -294,3 +294,112 @@ fn a_signal_halts_the_running_needle_and_closes_the_record_with_its_summary() {
         assert!(summary.needling_ms > 0);
     }
 }
+
+/// `punctum console ARGS` run to its end with no input: exit status and stdout.
+fn console_once(program: &mut Process) -> (std::process::ExitStatus, String, Duration) {
+    let started = Instant::now();
+    let out = program
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("the console runs");
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        started.elapsed(),
+    )
+}
+
+#[test]
+fn a_port_the_user_may_not_open_is_said_at_once_with_what_to_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).expect("data dir");
+    let uid = Process::new("id").arg("-u").output().expect("id runs");
+    let root = String::from_utf8_lossy(&uid.stdout).trim() == "0";
+    // As root (CI), a real user outside the dialout group: nobody, on the simulated
+    // pen's pty (root:tty, 0620). Otherwise a port file this user may not open.
+    let pen = calibrated_pen(dir.path());
+    let forbidden = if root {
+        pen.port_path()
+    } else {
+        let path = dir.path().join("ttyFORBIDDEN");
+        std::fs::write(&path, b"").expect("write");
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o000))
+            .expect("chmod");
+        path
+    };
+    let mut program = if root {
+        // The data folder is the unprivileged user's own.
+        let chowned = Process::new("chown")
+            .args(["-R", "65534:65534"])
+            .arg(dir.path())
+            .status()
+            .expect("chown runs");
+        assert!(chowned.success());
+        let mut p = Process::new("setpriv");
+        p.args(["--reuid=65534", "--regid=65534", "--clear-groups", BIN]);
+        p
+    } else {
+        Process::new(BIN)
+    };
+    program
+        .arg("console")
+        .arg("--port")
+        .arg(&forbidden)
+        .arg("--data-dir")
+        .arg(&data);
+    let (status, stdout, took) = console_once(&mut program);
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "error: permission denied on {}: add your user to the dialout group (`sudo usermod -aG dialout $USER`, then log in again)",
+            forbidden.display()
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("NotSent"), "{stdout}");
+    // At once: not after the 10 s a link gets to come up.
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+}
+
+#[test]
+fn a_port_that_does_not_exist_and_one_another_program_holds_each_say_so() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("ttyACM9");
+    let (status, stdout, _) = console_once(
+        Process::new(BIN)
+            .arg("console")
+            .arg("--port")
+            .arg(&missing)
+            .arg("--data-dir")
+            .arg(dir.path().join("data")),
+    );
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "error: {} does not exist: is the pen plugged in and switched on?",
+            missing.display()
+        )),
+        "{stdout}"
+    );
+
+    let pen = calibrated_pen(dir.path());
+    let mut first = Console::start(&pen.port_path(), &dir.path().join("data1"));
+    first.expect("event: link connected", "");
+    let (status, stdout, _) = console_once(
+        Process::new(BIN)
+            .arg("console")
+            .arg("--port")
+            .arg(pen.port_path())
+            .arg("--data-dir")
+            .arg(dir.path().join("data2")),
+    );
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("is held by another program (a serial monitor, another Punctum)"),
+        "{stdout}"
+    );
+    // The first station never noticed.
+    first.send("status");
+    assert!(first.expect("status:", "").contains("link=connected"));
+}

@@ -22,8 +22,8 @@ use serialport::{SerialPort as _, TTYPort};
 use super::reader::{self, FromReader, ReaderMsg};
 use super::stats::{DeadlineWatch, LinkStats, RttWindow};
 use super::{
-    Answer, LinkCommand, LinkConfig, LinkEvent, LinkState, LossReason, Outcome, RequestId,
-    WireEvent, WireOrigin,
+    Answer, LinkCommand, LinkConfig, LinkEvent, LinkState, LossReason, Outcome, PortProblem,
+    RequestId, WireEvent, WireOrigin,
 };
 use crate::protocol::{
     Calibration, Command, ESTOP_BYTE, PROTOCOL_VERSION, PenEvent, PenInfo, PenMessage, PenState,
@@ -961,10 +961,16 @@ impl Control {
                 self.attempt += 1;
                 self.next_attempt = now + self.backoff;
                 self.backoff = (self.backoff * 2).min(self.config.reconnect_max);
-                let last_error = Some(format!("{path}: {e}"));
+                let port_problem = PortProblem::of(&e);
+                let last_error = Some(
+                    port_problem
+                        .as_ref()
+                        .map_or_else(|| format!("{path}: {e}"), |problem| problem.message(&path)),
+                );
                 self.emit(LinkEvent::State(LinkState::Connecting {
                     attempt: self.attempt,
                     last_error,
+                    port_problem,
                 }));
                 return;
             }
@@ -984,6 +990,7 @@ impl Control {
                 self.emit(LinkEvent::State(LinkState::Connecting {
                     attempt: self.attempt,
                     last_error: Some(format!("cannot start the reader thread: {e}")),
+                    port_problem: None,
                 }));
                 return;
             }
@@ -1043,6 +1050,7 @@ impl Control {
             self.emit(LinkEvent::State(LinkState::Connecting {
                 attempt: self.attempt,
                 last_error: Some(reason.to_string()),
+                port_problem: None,
             }));
         }
     }

@@ -100,4 +100,19 @@ mod tests {
         let listed = list_ports();
         assert!(listed.is_ok(), "{listed:?}");
     }
+
+    #[test]
+    fn the_udev_rule_matches_the_pens_the_station_marks_and_gives_the_seat_access() {
+        let rule = include_str!("../../assets/udev/70-punctum-pen.rules");
+        let active: Vec<&str> = rule
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .collect();
+        assert_eq!(
+            active,
+            vec![format!(
+                "SUBSYSTEM==\"tty\", ATTRS{{product}}==\"*{PEN_PRODUCT_MARK}*\", TAG+=\"uaccess\""
+            )]
+        );
+    }
 }

@@ -113,6 +113,59 @@ impl LinkConfig {
     }
 }
 
+/// Why a serial port could not be opened, in the words an operator can act on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PortProblem {
+    /// The user may not open it (not in the `dialout` group, no `uaccess` rule).
+    PermissionDenied,
+    /// No such port: the pen is unplugged, or the path is mistyped.
+    NotFound,
+    /// Another program holds it open (a serial monitor, another station).
+    Busy,
+}
+
+impl PortProblem {
+    /// Classifies an open error; `None` for anything else (a port that fails to
+    /// configure, an I/O error): those are retried as a link that is not up yet.
+    #[must_use]
+    pub fn of(error: &serialport::Error) -> Option<Self> {
+        use serialport::ErrorKind as K;
+        // serialport reports a port held by another program (EBUSY from its
+        // TIOCEXCL, or its exclusive `flock` refused: "Unable to acquire exclusive
+        // lock") as `NoDevice`: told apart from a missing port by the description.
+        let text = error.to_string();
+        if text.contains("busy") || text.contains("lock") {
+            return Some(Self::Busy);
+        }
+        match error.kind() {
+            K::NoDevice | K::Io(std::io::ErrorKind::NotFound) => Some(Self::NotFound),
+            K::Io(std::io::ErrorKind::PermissionDenied) => Some(Self::PermissionDenied),
+            K::Io(std::io::ErrorKind::ResourceBusy) => Some(Self::Busy),
+            _ => None,
+        }
+    }
+
+    /// What to tell the operator about `path`.
+    #[must_use]
+    pub fn message(&self, path: &str) -> String {
+        match self {
+            Self::PermissionDenied => format!(
+                "permission denied on {path}: add your user to the dialout group \
+                 (`sudo usermod -aG dialout $USER`, then log in again), or install the \
+                 pen's udev rule (README, \"Serial port access\")"
+            ),
+            Self::NotFound => format!(
+                "{path} does not exist: is the pen plugged in and switched on? \
+                 `punctum ports` lists the serial ports"
+            ),
+            Self::Busy => format!(
+                "{path} is held by another program (a serial monitor, another Punctum): \
+                 close it, then connect again"
+            ),
+        }
+    }
+}
+
 /// Identifies one command an owner asked for; its [`Answer`] carries the same id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct RequestId(pub u64);
@@ -163,6 +216,18 @@ pub enum Outcome {
     Unanswered,
     /// It never reached the wire, and why (link down, cancelled by an E-stop...).
     NotSent(String),
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Outcome::Ack => f.write_str("acknowledged"),
+            Outcome::Nak(reason) => write!(f, "refused by the pen: NAK {reason}"),
+            Outcome::Refused(refusal) => write!(f, "refused: {refusal}"),
+            Outcome::Unanswered => f.write_str("unanswered: the link is being declared lost"),
+            Outcome::NotSent(why) => write!(f, "not sent: {why}"),
+        }
+    }
 }
 
 /// The end of a command the owner asked for.
@@ -222,6 +287,9 @@ pub enum LinkState {
         attempt: u32,
         /// Why the last try failed.
         last_error: Option<String>,
+        /// The port itself could not be opened, and why; the operator must act
+        /// (retrying alone will not help with a permission, rarely with the others).
+        port_problem: Option<PortProblem>,
     },
     /// Port open; `HELLO`, `CAL GET` and `TEL` under way.
     Handshaking,

@@ -245,6 +245,7 @@ impl Station {
             link_state: LinkState::Connecting {
                 attempt: 0,
                 last_error: None,
+                port_problem: None,
             },
             info: None,
             calibration: None,

@@ -139,6 +139,20 @@ fn port_picker_ui(
 }
 
 fn link_ui(ui: &mut egui::Ui, station: &Station) {
+    // A port that cannot be opened is said in full: the operator must act.
+    if let LinkState::Connecting {
+        last_error: Some(why),
+        port_problem: Some(_),
+        ..
+    } = station.link_state()
+    {
+        ui.label(
+            RichText::new(crate::text::shown(why))
+                .strong()
+                .color(theme::ALARM_HIGH),
+        );
+        return;
+    }
     let (text, color) = match station.link_state() {
         LinkState::Connected { .. } => ("link up", theme::OK),
         LinkState::Handshaking => ("handshake…", theme::WARN),

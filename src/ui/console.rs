@@ -99,6 +99,18 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
             stopped_by = Some(stop);
             break;
         }
+        // A port the console cannot open (no permission, no such port, held by
+        // another program) is no link loss to wait out: say what to do and leave.
+        if let LinkState::Connecting {
+            last_error: Some(why),
+            port_problem: Some(_),
+            ..
+        } = station.link_state()
+        {
+            out.line(&format!("error: {why}"));
+            station.shutdown();
+            return Ok(ExitCode::FAILURE);
+        }
     }
 
     let input = spawn_stdin_reader()?;
@@ -146,7 +158,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     out.notices(station.take_notices());
     match halted {
         Ok(answer) if answer.outcome == Outcome::Ack => out.line("event: pen halted"),
-        Ok(answer) => out.line(&format!("event: halt not confirmed: {:?}", answer.outcome)),
+        Ok(answer) => out.line(&format!("event: halt not confirmed: {}", answer.outcome)),
         Err(e) => out.line(&format!("event: halt not confirmed: {e}")),
     }
     station.shutdown();

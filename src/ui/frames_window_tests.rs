@@ -2,7 +2,8 @@
 //! test can see (none for a paused replay without a pen, a few a second while the
 //! pen is idle, 30 while the needle runs or a replay plays), sends its title only
 //! when it changes, and a close with a session open asks first and then ends the
-//! session on the way out, halting the pen.
+//! session on the way out, halting the pen. And the connection bar says why a port
+//! cannot be opened.
 
 use std::time::Duration;
 
@@ -143,4 +144,21 @@ fn closing_with_a_session_open_asks_first_then_halts_and_closes_the_record() {
         &l.line,
         crate::record::Line::Command(c) if c.command == "HALT"
     )));
+}
+
+#[test]
+fn the_connection_bar_says_why_a_port_cannot_be_opened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("ttyACM7");
+    let mut opts = options(dir.path());
+    opts.sim = false;
+    opts.port = Some(missing.clone());
+    let mut h = harness_with(move || StationApp::new(opts, Persisted::default()));
+    let expected = format!(
+        "{} does not exist: is the pen plugged in and switched on?",
+        missing.display()
+    );
+    step_until(&mut h, "the port's problem in the bar", |h| {
+        h.query_by_label_contains(&expected).is_some()
+    });
 }
