@@ -243,6 +243,20 @@ fn an_owner_slow_while_the_needle_is_idle_keeps_the_heartbeats_going() {
 }
 
 #[test]
+fn an_info_line_lost_on_the_way_is_asked_for_again_and_the_link_comes_up() {
+    let pen = sim(SimConfig::default());
+    // The INFO that answers the station's HELLO never arrives.
+    pen.act(SimAction::LoseNext("INFO".into()))
+        .expect("the pen takes actions");
+    let (_link, info) = connect(link_config(&pen, 100));
+    assert_eq!(info.serial, "SIM00001");
+    let asked_again = executed(&pen)
+        .iter()
+        .any(|(_, c)| matches!(c, Command::Info));
+    assert!(asked_again, "the station did not ask INFO again");
+}
+
+#[test]
 fn the_estop_byte_mid_line_stops_the_pen_and_voids_the_line() {
     let pen = sim(SimConfig::default());
     let mut host = RawHost::open(&pen.port_path());

@@ -852,6 +852,21 @@ impl Control {
             }
             (Command::CalGet, Step::Cal { .. }) => {
                 conn.step = Step::Cal { acked: true };
+                // HELLO's INFO comes before this ACK on the line: missing now, it
+                // was lost (a glitch, or a pen that answered a duplicate HELLO with
+                // its ACK alone). Ask for it again rather than time out.
+                if conn.info.is_none() {
+                    self.send_frame(Command::Info, Origin::Handshake, at);
+                    return;
+                }
+                self.advance_handshake(at);
+            }
+            (Command::Info, Step::Cal { acked: true }) => {
+                // The CAL line came before this ACK: missing, ask for it again.
+                if conn.calibration.is_none() {
+                    self.send_frame(Command::CalGet, Origin::Handshake, at);
+                    return;
+                }
                 self.advance_handshake(at);
             }
             (Command::Tel { hz }, Step::Tel) => {

@@ -76,6 +76,10 @@ pub enum SimAction {
     ClearFaults,
     /// Flip one bit in this fraction (0..=1) of output lines from now on.
     Corrupt(f64),
+    /// Lose the next output line that begins with this word (`INFO`, `CAL`, `ACK`),
+    /// as a glitch on the USB line would: the host must cope with a line that never
+    /// arrives.
+    LoseNext(String),
     /// Stop reading and writing the port, for a while or (`None`) until cleared. The
     /// pen keeps running, so its watchdog fires if it was running.
     GoSilent {
@@ -110,7 +114,7 @@ impl SimAction {
     /// The words [`SimAction::from_str`] accepts, for help texts.
     pub const WORDS_HELP: &'static str = "stall | overcurrent | overtemp | depth-jam | \
         depth-creep | runaway | overspeed | tel-stop | tel-rate=HZ | clear | \
-        corrupt=FRACTION | silent[=SECS] | disappear[=SECS] | reappear | \
+        corrupt=FRACTION | lose-next=WORD | silent[=SECS] | disappear[=SECS] | reappear | \
         reboot[=power|brownout|watchdog_reset] | button | stop-button | cart-remove | \
         cart-insert=ID/NEEDLES";
 }
@@ -164,6 +168,12 @@ impl FromStr for SimAction {
                 };
                 Ok(Self::Corrupt(parse_fraction(value)?))
             }
+            "lose-next" => match value {
+                Some(word) if !word.is_empty() && word.bytes().all(|b| b.is_ascii_uppercase()) => {
+                    Ok(Self::LoseNext(word.to_owned()))
+                }
+                _ => Err("lose-next needs a line's first word, e.g. lose-next=INFO".to_owned()),
+            },
             "silent" => Ok(Self::GoSilent {
                 duration: duration()?,
             }),
@@ -212,6 +222,7 @@ impl fmt::Display for SimAction {
             Self::InjectFault(fault) => f.write_str(fault.word()),
             Self::ClearFaults => f.write_str("clear"),
             Self::Corrupt(fraction) => write!(f, "corrupt={fraction}"),
+            Self::LoseNext(word) => write!(f, "lose-next={word}"),
             Self::GoSilent { duration } => {
                 write!(f, "silent{}", secs(duration).unwrap_or_default())
             }

@@ -658,6 +658,7 @@ impl PenModel {
                 self.emit_event(now_ms, PenEvent::Cartridge { id, needles }, out);
             }
             SimAction::Corrupt(_)
+            | SimAction::LoseNext(_)
             | SimAction::GoSilent { .. }
             | SimAction::Disappear { .. }
             | SimAction::Reappear => {}
@@ -758,12 +759,19 @@ impl PenModel {
                 Answer::Nak(reason)
             }
         };
+        // The answer is the ACK or NAK line alone (section 4): a duplicate gets it
+        // again, not what the command then sent (HELLO's INFO, CAL GET's CAL).
+        let reply = out[reply_start..]
+            .split_inclusive(|&b| b == b'\n')
+            .next()
+            .unwrap_or_default()
+            .to_vec();
         self.last_answer = Some(LastAnswer {
             body: body.to_owned(),
             seq,
             answer,
             answered_at_ms: now_ms,
-            reply: out[reply_start..].to_vec(),
+            reply,
         });
         self.journal(
             now_ms,
@@ -1611,13 +1619,15 @@ mod tests {
     }
 
     #[test]
-    fn a_duplicate_hello_resends_its_whole_answer_without_resetting_telemetry() {
+    fn a_duplicate_hello_is_answered_with_its_ack_alone_and_not_executed_again() {
         let mut bench = Bench::new(ideal());
         bench.said();
         let first = bench.frame("1 HELLO 1");
+        // ACK, INFO, and the cartridge's EV.
         assert_eq!(first.len(), 3);
         bench.wait(10);
-        assert_eq!(bench.frame("1 HELLO 1"), first);
+        // Section 4: the answer (the ACK) again, not INFO again.
+        assert_eq!(bench.frame("1 HELLO 1"), first[..1].to_vec());
         // A different frame in between ends the duplicate.
         bench.frame("2 TEL 100");
         bench.wait(100);

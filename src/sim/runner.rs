@@ -205,6 +205,7 @@ impl SimPen {
             out,
             pending: Vec::new(),
             corrupt_fraction: config.corrupt_fraction,
+            lose_next: None,
             silence: None,
             absence: None,
             write_progress: false,
@@ -467,6 +468,8 @@ struct Runner {
     /// Routed output not yet accepted by the pty.
     pending: Vec<u8>,
     corrupt_fraction: f64,
+    /// The next output line beginning with this word (and a space) is lost.
+    lose_next: Option<String>,
     rng: XorShift64,
     /// `Some` while silent.
     silence: Option<Ends>,
@@ -630,6 +633,7 @@ impl Runner {
         self.model.act(now_ms, action, &mut self.out);
         match action {
             SimAction::Corrupt(fraction) => self.corrupt_fraction = fraction.clamp(0.0, 1.0),
+            SimAction::LoseNext(word) => self.lose_next = Some(format!("{word} ")),
             SimAction::GoSilent { duration } => {
                 if self.silence.is_none() {
                     self.model.journal_note(now_ms, Journaled::SilenceStarted);
@@ -732,6 +736,13 @@ impl Runner {
         let can_send = self.can_send();
         let out = std::mem::take(&mut self.out);
         for line in out.split_inclusive(|&b| b == b'\n') {
+            if let Some(word) = &self.lose_next
+                && line.starts_with(word.as_bytes())
+            {
+                self.lose_next = None;
+                self.counters.lines_dropped += 1;
+                continue;
+            }
             if !can_send || self.pending.len() + line.len() > PENDING_CAP_BYTES {
                 self.counters.lines_dropped += 1;
                 if line.starts_with(b"T ") {
