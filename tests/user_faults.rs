@@ -403,3 +403,141 @@ fn a_port_that_does_not_exist_and_one_another_program_holds_each_say_so() {
     first.send("status");
     assert!(first.expect("status:", "").contains("link=connected"));
 }
+
+#[test]
+fn one_lost_sample_raises_no_gap_alarm_and_gaps_that_persist_do() {
+    use punctum::link::{Link, LinkConfig, LinkState};
+    use punctum::safety::alarms::AlarmId;
+    use punctum::safety::zones::ZoneTable;
+    use punctum::sim::{SimAction, SimConfig};
+    use punctum::station::{Station, setup};
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = common::sim(SimConfig::default());
+    let mut config = LinkConfig::new(pen.port_path());
+    config.telemetry_hz = 1000;
+    let data = setup::open_data_dir(Some(&dir.path().join("data"))).expect("data dir");
+    let mut station = Station::new(
+        Link::spawn(config).expect("link"),
+        data,
+        ZoneTable::builtin(),
+    )
+    .expect("station");
+    let pump_until = |station: &mut Station, what: &str, pred: &dyn Fn(&Station) -> bool| {
+        let deadline = Instant::now() + common::DEADLINE;
+        while !pred(station) {
+            assert!(Instant::now() < deadline, "no {what} within the deadline");
+            station.pump(Duration::from_millis(20));
+        }
+    };
+    pump_until(&mut station, "link", &|s| {
+        matches!(s.link_state(), LinkState::Connected { .. })
+    });
+    // One telemetry line lost on the way.
+    pen.act(SimAction::LoseNext("T".into())).expect("act");
+    pump_until(&mut station, "the gap counted", &|s| {
+        s.stats().telemetry_gaps == 1
+    });
+    assert_eq!(station.stats().samples_lost, 1);
+    // Past the alarm's 2 s delay, on the station's own clock: never raised.
+    let gap_at = station.now_ms();
+    while station.now_ms() < gap_at + 3000 {
+        station.pump(Duration::from_millis(20));
+        assert!(
+            !station.alarms().is_active(AlarmId::TelemetryGaps),
+            "one lost sample raised telemetry_gaps"
+        );
+    }
+    // Gaps that keep coming (5 % of lines corrupted: a bad cable) raise it.
+    pen.act(SimAction::Corrupt(0.05)).expect("act");
+    pump_until(&mut station, "telemetry_gaps raised", &|s| {
+        s.alarms().is_active(AlarmId::TelemetryGaps)
+    });
+    station.shutdown();
+}
+
+#[test]
+fn report_tells_a_pen_restart_and_a_counter_reset_from_lost_samples() {
+    use punctum::record::format::{EventLine, FORMAT_NAME, Header, StateWord, TelLine};
+    const T0_MS: i64 = 1_764_000_000_000;
+    let header = Line::Header(Box::new(Header {
+        utc_ms: T0_MS,
+        format: FORMAT_NAME.into(),
+        version: punctum::record::FORMAT_VERSION,
+        station_version: "0.1.0".into(),
+        session_id: "S-1".into(),
+        opened_at: "2025-11-24T17:00:00+01:00".into(),
+        practitioner: "P7".into(),
+        client: "C042".into(),
+        screening: serde_json::json!({}),
+        pen: None,
+        calibration: None,
+        zones: serde_json::json!({"zones": []}),
+        zones_hash: "00".repeat(32),
+        simulated: true,
+    }));
+    let tel = |at_ms: i64, n: u32, t_ms: u32| {
+        Line::Tel(TelLine {
+            utc_ms: T0_MS + at_ms,
+            n,
+            t_ms,
+            state: StateWord::Idle,
+            rpm: 0,
+            depth_um: 0,
+            current_ma: 0,
+            temp_dc: 300,
+        })
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let write = |name: &str, lines: &[Line]| {
+        let path = dir.path().join(format!("{name}.jsonl"));
+        let text: String = lines
+            .iter()
+            .map(|l| serde_json::to_string(l).expect("json") + "\n")
+            .collect();
+        std::fs::write(&path, text).expect("write");
+        path
+    };
+    // The counter jumps by a million while the pen's clock goes back: no BOOT line.
+    let reset = write(
+        "counter-reset",
+        &[
+            header.clone(),
+            tel(0, 500, 90_000),
+            tel(10, 1_000_500, 300),
+            tel(20, 1_000_501, 310),
+        ],
+    );
+    // The same with the pen's EV BOOT between: a restart.
+    let boot = Line::Event(EventLine {
+        utc_ms: T0_MS + 5,
+        t_ms: 0,
+        event: "BOOT 2 POWER".into(),
+    });
+    let restart = write(
+        "pen-restart",
+        &[
+            header,
+            tel(0, 500, 90_000),
+            boot,
+            tel(10, 3, 300),
+            tel(20, 4, 310),
+        ],
+    );
+    for (path, kind, what) in [
+        (&reset, "counter_reset", "the counter was reset"),
+        (&restart, "pen_restart", "the pen restarted (EV BOOT)"),
+    ] {
+        let (status, stdout, stderr) = report(&[path.as_os_str(), std::ffi::OsStr::new("--json")]);
+        assert!(status.success(), "{stderr}");
+        let json: serde_json::Value = serde_json::from_str(&stdout).expect("json");
+        assert_eq!(json["samples_lost"], 0, "{stdout}");
+        let interruptions = json["interruptions"].as_array().expect("array");
+        assert!(
+            interruptions.iter().any(
+                |i| i["kind"] == kind && i["detail"].as_str().is_some_and(|d| d.contains(what))
+            ),
+            "{stdout}"
+        );
+    }
+}

@@ -25,6 +25,7 @@ use super::{
     Answer, LinkCommand, LinkConfig, LinkEvent, LinkState, LossReason, Outcome, PortProblem,
     RequestId, WireEvent, WireOrigin,
 };
+use crate::protocol::counter::{CounterStep, counter_step};
 use crate::protocol::{
     Calibration, Command, ESTOP_BYTE, PROTOCOL_VERSION, PenEvent, PenInfo, PenMessage, PenState,
     Seq, Telemetry,
@@ -147,6 +148,8 @@ pub(crate) struct Control {
     estop_pending: bool,
     next_estop: Instant,
     expected_n: Option<u32>,
+    /// The pen clock of the last sample, ms: tells lost samples from a reset counter.
+    last_t_ms: Option<u32>,
     next_stats: Instant,
     rate_samples: u64,
     rate_since: Instant,
@@ -207,6 +210,7 @@ impl Control {
             estop_pending: false,
             next_estop: now,
             expected_n: None,
+            last_t_ms: None,
             next_stats: now,
             rate_samples: 0,
             rate_since: now,
@@ -726,10 +730,21 @@ impl Control {
         if let Some(expected) = self.expected_n
             && t.n != expected
         {
-            self.stats.telemetry_gaps += 1;
-            self.stats.samples_lost += u64::from(t.n.wrapping_sub(expected));
+            // After HELLO the first sample has no predecessor: n from 0 is lost.
+            let step = self.last_t_ms.map_or(CounterStep::Lost(t.n), |prev_t_ms| {
+                counter_step(expected.wrapping_sub(1), prev_t_ms, t.n, t.t_ms)
+            });
+            match step {
+                CounterStep::Next => {}
+                CounterStep::Lost(missing) => {
+                    self.stats.telemetry_gaps += 1;
+                    self.stats.samples_lost += u64::from(missing);
+                }
+                CounterStep::Reset => self.stats.counter_resets += 1,
+            }
         }
         self.expected_n = Some(t.n.wrapping_add(1));
+        self.last_t_ms = Some(t.t_ms);
         if let Some(trip) = self.interlock.on_telemetry(&t, received) {
             self.monitor_trip(trip, received);
         }
@@ -840,6 +855,7 @@ impl Control {
             (Command::Hello { .. }, Step::Hello) => {
                 // The pen restarts its counter at 0 after HELLO.
                 self.expected_n = Some(0);
+                self.last_t_ms = None;
                 conn.step = Step::Retract;
                 conn.next_heartbeat = at;
                 self.send_frame(Command::Depth { depth_um: 0 }, Origin::Handshake, at);
@@ -1052,6 +1068,7 @@ impl Control {
         // Samples the pen numbered while the link was down were never meant for this
         // station: the count starts afresh, not as a gap.
         self.expected_n = None;
+        self.last_t_ms = None;
         self.interlock.on_link_lost();
         self.fail_owner_commands("the link was lost");
         self.close_connection();

@@ -21,6 +21,9 @@ pub struct LinkStats {
     pub telemetry_gaps: u64,
     /// Samples lost in those gaps, from the counter.
     pub samples_lost: u64,
+    /// Steps of the counter that were a reset (a restart, another host's `HELLO`),
+    /// not lost samples ([`crate::protocol::counter`]).
+    pub counter_resets: u64,
     /// Samples received but dropped because the owner did not drain its channel.
     pub telemetry_dropped: u64,
     /// Events dropped because the owner did not drain its channel.

@@ -8,6 +8,7 @@
 //! Units are integers, named in every field: `depth_um` (µm), `rpm` (strokes per
 //! minute), `current_ma` (mA), `temp_dc` (0.1 °C), `t_ms` (ms since pen boot, wraps).
 
+pub mod counter;
 pub mod frame;
 pub mod message;
 

@@ -105,7 +105,8 @@ pub struct Interruption {
     /// When.
     pub at_ms: i64,
     /// `link_lost`, `fault`, `estop`, `reboot`, `needle_stopped` (the needle monitor's
-    /// E-stop) or `telemetry_gap`.
+    /// E-stop), `telemetry_gap`, or, where the telemetry counter started again,
+    /// `pen_restart` (with the pen's `EV BOOT`) or `counter_reset` (without).
     pub kind: &'static str,
     /// The link's reason, the pen's event, or the gap's samples.
     pub detail: String,
@@ -643,13 +644,45 @@ fn on_alarm(alarms: &mut Vec<AlarmReport>, a: &super::format::AlarmLine, at_ms: 
 
 /// Lost samples and telemetry gaps, from the columns.
 fn telemetry_figures(rec: &Recording) -> (u64, Vec<Interruption>) {
+    use crate::protocol::counter::{CounterStep, counter_step};
     let tel = &rec.telemetry;
     let mut lost = 0_u64;
     let mut gaps = Vec::new();
+    // When the pen said it booted, session ms: a reset counter is then a restart.
+    let boots: Vec<i64> = rec
+        .lines
+        .iter()
+        .filter(|l| matches!(&l.line, Line::Event(e) if e.event.starts_with("BOOT")))
+        .map(|l| l.session_ms)
+        .collect();
     for i in 1..tel.len() {
         let (prev_n, n) = (tel.n[i - 1], tel.n[i]);
-        if n > prev_n.wrapping_add(1) && n > prev_n {
-            lost += u64::from(n - prev_n - 1);
+        match counter_step(prev_n, tel.t_ms[i - 1], n, tel.t_ms[i]) {
+            CounterStep::Next => {}
+            CounterStep::Lost(missing) => lost += u64::from(missing),
+            CounterStep::Reset => {
+                let (from_ms, to_ms) = (
+                    i64::from(tel.session_ms[i - 1]),
+                    i64::from(tel.session_ms[i]),
+                );
+                let booted = boots.iter().any(|&b| (from_ms..=to_ms).contains(&b));
+                let (kind, what) = if booted {
+                    ("pen_restart", "the pen restarted (EV BOOT)")
+                } else {
+                    ("counter_reset", "the counter was reset")
+                };
+                gaps.push(Interruption {
+                    at_ms: from_ms,
+                    kind,
+                    detail: format!(
+                        "the pen's counter went from n={prev_n} to n={n} and its clock from \
+                         {} to {} ms: {what}, not lost samples",
+                        tel.t_ms[i - 1],
+                        tel.t_ms[i]
+                    ),
+                    duration_ms: None,
+                });
+            }
         }
         let step_ms = tel.session_ms[i] - tel.session_ms[i - 1];
         if step_ms > MAX_SAMPLE_GAP_MS {

@@ -114,6 +114,9 @@ pub enum StationError {
     Pen(String),
 }
 
+/// How long one telemetry gap keeps the `telemetry_gaps` condition present, ms.
+const GAP_CONDITION_MS: u64 = 750;
+
 /// How long the station waits for one answer from the link.
 const ANSWER_WAIT: Duration = Duration::from_secs(5);
 
@@ -341,9 +344,10 @@ impl Station {
             self.finish_closing();
         }
         let now = self.now_ms();
-        if self.alarms.is_active(AlarmId::TelemetryGaps)
-            && now.saturating_sub(self.gaps_last_ms) > 2000
-        {
+        // Gaps are a condition only while they keep coming: one gap holds it for
+        // GAP_CONDITION_MS, so a single dropped sample (or a short burst) ends before
+        // the alarm's 2 s delay and only gaps that persist raise it.
+        if self.gaps_last_ms > 0 && now.saturating_sub(self.gaps_last_ms) > GAP_CONDITION_MS {
             self.alarms.condition_ended(AlarmId::TelemetryGaps, now);
         }
         self.alarms.tick(now);
