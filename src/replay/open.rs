@@ -145,7 +145,7 @@ impl Loading {
         match self.outcome.try_recv() {
             Ok(outcome) => {
                 self.join();
-                Some(outcome)
+                Some(self.unless_cancelled(outcome))
             }
             Err(TryRecvError::Empty) => None,
             Err(TryRecvError::Disconnected) => {
@@ -167,10 +167,20 @@ impl Loading {
         {
             Ok(outcome) => {
                 self.join();
-                Some(outcome)
+                Some(self.unless_cancelled(outcome))
             }
             Err(RecvTimeoutError::Timeout) => None,
             Err(RecvTimeoutError::Disconnected) => self.poll(),
+        }
+    }
+
+    /// A record that finished loading just as the cancel came is dropped unopened
+    /// all the same: once cancelled, the outcome is [`LoadOutcome::Cancelled`].
+    fn unless_cancelled(&self, outcome: LoadOutcome) -> LoadOutcome {
+        if self.cancelling() && matches!(outcome, LoadOutcome::Opened(_)) {
+            LoadOutcome::Cancelled
+        } else {
+            outcome
         }
     }
 
