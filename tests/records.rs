@@ -157,7 +157,7 @@ fn a_console_session_is_recorded_whole_and_every_line_validates_against_the_sche
     };
     assert_eq!(header.client, "C-0042");
     assert_eq!(header.practitioner, "P-7");
-    assert_eq!(header.version, 1);
+    assert_eq!(header.version, punctum::record::FORMAT_VERSION);
     assert!(header.pen.as_ref().is_some_and(|p| !p.serial.is_empty()));
     assert!(header.calibration.is_some());
     assert_eq!(header.zones_hash.len(), 64);

@@ -1,10 +1,15 @@
 //! The session record's lines: what `docs/session-format.md` documents and
 //! `assets/session.schema.json` validates.
 //!
-//! A record is JSON Lines. Every line is one object whose `"type"` says what it is
-//! and whose `"utc_ms"` is the station's UTC wall-clock time, milliseconds since the
-//! Unix epoch, when the station wrote it. Lines that come from the pen also carry the
-//! pen's own clock, `t_ms` (ms since the pen booted; it wraps and restarts on reboot).
+//! A record is JSON Lines. Every line is one object whose `"type"` says what it is,
+//! whose `"mono_ms"` (format 2) is the session's time axis: milliseconds since the
+//! session opened on the station's monotonic clock, which no wall-clock change (NTP,
+//! a manual setting) can bend; and whose `"utc_ms"` is the station's UTC wall-clock
+//! time, milliseconds since the Unix epoch, a label for people. A step of the wall
+//! clock during the session is recorded as a `clock` line. Lines that come from the
+//! pen also carry the pen's own clock, `t_ms` (ms since the pen booted; it wraps and
+//! restarts on reboot). Format 1 records (no `mono_ms`) still load: their axis
+//! follows the pen's clock across a step of the wall clock.
 //!
 //! The types here are the file's vocabulary, deliberately plain (strings and
 //! integers, wire words for pen states and commands) so that the format does not
@@ -16,8 +21,9 @@ use serde::{Deserialize, Serialize};
 /// The `format` field of every header.
 pub const FORMAT_NAME: &str = "punctum-session";
 
-/// The format version this station writes, and the newest it reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this station writes, and the newest it reads (1 and 2).
+/// Version 2 adds `mono_ms` to every line and the `clock` line.
+pub const FORMAT_VERSION: u32 = 2;
 
 /// One line of a session record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,6 +53,9 @@ pub enum Line {
     Note(NoteLine),
     /// The needle monitor stopped the needle: the E-stop byte went out.
     Monitor(MonitorLine),
+    /// The station's wall clock stepped (format 2): the recorder saw `utc_ms` move
+    /// away from `mono_ms` by more than a second.
+    Clock(ClockLine),
     /// The last line of a session that ended normally.
     Summary(Box<SummaryLine>),
 }
@@ -68,6 +77,7 @@ impl Line {
             Line::Cartridge(_) => "cartridge",
             Line::Note(_) => "note",
             Line::Monitor(_) => "monitor",
+            Line::Clock(_) => "clock",
             Line::Summary(_) => "summary",
         }
     }
@@ -88,12 +98,13 @@ impl Line {
             Line::Cartridge(l) => l.utc_ms,
             Line::Note(l) => l.utc_ms,
             Line::Monitor(l) => l.utc_ms,
+            Line::Clock(l) => l.utc_ms,
             Line::Summary(l) => l.utc_ms,
         }
     }
 
     /// Every `type` word this version knows, in the order the documentation lists them.
-    pub const KINDS: [&'static str; 13] = [
+    pub const KINDS: [&'static str; 14] = [
         "header",
         "tel",
         "command",
@@ -106,8 +117,48 @@ impl Line {
         "cartridge",
         "note",
         "monitor",
+        "clock",
         "summary",
     ];
+}
+
+/// A line as the recorder writes it: the line's fields, then `mono_ms`.
+#[derive(Debug, Serialize)]
+pub struct Stamped<'a> {
+    /// The line.
+    #[serde(flatten)]
+    pub line: &'a Line,
+    /// Session time on the station's monotonic clock, ms since the session opened
+    /// (the header is at 0).
+    pub mono_ms: i64,
+}
+
+/// A step of the station's wall clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClockLine {
+    /// Station UTC time, ms, after the step.
+    pub utc_ms: i64,
+    /// How far the wall clock moved against the monotonic clock, ms (+86 400 000: a
+    /// day forward; −3 600 000: an hour back).
+    pub step_ms: i64,
+}
+
+impl ClockLine {
+    /// The step in words, for the report and the replay's events:
+    /// `the station's wall clock stepped 24 h 0 min 0 s forward`.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        describe_clock_step(self.step_ms)
+    }
+}
+
+/// A wall-clock step of `step_ms` in words (see [`ClockLine::describe`]).
+#[must_use]
+pub fn describe_clock_step(step_ms: i64) -> String {
+    let secs = step_ms.unsigned_abs().saturating_add(500) / 1000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let direction = if step_ms >= 0 { "forward" } else { "back" };
+    format!("the station's wall clock stepped {h} h {m} min {s} s {direction}")
 }
 
 /// The header: the first line of every record.

@@ -20,7 +20,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::format::{FORMAT_NAME, FORMAT_VERSION, Header, Line, TelLine};
+use super::format::{FORMAT_NAME, FORMAT_VERSION, Header, Line, StateWord, describe_clock_step};
 use super::lines::{LineReader, MAX_LINE_BYTES, RawLine};
 use super::recording::{LineWarning, RecordStatus, Recording, TelColumns, TelSample, TimedLine};
 
@@ -31,6 +31,34 @@ const TEL_PREFIX: &[u8] = br#"{"type":"tel""#;
 /// re-anchored on the station's clock: the pen's clock cannot drift that far in a
 /// session, so it rebooted, wrapped or the samples stopped for a while.
 const MAX_CLOCK_DISAGREEMENT_MS: i64 = 1000;
+
+/// A telemetry line as read: [`super::format::TelLine`]'s fields and, from format 2,
+/// `mono_ms` (the recorder adds it to every line).
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+struct TelRead {
+    utc_ms: i64,
+    #[serde(default)]
+    mono_ms: Option<i64>,
+    n: u32,
+    t_ms: u32,
+    state: StateWord,
+    rpm: i32,
+    depth_um: i32,
+    current_ma: i32,
+    temp_dc: i32,
+}
+
+/// The session time of any other line, from format 2.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+struct Stamp {
+    #[serde(default)]
+    mono_ms: Option<i64>,
+}
+
+/// In a format 1 record (no `mono_ms`), consecutive samples whose station times
+/// moved more than this away from the pen's clock mark a step of the station's wall
+/// clock: the axis follows the pen across it.
+const WALL_STEP_MS: i64 = 1000;
 
 /// Warnings listed one by one; past this they are counted. A file of millions of
 /// garbage lines must not become millions of warnings in memory.
@@ -360,6 +388,11 @@ struct Builder {
     unlisted: Option<(u64, u64)>,
     clock: TelClock,
     last_tel_utc_ms: Option<i64>,
+    /// Format 1 only: the wall-clock steps found so far, summed, ms: subtracted from
+    /// `utc_ms` to put a line on the axis.
+    wall_steps_ms: i64,
+    /// Format 1 only: the previous sample's `utc_ms`, `n` and `t_ms`.
+    last_tel: Option<(i64, u32, u32)>,
 }
 
 impl Builder {
@@ -373,6 +406,8 @@ impl Builder {
             unlisted: None,
             clock: TelClock::default(),
             last_tel_utc_ms: None,
+            wall_steps_ms: 0,
+            last_tel: None,
         }
     }
 
@@ -386,13 +421,18 @@ impl Builder {
 
     fn on_line(&mut self, line_no: u64, bytes: &[u8], terminated: bool) {
         if bytes.starts_with(TEL_PREFIX)
-            && let Ok(tel) = serde_json::from_slice::<TelLine>(bytes)
+            && let Ok(tel) = serde_json::from_slice::<TelRead>(bytes)
         {
             self.on_tel(line_no, &tel);
             return;
         }
         match serde_json::from_slice::<Line>(bytes) {
-            Ok(line) => self.on_parsed(line_no, line),
+            Ok(line) => {
+                let mono_ms = serde_json::from_slice::<Stamp>(bytes)
+                    .ok()
+                    .and_then(|s| s.mono_ms);
+                self.on_parsed(line_no, line, mono_ms);
+            }
             Err(_) if bytes.iter().all(u8::is_ascii_whitespace) => {
                 self.warn(line_no, "blank line: skipped".into());
             }
@@ -422,9 +462,32 @@ impl Builder {
         }
     }
 
-    fn on_parsed(&mut self, line_no: u64, line: Line) {
+    /// A line's place on the session axis, ms: its `mono_ms` (format 2), else its
+    /// `utc_ms` from the header's, less the wall-clock steps found (format 1).
+    fn station_ms(&self, utc_ms: i64, mono_ms: Option<i64>) -> i64 {
+        mono_ms.unwrap_or_else(|| {
+            utc_ms
+                .saturating_sub(self.header_utc_ms)
+                .saturating_sub(self.wall_steps_ms)
+        })
+    }
+
+    fn on_parsed(&mut self, line_no: u64, line: Line, mono_ms: Option<i64>) {
         match line {
-            Line::Tel(tel) => self.on_tel(line_no, &tel),
+            Line::Tel(tel) => self.on_tel(
+                line_no,
+                &TelRead {
+                    utc_ms: tel.utc_ms,
+                    mono_ms,
+                    n: tel.n,
+                    t_ms: tel.t_ms,
+                    state: tel.state,
+                    rpm: tel.rpm,
+                    depth_um: tel.depth_um,
+                    current_ma: tel.current_ma,
+                    temp_dc: tel.temp_dc,
+                },
+            ),
             Line::Header(_) => self.warn(line_no, "a second header: skipped".into()),
             Line::Summary(summary) => match &self.summary {
                 Some((first, _)) => self.warn(
@@ -435,7 +498,7 @@ impl Builder {
             },
             line => {
                 self.note_after_summary(line_no);
-                let session_ms = line.utc_ms().saturating_sub(self.header_utc_ms);
+                let session_ms = self.station_ms(line.utc_ms(), mono_ms);
                 self.keep_file_order(session_ms);
                 self.lines.push(TimedLine {
                     session_ms,
@@ -472,9 +535,11 @@ impl Builder {
         self.clock.last_session_ms = at_ms;
     }
 
-    fn on_tel(&mut self, line_no: u64, tel: &TelLine) {
+    fn on_tel(&mut self, line_no: u64, tel: &TelRead) {
         self.note_after_summary(line_no);
-        if let Some(last) = self.last_tel_utc_ms
+        let stepped = tel.mono_ms.is_none() && self.find_wall_step(line_no, tel);
+        if !stepped
+            && let Some(last) = self.last_tel_utc_ms
             && tel.utc_ms < last
         {
             self.warn(
@@ -486,7 +551,7 @@ impl Builder {
             );
         }
         self.last_tel_utc_ms = Some(tel.utc_ms);
-        let station_ms = tel.utc_ms.saturating_sub(self.header_utc_ms);
+        let station_ms = self.station_ms(tel.utc_ms, tel.mono_ms);
         let session_ms = self.clock.place(station_ms, tel.n, tel.t_ms);
         self.telemetry.push(TelSample {
             session_ms,
@@ -498,6 +563,35 @@ impl Builder {
             current_ma: tel.current_ma,
             temp_dc: tel.temp_dc,
         });
+    }
+
+    /// Format 1: between two consecutive samples (the counter steps by one, the pen's
+    /// clock goes forward) the pen's clock is the truth; station times that moved
+    /// more than [`WALL_STEP_MS`] away from it stepped, and later lines are put back.
+    /// Returns whether the wall clock stepped at this sample.
+    fn find_wall_step(&mut self, line_no: u64, tel: &TelRead) -> bool {
+        let mut stepped = false;
+        if let Some((prev_utc_ms, prev_n, prev_t_ms)) = self.last_tel
+            && tel.n == prev_n.wrapping_add(1)
+            && tel.t_ms >= prev_t_ms
+        {
+            let pen_ms = i64::from(tel.t_ms - prev_t_ms);
+            let step_ms = tel.utc_ms - prev_utc_ms - pen_ms;
+            if step_ms.abs() > WALL_STEP_MS {
+                stepped = true;
+                self.wall_steps_ms += step_ms;
+                self.warn(
+                    line_no,
+                    format!(
+                        "{} here (a format 1 record has no monotonic clock): the session's \
+                         time axis follows the pen's clock across it",
+                        describe_clock_step(step_ms)
+                    ),
+                );
+            }
+        }
+        self.last_tel = Some((tel.utc_ms, tel.n, tel.t_ms));
+        stepped
     }
 
     fn finish(mut self, path: &Path, header: Header) -> Recording {
@@ -867,14 +961,14 @@ mod tests {
 
     #[test]
     fn a_newer_format_version_should_be_refused_even_with_fields_this_version_lacks() {
-        let header = r#"{"type":"header","format":"punctum-session","version":2,"utc_ms":1,"hologram":{"x":1}}"#;
+        let header = r#"{"type":"header","format":"punctum-session","version":3,"utc_ms":1,"hologram":{"x":1}}"#;
         let mut bytes = header.as_bytes().to_vec();
         bytes.push(b'\n');
         bytes.extend_from_slice(&kit::jsonl(&session()[1..]));
         let message = error(&bytes);
         assert!(
             message.ends_with(
-                "was written by a newer Punctum (format version 2; this station reads up to 1)"
+                "was written by a newer Punctum (format version 3; this station reads up to 2)"
             ),
             "{message}"
         );
@@ -963,15 +1057,17 @@ mod tests {
             // Samples 2..4 lost: re-anchored on the station's 1600.
             tel_at(1600, 5, 130),
             tel_at(1611, 6, 140),
-            // The pen's clock says +10 ms, the station's +2000: trust the station.
+            // The pen's clock says +10 ms, the station's +2000: consecutive samples,
+            // so the station's wall clock stepped (a format 1 record has no other
+            // clock): the axis follows the pen.
             tel_at(3611, 7, 150),
-            // Station stamped this one early (its clock stepped back 1.5 s).
+            // And stepped back 1.5 s: the pen's clock again.
             tel_at(2100, 8, 160),
         ];
         let rec = loaded(&kit::jsonl(&lines));
         assert_eq!(
             rec.telemetry.session_ms,
-            vec![1000, 1010, 1500, 1510, 1600, 1610, 3611, 3611]
+            vec![1000, 1010, 1500, 1510, 1600, 1610, 1620, 1630]
         );
     }
 

@@ -15,6 +15,8 @@
 //! **Boundary:** this module knows the file format and nothing of the safety rules;
 //! the station feeds the writer, and the readers never modify a file.
 
+#[cfg(test)]
+mod clock_tests;
 pub mod figures;
 pub mod format;
 pub mod library;

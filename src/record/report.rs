@@ -72,12 +72,26 @@ pub struct Report {
     pub cartridges: Vec<String>,
     /// Operators' notes.
     pub notes: Vec<NoteReport>,
+    /// Steps of the station's wall clock (`clock` lines): the axis did not follow
+    /// them.
+    pub clock_steps: Vec<ClockStepReport>,
     /// The summary line, as recorded.
     pub summary: Option<SummaryLine>,
     /// Where the summary line disagrees with the figures above.
     pub disagreements: Vec<String>,
     /// Lines the loader skipped or kept with a warning.
     pub warnings: Vec<WarningReport>,
+}
+
+/// A step of the station's wall clock.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ClockStepReport {
+    /// When, session ms.
+    pub at_ms: i64,
+    /// How far, ms (+ forward).
+    pub step_ms: i64,
+    /// In words.
+    pub text: String,
 }
 
 /// One alarm, from its raising to its clearing. Times are session ms.
@@ -144,6 +158,7 @@ struct LineFigures {
     pen_known: bool,
     cartridges: Vec<String>,
     notes: Vec<NoteReport>,
+    clock_steps: Vec<ClockStepReport>,
 }
 
 impl LineFigures {
@@ -191,6 +206,11 @@ impl LineFigures {
                 at_ms,
                 author: n.author.clone(),
                 text: n.text.clone(),
+            }),
+            Line::Clock(c) => self.clock_steps.push(ClockStepReport {
+                at_ms,
+                step_ms: c.step_ms,
+                text: c.describe(),
             }),
             _ => {}
         }
@@ -252,6 +272,7 @@ impl Report {
             station_interruptions,
             cartridges,
             notes,
+            clock_steps,
             ..
         } = line_figures;
 
@@ -299,6 +320,7 @@ impl Report {
             station_interruptions,
             cartridges,
             notes,
+            clock_steps,
             summary: rec.summary.clone(),
             disagreements: Vec::new(),
             warnings: rec
@@ -439,6 +461,15 @@ impl Report {
                 .map(|n| vec![clock(n.at_ms), n.author.clone(), n.text.clone()])
                 .collect();
             out.push_str(&table(&["at", "by", "note"], &rows, &[0]));
+        }
+        if !self.clock_steps.is_empty() {
+            out.push_str("\nClock steps (the session's time axis did not follow them)\n");
+            let rows: Vec<Vec<String>> = self
+                .clock_steps
+                .iter()
+                .map(|c| vec![clock(c.at_ms), c.text.clone()])
+                .collect();
+            out.push_str(&table(&["at", "what"], &rows, &[0]));
         }
         out.push('\n');
         out.push_str(&self.text_summary());

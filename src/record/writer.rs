@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{RecvTimeoutError, Sender, TrySendError};
 
-use super::format::{Header, Line};
+use super::format::{ClockLine, Header, Line, Stamped};
 
 /// The longest a line waits in the process's own buffer before it is handed to the
 /// operating system (`write`): the most a crash of the process can lose.
@@ -30,10 +30,14 @@ pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(20);
 /// most a power cut can lose.
 pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
 
+/// A wall clock that moves against the monotonic clock by more than this between two
+/// lines has stepped (NTP, a manual change): a `clock` line records it.
+pub const CLOCK_STEP_MS: i64 = 1000;
+
 /// What the station sends the writing thread.
 enum ToWriter {
-    /// A line to append.
-    Line(Line),
+    /// A line to append, and its session time on the monotonic clock, ms.
+    Line(Line, i64),
     /// Reply once every line before it is handed to the operating system.
     Confirm(Sender<()>),
 }
@@ -120,6 +124,8 @@ pub struct Recorder {
     thread: Option<JoinHandle<()>>,
     lines: u64,
     opened_utc_ms: i64,
+    /// When the header was written: `mono_ms` 0.
+    opened: Instant,
 }
 
 impl Recorder {
@@ -136,7 +142,8 @@ impl Recorder {
             .map_err(|e| create_error(sessions_dir, &e))?;
         let mut out = BufWriter::with_capacity(256 * 1024, file);
         let header_line = Line::Header(Box::new(header.clone()));
-        write_line(&mut out, &header_line)
+        let opened = Instant::now();
+        write_line(&mut out, &header_line, 0)
             .and_then(|()| flush_and_sync(&mut out))
             .map_err(|e| create_error(&path, &e))?;
         // The new name must survive a power cut too; the header itself is synced
@@ -146,10 +153,11 @@ impl Recorder {
         let failure = Arc::new(Mutex::new(None));
         let thread_failure = Arc::clone(&failure);
         let thread_path = path.clone();
+        let header_utc_ms = header.utc_ms;
         let thread = std::thread::Builder::new()
             .name("punctum-recorder".into())
             .spawn(move || {
-                let result = write_loop(&rx, &mut out);
+                let result = write_loop(&rx, &mut out, header_utc_ms);
                 if let Err(e) = result {
                     tracing::error!(path = %thread_path.display(), "recording failed: {e}");
                     if let Ok(mut slot) = thread_failure.lock() {
@@ -168,6 +176,7 @@ impl Recorder {
             thread: Some(thread),
             lines: 1,
             opened_utc_ms: header.utc_ms,
+            opened,
         })
     }
 
@@ -183,6 +192,13 @@ impl Recorder {
         self.opened_utc_ms
     }
 
+    /// Session time now on the station's monotonic clock, ms since the header was
+    /// written: what `mono_ms` a line handed over now gets.
+    #[must_use]
+    pub fn mono_ms(&self) -> i64 {
+        i64::try_from(self.opened.elapsed().as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// Lines handed over so far, the header included.
     #[must_use]
     pub fn lines(&self) -> u64 {
@@ -194,10 +210,11 @@ impl Recorder {
         if let Some(e) = self.failure() {
             return Err(e);
         }
+        let mono_ms = self.mono_ms();
         let Some(tx) = &self.tx else {
             return Err(self.write_error("the record is closed"));
         };
-        match tx.try_send(ToWriter::Line(line)) {
+        match tx.try_send(ToWriter::Line(line, mono_ms)) {
             Ok(()) => {
                 self.lines += 1;
                 Ok(())
@@ -335,9 +352,32 @@ fn create_unique(dir: &Path, stem: &str) -> io::Result<(PathBuf, fs::File)> {
     ))
 }
 
-fn write_line(out: &mut BufWriter<fs::File>, line: &Line) -> io::Result<()> {
-    serde_json::to_writer(&mut *out, line).map_err(io::Error::other)?;
+fn write_line(out: &mut BufWriter<fs::File>, line: &Line, mono_ms: i64) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &Stamped { line, mono_ms }).map_err(io::Error::other)?;
     out.write_all(b"\n")
+}
+
+/// Watches the wall clock against the monotonic one, line by line.
+struct ClockWatch {
+    header_utc_ms: i64,
+    /// `utc_ms − header utc − mono_ms` at the last line: constant while neither
+    /// clock steps.
+    skew_ms: i64,
+}
+
+impl ClockWatch {
+    /// A `clock` line to write before `line` if the wall clock stepped since the last.
+    fn step_before(&mut self, line: &Line, mono_ms: i64) -> Option<Line> {
+        let skew_ms = line.utc_ms() - self.header_utc_ms - mono_ms;
+        let step_ms = skew_ms - self.skew_ms;
+        self.skew_ms = skew_ms;
+        (step_ms.abs() > CLOCK_STEP_MS).then(|| {
+            Line::Clock(ClockLine {
+                utc_ms: line.utc_ms(),
+                step_ms,
+            })
+        })
+    }
 }
 
 fn flush_and_sync(out: &mut BufWriter<fs::File>) -> io::Result<()> {
@@ -351,7 +391,12 @@ fn flush_and_sync(out: &mut BufWriter<fs::File>) -> io::Result<()> {
 fn write_loop(
     rx: &crossbeam_channel::Receiver<ToWriter>,
     out: &mut BufWriter<fs::File>,
+    header_utc_ms: i64,
 ) -> io::Result<()> {
+    let mut clock = ClockWatch {
+        header_utc_ms,
+        skew_ms: 0,
+    };
     // When the oldest line not yet handed over / not yet synced must go, if any.
     let mut handover_at: Option<Instant> = None;
     let mut sync_at: Option<Instant> = None;
@@ -365,8 +410,11 @@ fn write_loop(
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
         };
         match received {
-            Ok(ToWriter::Line(line)) => {
-                write_line(out, &line)?;
+            Ok(ToWriter::Line(line, mono_ms)) => {
+                if let Some(step) = clock.step_before(&line, mono_ms) {
+                    write_line(out, &step, mono_ms)?;
+                }
+                write_line(out, &line, mono_ms)?;
                 handover_at.get_or_insert_with(|| Instant::now() + HANDOVER_INTERVAL);
             }
             Ok(ToWriter::Confirm(reply)) => {
@@ -419,7 +467,9 @@ mod tests {
 
     fn tel(n: u32) -> Line {
         Line::Tel(TelLine {
-            utc_ms: 0,
+            // The wall clock now, as the station stamps it (a time far from the
+            // header's would be a clock step, and add a `clock` line).
+            utc_ms: jiff::Timestamp::now().as_millisecond(),
             n,
             t_ms: n,
             state: StateWord::Running,
@@ -482,7 +532,7 @@ mod tests {
         assert!(second.path().to_string_lossy().ends_with("_C-3-2.jsonl"));
         second.record(tel(1)).expect("recorded");
         let note = Line::Note(NoteLine {
-            utc_ms: 1,
+            utc_ms: jiff::Timestamp::now().as_millisecond(),
             author: "P-7".into(),
             text: "last".into(),
         });

@@ -32,6 +32,8 @@ pub enum EventKind {
     Note,
     /// The needle monitor stopped the needle.
     NeedleStopped,
+    /// The station's wall clock stepped (the axis did not).
+    Clock,
 }
 
 impl EventKind {
@@ -52,6 +54,7 @@ impl EventKind {
             Self::Cartridge => "cartridge",
             Self::Note => "note",
             Self::NeedleStopped => "needle monitor stop",
+            Self::Clock => "clock step",
         }
     }
 }
@@ -127,6 +130,7 @@ pub fn event_of(line: &TimedLine) -> Option<TimelineEvent> {
             EventKind::NeedleStopped,
             format!("needle monitor ({}): {}", m.rule, m.message),
         ),
+        Line::Clock(c) => (EventKind::Clock, c.describe()),
         Line::Header(_) | Line::Tel(_) | Line::Command(_) | Line::Answer(_) | Line::Summary(_) => {
             return None;
         }

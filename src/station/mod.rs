@@ -187,8 +187,10 @@ struct Claims {
 struct Closing {
     /// The session, whose figures take every line until the record closes.
     session: Session,
-    /// When the session ended (the summary's `duration_ms` ends there).
+    /// When the session ended, on the wall clock (the summary's label).
     ended_utc_ms: i64,
+    /// When the session ended on the record's monotonic clock: `duration_ms`.
+    ended_mono_ms: i64,
     /// The day it ended, for the next session's dates.
     today: Date,
     /// The closing `HALT` request, if it could be sent.
@@ -1357,10 +1359,11 @@ impl Station {
                 self.recording_failed(&format!("cannot record the zones treated: {e}"));
             }
         }
-        if self.recorder.is_some() {
+        if let Some(recorder) = &self.recorder {
             self.closing = Some(Closing {
                 session,
                 ended_utc_ms: record::utc_ms_now(),
+                ended_mono_ms: recorder.mono_ms(),
                 today,
                 halt,
                 deadline: Instant::now() + CLOSING_WAIT,
@@ -1375,21 +1378,23 @@ impl Station {
         Ok(summary)
     }
 
-    /// The summary line of `session`'s record, ended at `ended_utc_ms`, if it has one
-    /// open.
+    /// The summary line of `session`'s record, ended at `ended_utc_ms` (wall clock)
+    /// and `ended_mono_ms` (the record's monotonic clock), if it has one open.
     fn summary_line(
         &self,
         session: &Session,
         summary: &SessionSummary,
         ended_utc_ms: i64,
+        ended_mono_ms: i64,
     ) -> Option<SummaryLine> {
-        let recorder = self.recorder.as_ref()?;
+        self.recorder.as_ref()?;
         // Lines stay in time order: the summary is written after the closing HALT's
-        // answer; `duration_ms` still ends where the session ended.
+        // answer; `duration_ms` still ends where the session ended, on the monotonic
+        // clock (a wall-clock step during the session does not bend it).
         let utc_ms = ended_utc_ms.max(record::utc_ms_now());
         Some(SummaryLine {
             utc_ms,
-            duration_ms: ended_utc_ms - recorder.opened_utc_ms(),
+            duration_ms: ended_mono_ms,
             zones: summary
                 .zones
                 .iter()
@@ -1420,7 +1425,12 @@ impl Station {
         let closing = self.closing.take()?;
         let summary = closing.session.summary(closing.today);
         let line = self
-            .summary_line(&closing.session, &summary, closing.ended_utc_ms)
+            .summary_line(
+                &closing.session,
+                &summary,
+                closing.ended_utc_ms,
+                closing.ended_mono_ms,
+            )
             .map(|mut line| {
                 line.ended_by.clone_from(&closing.ended_by);
                 line
