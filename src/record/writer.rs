@@ -3,8 +3,9 @@
 //! The station hands it [`Line`]s through a bounded channel and never waits on the
 //! disk. The thread writes each line as it comes, hands what it wrote to the
 //! operating system at least every [`HANDOVER_INTERVAL`] (a crash of this process
-//! loses at most that much: the kernel still writes what it holds) and syncs it to
-//! the disk at least every [`SYNC_INTERVAL`] (what a power cut may lose). The header
+//! loses at most that much: the kernel still writes what it holds) and starts
+//! `fdatasync` at most [`SYNC_INTERVAL`] after a line came (what a power cut may
+//! lose, with the sync's own time). The header
 //! is written and synced before [`Recorder::create`] returns: a session whose record
 //! cannot even be started never opens.
 //!
@@ -26,13 +27,28 @@ use super::format::{ClockLine, Header, Line, Stamped};
 /// operating system (`write`): the most a crash of the process can lose.
 pub const HANDOVER_INTERVAL: Duration = Duration::from_millis(20);
 
-/// The longest a line handed to the operating system waits before `fdatasync`: the
-/// most a power cut can lose.
-pub const SYNC_INTERVAL: Duration = Duration::from_millis(250);
+/// The longest a line waits, from when it came, before `fdatasync` starts: 200 ms,
+/// leaving 50 ms for the sync itself, so a power cut loses at most 250 ms
+/// (`cargo bench --bench crash_loss` measures it on the disk at hand).
+pub const SYNC_INTERVAL: Duration = Duration::from_millis(200);
 
 /// A wall clock that moves against the monotonic clock by more than this between two
 /// lines has stepped (NTP, a manual change): a `clock` line records it.
 pub const CLOCK_STEP_MS: i64 = 1000;
+
+/// How long lines waited in the recorder, for the README's crash and power-cut
+/// figures (`cargo bench --bench crash_loss`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncStats {
+    /// The longest a line waited in the process before `write` handed it to the
+    /// operating system, ms: what a crash of the process can lose.
+    pub max_unhanded_ms: u64,
+    /// The longest a line waited before `fdatasync` returned, ms: what a power cut
+    /// can lose.
+    pub max_unsynced_ms: u64,
+    /// Syncs done.
+    pub syncs: u64,
+}
 
 /// What the station sends the writing thread.
 enum ToWriter {
@@ -121,6 +137,7 @@ pub struct Recorder {
     path: PathBuf,
     tx: Option<Sender<ToWriter>>,
     failure: Arc<Mutex<Option<RecordError>>>,
+    sync_stats: Arc<Mutex<SyncStats>>,
     thread: Option<JoinHandle<()>>,
     lines: u64,
     opened_utc_ms: i64,
@@ -154,10 +171,12 @@ impl Recorder {
         let thread_failure = Arc::clone(&failure);
         let thread_path = path.clone();
         let header_utc_ms = header.utc_ms;
+        let sync_stats = Arc::new(Mutex::new(SyncStats::default()));
+        let thread_stats = Arc::clone(&sync_stats);
         let thread = std::thread::Builder::new()
             .name("punctum-recorder".into())
             .spawn(move || {
-                let result = write_loop(&rx, &mut out, header_utc_ms);
+                let result = write_loop(&rx, &mut out, header_utc_ms, &thread_stats);
                 if let Err(e) = result {
                     tracing::error!(path = %thread_path.display(), "recording failed: {e}");
                     if let Ok(mut slot) = thread_failure.lock() {
@@ -173,6 +192,7 @@ impl Recorder {
             path,
             tx: Some(tx),
             failure,
+            sync_stats,
             thread: Some(thread),
             lines: 1,
             opened_utc_ms: header.utc_ms,
@@ -261,6 +281,12 @@ impl Recorder {
                 path: self.path.display().to_string(),
             }),
         }
+    }
+
+    /// How long lines have waited so far before `write` and before `fdatasync`.
+    #[must_use]
+    pub fn sync_stats(&self) -> SyncStats {
+        self.sync_stats.lock().map(|s| *s).unwrap_or_default()
     }
 
     /// The writer's failure, if it failed.
@@ -385,13 +411,14 @@ fn flush_and_sync(out: &mut BufWriter<fs::File>) -> io::Result<()> {
     out.get_ref().sync_data()
 }
 
-/// Writes lines until the station closes the channel: what is buffered goes to the
-/// operating system within [`HANDOVER_INTERVAL`] of its first line, and to the disk
-/// within [`SYNC_INTERVAL`] of that.
+/// Writes lines until the station closes the channel: a line goes to the operating
+/// system within [`HANDOVER_INTERVAL`] of coming, and its `fdatasync` starts within
+/// [`SYNC_INTERVAL`] of coming.
 fn write_loop(
     rx: &crossbeam_channel::Receiver<ToWriter>,
     out: &mut BufWriter<fs::File>,
     header_utc_ms: i64,
+    stats: &Mutex<SyncStats>,
 ) -> io::Result<()> {
     let mut clock = ClockWatch {
         header_utc_ms,
@@ -400,6 +427,18 @@ fn write_loop(
     // When the oldest line not yet handed over / not yet synced must go, if any.
     let mut handover_at: Option<Instant> = None;
     let mut sync_at: Option<Instant> = None;
+    // When the oldest line not yet handed over / not yet synced arrived.
+    let mut unhanded_since: Option<Instant> = None;
+    let mut unsynced_since: Option<Instant> = None;
+    let ms = |since: Instant| u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let handed_over = |unhanded: &mut Option<Instant>, unsynced: &mut Option<Instant>| {
+        if let Some(since) = unhanded.take() {
+            if let Ok(mut s) = stats.lock() {
+                s.max_unhanded_ms = s.max_unhanded_ms.max(ms(since));
+            }
+            unsynced.get_or_insert(since);
+        }
+    };
     loop {
         let deadline = match (handover_at, sync_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -415,12 +454,15 @@ fn write_loop(
                     write_line(out, &step, mono_ms)?;
                 }
                 write_line(out, &line, mono_ms)?;
-                handover_at.get_or_insert_with(|| Instant::now() + HANDOVER_INTERVAL);
+                let came = Instant::now();
+                unhanded_since.get_or_insert(came);
+                handover_at.get_or_insert(came + HANDOVER_INTERVAL);
+                sync_at.get_or_insert(came + SYNC_INTERVAL);
             }
             Ok(ToWriter::Confirm(reply)) => {
                 if handover_at.take().is_some() {
                     out.flush()?;
-                    sync_at.get_or_insert_with(|| Instant::now() + SYNC_INTERVAL);
+                    handed_over(&mut unhanded_since, &mut unsynced_since);
                 }
                 // The asker may have given up waiting: nothing to do then.
                 let _ = reply.send(());
@@ -429,14 +471,19 @@ fn write_loop(
             Err(RecvTimeoutError::Disconnected) => return flush_and_sync(out),
         }
         let now = Instant::now();
-        if handover_at.is_some_and(|at| now >= at) {
+        let sync_due = sync_at.is_some_and(|at| now >= at);
+        if handover_at.is_some_and(|at| now >= at) || (sync_due && handover_at.is_some()) {
             handover_at = None;
             out.flush()?;
-            sync_at.get_or_insert(now + SYNC_INTERVAL);
+            handed_over(&mut unhanded_since, &mut unsynced_since);
         }
-        if sync_at.is_some_and(|at| now >= at) {
+        if sync_due {
             sync_at = None;
             out.get_ref().sync_data()?;
+            if let (Some(since), Ok(mut s)) = (unsynced_since.take(), stats.lock()) {
+                s.max_unsynced_ms = s.max_unsynced_ms.max(ms(since));
+                s.syncs += 1;
+            }
         }
     }
 }

@@ -133,7 +133,10 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
                     let Ok(typed) = typed else { break };
                     typed
                 },
-                default(Duration::from_millis(50)) => {
+                // Telemetry waits in the link's channel until the station takes it
+                // in and hands it to the recorder: what a crash of the console can
+                // lose is this plus the recorder's 20 ms.
+                default(IDLE_PUMP) => {
                     station.pump(Duration::ZERO);
                     out.notices(station.take_notices());
                     continue;
@@ -214,6 +217,9 @@ pub(super) enum Flow {
     /// Halt the pen and leave.
     Quit,
 }
+
+/// How often the console takes in what the link said while no command is typed.
+const IDLE_PUMP: Duration = Duration::from_millis(10);
 
 /// How long a note waits for the recorder to confirm it is written.
 const NOTE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
