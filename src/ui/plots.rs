@@ -39,6 +39,10 @@ pub struct PlotsState {
     pub mode: PlotMode,
     /// Points handed to the speed plot in the last frame (for tests and the footer).
     pub last_speed_points: usize,
+    /// The speed plot's vertical range in the last frame, rpm (for tests).
+    pub last_speed_range_rpm: (f64, f64),
+    /// The depth plot's vertical range in the last frame, mm (for tests).
+    pub last_depth_range_mm: (f64, f64),
 }
 
 /// Draws the face map, session duration and plots.
@@ -132,6 +136,73 @@ fn duration_ui(ui: &mut egui::Ui, source: Option<&dyn SessionSource>) {
     }
 }
 
+/// Grid steps of 1, 2 or 5 × 10ⁿ, each a multiple of the one before (e.g. 1000,
+/// 5000, 10 000 rpm; 0.1, 0.5, 1 mm): `egui_plot`'s default steps are powers of ten
+/// only, and on a plot 100 points tall that left a 0–9000 rpm axis with one label,
+/// "0" (labels need 20 points between them).
+#[must_use]
+#[allow(clippy::needless_pass_by_value)] // the signature egui_plot's spacer takes
+pub fn nice_steps(input: egui_plot::GridInput) -> [f64; 3] {
+    // `base_step_size` spans egui_plot's finest grid spacing (8 points); labels need
+    // 20 between them, so the labelled step is at least three of those.
+    let labelled = nice_at_least(3.0 * input.base_step_size.abs().max(f64::MIN_POSITIVE));
+    let mantissa = labelled / 10_f64.powf(labelled.log10().floor());
+    // A finer grid that divides it: 1 → 0.2, 2 → 1, 5 → 1 (× 10ⁿ).
+    let fine = if (mantissa - 2.0).abs() < 1e-6 {
+        labelled / 2.0
+    } else {
+        labelled / 5.0
+    };
+    [fine, labelled, next_nice(labelled)]
+}
+
+/// The smallest 1, 2 or 5 × 10ⁿ at least `x` (positive).
+fn nice_at_least(x: f64) -> f64 {
+    let power = 10_f64.powf(x.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * power)
+        .find(|step| *step >= x * (1.0 - 1e-9))
+        .unwrap_or(10.0 * power)
+}
+
+/// The next step that is a multiple of `step`: 1 → 5, 2 → 10, 5 → 10 (× 10ⁿ).
+fn next_nice(step: f64) -> f64 {
+    let mantissa = step / 10_f64.powf(step.log10().floor());
+    if (mantissa - 5.0).abs() < 1e-6 {
+        step * 2.0
+    } else {
+        step * 5.0
+    }
+}
+
+/// A tick's text with the decimals its step needs: `0.5` (step 0.5), `10` (step 5).
+#[must_use]
+pub fn tick_text(value: f64, step: f64) -> String {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 0..=15 decimals
+    let decimals = (-step.abs().max(1e-15).log10().floor()).clamp(0.0, 15.0) as usize;
+    // -0.0 shows as 0.
+    let value = if value.abs() < step.abs() * 1e-9 {
+        0.0
+    } else {
+        value
+    };
+    format!("{value:.decimals$}")
+}
+
+/// A speed tick: thousands of rpm as `5k`, `10k`, `2.5k`, as pens' dials show
+/// them; below a thousand the whole number.
+#[must_use]
+pub fn rpm_tick(rpm: f64, step: f64) -> String {
+    if rpm.abs() < step.abs() * 1e-9 {
+        "0".to_owned()
+    } else if step >= 1000.0 || (rpm.abs() >= 1000.0 && step >= 100.0) {
+        format!("{}k", tick_text(rpm / 1000.0, step / 1000.0))
+    } else {
+        tick_text(rpm, step)
+    }
+}
+
 /// `m:ss`.
 #[must_use]
 pub fn clock(secs: f64) -> String {
@@ -181,15 +252,22 @@ fn plots_ui(
         .map_or(1.0, |um| f64::from(um) / 1000.0 + 0.25);
     let link = egui::Id::unique("punctum_plots_x");
     let height = ((ui.available_height() - 10.0) / 2.0).max(80.0);
-    let range = move |pui: &mut egui_plot::PlotUi<'_>| -> (f64, f64) {
+    // Every plot shows its whole scale, with room for the top line: setting the time
+    // range alone each frame left the vertical range where egui_plot started it (0
+    // to 1), so a 6000 rpm line ran off the top with no tick beside it.
+    let speed_y = (-0.03 * speed_max_rpm, speed_max_rpm * 1.05);
+    let depth_y = (-0.03 * depth_top_mm, depth_top_mm);
+    let range = move |pui: &mut egui_plot::PlotUi<'_>, y: (f64, f64)| -> (f64, f64) {
         match mode {
             PlotMode::FollowLive => {
                 let r = (now_s - window_s, now_s);
                 pui.set_plot_bounds_x(r.0..=r.1);
+                pui.set_plot_bounds_y(y.0..=y.1);
                 r
             }
             PlotMode::WholeSession => {
                 pui.set_plot_bounds_x(whole_s.0..=whole_s.1);
+                pui.set_plot_bounds_y(y.0..=y.1);
                 whole_s
             }
             PlotMode::Paused => {
@@ -221,10 +299,14 @@ fn plots_ui(
         .allow_drag(interactive)
         .allow_zoom(interactive)
         .allow_scroll(interactive)
-        .include_y(0.0)
-        .include_y(speed_max_rpm)
+        .default_y_bounds(speed_y.0, speed_y.1)
+        .y_axis_min_width(44.0)
+        .y_axis_formatter(|mark, _range| rpm_tick(mark.value, mark.step_size))
+        .x_axis_formatter(|mark, _range| tick_text(mark.value, mark.step_size))
+        .x_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
+        .y_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
         .show(ui, |pui| {
-            let (t0, t1) = range(pui);
+            let (t0, t1) = range(pui, speed_y);
             let n = buckets(pui);
             let measured = series.plot_points(ch.rpm, t0, t1, n);
             let points = measured.len();
@@ -240,7 +322,9 @@ fn plots_ui(
             points
         });
     state.last_speed_points = speed.inner;
-    Plot::new("depth_plot")
+    let bounds = speed.transform.bounds();
+    state.last_speed_range_rpm = (bounds.min()[1], bounds.max()[1]);
+    let depth = Plot::new("depth_plot")
         .height(height)
         .link_axis(link, [true, false])
         .legend(Legend::default())
@@ -249,10 +333,14 @@ fn plots_ui(
         .allow_drag(interactive)
         .allow_zoom(interactive)
         .allow_scroll(interactive)
-        .include_y(0.0)
-        .include_y(depth_top_mm)
+        .default_y_bounds(depth_y.0, depth_y.1)
+        .y_axis_min_width(44.0)
+        .y_axis_formatter(|mark, _range| tick_text(mark.value, mark.step_size))
+        .x_axis_formatter(|mark, _range| tick_text(mark.value, mark.step_size))
+        .x_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
+        .y_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
         .show(ui, |pui| {
-            let (t0, t1) = range(pui);
+            let (t0, t1) = range(pui, depth_y);
             let n = buckets(pui);
             pui.line(
                 series_line("actual depth", ch.depth_mm, t0, t1, n)
@@ -270,4 +358,41 @@ fn plots_ui(
             );
             cursor_line(pui);
         });
+    let bounds = depth.transform.bounds();
+    state.last_depth_range_mm = (bounds.min()[1], bounds.max()[1]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_steps_are_1_2_or_5_and_ticks_show_the_decimals_their_step_needs() {
+        let steps = |base: f64| {
+            nice_steps(egui_plot::GridInput {
+                bounds: (0.0, 1.0),
+                base_step_size: base,
+            })
+        };
+        let close = |got: [f64; 3], want: [f64; 3]| {
+            assert!(
+                got.iter().zip(want).all(|(g, w)| (g - w).abs() < 1e-9 * w),
+                "{got:?} != {want:?}"
+            );
+        };
+        // 776 rpm per 8 points: labels every 5000 (about 50 points apart).
+        close(steps(776.0), [1000.0, 5000.0, 10_000.0]);
+        // 0.108 mm per 8 points: labels every 0.5 mm.
+        close(steps(0.108), [0.1, 0.5, 1.0]);
+        close(steps(0.05), [0.1, 0.2, 1.0]);
+        close(steps(0.3), [0.2, 1.0, 5.0]);
+        assert_eq!(tick_text(0.5, 0.5), "0.5");
+        assert_eq!(tick_text(1.0, 0.5), "1.0");
+        assert_eq!(tick_text(-0.0, 0.5), "0.0");
+        assert_eq!(tick_text(25.0, 5.0), "25");
+        assert_eq!(rpm_tick(5000.0, 5000.0), "5k");
+        assert_eq!(rpm_tick(0.0, 5000.0), "0");
+        assert_eq!(rpm_tick(2500.0, 500.0), "2.5k");
+        assert_eq!(rpm_tick(500.0, 100.0), "500");
+    }
 }

@@ -351,3 +351,59 @@ fn a_file_that_is_not_a_record_says_why_and_is_left_alone() {
         "this is not json\n"
     );
 }
+
+#[test]
+fn every_plot_shows_its_whole_scale_whatever_the_view() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = replay_harness(dir.path());
+    let max_rpm = h
+        .state()
+        .replay()
+        .map(crate::ui::source::SessionSource::speed_max_rpm)
+        .expect("in replay");
+    for label in ["Whole session", "Follow cursor"] {
+        h.get_by_label(label).click();
+        for _ in 0..3 {
+            h.step();
+        }
+        let (lo, hi) = h.state().plots.last_speed_range_rpm;
+        assert!(lo <= 0.0 && hi >= max_rpm, "{label}: {lo}..{hi} rpm");
+        let (lo, hi) = h.state().plots.last_depth_range_mm;
+        assert!(lo <= 0.0 && hi >= 1.0, "{label}: {lo}..{hi} mm");
+    }
+}
+
+/// The texts the last frame painted inside `rect`.
+fn painted_texts_in(h: &Harness<'static, StationApp>, rect: egui::Rect) -> Vec<String> {
+    h.output()
+        .shapes
+        .iter()
+        .filter_map(|clipped| match &clipped.shape {
+            egui::epaint::Shape::Text(t) if rect.contains(t.pos) => {
+                Some(t.galley.text().to_owned())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_plots_label_their_scales_with_more_than_zero() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut h = replay_harness(dir.path());
+    h.get_by_label("Whole session").click();
+    for _ in 0..3 {
+        h.step();
+    }
+    // Left of the plots, where the vertical axes' labels go.
+    let texts = painted_texts_in(
+        &h,
+        egui::Rect::from_min_max(egui::pos2(480.0, 440.0), egui::pos2(560.0, 715.0)),
+    );
+    for tick in ["0", "5k", "0.5"] {
+        assert!(
+            texts.iter().any(|t| t == tick),
+            "no {tick:?} among {texts:?}"
+        );
+    }
+}
