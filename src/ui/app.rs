@@ -1050,10 +1050,12 @@ impl StationApp {
         // session panel's and the plots' place. Operators never see the wizard.
         let library_open = self.library.is_open();
         let wizard = technician.is_some() && !library_open;
+        // On a 1024-point-wide panel PC the session panel gives up room to the centre.
+        let session_width = (ui.available_width() * 0.4).clamp(340.0, 480.0);
         if !library_open && !wizard {
             egui::Panel::left("session_panel")
-                .default_size(480.0)
-                .min_size(480.0)
+                .default_size(session_width)
+                .min_size(340.0)
                 .resizable(true)
                 .show(ui, |ui| {
                     session_panel::session_panel_ui(

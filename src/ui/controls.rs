@@ -68,6 +68,10 @@ pub fn controls_ui(
         commands.push(UiCommand::EStop);
     }
     ui.small("Esc: emergency stop · Space: stop the needle. No key starts anything.");
+    // The session's duration, here on every screen size (the centre may scroll).
+    if let Some(session) = station.and_then(super::source::SessionSource::session) {
+        ui.label(RichText::new(super::plots::duration_line(&session)).strong());
+    }
     ui.separator();
 
     let summary = station.and_then(Station::safety_summary);
@@ -204,7 +208,22 @@ fn speed_ui(
             .suffix(" rpm")
             .text("speed"),
     );
-    ui.label(format!("{:.0} strokes/s", state.speed_rpm / 60.0));
+    // The measured speed beside its control, as the depth's is.
+    let measured = station.and_then(Station::last_telemetry).map(|t| t.rpm);
+    let text = match measured {
+        Some(rpm) => format!(
+            "speed measured {rpm} rpm · set {:.0} rpm ({:.0} strokes/s)",
+            state.speed_rpm,
+            state.speed_rpm / 60.0
+        ),
+        None => format!(
+            "speed: not measured yet · set {:.0} rpm ({:.0} strokes/s)",
+            state.speed_rpm,
+            state.speed_rpm / 60.0
+        ),
+    };
+    ui.colored_label(theme::SPEED_MEASURED, RichText::new(text).strong())
+        .on_hover_text("As the pen reports it in its telemetry");
     if settled(ui, &response) {
         #[allow(clippy::cast_possible_truncation)] // rpm within the pen's range
         commands.push(UiCommand::SetSpeedRpm(state.speed_rpm.round() as i64));

@@ -162,3 +162,82 @@ fn the_connection_bar_says_why_a_port_cannot_be_opened() {
         h.query_by_label_contains(&expected).is_some()
     });
 }
+
+#[test]
+fn on_small_screens_the_operator_still_sees_the_needle_the_duration_and_the_alarms() {
+    for (width, height) in [(1024.0, 600.0), (1280.0, 720.0)] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = options(dir.path());
+        let mut h =
+            super::window_test_support::harness_sized(egui::vec2(width, height), move || {
+                StationApp::new(opts, Persisted::default())
+            });
+        // The session through the station (the form's later questions scroll on
+        // a small screen; filling it is the other tests' business).
+        step_until(&mut h, "idle telemetry", |h| {
+            h.state()
+                .station()
+                .and_then(Station::last_telemetry)
+                .is_some_and(|t| t.state == PenState::Idle)
+        });
+        {
+            let station = h.state_mut().station_mut().expect("connected");
+            station
+                .open_session(&screening_json())
+                .expect("the session opens");
+            station
+                .safety(crate::safety::interlock::SafetyUpdate::SelectZone(
+                    crate::safety::zones::ZoneId::Cheeks,
+                ))
+                .expect("link alive")
+                .expect("zone selected");
+            station.start().expect("start asked");
+        }
+        step_until(&mut h, "the needle running", |h| {
+            h.state()
+                .station()
+                .and_then(Station::last_telemetry)
+                .is_some_and(|t| t.state == PenState::Running)
+        });
+        for _ in 0..3 {
+            h.step();
+        }
+        let screen = egui::Rect::from_min_size(egui::Pos2::ZERO, egui::vec2(width, height));
+        for (shown, exact) in [
+            ("EMERGENCY STOP", true),
+            ("needle measured", false),
+            ("speed measured", false),
+            ("session 0:", false),
+            ("No active alarm", true),
+            ("Alarms", true),
+            ("Start", true),
+            ("Stop", true),
+        ] {
+            let node = if exact {
+                h.get_by_label(shown)
+            } else {
+                h.get_by_label_contains(shown)
+            };
+            let rect = node.rect();
+            assert!(
+                screen.contains_rect(rect),
+                "{width}×{height}: {shown:?} at {rect:?} is off the screen"
+            );
+        }
+    }
+}
+
+/// A screening answers file that passes: every question answered no.
+fn screening_json() -> String {
+    let answers: serde_json::Map<String, serde_json::Value> =
+        crate::safety::screening::QuestionId::ALL
+            .iter()
+            .filter(|q| q.answerable())
+            .map(|q| (q.as_str().to_owned(), serde_json::Value::Bool(false)))
+            .collect();
+    serde_json::json!({
+        "client": "C-0042", "dob": "1990-05-01", "indication": "rejuvenation",
+        "practitioner": "P-7", "answers": answers, "confirmed_cautions": []
+    })
+    .to_string()
+}

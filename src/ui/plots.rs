@@ -53,6 +53,23 @@ pub fn central_ui(
     follow_window_s: &mut f64,
     commands: &mut Vec<UiCommand>,
 ) {
+    // On a small screen (1024×600) the face map, the duration and the plots do not
+    // all fit: the centre scrolls. What the operator must always see (the measured
+    // depth and speed, the session's duration, the alarms) is in the panels beside.
+    egui::ScrollArea::vertical()
+        .auto_shrink([false, false])
+        .show(ui, |ui| {
+            central_contents_ui(ui, source, state, follow_window_s, commands);
+        });
+}
+
+fn central_contents_ui(
+    ui: &mut egui::Ui,
+    source: Option<&dyn SessionSource>,
+    state: &mut PlotsState,
+    follow_window_s: &mut f64,
+    commands: &mut Vec<UiCommand>,
+) {
     let top_height = (ui.available_height() * 0.55).max(300.0);
     ui.horizontal(|ui| {
         ui.set_height(top_height);
@@ -103,6 +120,19 @@ fn face_ui(ui: &mut egui::Ui, source: Option<&dyn SessionSource>, commands: &mut
     {
         commands.push(UiCommand::SelectZone(zone));
     }
+}
+
+/// The session's duration in one line, as the controls panel shows it on every
+/// screen size: `session 12:04 · needling 3:10`.
+#[must_use]
+pub fn duration_line(session: &super::source::SessionProgress) -> String {
+    #[allow(clippy::cast_precision_loss)] // ms of a session, far below 2^52
+    let needling_s = session.needling_ms as f64 / 1000.0;
+    format!(
+        "session {} · needling {}",
+        clock(session.elapsed_s),
+        clock(needling_s)
+    )
 }
 
 fn duration_ui(ui: &mut egui::Ui, source: Option<&dyn SessionSource>) {
@@ -251,7 +281,9 @@ fn plots_ui(
         .active_limit_um()
         .map_or(1.0, |um| f64::from(um) / 1000.0 + 0.25);
     let link = egui::Id::unique("punctum_plots_x");
-    let height = ((ui.available_height() - 10.0) / 2.0).max(80.0);
+    // Tall enough for three labelled ticks; in a scrolling centre the space left may
+    // be less than that.
+    let height = ((ui.available_height() - 10.0) / 2.0).max(140.0);
     // Every plot shows its whole scale, with room for the top line: setting the time
     // range alone each frame left the vertical range where egui_plot started it (0
     // to 1), so a 6000 rpm line ran off the top with no tick beside it.

@@ -34,9 +34,17 @@ pub fn harness(data_dir: &Path) -> Harness<'static, StationApp> {
 
 /// The window at 1280×800, as `app` builds it.
 pub fn harness_with(app: impl FnOnce() -> StationApp + 'static) -> Harness<'static, StationApp> {
+    harness_sized(egui::Vec2::new(1280.0, 800.0), app)
+}
+
+/// The window at `size`, as `app` builds it.
+pub fn harness_sized(
+    size: egui::Vec2,
+    app: impl FnOnce() -> StationApp + 'static,
+) -> Harness<'static, StationApp> {
     let mut app = Some(app);
     Harness::builder()
-        .with_size(egui::Vec2::new(1280.0, 800.0))
+        .with_size(size)
         .build_eframe(move |_cc| app.take().map(|f| f()).expect("built once"))
 }
 
