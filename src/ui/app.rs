@@ -1294,7 +1294,9 @@ impl eframe::App for StationApp {
             self.title_sent = Some(title);
         }
         // The live plots and figures, and the liveness the link needs while the
-        // needle runs; slowly while it is idle (super::repaint).
+        // needle runs; while a session is recorded, also the station's intake of
+        // telemetry (what a crash can lose waits in the link's channel until a frame
+        // takes it in); slowly while the pen idles outside a session (super::repaint).
         if let Some(station) = &self.station {
             let running = station
                 .last_telemetry()
@@ -1303,6 +1305,12 @@ impl eframe::App for StationApp {
                 super::repaint::request(
                     ctx,
                     super::repaint::Reason::NeedleRunning,
+                    super::repaint::LIVE_INTERVAL,
+                );
+            } else if station.session().is_some() {
+                super::repaint::request(
+                    ctx,
+                    super::repaint::Reason::SessionRecorded,
                     super::repaint::LIVE_INTERVAL,
                 );
             } else {

@@ -135,7 +135,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
                 },
                 // Telemetry waits in the link's channel until the station takes it
                 // in and hands it to the recorder: what a crash of the console can
-                // lose is this plus the recorder's 20 ms.
+                // lose is this plus the recorder's 15 ms.
                 default(IDLE_PUMP) => {
                     station.pump(Duration::ZERO);
                     out.notices(station.take_notices());

@@ -53,7 +53,22 @@ fn an_idle_station_asks_for_a_few_frames_a_second_and_a_running_needle_for_30() 
             vec![(Reason::PenIdle, IDLE_INTERVAL)]
         );
     }
-    start_in_cheeks(&mut h);
+    // A session open, the needle idle: every frame takes the telemetry into the
+    // record, so a crash loses at most a frame's worth.
+    super::window_test_support::open_session(&mut h);
+    h.step();
+    assert_eq!(
+        repaint::requested(&h.ctx),
+        vec![(Reason::SessionRecorded, LIVE_INTERVAL)]
+    );
+    super::window_test_support::select_cheeks(&mut h);
+    h.get_by_label("Start").click();
+    step_until(&mut h, "the needle running", |h| {
+        h.state()
+            .station()
+            .and_then(Station::last_telemetry)
+            .is_some_and(|t| t.state == PenState::Running)
+    });
     h.step();
     assert!(
         repaint::requested(&h.ctx).contains(&(Reason::NeedleRunning, LIVE_INTERVAL)),
