@@ -88,10 +88,25 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // Errors quote paths, typed values and the pen's strings.
-            eprintln!("punctum: error: {}", crate::text::shown(&format!("{e:#}")));
+            eprintln!("punctum: error: {}", crate::text::shown(&error_chain(&e)));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes, `outer: cause: root`, each cause once: an error whose
+/// own text already quotes its source (`cannot open X: No such file`) does not get it
+/// twice.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn init_logging() {
@@ -100,6 +115,8 @@ fn init_logging() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: a log file or a pipe gets plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
 

@@ -150,6 +150,13 @@ fn a_lost_link_raises_link_lost_and_nothing_restarts_on_its_own() {
     let started = Instant::now();
     console.expect("alarm: raised high link_lost", "");
     assert!(started.elapsed() < Duration::from_secs(3));
+    // The last sample (a running needle) is not shown as the pen now.
+    console.send("status");
+    let status = console.expect("status:", "");
+    assert!(
+        status.contains("pen_state=- ") && status.contains("rpm=- "),
+        "{status}"
+    );
     pen.act(SimAction::Reappear).expect("pen running");
     console.expect("event: link connected", "");
     let refused = console.run("start");

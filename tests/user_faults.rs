@@ -399,6 +399,29 @@ fn a_port_that_does_not_exist_and_one_another_program_holds_each_say_so() {
         stdout.contains("is held by another program (a serial monitor, another Punctum)"),
         "{stdout}"
     );
+    // A path that opens but is no serial port.
+    for not_a_port in [
+        dir.path().to_path_buf(),
+        std::path::PathBuf::from("/dev/null"),
+    ] {
+        let (status, stdout, took) = console_once(
+            Process::new(BIN)
+                .arg("console")
+                .arg("--port")
+                .arg(&not_a_port)
+                .arg("--data-dir")
+                .arg(dir.path().join("data3")),
+        );
+        assert_eq!(status.code(), Some(1), "{stdout}");
+        assert!(
+            stdout.contains(&format!(
+                "error: {} is not a serial port",
+                not_a_port.display()
+            )),
+            "{stdout}"
+        );
+        assert!(took < Duration::from_secs(8), "took {took:?}");
+    }
     // The first station never noticed.
     first.send("status");
     assert!(first.expect("status:", "").contains("link=connected"));
@@ -540,4 +563,80 @@ fn report_tells_a_pen_restart_and_a_counter_reset_from_lost_samples() {
             "{stdout}"
         );
     }
+}
+
+#[test]
+fn a_signal_during_a_held_start_cancels_it_and_the_needle_never_runs() {
+    use punctum::protocol::Command;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    let mut console = Console::start(&pen.port_path(), &data);
+    open_session(&mut console, dir.path(), "C-0105");
+    assert_eq!(console.run("zone cheeks"), "ok");
+    // The needle travels to 1.00 mm (200 ms at 5 mm/s): the start waits for it.
+    console.send("depth 1.0");
+    console.send("start");
+    console.expect("event: starting when the needle reaches", "");
+    let killed = Process::new("kill")
+        .arg("-INT")
+        .arg(console.child.id().to_string())
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    let (status, lines) = console.finish();
+    assert_eq!(status.code(), Some(130), "{lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.starts_with("refused: RUN not sent")),
+        "{lines:#?}"
+    );
+    assert!(
+        !common::executed(&pen)
+            .iter()
+            .any(|(_, c)| *c == Command::Run),
+        "the needle was started after the signal"
+    );
+    let rec = punctum::record::load(&the_record(&data)).expect("loads");
+    let summary = rec.summary.expect("summary");
+    assert_eq!(summary.ended_by.as_deref(), Some("signal SIGINT"));
+    assert_eq!(summary.needling_ms, 0);
+}
+
+#[test]
+fn a_note_at_the_limit_is_either_refused_or_read_back_whole() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let pen = calibrated_pen(dir.path());
+    let mut console = Console::start(&pen.port_path(), &data);
+    open_session(&mut console, dir.path(), "C-0106");
+    // Around the limit, where the line's own fields (type, times, author) decide.
+    let mut kept = Vec::new();
+    for len in (1_048_420..1_048_530).step_by(7) {
+        let text = "A".repeat(len);
+        let answer = console.run(&format!("note {text}"));
+        if answer == "ok" {
+            kept.push(len);
+        } else {
+            assert!(
+                answer.contains("a line holds at most 1048576 bytes"),
+                "{len}: {}",
+                &answer[..80.min(answer.len())]
+            );
+        }
+    }
+    assert!(!kept.is_empty(), "every note near the limit was refused");
+    console.send("end");
+    console.expect("summary: session=", "");
+    drop(console.finish());
+    let rec = punctum::record::load(&the_record(&data)).expect("loads");
+    assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
+    let notes: Vec<usize> = rec
+        .lines
+        .iter()
+        .filter_map(|l| match &l.line {
+            Line::Note(n) => Some(n.text.len()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(notes, kept, "every note answered ok reads back");
 }

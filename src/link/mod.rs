@@ -122,6 +122,8 @@ pub enum PortProblem {
     NotFound,
     /// Another program holds it open (a serial monitor, another station).
     Busy,
+    /// The path opens but is no serial port (a directory, a file, `/dev/null`).
+    NotASerialPort,
 }
 
 impl PortProblem {
@@ -136,6 +138,12 @@ impl PortProblem {
         let text = error.to_string();
         if text.contains("busy") || text.contains("lock") {
             return Some(Self::Busy);
+        }
+        // EISDIR, and ENOTTY from the terminal settings of something that is no
+        // terminal ("Not a typewriter", "Inappropriate ioctl for device").
+        if text.contains("Is a directory") || text.contains("typewriter") || text.contains("ioctl")
+        {
+            return Some(Self::NotASerialPort);
         }
         match error.kind() {
             K::NoDevice | K::Io(std::io::ErrorKind::NotFound) => Some(Self::NotFound),
@@ -161,6 +169,10 @@ impl PortProblem {
             Self::Busy => format!(
                 "{path} is held by another program (a serial monitor, another Punctum): \
                  close it, then connect again"
+            ),
+            Self::NotASerialPort => format!(
+                "{path} is not a serial port: give the pen's port, e.g. /dev/ttyACM0 \
+                 (`punctum ports` lists them)"
             ),
         }
     }

@@ -95,6 +95,12 @@ fn a_format_1_record_whose_wall_clock_stepped_keeps_a_sane_axis() {
 
 #[test]
 fn the_recorder_stamps_every_line_with_the_monotonic_clock_and_records_a_step() {
+    for step_ms in [DAY_MS, -3_600_000] {
+        recorded_step(step_ms);
+    }
+}
+
+fn recorded_step(step_ms: i64) {
     let dir = tempfile::tempdir().expect("temp dir");
     let Line::Header(header) = kit::header("C-MONO") else {
         unreachable!("a header")
@@ -108,13 +114,13 @@ fn the_recorder_stamps_every_line_with_the_monotonic_clock_and_records_a_step() 
         if let Line::Tel(t) = &mut line
             && n >= 5
         {
-            t.utc_ms += DAY_MS;
+            t.utc_ms += step_ms;
         }
         recorder.record(line).expect("recorded");
     }
     let path = recorder
         .finish(Line::Note(super::format::NoteLine {
-            utc_ms: T0_MS + DAY_MS + 20,
+            utc_ms: T0_MS + step_ms + 20,
             author: "P7".into(),
             text: "done".into(),
         }))
@@ -133,7 +139,7 @@ fn the_recorder_stamps_every_line_with_the_monotonic_clock_and_records_a_step() 
     let clocks: Vec<&serde_json::Value> = values.iter().filter(|v| v["type"] == "clock").collect();
     assert_eq!(clocks.len(), 1, "{text}");
     let step = clocks[0]["step_ms"].as_i64().expect("step");
-    assert!((step - DAY_MS).abs() < 1000, "{step}");
+    assert!((step - step_ms).abs() < 1000, "{step}");
     // Loaded, the axis is the monotonic clock: no day anywhere.
     let rec = super::load(&path).expect("loads");
     assert!(
@@ -143,12 +149,16 @@ fn the_recorder_stamps_every_line_with_the_monotonic_clock_and_records_a_step() 
             .all(|&t| i64::from(t) <= elapsed_ms)
     );
     assert!(rec.lines.iter().any(|l| matches!(l.line, Line::Clock(_))));
+    // A step the record holds is no damage: nothing to warn about.
+    assert!(rec.warnings.is_empty(), "{:?}", rec.warnings);
     let report = Report::from_recording(&rec);
     assert_eq!(report.clock_steps.len(), 1);
     assert!(
-        report.clock_steps[0]
-            .text
-            .starts_with("the station's wall clock stepped 24 h 0 min 0 s forward"),
+        report.clock_steps[0].text.starts_with(if step_ms > 0 {
+            "the station's wall clock stepped 24 h 0 min 0 s forward"
+        } else {
+            "the station's wall clock stepped 1 h 0 min 0 s back"
+        }),
         "{:?}",
         report.clock_steps
     );

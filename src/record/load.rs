@@ -387,7 +387,8 @@ struct Builder {
     /// Warnings past [`MAX_WARNINGS`]: how many, and the first one's line.
     unlisted: Option<(u64, u64)>,
     clock: TelClock,
-    last_tel_utc_ms: Option<i64>,
+    /// The previous sample's place on the station's axis, ms.
+    last_tel_station_ms: Option<i64>,
     /// Format 1 only: the wall-clock steps found so far, summed, ms: subtracted from
     /// `utc_ms` to put a line on the axis.
     wall_steps_ms: i64,
@@ -405,7 +406,7 @@ impl Builder {
             warnings: Vec::new(),
             unlisted: None,
             clock: TelClock::default(),
-            last_tel_utc_ms: None,
+            last_tel_station_ms: None,
             wall_steps_ms: 0,
             last_tel: None,
         }
@@ -537,21 +538,24 @@ impl Builder {
 
     fn on_tel(&mut self, line_no: u64, tel: &TelRead) {
         self.note_after_summary(line_no);
-        let stepped = tel.mono_ms.is_none() && self.find_wall_step(line_no, tel);
-        if !stepped
-            && let Some(last) = self.last_tel_utc_ms
-            && tel.utc_ms < last
+        if tel.mono_ms.is_none() {
+            self.find_wall_step(line_no, tel);
+        }
+        // On the session's axis (`mono_ms`, or `utc_ms` with the wall clock's steps
+        // taken out): a recorded wall-clock step is no reason to warn.
+        let station_ms = self.station_ms(tel.utc_ms, tel.mono_ms);
+        if let Some(last) = self.last_tel_station_ms
+            && station_ms < last
         {
             self.warn(
                 line_no,
                 format!(
                     "telemetry goes back {} ms on the station's clock: kept",
-                    last - tel.utc_ms
+                    last - station_ms
                 ),
             );
         }
-        self.last_tel_utc_ms = Some(tel.utc_ms);
-        let station_ms = self.station_ms(tel.utc_ms, tel.mono_ms);
+        self.last_tel_station_ms = Some(station_ms);
         let session_ms = self.clock.place(station_ms, tel.n, tel.t_ms);
         self.telemetry.push(TelSample {
             session_ms,
@@ -568,9 +572,7 @@ impl Builder {
     /// Format 1: between two consecutive samples (the counter steps by one, the pen's
     /// clock goes forward) the pen's clock is the truth; station times that moved
     /// more than [`WALL_STEP_MS`] away from it stepped, and later lines are put back.
-    /// Returns whether the wall clock stepped at this sample.
-    fn find_wall_step(&mut self, line_no: u64, tel: &TelRead) -> bool {
-        let mut stepped = false;
+    fn find_wall_step(&mut self, line_no: u64, tel: &TelRead) {
         if let Some((prev_utc_ms, prev_n, prev_t_ms)) = self.last_tel
             && tel.n == prev_n.wrapping_add(1)
             && tel.t_ms >= prev_t_ms
@@ -578,7 +580,6 @@ impl Builder {
             let pen_ms = i64::from(tel.t_ms - prev_t_ms);
             let step_ms = tel.utc_ms - prev_utc_ms - pen_ms;
             if step_ms.abs() > WALL_STEP_MS {
-                stepped = true;
                 self.wall_steps_ms += step_ms;
                 self.warn(
                     line_no,
@@ -591,7 +592,6 @@ impl Builder {
             }
         }
         self.last_tel = Some((tel.utc_ms, tel.n, tel.t_ms));
-        stepped
     }
 
     fn finish(mut self, path: &Path, header: Header) -> Recording {

@@ -123,8 +123,13 @@ pub fn check_line_fits(line: &Line, what: &'static str) -> Result<(), RecordErro
         }
     }
     let mut count = Count(0);
+    // As written: with its `mono_ms`, counted at its longest.
+    let stamped = Stamped {
+        line,
+        mono_ms: i64::MAX,
+    };
     // Encoding a line to a counter cannot fail; were it to, the writer would too.
-    let _ = serde_json::to_writer(&mut count, line);
+    let _ = serde_json::to_writer(&mut count, &stamped);
     if count.0 > super::lines::MAX_LINE_BYTES {
         Err(RecordError::TooLong {
             what,

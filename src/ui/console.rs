@@ -59,7 +59,10 @@ pub struct ConsoleArgs {
 pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     // First of all: from here on SIGINT, SIGTERM and SIGHUP halt the pen and close the
     // record before the console leaves, rather than ending it on the spot.
-    let signals = crate::signals::listen(None).context("cannot install the signal handlers")?;
+    let mut stops = Stops {
+        rx: crate::signals::listen(None).context("cannot install the signal handlers")?,
+        pending: None,
+    };
     let data = setup::open_data_dir(args.data_dir.as_deref())?;
     let zones = setup::load_zones(args.zones.as_deref(), &data)?;
     let mut out = Printer::default();
@@ -90,34 +93,19 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     station.set_simulated(sim.is_some());
 
     // Scripts start typing at once: give the link a moment to come up first.
-    let until = Instant::now() + Duration::from_secs(10);
-    let mut stopped_by = None;
-    while !matches!(station.link_state(), LinkState::Connected { .. }) && Instant::now() < until {
-        station.pump(Duration::from_millis(50));
-        out.notices(station.take_notices());
-        if let Ok(stop) = signals.try_recv() {
-            stopped_by = Some(stop);
-            break;
-        }
-        // A port the console cannot open (no permission, no such port, held by
-        // another program) is no link loss to wait out: say what to do and leave.
-        if let LinkState::Connecting {
-            last_error: Some(why),
-            port_problem: Some(_),
-            ..
-        } = station.link_state()
-        {
-            out.line(&format!("error: {why}"));
+    let mut stopped_by = match wait_for_link(&mut station, &mut stops, &mut out) {
+        Ok(stop) => stop,
+        Err(code) => {
             station.shutdown();
-            return Ok(ExitCode::FAILURE);
+            return Ok(code);
         }
-    }
+    };
 
     let input = spawn_stdin_reader()?;
     // Lines typed while a start was held, carried out after it.
     let mut deferred: VecDeque<String> = VecDeque::new();
     while stopped_by.is_none() {
-        if let Ok(stop) = signals.try_recv() {
+        if let Some(stop) = stops.take() {
             stopped_by = Some(stop);
             break;
         }
@@ -125,7 +113,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
             typed
         } else {
             select! {
-                recv(signals) -> stop => {
+                recv(stops.rx) -> stop => {
                     stopped_by = stop.ok();
                     break;
                 },
@@ -148,7 +136,17 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
         // now.
         station.pump(Duration::ZERO);
         out.notices(station.take_notices());
-        if execute(&mut station, typed.trim(), &mut out, &input, &mut deferred) == Flow::Quit {
+        let flow = execute(
+            &mut station,
+            typed.trim(),
+            &mut out,
+            &mut Held {
+                input: &input,
+                stops: &mut stops,
+            },
+            &mut deferred,
+        );
+        if flow == Flow::Quit {
             break;
         }
         out.notices(station.take_notices());
@@ -167,6 +165,40 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     station.shutdown();
     out.line("event: console closed");
     Ok(stopped_by.map_or(ExitCode::SUCCESS, |stop| ExitCode::from(stop.exit_code())))
+}
+
+/// Signals as the console's loops see them: a stop taken while a command held the
+/// console (a start waiting for the needle, a calibration) stays pending until the
+/// main loop acts on it.
+pub(super) struct Stops {
+    /// The stops, as `crate::signals::listen` delivers them.
+    pub(super) rx: Receiver<crate::signals::Stop>,
+    pending: Option<crate::signals::Stop>,
+}
+
+impl Stops {
+    /// Whether a stop has come (it stays pending).
+    pub(super) fn arrived(&mut self) -> bool {
+        if self.pending.is_none() {
+            self.pending = self.rx.try_recv().ok();
+        }
+        self.pending.is_some()
+    }
+
+    /// The stop that came, if one did.
+    pub(super) fn take(&mut self) -> Option<crate::signals::Stop> {
+        self.arrived();
+        self.pending.take()
+    }
+}
+
+/// What a command that holds the console (a start, a calibration) watches besides
+/// the station: the typed lines and the signals.
+pub(super) struct Held<'a> {
+    /// Lines typed on stdin.
+    pub(super) input: &'a Receiver<String>,
+    /// SIGINT, SIGTERM, SIGHUP.
+    pub(super) stops: &'a mut Stops,
 }
 
 /// How long a console told to stop waits for the pen to report the motor stopped.
@@ -189,6 +221,35 @@ fn stop_on_signal(station: &mut Station, stop: crate::signals::Stop, out: &mut P
     if station.session().is_some() {
         end_session_by(station, out, Some(format!("signal {}", stop.name())));
     }
+}
+
+/// Gives the link up to 10 s to come up, taking in what it says. A port the console
+/// cannot open (no permission, no such port, held by another program, not a serial
+/// port) is no link loss to wait out: it says what to do and ends with exit 1
+/// (`Err`). A signal meanwhile is returned, to be acted on.
+fn wait_for_link(
+    station: &mut Station,
+    stops: &mut Stops,
+    out: &mut Printer,
+) -> Result<Option<crate::signals::Stop>, ExitCode> {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !matches!(station.link_state(), LinkState::Connected { .. }) && Instant::now() < until {
+        station.pump(Duration::from_millis(50));
+        out.notices(station.take_notices());
+        if let Some(stop) = stops.take() {
+            return Ok(Some(stop));
+        }
+        if let LinkState::Connecting {
+            last_error: Some(why),
+            port_problem: Some(_),
+            ..
+        } = station.link_state()
+        {
+            out.line(&format!("error: {why}"));
+            return Err(ExitCode::FAILURE);
+        }
+    }
+    Ok(None)
 }
 
 fn spawn_stdin_reader() -> anyhow::Result<Receiver<String>> {
@@ -244,14 +305,14 @@ fn execute(
     station: &mut Station,
     line: &str,
     out: &mut Printer,
-    input: &Receiver<String>,
+    held: &mut Held<'_>,
     deferred: &mut VecDeque<String>,
 ) -> Flow {
     if line.is_empty() || line.starts_with('#') {
         return Flow::Continue;
     }
     let words: Vec<&str> = line.split_whitespace().collect();
-    if let Some(flow) = super::console_calibration::execute(station, &words, out, input) {
+    if let Some(flow) = super::console_calibration::execute(station, &words, out, held) {
         return flow;
     }
     let usage = |out: &mut Printer, text: &str| out.line(&format!("error: {text}"));
@@ -282,7 +343,7 @@ fn execute(
                 &format!("{value:?} is not a whole number of rpm; usage: speed <rpm>"),
             ),
         },
-        ["start"] => start(station, out, input, deferred),
+        ["start"] => start(station, out, held, deferred),
         ["stop"] => send(station, Command::Halt, out),
         ["reset"] => send(station, Command::Reset, out),
         ["estop"] => match station.estop() {
@@ -475,7 +536,7 @@ fn send(station: &mut Station, command: Command, out: &mut Printer) {
 fn start(
     station: &mut Station,
     out: &mut Printer,
-    input: &Receiver<String>,
+    held: &mut Held<'_>,
     deferred: &mut VecDeque<String>,
 ) {
     let id = match station.start() {
@@ -488,10 +549,17 @@ fn start(
     let mut later: Vec<String> = Vec::new();
     let mut stop_id = None;
     let mut input_open = true;
+    let mut signalled = false;
     while Instant::now() < deadline && (started.is_none() || stop_id.is_some()) {
-        if input_open {
+        // A signal cancels the held start as Stop does; the main loop then halts
+        // the pen and closes the record.
+        if !signalled && held.stops.arrived() {
+            signalled = true;
+            let _ = station.request(Command::Halt);
+        }
+        if input_open && !signalled {
             select! {
-                recv(input) -> typed => if let Ok(line) = typed {
+                recv(held.input) -> typed => if let Ok(line) = typed {
                     match line.trim() {
                         "estop" => later.push(match station.estop() {
                             Ok(()) => "ok".to_owned(),
@@ -511,7 +579,7 @@ fn start(
                 default(Duration::from_millis(10)) => {},
             }
         }
-        station.pump(if input_open {
+        station.pump(if input_open && !signalled {
             Duration::ZERO
         } else {
             Duration::from_millis(10)
@@ -588,7 +656,11 @@ fn status_line(station: &Station) -> String {
         LinkState::Lost(_) => "lost",
         LinkState::Closed => "closed",
     };
-    let t = station.last_telemetry();
+    // Only a sample from a link that is up is the pen now: after a loss the last one
+    // (a needle RUNNING at 6000 rpm) would contradict the alarm's "assumed stopped".
+    let t = station
+        .last_telemetry()
+        .filter(|_| matches!(station.link_state(), LinkState::Connected { .. }));
     let summary = station.safety_summary();
     let opt_mm = |um: Option<i32>| {
         um.map_or_else(|| "-".to_owned(), |um| mm(i64::from(um)).replace(" mm", ""))

@@ -11,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, select};
+use crossbeam_channel::select;
 
 use super::console::{Flow, Printer};
 use crate::calibration::certificate::CalibrationKind;
@@ -35,7 +35,7 @@ pub(super) fn execute(
     station: &mut Station,
     words: &[&str],
     out: &mut Printer,
-    input: &Receiver<String>,
+    held: &mut super::console::Held<'_>,
 ) -> Option<Flow> {
     match words {
         ["technician", "set-pin", pin] => set_pin(station, pin, None, out),
@@ -52,25 +52,13 @@ pub(super) fn execute(
             "error: usage: technician <id> <pin> | technician off | technician set-pin <pin> [who]",
         ),
         ["cal", "depth"] => {
-            return Some(calibrate(
-                station,
-                CalibrationKind::Depth,
-                false,
-                out,
-                input,
-            ));
+            return Some(calibrate(station, CalibrationKind::Depth, false, out, held));
         }
         ["cal", "depth", "sim"] => {
-            return Some(calibrate(station, CalibrationKind::Depth, true, out, input));
+            return Some(calibrate(station, CalibrationKind::Depth, true, out, held));
         }
         ["cal", "speed"] => {
-            return Some(calibrate(
-                station,
-                CalibrationKind::Speed,
-                false,
-                out,
-                input,
-            ));
+            return Some(calibrate(station, CalibrationKind::Speed, false, out, held));
         }
         ["cal", ..] => out.line("error: usage: cal depth [sim] | cal speed"),
         _ => return None,
@@ -106,7 +94,7 @@ fn calibrate(
     kind: CalibrationKind,
     sim_gauge: bool,
     out: &mut Printer,
-    input: &Receiver<String>,
+    held: &mut super::console::Held<'_>,
 ) -> Flow {
     if let Err(e) = station.start_calibration(kind, sim_gauge) {
         out.line(&format!("refused: {e}"));
@@ -116,8 +104,17 @@ fn calibrate(
     let mut prompted: Option<Action> = None;
     let mut printed_refusal: Option<String> = None;
     let mut flow = Flow::Continue;
+    let mut cancelled = false;
     loop {
         station.pump(Duration::from_millis(20));
+        // A signal cancels the calibration (the previous values go back), then the
+        // console halts the pen and leaves.
+        if !cancelled && held.stops.arrived() {
+            cancelled = true;
+            out.line("event: signal during calibration: cancelling");
+            station.calibration_cancel();
+            flow = Flow::Quit;
+        }
         let Some(run) = station.calibration_run() else {
             out.notices(station.take_notices());
             out.line("error: the calibration was dropped");
@@ -160,14 +157,18 @@ fn calibrate(
             prompt(station, &action, out);
             prompted = Some(action.clone());
         }
+        if cancelled {
+            continue;
+        }
         // The next line is the answer; the station is pumped while waiting.
         select! {
-            recv(input) -> line => if let Ok(line) = line {
+            recv(held.input) -> line => if let Ok(line) = line {
                 answer(station, &action, line.trim(), out);
             } else {
                 // End of input: cancel (the previous values go back), then leave.
                 out.line("event: end of input during calibration: cancelling");
                 station.calibration_cancel();
+                cancelled = true;
                 flow = Flow::Quit;
             },
             default(Duration::from_millis(20)) => {},
