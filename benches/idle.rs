@@ -39,10 +39,14 @@ fn cpu_secs() -> f64 {
 /// When egui next asks for a frame (eframe's event loop keeps the same).
 type NextFrame = Arc<Mutex<Option<Instant>>>;
 
-fn harness(options: WindowOptions) -> (Harness<'static, StationApp>, NextFrame) {
+/// The app as `build` makes it (given the window's context), in a harness whose
+/// frames are scheduled as eframe schedules them: see [`measure`].
+fn harness_with(
+    build: impl FnOnce(&egui::Context) -> StationApp + 'static,
+) -> (Harness<'static, StationApp>, NextFrame) {
     let next: NextFrame = Arc::new(Mutex::new(None));
     let asked = Arc::clone(&next);
-    let mut options = Some(options);
+    let mut build = Some(build);
     let harness = Harness::builder()
         .with_size(egui::Vec2::new(1280.0, 800.0))
         // egui's time advances as a screen's would at 30 frames a second (the
@@ -56,11 +60,17 @@ fn harness(options: WindowOptions) -> (Harness<'static, StationApp>, NextFrame) 
                     *next = Some(next.map_or(at, |n| n.min(at)));
                 }
             });
-            let mut options = options.take().expect("built once");
-            options.repaint_ctx = Some(cc.egui_ctx.clone());
-            StationApp::new(options, Persisted::default())
+            (build.take().expect("built once"))(&cc.egui_ctx)
         });
     (harness, next)
+}
+
+/// The live app on the built-in simulated pen, woken by its link as the window is.
+fn harness(mut options: WindowOptions) -> (Harness<'static, StationApp>, NextFrame) {
+    harness_with(move |ctx| {
+        options.repaint_ctx = Some(ctx.clone());
+        StationApp::new(options, Persisted::default())
+    })
 }
 
 /// Runs the event loop for `secs`: frames when asked, nothing otherwise.
@@ -195,28 +205,13 @@ fn main() {
         sim: false,
         ..options(&dir.path().join("replay"), 100)
     };
-    let next: NextFrame = Arc::new(Mutex::new(None));
-    let asked = Arc::clone(&next);
-    let mut rec = Some(rec);
-    let mut h = Harness::builder()
-        .with_size(egui::Vec2::new(1280.0, 800.0))
-        // egui's time advances as a screen's would at 30 frames a second (the
-        // replay moves by it).
-        .with_step_dt(1.0 / 30.0)
-        .build_eframe(move |cc| {
-            let asked = Arc::clone(&asked);
-            cc.egui_ctx.set_request_repaint_callback(move |info| {
-                let at = Instant::now() + info.delay;
-                if let Ok(mut next) = asked.lock() {
-                    *next = Some(next.map_or(at, |n| n.min(at)));
-                }
-            });
-            StationApp::new_replay(
-                replay_options,
-                Persisted::default(),
-                punctum::replay::Replay::new(rec.take().expect("once")),
-            )
-        });
+    let (mut h, next) = harness_with(move |_ctx| {
+        StationApp::new_replay(
+            replay_options,
+            Persisted::default(),
+            punctum::replay::Replay::new(rec),
+        )
+    });
     for _ in 0..4 {
         h.step();
     }

@@ -286,6 +286,15 @@ fn a_full_disk_raises_recording_failed_stops_the_needle_and_refuses_a_restart() 
         refused.starts_with("refused:") && refused.contains("recording_failed"),
         "{refused}"
     );
+    // A note is refused, not answered ok and lost (issue 12 §9)...
+    let note = console.run("note client comfortable");
+    assert!(
+        note.starts_with("refused: not recorded: recording failed:"),
+        "{note}"
+    );
+    // ...and a command that acts still acts, and says it went unrecorded.
+    assert_eq!(console.run("zone cheeks"), "ok");
+    console.expect("warning: not recorded: recording failed:", "");
     drop(console.finish());
     // What was written before the failure is still a readable record.
     let lines = read_lines(&the_record(&data));

@@ -20,7 +20,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::format::{FORMAT_NAME, FORMAT_VERSION, Header, Line, StateWord, describe_clock_step};
+use super::format::{
+    FORMAT_NAME, FORMAT_VERSION, Header, Line, StateWord, TelLine, describe_clock_step,
+};
 use super::lines::{LineReader, MAX_LINE_BYTES, RawLine};
 use super::recording::{LineWarning, RecordStatus, Recording, TelColumns, TelSample, TimedLine};
 
@@ -32,10 +34,18 @@ const TEL_PREFIX: &[u8] = br#"{"type":"tel""#;
 /// session, so it rebooted, wrapped or the samples stopped for a while.
 const MAX_CLOCK_DISAGREEMENT_MS: i64 = 1000;
 
-/// A telemetry line as read: [`super::format::TelLine`]'s fields and, from format 2,
-/// `mono_ms` (the recorder adds it to every line).
+/// A telemetry line as read: its fields and, from format 2, `mono_ms` (the recorder
+/// adds it to every line).
 #[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(from = "TelWire")]
 struct TelRead {
+    tel: TelLine,
+    mono_ms: Option<i64>,
+}
+
+/// The wire form of [`TelRead`]: flat, so the fast path parses without `flatten`.
+#[derive(serde::Deserialize)]
+struct TelWire {
     utc_ms: i64,
     #[serde(default)]
     mono_ms: Option<i64>,
@@ -46,6 +56,24 @@ struct TelRead {
     depth_um: i32,
     current_ma: i32,
     temp_dc: i32,
+}
+
+impl From<TelWire> for TelRead {
+    fn from(w: TelWire) -> Self {
+        TelRead {
+            tel: TelLine {
+                utc_ms: w.utc_ms,
+                n: w.n,
+                t_ms: w.t_ms,
+                state: w.state,
+                rpm: w.rpm,
+                depth_um: w.depth_um,
+                current_ma: w.current_ma,
+                temp_dc: w.temp_dc,
+            },
+            mono_ms: w.mono_ms,
+        }
+    }
 }
 
 /// The session time of any other line, from format 2.
@@ -422,9 +450,9 @@ impl Builder {
 
     fn on_line(&mut self, line_no: u64, bytes: &[u8], terminated: bool) {
         if bytes.starts_with(TEL_PREFIX)
-            && let Ok(tel) = serde_json::from_slice::<TelRead>(bytes)
+            && let Ok(read) = serde_json::from_slice::<TelRead>(bytes)
         {
-            self.on_tel(line_no, &tel);
+            self.on_tel(line_no, &read.tel, read.mono_ms);
             return;
         }
         match serde_json::from_slice::<Line>(bytes) {
@@ -475,20 +503,8 @@ impl Builder {
 
     fn on_parsed(&mut self, line_no: u64, line: Line, mono_ms: Option<i64>) {
         match line {
-            Line::Tel(tel) => self.on_tel(
-                line_no,
-                &TelRead {
-                    utc_ms: tel.utc_ms,
-                    mono_ms,
-                    n: tel.n,
-                    t_ms: tel.t_ms,
-                    state: tel.state,
-                    rpm: tel.rpm,
-                    depth_um: tel.depth_um,
-                    current_ma: tel.current_ma,
-                    temp_dc: tel.temp_dc,
-                },
-            ),
+            // Not taken by the fast path (fields in another order): the same sample.
+            Line::Tel(tel) => self.on_tel(line_no, &tel, mono_ms),
             Line::Header(_) => self.warn(line_no, "a second header: skipped".into()),
             Line::Summary(summary) => match &self.summary {
                 Some((first, _)) => self.warn(
@@ -536,14 +552,14 @@ impl Builder {
         self.clock.last_session_ms = at_ms;
     }
 
-    fn on_tel(&mut self, line_no: u64, tel: &TelRead) {
+    fn on_tel(&mut self, line_no: u64, tel: &TelLine, mono_ms: Option<i64>) {
         self.note_after_summary(line_no);
-        if tel.mono_ms.is_none() {
+        if mono_ms.is_none() {
             self.find_wall_step(line_no, tel);
         }
         // On the session's axis (`mono_ms`, or `utc_ms` with the wall clock's steps
         // taken out): a recorded wall-clock step is no reason to warn.
-        let station_ms = self.station_ms(tel.utc_ms, tel.mono_ms);
+        let station_ms = self.station_ms(tel.utc_ms, mono_ms);
         if let Some(last) = self.last_tel_station_ms
             && station_ms < last
         {
@@ -572,7 +588,7 @@ impl Builder {
     /// Format 1: between two consecutive samples (the counter steps by one, the pen's
     /// clock goes forward) the pen's clock is the truth; station times that moved
     /// more than [`WALL_STEP_MS`] away from it stepped, and later lines are put back.
-    fn find_wall_step(&mut self, line_no: u64, tel: &TelRead) {
+    fn find_wall_step(&mut self, line_no: u64, tel: &TelLine) {
         if let Some((prev_utc_ms, prev_n, prev_t_ms)) = self.last_tel
             && tel.n == prev_n.wrapping_add(1)
             && tel.t_ms >= prev_t_ms

@@ -39,12 +39,7 @@ fn an_idle_station_asks_for_a_few_frames_a_second_and_a_running_needle_for_30() 
     let dir = tempfile::tempdir().expect("temp dir");
     let mut h = harness(dir.path());
     // The title went out with the first frame (the harness runs it when built).
-    step_until(&mut h, "the idle pen's telemetry", |h| {
-        h.state()
-            .station()
-            .and_then(Station::last_telemetry)
-            .is_some_and(|t| t.state == PenState::Idle)
-    });
+    wait_for_pen_state(&mut h, PenState::Idle);
     for _ in 0..5 {
         h.step();
         assert_eq!(titles(&h), 0, "the title is sent again: {:?}", commands(&h));
@@ -63,12 +58,7 @@ fn an_idle_station_asks_for_a_few_frames_a_second_and_a_running_needle_for_30() 
     );
     super::window_test_support::select_cheeks(&mut h);
     h.get_by_label("Start").click();
-    step_until(&mut h, "the needle running", |h| {
-        h.state()
-            .station()
-            .and_then(Station::last_telemetry)
-            .is_some_and(|t| t.state == PenState::Running)
-    });
+    wait_for_pen_state(&mut h, PenState::Running);
     h.step();
     assert!(
         repaint::requested(&h.ctx).contains(&(Reason::NeedleRunning, LIVE_INTERVAL)),
@@ -189,12 +179,7 @@ fn on_small_screens_the_operator_still_sees_the_needle_the_duration_and_the_alar
             });
         // The session through the station (the form's later questions scroll on
         // a small screen; filling it is the other tests' business).
-        step_until(&mut h, "idle telemetry", |h| {
-            h.state()
-                .station()
-                .and_then(Station::last_telemetry)
-                .is_some_and(|t| t.state == PenState::Idle)
-        });
+        wait_for_pen_state(&mut h, PenState::Idle);
         {
             let station = h.state_mut().station_mut().expect("connected");
             station
@@ -208,12 +193,7 @@ fn on_small_screens_the_operator_still_sees_the_needle_the_duration_and_the_alar
                 .expect("zone selected");
             station.start().expect("start asked");
         }
-        step_until(&mut h, "the needle running", |h| {
-            h.state()
-                .station()
-                .and_then(Station::last_telemetry)
-                .is_some_and(|t| t.state == PenState::Running)
-        });
+        wait_for_pen_state(&mut h, PenState::Running);
         for _ in 0..3 {
             h.step();
         }
@@ -255,4 +235,14 @@ fn screening_json() -> String {
         "practitioner": "P-7", "answers": answers, "confirmed_cautions": []
     })
     .to_string()
+}
+
+/// Runs frames until the station's latest sample shows the pen in `state`.
+fn wait_for_pen_state(h: &mut Harness<'static, StationApp>, state: PenState) {
+    step_until(h, &format!("the pen {state}"), |h| {
+        h.state()
+            .station()
+            .and_then(Station::last_telemetry)
+            .is_some_and(|t| t.state == state)
+    });
 }

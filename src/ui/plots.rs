@@ -323,20 +323,25 @@ fn plots_ui(
     let series_line = |name: &str, channel: Channel, t0: f64, t1: f64, n: usize| {
         Line::new(name.to_owned(), series.plot_points(channel, t0, t1, n))
     };
-    let speed = Plot::new("speed_plot")
-        .height(height)
-        .link_axis(link, [true, false])
-        .legend(Legend::default())
+    // What both plots share: the time axis (linked), the legend, the 1-2-5 grid with
+    // labelled ticks, the vertical scale, and pan and zoom only in the free view.
+    let session_plot = |id: &str, y: (f64, f64)| {
+        Plot::new(id)
+            .height(height)
+            .link_axis(link, [true, false])
+            .legend(Legend::default())
+            .allow_drag(interactive)
+            .allow_zoom(interactive)
+            .allow_scroll(interactive)
+            .default_y_bounds(y.0, y.1)
+            .y_axis_min_width(44.0)
+            .x_axis_formatter(|mark, _range| tick_text(mark.value, mark.step_size))
+            .x_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
+            .y_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
+    };
+    let speed = session_plot("speed_plot", speed_y)
         .y_axis_label("rpm")
-        .allow_drag(interactive)
-        .allow_zoom(interactive)
-        .allow_scroll(interactive)
-        .default_y_bounds(speed_y.0, speed_y.1)
-        .y_axis_min_width(44.0)
         .y_axis_formatter(|mark, _range| rpm_tick(mark.value, mark.step_size))
-        .x_axis_formatter(|mark, _range| tick_text(mark.value, mark.step_size))
-        .x_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
-        .y_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
         .show(ui, |pui| {
             let (t0, t1) = range(pui, speed_y);
             let n = buckets(pui);
@@ -356,21 +361,10 @@ fn plots_ui(
     state.last_speed_points = speed.inner;
     let bounds = speed.transform.bounds();
     state.last_speed_range_rpm = (bounds.min()[1], bounds.max()[1]);
-    let depth = Plot::new("depth_plot")
-        .height(height)
-        .link_axis(link, [true, false])
-        .legend(Legend::default())
+    let depth = session_plot("depth_plot", depth_y)
         .x_axis_label("time (s)")
         .y_axis_label("depth (mm)")
-        .allow_drag(interactive)
-        .allow_zoom(interactive)
-        .allow_scroll(interactive)
-        .default_y_bounds(depth_y.0, depth_y.1)
-        .y_axis_min_width(44.0)
         .y_axis_formatter(|mark, _range| tick_text(mark.value, mark.step_size))
-        .x_axis_formatter(|mark, _range| tick_text(mark.value, mark.step_size))
-        .x_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
-        .y_grid_spacer(egui_plot::uniform_grid_spacer(nice_steps))
         .show(ui, |pui| {
             let (t0, t1) = range(pui, depth_y);
             let n = buckets(pui);
