@@ -109,32 +109,13 @@ fn closing_with_a_session_open_asks_first_then_halts_and_closes_the_record() {
         .expect("recording")
         .to_path_buf();
     // The window manager's close: held back, and asked about.
-    h.input_mut()
-        .viewports
-        .entry(egui::ViewportId::ROOT)
-        .or_default()
-        .events
-        .push(egui::ViewportEvent::Close);
-    h.step();
-    assert!(commands(&h).contains(&egui::ViewportCommand::CancelClose));
-    step_until(&mut h, "the question", |h| {
-        h.query_by_label("End the session and close").is_some()
-    });
+    assert!(close_button(&mut h), "the close was not held back");
     // "Keep working" keeps everything as it was.
     h.get_by_label("Keep working").click();
     h.step();
     assert!(h.state().station().is_some_and(|s| s.session().is_some()));
     // Asked again, and confirmed: the window closes...
-    h.input_mut()
-        .viewports
-        .entry(egui::ViewportId::ROOT)
-        .or_default()
-        .events
-        .push(egui::ViewportEvent::Close);
-    h.step();
-    step_until(&mut h, "the question", |h| {
-        h.query_by_label("End the session and close").is_some()
-    });
+    assert!(close_button(&mut h), "the close was not held back");
     h.get_by_label("End the session and close").click();
     h.step();
     step_until(&mut h, "the close", |h| {
@@ -245,4 +226,21 @@ fn wait_for_pen_state(h: &mut Harness<'static, StationApp>, state: PenState) {
             .and_then(Station::last_telemetry)
             .is_some_and(|t| t.state == state)
     });
+}
+
+/// The window manager's close button, then the frames until the question shows.
+/// Returns whether the close was held back (`CancelClose`) in the frame that saw it.
+fn close_button(h: &mut Harness<'static, StationApp>) -> bool {
+    h.input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    h.step();
+    let held_back = commands(h).contains(&egui::ViewportCommand::CancelClose);
+    step_until(h, "the question", |h| {
+        h.query_by_label("End the session and close").is_some()
+    });
+    held_back
 }
