@@ -139,7 +139,7 @@ impl StatusView {
                 self.last_error = last_error;
             }
             LinkEvent::Pen { t_ms, event } => {
-                println!("{lead}event: t_ms={t_ms} {}", shown(&format!("{event:?}")));
+                println!("{lead}event: t_ms={t_ms} {}", shown(&event.to_string()));
             }
             LinkEvent::Calibration(c) if self.connected => {
                 println!("{lead}{}", shown(&calibration_line(&c)));

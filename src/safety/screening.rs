@@ -840,6 +840,13 @@ mod tests {
     }
 
     #[test]
+    fn the_readmes_example_answers_file_passes() {
+        let example = include_str!("../../assets/examples/screening.json");
+        let answers = parse_answers_checked(example, date(2026, 11, 30)).expect("valid");
+        assert!(evaluate(&answers, date(2026, 11, 30)).passed());
+    }
+
+    #[test]
     fn a_stated_under_22_that_agrees_with_dob_is_accepted() {
         let adult = parse_answers_checked(&answer("under_22", json!(false)), date(2025, 6, 1))
             .expect("agrees: 35 years old");

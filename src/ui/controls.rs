@@ -208,20 +208,17 @@ fn speed_ui(
             .suffix(" rpm")
             .text("speed"),
     );
-    // The measured speed beside its control, as the depth's is.
-    let measured = station.and_then(Station::last_telemetry).map(|t| t.rpm);
-    let text = match measured {
-        Some(rpm) => format!(
-            "speed measured {rpm} rpm · set {:.0} rpm ({:.0} strokes/s)",
-            state.speed_rpm,
-            state.speed_rpm / 60.0
-        ),
-        None => format!(
-            "speed: not measured yet · set {:.0} rpm ({:.0} strokes/s)",
-            state.speed_rpm,
-            state.speed_rpm / 60.0
-        ),
-    };
+    // The measured speed beside its control, as the depth's is, and the target the
+    // pen acknowledged (not the slider's value, which goes out only when let go).
+    let measured = station.and_then(Station::last_telemetry).map_or_else(
+        || "not measured yet".to_owned(),
+        |t| format!("{} rpm", t.rpm),
+    );
+    let target = station.and_then(Station::speed_target_rpm).map_or_else(
+        || "not set by the station".to_owned(),
+        |rpm| format!("{rpm} rpm ({} strokes/s)", rpm / 60),
+    );
+    let text = format!("speed measured {measured} · pen target {target}");
     ui.colored_label(theme::SPEED_MEASURED, RichText::new(text).strong())
         .on_hover_text("As the pen reports it in its telemetry");
     if settled(ui, &response) {
