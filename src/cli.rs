@@ -144,10 +144,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Some(Cmd::Replay(args)) => {
             // Said here, before a window opens on nothing: the common mistake is a path.
-            let meta = std::fs::metadata(&args.file)
-                .with_context(|| format!("cannot open {}", args.file.display()))?;
-            if !meta.is_file() {
-                anyhow::bail!("{} is not a file", args.file.display());
+            // The same rule as every file the operator names (`files::open_regular`).
+            if let Err(e) = crate::files::open_regular(&args.file) {
+                if e.kind() == std::io::ErrorKind::InvalidInput {
+                    anyhow::bail!("{} is not a file: {e}", args.file.display());
+                }
+                return Err(e).with_context(|| format!("cannot open {}", args.file.display()));
             }
             let w = cli.window;
             crate::ui::app::run(crate::ui::app::WindowOptions {

@@ -489,6 +489,7 @@ impl StationApp {
         let at_s = self.station.as_ref().map_or(0.0, Station::now_s);
         // The log quotes the pen, files and what was typed: one line each, controls
         // shown escaped.
+        // (Usually nothing to escape: the String is then kept, not copied.)
         let text = match crate::text::shown(&text) {
             std::borrow::Cow::Borrowed(_) => text,
             std::borrow::Cow::Owned(escaped) => escaped,

@@ -724,14 +724,14 @@ pub(super) struct Printer {
 }
 
 impl Printer {
+    /// Prints one line. Every line may quote text from outside (a note, a file
+    /// name, the pen's INFO, an error echoing what was typed): its control characters
+    /// are shown escaped ([`crate::text::shown`]).
     #[allow(clippy::unused_self)] // one door for every line, so output stays in order
-    /// Prints one line, its control characters escaped ([`crate::text::shown`]).
     pub(super) fn line(&mut self, text: &str) {
         let mut stdout = std::io::stdout().lock();
         // A closed stdout (the reader went away) ends nothing here: the pen is still
         // halted on the way out.
-        // Every line may quote text from outside (a note, a file name, the pen's INFO,
-        // an error echoing what was typed): its control characters are shown escaped.
         let _ = writeln!(stdout, "{}", crate::text::shown(text));
         let _ = stdout.flush();
     }
