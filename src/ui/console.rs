@@ -688,11 +688,18 @@ fn status_line(station: &Station) -> String {
         |a| format!("{}:{}", a.priority.as_str(), a.id),
     );
     format!(
-        "status: link={link} pen_state={} zone={} limit_mm={} depth_target_mm={} depth_mm={} rpm={} \
+        "status: link={link} pen_state={} needle={} zone={} limit_mm={} depth_target_mm={} depth_mm={} rpm={} \
          telemetry_age_ms={} start_held={} cartridge={cartridge} latched={} session={} alarms={} \
          highest={highest} \
          simulated={} technician={} calibration={:?}",
         t.map_or_else(|| "-".to_owned(), |t| t.state.to_string()),
+        // The interlock's view, which the next command is judged on: the last sample
+        // may say IDLE while a RUN the pen has acknowledged is not yet in telemetry.
+        if summary.is_some_and(|s| s.running) {
+            "running"
+        } else {
+            "stopped"
+        },
         summary
             .and_then(|s| s.zone)
             .map_or_else(|| "none".to_owned(), |z| z.to_string()),

@@ -192,7 +192,11 @@ impl Console {
         let deadline = Instant::now() + DEADLINE;
         loop {
             self.send("status");
-            if self.expect("status:", "").contains("pen_state=IDLE") {
+            // Both: the last sample shows the pen idle, and the interlock (which
+            // judges the next command) no longer counts the needle as running. A
+            // sample from before an acknowledged RUN says IDLE too.
+            let status = self.expect("status:", "");
+            if status.contains("pen_state=IDLE") && status.contains("needle=stopped") {
                 return;
             }
             assert!(Instant::now() < deadline, "never idle: {:#?}", self.seen);
