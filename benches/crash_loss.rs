@@ -117,6 +117,7 @@ fn main() {
         zones: serde_json::json!({}),
         zones_hash: "0".repeat(64),
         simulated: true,
+        alarm_sound: None,
     };
     let mut recorder =
         punctum::record::writer::Recorder::create(dir.path(), &header).expect("recorder");

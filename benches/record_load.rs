@@ -184,6 +184,7 @@ fn header() -> Line {
         zones: zones_json,
         zones_hash: "ab".repeat(32),
         simulated: false,
+        alarm_sound: None,
     }))
 }
 

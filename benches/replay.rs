@@ -43,6 +43,7 @@ fn header() -> Header {
         zones: serde_json::from_str(&zones.to_json()).expect("the built-in table is JSON"),
         zones_hash: zones.hash_hex().to_owned(),
         simulated: true,
+        alarm_sound: None,
     }
 }
 

@@ -139,6 +139,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 telemetry_hz: w.telemetry_hz,
                 replay: None,
                 repaint_ctx: None,
+                sound: true,
+                sound_socket: None,
             })
             .map(window_exit_code)
         }
@@ -161,6 +163,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 telemetry_hz: w.telemetry_hz,
                 replay: Some(args.file),
                 repaint_ctx: None,
+                sound: true,
+                sound_socket: None,
             })
             .map(window_exit_code)
         }

@@ -13,6 +13,7 @@ pub mod replay;
 pub mod safety;
 pub mod signals;
 pub mod sim;
+pub mod sound;
 pub mod station;
 pub mod store;
 pub mod text;

@@ -32,6 +32,7 @@ fn header(version: u32) -> Line {
         zones: serde_json::json!({"zones": []}),
         zones_hash: "00".repeat(32),
         simulated: true,
+        alarm_sound: None,
     }))
 }
 

@@ -469,6 +469,7 @@ fn report_tells_a_pen_restart_and_a_counter_reset_from_lost_samples() {
         zones: serde_json::json!({"zones": []}),
         zones_hash: "00".repeat(32),
         simulated: true,
+        alarm_sound: None,
     }));
     let tel = |at_ms: i64, n: u32, t_ms: u32| {
         Line::Tel(TelLine {

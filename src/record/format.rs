@@ -193,6 +193,12 @@ pub struct Header {
     pub zones_hash: String,
     /// The pen is the built-in simulator: not a treatment.
     pub simulated: bool,
+    /// Whether alarms could be heard when the session opened, as the sound's status
+    /// says it ([`crate::sound::SoundStatus`]'s words: `working (sink)`, `unavailable:
+    /// why`, `off`, `starting`). Absent in records written before the station had
+    /// sound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alarm_sound: Option<String>,
 }
 
 /// The pen's INFO line, as recorded.

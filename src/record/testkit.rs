@@ -29,6 +29,7 @@ pub fn header(client: &str) -> Line {
         zones: serde_json::json!({"zones": []}),
         zones_hash: "00".repeat(32),
         simulated: true,
+        alarm_sound: None,
     }))
 }
 

@@ -517,6 +517,7 @@ mod tests {
             zones: serde_json::json!({}),
             zones_hash: "0".repeat(64),
             simulated: true,
+            alarm_sound: None,
         }
     }
 

@@ -43,6 +43,7 @@ pub fn header(utc_ms: i64) -> Line {
         zones: serde_json::from_str(&zones.to_json()).unwrap_or_default(),
         zones_hash: zones.hash_hex().to_owned(),
         simulated: true,
+        alarm_sound: None,
     }))
 }
 

@@ -123,6 +123,9 @@ pub enum AlarmId {
     DepthOffTarget,
     /// A different pen answered after a reconnection.
     PenChanged,
+    /// No alarm can sound: no sound server, no device, or the stream failed. Every
+    /// visual alarm goes on.
+    AlarmSoundUnavailable,
     /// The interlock refused a depth.
     DepthRefused,
     /// The depth is above 1.5 mm (not evaluated in De Novo DEN160029).
@@ -137,7 +140,7 @@ pub enum AlarmId {
 
 impl AlarmId {
     /// Every alarm, high priority first.
-    pub const ALL: [Self; 15] = [
+    pub const ALL: [Self; 16] = [
         Self::DepthOverLimit,
         Self::UnexpectedRun,
         Self::TelemetryLost,
@@ -148,6 +151,7 @@ impl AlarmId {
         Self::Overspeed,
         Self::DepthOffTarget,
         Self::PenChanged,
+        Self::AlarmSoundUnavailable,
         Self::DepthRefused,
         Self::DeepCaution,
         Self::StartRefused,
@@ -174,6 +178,7 @@ impl AlarmId {
             Self::Overspeed => "overspeed",
             Self::DepthOffTarget => "depth_off_target",
             Self::PenChanged => "pen_changed",
+            Self::AlarmSoundUnavailable => "alarm_sound_unavailable",
         }
     }
 
@@ -206,7 +211,8 @@ impl AlarmId {
             | Self::StartRefused
             | Self::Overspeed
             | Self::DepthOffTarget
-            | Self::PenChanged => Priority::Medium,
+            | Self::PenChanged
+            | Self::AlarmSoundUnavailable => Priority::Medium,
             Self::TelemetryGaps | Self::CalibrationDue => Priority::Low,
         }
     }
@@ -234,7 +240,10 @@ impl AlarmId {
             | Self::Overspeed
             | Self::DepthOffTarget
             | Self::PenChanged => true,
-            Self::DeepCaution | Self::TelemetryGaps | Self::CalibrationDue => false,
+            Self::DeepCaution
+            | Self::TelemetryGaps
+            | Self::CalibrationDue
+            | Self::AlarmSoundUnavailable => false,
         }
     }
 
@@ -283,6 +292,9 @@ impl AlarmId {
                 "The running needle stayed away from its depth; the station stopped it (E-stop)."
             }
             Self::PenChanged => "A different pen is connected; nothing runs until reset.",
+            Self::AlarmSoundUnavailable => {
+                "Alarms cannot sound: only the screen shows them (no sound server or stream)."
+            }
         }
     }
 
@@ -314,6 +326,9 @@ impl AlarmId {
             }
             Self::PenChanged => {
                 "Check it is the pen intended, its cartridge and depth; then reset to go on."
+            }
+            Self::AlarmSoundUnavailable => {
+                "Watch the screen; check the speakers and the sound server, or call service."
             }
         }
     }
@@ -640,6 +655,34 @@ impl AlarmManager {
         self.active().into_iter().next()
     }
 
+    /// The priority whose auditory signal should play at `now_ms`: the highest among
+    /// the alarms that are [audible](ActiveAlarm::audible), or `None` for silence. A
+    /// silenced medium alarm does not hold back a high one raised meanwhile: each
+    /// alarm's silence is its own.
+    #[must_use]
+    pub fn sounding(&self, now_ms: u64) -> Option<Priority> {
+        self.active()
+            .into_iter()
+            .filter(|a| a.audible(now_ms))
+            .map(|a| a.priority)
+            .max()
+    }
+
+    /// "Audio paused" as IEC 60601-1-8 asks the screen to show it: the alarm whose
+    /// silence ends last among those still silenced at `now_ms`, and the ms left.
+    /// `None` when no silence is running.
+    #[must_use]
+    pub fn audio_paused(&self, now_ms: u64) -> Option<(AlarmId, u64)> {
+        self.active()
+            .into_iter()
+            .filter_map(|a| {
+                a.silenced_until_ms
+                    .filter(|&until| until > now_ms)
+                    .map(|until| (a.id, until - now_ms))
+            })
+            .max_by_key(|&(_, left_ms)| left_ms)
+    }
+
     /// Whether `id` is active (raised and not cleared).
     #[must_use]
     pub fn is_active(&self, id: AlarmId) -> bool {
@@ -694,6 +737,54 @@ impl AlarmManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sound_follows_the_highest_audible_alarm_and_shows_its_pause() {
+        let mut m = AlarmManager::new();
+        assert_eq!(m.sounding(0), None);
+        m.condition_present(AlarmId::StartRefused, 0, "refused");
+        m.condition_ended(AlarmId::StartRefused, 0);
+        assert_eq!(m.sounding(0), Some(Priority::Medium));
+        // Silenced for 60 s: quiet, and the screen counts down.
+        m.silence(AlarmId::StartRefused, 1_000, 60_000)
+            .expect("silenced");
+        assert_eq!(m.sounding(1_000), None);
+        assert_eq!(
+            m.audio_paused(31_000),
+            Some((AlarmId::StartRefused, 30_000))
+        );
+        // A high alarm raised meanwhile sounds at once; the medium stays paused.
+        m.condition_present(AlarmId::LinkLost, 2_000, "lost");
+        assert_eq!(m.sounding(2_000), Some(Priority::High));
+        // Acknowledging a high alarm whose condition lasts does not quiet it; a
+        // silence does, for at most 2 min.
+        m.acknowledge(AlarmId::LinkLost, 3_000).expect("acked");
+        assert_eq!(m.sounding(3_000), Some(Priority::High));
+        assert!(m.silence(AlarmId::LinkLost, 3_000, 120_001).is_err());
+        m.silence(AlarmId::LinkLost, 3_000, 120_000)
+            .expect("silenced");
+        assert_eq!(m.sounding(3_000), None);
+        assert_eq!(m.audio_paused(3_000), Some((AlarmId::LinkLost, 120_000)));
+        // The medium's silence ends first: it sounds again while the high stays paused.
+        m.tick(61_000);
+        assert_eq!(m.sounding(61_000), Some(Priority::Medium));
+        // The high's pause ends: it sounds again, as long as its condition lasts.
+        m.tick(123_000);
+        assert_eq!(m.sounding(123_000), Some(Priority::High));
+        assert_eq!(m.audio_paused(123_000), None);
+        // Its condition ends: acknowledged already, it clears; the medium is acked.
+        m.condition_ended(AlarmId::LinkLost, 124_000);
+        m.acknowledge(AlarmId::StartRefused, 124_000)
+            .expect("acked");
+        assert_eq!(m.sounding(124_000), None);
+        // The sound's own alarm is medium and non-latching.
+        assert_eq!(AlarmId::AlarmSoundUnavailable.priority(), Priority::Medium);
+        assert!(!AlarmId::AlarmSoundUnavailable.latching());
+        assert_eq!(
+            "alarm_sound_unavailable".parse::<AlarmId>(),
+            Ok(AlarmId::AlarmSoundUnavailable)
+        );
+    }
 
     /// One step of a scenario.
     #[derive(Debug, Clone, Copy)]
@@ -800,6 +891,10 @@ mod tests {
             ("depth_off_target", Medium, true, 0),
         );
         check(AlarmId::PenChanged, ("pen_changed", Medium, true, 0));
+        check(
+            AlarmId::AlarmSoundUnavailable,
+            ("alarm_sound_unavailable", Medium, false, 0),
+        );
         assert!(High > Medium && Medium > Low);
         // Declared in the order of ALL: the tie-break between equal alarms.
         assert!(AlarmId::ALL.windows(2).all(|w| w[0] < w[1]));
@@ -816,8 +911,8 @@ mod tests {
             Err(
                 "unknown alarm id \"siren\"; valid: depth_over_limit, unexpected_run, \
                  telemetry_lost, link_lost, pen_fault, estop, recording_failed, overspeed, depth_off_target, \
-                 pen_changed, depth_refused, deep_caution, start_refused, telemetry_gaps, \
-                 calibration_due"
+                 pen_changed, alarm_sound_unavailable, depth_refused, deep_caution, \
+                 start_refused, telemetry_gaps, calibration_due"
                     .to_owned()
             )
         );

@@ -12,6 +12,7 @@ pub mod technician;
 #[cfg(test)]
 mod technician_tests;
 
+use crate::sound::{Sound, SoundStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -169,6 +170,18 @@ pub struct Station {
     pending_claims: BTreeMap<RequestId, Claims>,
     /// The interlock's verdicts on prechecks, until taken.
     prechecked: BTreeMap<RequestId, Result<(), Refusal>>,
+    /// The alarms' sound: follows the alarms on every tick.
+    sound: SoundFollower,
+}
+
+/// The station's hold on the alarm sound: a station that goes (a disconnect, the
+/// end) silences what its alarms were sounding.
+struct SoundFollower(Sound);
+
+impl Drop for SoundFollower {
+    fn drop(&mut self) {
+        self.0.follow(None);
+    }
 }
 
 /// What one start claimed in the data folder (only what it claimed itself).
@@ -279,6 +292,7 @@ impl Station {
             held_start: None,
             pending_claims: BTreeMap::new(),
             prechecked: BTreeMap::new(),
+            sound: SoundFollower(Sound::off()),
         };
         if let Some(warning) = desk_warning {
             station
@@ -352,7 +366,10 @@ impl Station {
         if self.gaps_last_ms > 0 && now.saturating_sub(self.gaps_last_ms) > GAP_CONDITION_MS {
             self.alarms.condition_ended(AlarmId::TelemetryGaps, now);
         }
+        self.watch_sound(now);
         self.alarms.tick(now);
+        // The highest audible alarm sounds; the thread hears only changes.
+        self.sound.0.follow(self.alarms.sounding(now));
         let entries = self.alarms.drain_log();
         if entries.is_empty() {
             return;
@@ -1252,8 +1269,51 @@ impl Station {
             zones: serde_json::from_str(&self.zones.to_json()).unwrap_or(serde_json::Value::Null),
             zones_hash: self.zones.hash_hex().to_owned(),
             simulated: self.simulated,
+            alarm_sound: Some(self.sound.0.status().to_string()),
         };
         Recorder::create(&self.data.path(SESSIONS_DIR), &header).map_err(StationError::Recording)
+    }
+
+    /// Gives the station the alarm sound to drive (by default [`Sound::off`]). From the
+    /// next tick the highest audible alarm sounds through it, and a sound that cannot
+    /// play is the `alarm_sound_unavailable` alarm.
+    pub fn set_sound(&mut self, sound: Sound) {
+        self.sound.0.follow(None);
+        self.sound = SoundFollower(sound);
+    }
+
+    /// Plays each priority's signal once ("Test alarm sound"), unless an alarm sounds.
+    ///
+    /// # Errors
+    /// Why it cannot ([`Sound::test_all`]).
+    pub fn test_alarm_sound(&self) -> Result<(), String> {
+        self.sound
+            .0
+            .test_all(self.alarms.sounding(self.now_ms()).is_some())
+    }
+
+    /// The alarm sound the station drives.
+    #[must_use]
+    pub fn sound(&self) -> &Sound {
+        &self.sound.0
+    }
+
+    /// An alarm system that cannot sound is an alarm condition: raised while the
+    /// sound is unavailable (with its reason), ended once it works. A station without
+    /// sound (`off`) has chosen silence; one still starting has not failed yet.
+    fn watch_sound(&mut self, now: u64) {
+        match self.sound.0.status() {
+            SoundStatus::Unavailable { reason } => self.alarms.condition_present(
+                AlarmId::AlarmSoundUnavailable,
+                now,
+                &format!("alarms cannot sound: {reason}"),
+            ),
+            SoundStatus::Working { .. } | SoundStatus::Off => {
+                self.alarms
+                    .condition_ended(AlarmId::AlarmSoundUnavailable, now);
+            }
+            SoundStatus::Starting => {}
+        }
     }
 
     /// Marks the pen as the built-in simulator: its records say so.

@@ -2,7 +2,7 @@
 //! with every limit change recorded), and the built-in simulated pen. Shared by the
 //! console and the window, so both start the same way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context as _;
 
@@ -12,14 +12,44 @@ use crate::safety::zones::ZoneTable;
 use crate::sim::{SimConfig, SimPen};
 use crate::store::{self, DataDir};
 
-/// The station's settings file in the data folder.
-pub const SETTINGS_FILE: &str = "settings.json";
+/// Starts the alarm sound at the volume in the settings, on the server at `socket` or
+/// the environment's, or [`Sound::off`](crate::sound::Sound::off) when not `wanted`.
+/// Returns the warning about a volume out of range in the settings, if any. The
+/// self-test tone plays as soon as the sound server takes the stream.
+pub fn start_sound(
+    data: &DataDir,
+    wanted: bool,
+    socket: Option<&Path>,
+    waker: Option<crate::link::Waker>,
+) -> (crate::sound::Sound, Option<String>) {
+    if !wanted {
+        return (crate::sound::Sound::off(), None);
+    }
+    // A settings file that cannot be read has already stopped the start (the zone
+    // table comes first); here it would only cost the stored volume.
+    let (settings, warning) = store::StationSettings::load(data).unwrap_or_default();
+    (
+        crate::sound::Sound::start(socket, settings.alarm_volume_pct, waker),
+        warning,
+    )
+}
 
-/// What `settings.json` may hold.
-#[derive(Debug, Default, serde::Deserialize)]
-struct Settings {
-    /// A clinic's zone table.
-    zones_file: Option<PathBuf>,
+/// Sets the alarm volume: checked, stored in the settings, and played from now on.
+/// Returns what to tell the operator.
+///
+/// # Errors
+/// Out of range (nothing changes), or the settings could not be written.
+pub fn set_alarm_volume(
+    data: &DataDir,
+    sound: &crate::sound::Sound,
+    volume_pct: i64,
+) -> Result<String, String> {
+    let volume = store::StationSettings::store_volume(data, volume_pct)?;
+    sound.set_volume(volume);
+    Ok(format!(
+        "alarm volume {volume} % (high-priority alarms at {} % at least)",
+        crate::sound::signal::HIGH_VOLUME_MIN_PCT
+    ))
 }
 
 /// Opens the data folder: `dir`, or the XDG default.
@@ -34,13 +64,7 @@ pub fn open_data_dir(dir: Option<&Path>) -> anyhow::Result<DataDir> {
 /// The zone table in force: `flag`, else `zones_file` in the settings, else the
 /// built-in one. A table that breaks a rule is an error: no silent fallback.
 pub fn load_zones(flag: Option<&Path>, data: &DataDir) -> anyhow::Result<ZoneTable> {
-    let settings_path = data.path(SETTINGS_FILE);
-    let settings: Settings = match std::fs::read_to_string(&settings_path) {
-        Ok(text) => serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid settings JSON", settings_path.display()))?,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Settings::default(),
-        Err(e) => return Err(e).context(format!("cannot read {}", settings_path.display())),
-    };
+    let (settings, _) = store::StationSettings::load(data).map_err(anyhow::Error::msg)?;
     match flag.map(Path::to_path_buf).or(settings.zones_file) {
         Some(path) => ZoneTable::load(&path)
             .with_context(|| format!("the zone table {} is refused; no treatment", path.display())),

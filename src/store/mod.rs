@@ -12,6 +12,7 @@
 //! | `zone-limit-changes.jsonl` | [`append_limit_change`] | one line per change of a zone's depth limit: zone, old and new limit, who, when, table hash |
 //! | `zones.last.json` | [`store_zone_table`] | the zone table the station last ran with, so a changed clinic table is noticed at start |
 //! | `alarms.jsonl` | the station core | every alarm raised, acknowledged, silenced or cleared, with its UTC time |
+//! | `settings.json` | [`StationSettings`] | the station's settings (a clinic's zone table file, the alarm volume); replaced whole |
 //! | `technician-pin.json` | [`TechnicianPin`] | the technician PIN as a salted Argon2id hash (never the PIN), who set it and when; replaced whole |
 //!
 //! The `.jsonl` files are append-only JSON Lines ([`jsonl`]): each record is written as
@@ -34,6 +35,7 @@
 pub mod cartridges;
 pub mod jsonl;
 pub mod limit_log;
+pub mod settings;
 pub mod technician;
 pub mod treatments;
 
@@ -47,6 +49,7 @@ pub use limit_log::{
     LIMIT_CHANGES_FILE, LimitChangeRecord, ZONE_TABLE_FILE, append_limit_change, last_zone_table,
     read_limit_changes, store_zone_table,
 };
+pub use settings::{SETTINGS_FILE, StationSettings};
 pub use technician::{
     LOCKOUT, MAX_WRONG_TRIES, PIN_MAX_DIGITS, PIN_MIN_DIGITS, PinCheck, PinError, PinRule,
     TECHNICIAN_PIN_FILE, TechnicianPin,

@@ -110,6 +110,9 @@ pub fn banner_ui(
                 if live {
                     alarm_buttons_ui(ui, &alarm, commands);
                 }
+                if let Some(paused) = source.and_then(SessionSource::audio_paused) {
+                    audio_paused_ui(ui, paused);
+                }
             });
         });
     // Flashing needs a frame at each change of phase, even when nothing else changes.
@@ -122,6 +125,34 @@ pub fn banner_ui(
             super::repaint::until_flash_change(hz, time_s),
         );
     }
+}
+
+/// "AUDIO PAUSED 1:43 (link_lost)": IEC 60601-1-8 asks the screen to say the sound
+/// is paused, and for how long, while an alarm is silenced.
+fn audio_paused_ui(ui: &mut egui::Ui, (id, left_ms): (crate::safety::alarms::AlarmId, u64)) {
+    let left_s = left_ms.div_ceil(1000);
+    ui.label(
+        RichText::new(format!(
+            " AUDIO PAUSED {}:{:02} ({id}) ",
+            left_s / 60,
+            left_s % 60
+        ))
+        .size(18.0)
+        .strong()
+        .color(theme::ON_ALARM)
+        .background_color(egui::Color32::from_black_alpha(90)),
+    );
+    // The countdown's next second.
+    let to_next_second = left_ms % 1000;
+    super::repaint::request(
+        ui.ctx(),
+        super::repaint::Reason::AudioPaused,
+        std::time::Duration::from_millis(if to_next_second == 0 {
+            1000
+        } else {
+            to_next_second
+        }),
+    );
 }
 
 /// How a replayed alarm says it is a recording: `  (recorded; raised at 0:10)`.
@@ -168,7 +199,7 @@ pub fn alarm_list_ui(
                 text.push_str(" (acknowledged)");
             }
             if alarm.silenced_until_ms.is_some() {
-                text.push_str(" (silenced)");
+                text.push_str(" (audio paused)");
             }
             if !live {
                 text.push_str(&recorded_suffix(alarm));

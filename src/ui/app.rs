@@ -31,6 +31,7 @@ use crate::safety::alarms::AlarmId;
 use crate::safety::interlock::SafetyUpdate;
 use crate::safety::zones::ZoneId;
 use crate::sim::{SimConfig, SimPen};
+use crate::sound::Sound;
 use crate::station::session::SessionSummary;
 use crate::station::{Notice, Station, setup};
 
@@ -53,6 +54,10 @@ pub enum PortChoice {
 /// What a panel asks the app to do; applied after layout.
 #[derive(Debug, Clone, PartialEq)]
 pub enum UiCommand {
+    /// Play each alarm priority's signal once ("Test alarm sound").
+    TestAlarmSound,
+    /// Set the alarm volume, % (stored in the data folder's settings).
+    SetAlarmVolume(u8),
     /// Close the window, ending the open session (the operator confirmed).
     CloseWindow,
     /// Connect to this pen (dropping the current link).
@@ -191,6 +196,11 @@ pub struct WindowOptions {
     /// The window's context: the link wakes it when an event arrives (see
     /// [`super::repaint`]). `None`: nothing wakes it but input and its own requests.
     pub repaint_ctx: Option<egui::Context>,
+    /// Sound the alarms through the desktop's sound server (the window always does;
+    /// tests choose).
+    pub sound: bool,
+    /// The sound server's socket instead of the environment's (tests).
+    pub sound_socket: Option<PathBuf>,
 }
 
 /// An event line in the window's log.
@@ -249,6 +259,11 @@ pub struct StationApp {
     exit: ExitState,
     /// Frames drawn, for `PUNCTUM_LOG=punctum::frames=info` (the README's figures).
     frames: super::repaint::FrameCounter,
+    /// The alarms' sound: lives as long as the window, so the self-test plays at
+    /// start and the sound's state shows before any pen is connected.
+    sound: Sound,
+    /// The alarm volume as the settings hold it, %.
+    alarm_volume_pct: u8,
 }
 
 /// How the window is closing (see [`super::close_dialog`]).
@@ -313,6 +328,51 @@ impl StationApp {
     }
 
     fn unconnected(options: WindowOptions, persisted: Persisted) -> Self {
+        let waker = options
+            .repaint_ctx
+            .clone()
+            .map(|ctx| crate::link::Waker(std::sync::Arc::new(move || ctx.request_repaint())));
+        let mut volume_warning = None;
+        let (sound, alarm_volume_pct) = match setup::open_data_dir(options.data_dir.as_deref()) {
+            Ok(data) => {
+                let (sound, warning) = setup::start_sound(
+                    &data,
+                    options.sound,
+                    options.sound_socket.as_deref(),
+                    waker,
+                );
+                volume_warning = warning;
+                let volume = crate::store::StationSettings::load(&data)
+                    .map_or(crate::sound::signal::VOLUME_DEFAULT_PCT, |(s, _)| {
+                        s.alarm_volume_pct
+                    });
+                (sound, volume)
+            }
+            // The connection says why the data folder failed; the alarms sound
+            // at the default volume meanwhile.
+            Err(_) if options.sound => (
+                Sound::start(
+                    options.sound_socket.as_deref(),
+                    crate::sound::signal::VOLUME_DEFAULT_PCT,
+                    waker,
+                ),
+                crate::sound::signal::VOLUME_DEFAULT_PCT,
+            ),
+            Err(_) => (Sound::off(), crate::sound::signal::VOLUME_DEFAULT_PCT),
+        };
+        let mut app = Self::fields(options, persisted, sound, alarm_volume_pct);
+        if let Some(warning) = volume_warning {
+            app.note(warning, true);
+        }
+        app
+    }
+
+    fn fields(
+        options: WindowOptions,
+        persisted: Persisted,
+        sound: Sound,
+        alarm_volume_pct: u8,
+    ) -> Self {
         Self {
             persisted,
             options,
@@ -340,6 +400,8 @@ impl StationApp {
             title_sent: None,
             exit: ExitState::default(),
             frames: super::repaint::FrameCounter::default(),
+            sound,
+            alarm_volume_pct,
         }
     }
 
@@ -417,6 +479,7 @@ impl StationApp {
         let link = crate::link::Link::spawn(config)?;
         let mut station = Station::new(link, data, zones)?;
         station.set_simulated(matches!(choice, PortChoice::Simulated));
+        station.set_sound(self.sound.clone());
         self.station = Some(station);
         self.fatal = None;
         Ok(())
@@ -650,6 +713,23 @@ impl StationApp {
     }
 
     /// Where the data folder is, for the file dialog to start in.
+    /// Stores and applies a new alarm volume; the slider shows what was stored.
+    fn set_alarm_volume(&mut self, pct: u8) {
+        let data = match &self.station {
+            Some(station) => Ok(station.data().clone()),
+            None => {
+                setup::open_data_dir(self.options.data_dir.as_deref()).map_err(|e| e.to_string())
+            }
+        };
+        match data.and_then(|data| setup::set_alarm_volume(&data, &self.sound, i64::from(pct))) {
+            Ok(said) => {
+                self.alarm_volume_pct = pct;
+                self.note(said, false);
+            }
+            Err(why) => self.note(format!("refused: {why}"), true),
+        }
+    }
+
     fn data_root(&self) -> Option<PathBuf> {
         self.station
             .as_ref()
@@ -794,6 +874,20 @@ impl StationApp {
                 None => self.note("no data folder to list sessions from".into(), true),
             },
             UiCommand::RefreshLibrary => self.library.rescan(),
+            UiCommand::TestAlarmSound => {
+                let tested = match &self.station {
+                    Some(station) => station.test_alarm_sound(),
+                    None => self.sound.test_all(false),
+                };
+                match tested {
+                    Ok(()) => self.note(
+                        "alarm sound test: high, medium and low once, high first".into(),
+                        false,
+                    ),
+                    Err(why) => self.note(format!("refused: alarm sound test: {why}"), true),
+                }
+            }
+            UiCommand::SetAlarmVolume(pct) => self.set_alarm_volume(pct),
             UiCommand::CloseLibrary => self.library.close(),
             UiCommand::CloseTechnician => self.technician.close(),
             UiCommand::ShowTechnician
@@ -1036,6 +1130,10 @@ impl StationApp {
                 self.port.as_ref(),
                 simulated,
                 &mut self.persisted.dark_mode,
+                &connection_bar::SoundView {
+                    status: self.sound.status(),
+                    volume_pct: self.alarm_volume_pct,
+                },
                 commands,
             );
         });

@@ -1,4 +1,5 @@
-//! The connection bar: the pen, the link's health, calibration and cartridge.
+//! The connection bar: the alarm sound's state, the pen, the link's health,
+//! calibration and cartridge.
 
 use egui::RichText;
 
@@ -8,7 +9,18 @@ use crate::calibration::CalibrationStatus;
 use crate::link::LinkState;
 use crate::link::discovery::PortEntry;
 use crate::safety::interlock::CartridgeCheck;
+use crate::sound::SoundStatus;
+use crate::sound::signal::VOLUME_MIN_PCT;
 use crate::station::Station;
+
+/// What the bar shows of the alarm sound.
+#[derive(Debug, Clone)]
+pub struct SoundView {
+    /// Whether alarms can be heard.
+    pub status: SoundStatus,
+    /// The volume setting, %.
+    pub volume_pct: u8,
+}
 
 /// Draws the bar: theme switch, port picker, link health, pen details, calibration,
 /// cartridge.
@@ -19,6 +31,7 @@ pub fn connection_bar_ui(
     current: Option<&PortChoice>,
     simulated: bool,
     dark_mode: &mut bool,
+    sound: &SoundView,
     commands: &mut Vec<UiCommand>,
 ) {
     ui.horizontal_wrapped(|ui| {
@@ -70,6 +83,8 @@ pub fn connection_bar_ui(
         {
             commands.push(UiCommand::Connect(choice));
         }
+        ui.separator();
+        sound_ui(ui, sound, commands);
         ui.separator();
         let Some(station) = station else {
             ui.label("not connected");
@@ -235,4 +250,42 @@ pub fn calibration_color(status: CalibrationStatus) -> egui::Color32 {
 #[must_use]
 pub fn pending_restore_text(serial: &str) -> String {
     format!("previous calibration of pen {serial} still to be written back; enter technician mode")
+}
+
+/// The alarm sound: its state in a word (the detail on hover), and a menu with the
+/// volume and "Test alarm sound".
+fn sound_ui(ui: &mut egui::Ui, sound: &SoundView, commands: &mut Vec<UiCommand>) {
+    let (word, color) = match &sound.status {
+        SoundStatus::Working { .. } => ("Sound: working", theme::OK),
+        SoundStatus::Unavailable { .. } => ("Sound: UNAVAILABLE", theme::ALARM_MEDIUM),
+        SoundStatus::Starting => ("Sound: starting", ui.visuals().weak_text_color()),
+        SoundStatus::Off => ("Sound: off", ui.visuals().weak_text_color()),
+    };
+    let detail = sound.status.to_string();
+    ui.menu_button(RichText::new(word).color(color).strong(), |ui| {
+        ui.label(format!("Alarm sound {detail}"));
+        let mut volume = sound.volume_pct;
+        let slider = ui.add(
+            egui::Slider::new(&mut volume, VOLUME_MIN_PCT..=100)
+                .suffix(" %")
+                .text("alarm volume"),
+        );
+        // One store per choice: when the drag ends, or a click or key sets it.
+        if slider.drag_stopped() || (slider.changed() && !slider.dragged()) {
+            commands.push(UiCommand::SetAlarmVolume(volume));
+        }
+        ui.label(format!(
+            "High-priority alarms play at {} % at least.",
+            crate::sound::signal::HIGH_VOLUME_MIN_PCT
+        ));
+        if ui
+            .button("Test alarm sound")
+            .on_hover_text("Plays high, medium and low once, high first (about 7 s)")
+            .clicked()
+        {
+            commands.push(UiCommand::TestAlarmSound);
+        }
+    })
+    .response
+    .on_hover_text(format!("Alarm sound {detail}"));
 }

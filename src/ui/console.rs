@@ -53,6 +53,10 @@ pub struct ConsoleArgs {
     /// (5 µm at the pen's 1000 Hz, 50 µm at 100 Hz).
     #[arg(long, default_value_t = 1000)]
     pub telemetry_hz: u32,
+    /// Sound the alarms (IEC 60601-1-8 signals through the desktop's sound server).
+    /// Without it the console is silent, so bench scripts are not noisy.
+    #[arg(long)]
+    pub sound: bool,
 }
 
 /// Runs the console until `quit`, the end of input or a signal.
@@ -91,6 +95,11 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     let link = Link::spawn(config).context("cannot start the link thread")?;
     let mut station = Station::new(link, data, zones).context("cannot open the station")?;
     station.set_simulated(sim.is_some());
+    let (sound, volume_warning) = setup::start_sound(station.data(), args.sound, None, None);
+    station.set_sound(sound);
+    if let Some(warning) = volume_warning {
+        out.line(&format!("warning: {warning}"));
+    }
 
     // Scripts start typing at once: give the link a moment to come up first.
     let mut stopped_by = match wait_for_link(&mut station, &mut stops, &mut out) {
@@ -296,6 +305,7 @@ const HELP: &[&str] = &[
     "ack <alarm id|all>         acknowledge an alarm (ack deep_caution allows depths over 1.5 mm)",
     "silence <alarm id> [secs]  silence an alarm's sound (high: at most 120 s)",
     "status | alarms            show the station's state / the active alarms",
+    "sound [test|volume <pct>]  the alarm sound's state; play each priority once; set the volume",
     "note <text>                add a note to the session's record",
     "end                        end the session: summary and aftercare",
     "quit                       halt the pen and leave",
@@ -376,6 +386,7 @@ fn execute(
             }
         }
         ["status"] => out.line(&status_line(station)),
+        ["sound", rest @ ..] => sound(station, rest, out),
         ["alarms"] => list_alarms(station, out),
         ["end"] => end_session(station, out),
         ["note", ..] if words.len() > 1 => note(station, line, out),
@@ -460,6 +471,35 @@ fn end_session_by(station: &mut Station, out: &mut Printer, ended_by: Option<Str
     }
 }
 
+/// `sound`, `sound test`, `sound volume <pct>`.
+fn sound(station: &mut Station, words: &[&str], out: &mut Printer) {
+    let status = station.sound().status();
+    match words {
+        [] => {
+            let (settings, _) =
+                crate::store::StationSettings::load(station.data()).unwrap_or_default();
+            out.line(&format!(
+                "status: sound={} volume_pct={} detail={}",
+                status.word(),
+                settings.alarm_volume_pct,
+                status
+            ));
+        }
+        ["test"] => match station.test_alarm_sound() {
+            Ok(()) => out.line("ok: playing high, medium and low once, high first"),
+            Err(e) => out.line(&format!("refused: {e}")),
+        },
+        ["volume", pct] => match pct.parse::<i64>() {
+            Ok(pct) => match setup::set_alarm_volume(station.data(), station.sound(), pct) {
+                Ok(said) => out.line(&format!("ok: {said}")),
+                Err(e) => out.line(&format!("refused: {e}")),
+            },
+            Err(_) => out.line("error: usage: sound volume <10-100>"),
+        },
+        _ => out.line("error: usage: sound [test|volume <pct>]"),
+    }
+}
+
 fn list_alarms(station: &Station, out: &mut Printer) {
     let active = station.alarms().active();
     if active.is_empty() {
@@ -467,11 +507,19 @@ fn list_alarms(station: &Station, out: &mut Printer) {
     }
     for a in active {
         out.line(&format!(
-            "status: alarm={} priority={} acknowledged={} silenced={} condition={} text={}",
+            "status: alarm={} priority={} acknowledged={} silenced={} silence_left_s={} \
+             condition={} text={}",
             a.id,
             a.priority.as_str(),
             a.acknowledged,
             a.silenced_until_ms.is_some(),
+            a.silenced_until_ms.map_or_else(
+                || "-".to_owned(),
+                |until| until
+                    .saturating_sub(station.now_ms())
+                    .div_ceil(1000)
+                    .to_string()
+            ),
             a.condition_present,
             a.text
         ));
@@ -690,7 +738,7 @@ fn status_line(station: &Station) -> String {
     format!(
         "status: link={link} pen_state={} needle={} zone={} limit_mm={} depth_target_mm={} depth_mm={} rpm={} \
          telemetry_age_ms={} start_held={} cartridge={cartridge} latched={} session={} alarms={} \
-         highest={highest} \
+         highest={highest} sound={} audio_paused={} \
          simulated={} technician={} calibration={:?}",
         t.map_or_else(|| "-".to_owned(), |t| t.state.to_string()),
         // The interlock's view, which the next command is judged on: the last sample
@@ -714,6 +762,11 @@ fn status_line(station: &Station) -> String {
         if latched.is_empty() { "none" } else { &latched },
         station.session().map_or("none", |s| s.id.as_str()),
         station.alarms().active().len(),
+        station.sound().status().word(),
+        station.alarms().audio_paused(station.now_ms()).map_or_else(
+            || "none".to_owned(),
+            |(id, left_ms)| format!("{id}:{}s", left_ms.div_ceil(1000))
+        ),
         station
             .info()
             .is_some_and(|i| i.model.contains("SIM") || i.fw.contains("sim")),

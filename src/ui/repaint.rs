@@ -48,6 +48,8 @@ pub enum Reason {
     AlarmFlash,
     /// A progress bar moves.
     Progress,
+    /// An alarm's audio is paused: its countdown's next second.
+    AudioPaused,
 }
 
 /// The frame's requests, kept in the context's temporary memory for tests.

@@ -10,7 +10,7 @@
 use crate::link::LinkState;
 use crate::protocol::Telemetry;
 use crate::replay::Replay;
-use crate::safety::alarms::ActiveAlarm;
+use crate::safety::alarms::{ActiveAlarm, AlarmId};
 use crate::safety::zones::{ZoneId, ZoneTable};
 use crate::station::{SeriesChannels, Station};
 use crate::timeseries::TimeSeries;
@@ -84,6 +84,11 @@ pub trait SessionSource {
     }
     /// The last telemetry sample up to now.
     fn last_sample(&self) -> Option<Telemetry>;
+    /// "Audio paused": the silenced alarm whose silence ends last, and the ms left
+    /// (live only: a replay has nothing to pause).
+    fn audio_paused(&self) -> Option<(AlarmId, u64)> {
+        None
+    }
     /// The pen's top speed, rpm (the speed plot's scale).
     fn speed_max_rpm(&self) -> f64;
 }
@@ -153,6 +158,10 @@ impl SessionSource for Station {
 
     fn highest_alarm(&self) -> Option<ActiveAlarm> {
         self.alarms().highest()
+    }
+
+    fn audio_paused(&self) -> Option<(AlarmId, u64)> {
+        self.alarms().audio_paused(self.now_ms())
     }
 
     fn last_sample(&self) -> Option<Telemetry> {

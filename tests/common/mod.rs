@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test file uses its own subset
 
 pub mod console;
+pub mod pulse;
 
 use std::io::{Read as _, Write as _};
 use std::path::Path;

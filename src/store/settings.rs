@@ -1,0 +1,151 @@
+//! The station's settings: `settings.json` in the data folder, replaced whole.
+//!
+//! | key | meaning |
+//! |---|---|
+//! | `zones_file` | a clinic's zone table (the console's and window's `--zones` win over it) |
+//! | `alarm_volume_pct` | the alarms' volume, 10–100 % (default 70; high-priority alarms play at 50 % at least) |
+//!
+//! A file that is not JSON refuses the station's start (a zone table named in it must
+//! not be silently ignored). A volume out of range is reported and the default used:
+//! an alarm louder than set is better than none. Keys this version does not know are
+//! kept when the station saves a change.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{DataDir, StoreError, replace_file};
+use crate::sound::signal::{VOLUME_DEFAULT_PCT, check_volume};
+
+/// The file's name in the data folder.
+pub const SETTINGS_FILE: &str = "settings.json";
+
+/// The settings, as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StationSettings {
+    /// A clinic's zone table.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zones_file: Option<PathBuf>,
+    /// The alarms' volume, %.
+    pub alarm_volume_pct: u8,
+    /// Keys a later version wrote: kept as they are.
+    #[serde(flatten)]
+    pub other: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Default for StationSettings {
+    fn default() -> Self {
+        Self {
+            zones_file: None,
+            alarm_volume_pct: VOLUME_DEFAULT_PCT,
+            other: serde_json::Map::new(),
+        }
+    }
+}
+
+impl StationSettings {
+    /// Reads the settings: the defaults when there is no file, and a warning when a
+    /// value was out of range and its default used.
+    ///
+    /// # Errors
+    /// The file cannot be read or is not settings JSON: what and why, with its path.
+    pub fn load(dir: &DataDir) -> Result<(Self, Option<String>), String> {
+        let path = dir.path(SETTINGS_FILE);
+        let text = match crate::files::read_text(&path, crate::files::MAX_TEXT_FILE_BYTES) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok((Self::default(), None));
+            }
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let mut settings: Self = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not valid settings JSON: {e}", path.display()))?;
+        let warning = check_volume(i64::from(settings.alarm_volume_pct))
+            .err()
+            .map(|why| {
+                settings.alarm_volume_pct = VOLUME_DEFAULT_PCT;
+                format!(
+                    "{}: {why}; the default {VOLUME_DEFAULT_PCT} % is used",
+                    path.display()
+                )
+            });
+        Ok((settings, warning))
+    }
+
+    /// Stores the settings, replacing the file whole.
+    pub fn save(&self, dir: &DataDir) -> Result<(), StoreError> {
+        let path = dir.path(SETTINGS_FILE);
+        let mut json = serde_json::to_vec_pretty(self).map_err(|source| StoreError::Encode {
+            path: path.clone(),
+            source,
+        })?;
+        json.push(b'\n');
+        replace_file(&path, &json)
+    }
+
+    /// Sets the alarm volume and stores it.
+    ///
+    /// # Errors
+    /// The volume is out of range (nothing changes), or the file cannot be written.
+    pub fn store_volume(dir: &DataDir, volume_pct: i64) -> Result<u8, String> {
+        let volume = check_volume(volume_pct)?;
+        let (mut settings, _) = Self::load(dir)?;
+        settings.alarm_volume_pct = volume;
+        settings.save(dir).map_err(|e| e.to_string())?;
+        Ok(volume)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_volume_survives_a_restart_and_keeps_the_other_settings() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = DataDir::open(tmp.path().join("data")).expect("data dir");
+        assert_eq!(
+            StationSettings::load(&dir),
+            Ok((StationSettings::default(), None))
+        );
+        std::fs::write(
+            dir.path(SETTINGS_FILE),
+            r#"{"zones_file": "/clinic/zones.json", "later_key": [1, 2]}"#,
+        )
+        .expect("write");
+        assert_eq!(StationSettings::store_volume(&dir, 40), Ok(40));
+        let (loaded, warning) = StationSettings::load(&dir).expect("loads");
+        assert_eq!(warning, None);
+        assert_eq!(loaded.alarm_volume_pct, 40);
+        assert_eq!(loaded.zones_file, Some(PathBuf::from("/clinic/zones.json")));
+        assert_eq!(loaded.other["later_key"], serde_json::json!([1, 2]));
+        // Out of range: refused at entry, and the stored value stays.
+        let refused = StationSettings::store_volume(&dir, 3).expect_err("refused");
+        assert!(refused.contains("10 to 100 %"), "{refused}");
+        assert_eq!(
+            StationSettings::load(&dir)
+                .expect("loads")
+                .0
+                .alarm_volume_pct,
+            40
+        );
+    }
+
+    #[test]
+    fn a_volume_out_of_range_in_the_file_warns_and_garbage_is_an_error() {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        let dir = DataDir::open(tmp.path().join("data")).expect("data dir");
+        std::fs::write(dir.path(SETTINGS_FILE), r#"{"alarm_volume_pct": 3}"#).expect("write");
+        let (loaded, warning) = StationSettings::load(&dir).expect("loads");
+        assert_eq!(loaded.alarm_volume_pct, VOLUME_DEFAULT_PCT);
+        let warning = warning.expect("a warning");
+        assert!(
+            warning.contains("settings.json") && warning.contains("10 to 100"),
+            "{warning}"
+        );
+        std::fs::write(dir.path(SETTINGS_FILE), "garbage").expect("write");
+        let error = StationSettings::load(&dir).expect_err("not JSON");
+        assert!(error.contains("not valid settings JSON"), "{error}");
+    }
+}
