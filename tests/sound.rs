@@ -161,9 +161,9 @@ fn link_lost_sounds_the_high_burst_until_silenced_or_acknowledged_and_medium_sou
 
     // A refused depth is a medium alarm: 3 pulses; acknowledged, it stops.
     assert_eq!(console.run("zone periorbital"), "ok");
-    let asked_at = Instant::now();
+    let refused_at = Instant::now();
     assert!(console.run("depth 0.35").starts_with("refused:"));
-    let from = capture.index_at(asked_at);
+    let from = capture.index_at(refused_at);
     let medium = pulses_between(&capture, from, from + samples_in(1_600));
     assert_eq!(medium.len(), 3, "{medium:#?}");
     for p in &medium {
@@ -225,9 +225,20 @@ fn with_no_sound_server_the_station_runs_raises_the_alarm_and_shows_every_other(
             .any(|l| l.contains("alarm_sound_unavailable") && l.contains("raised")),
         "{log}"
     );
-    // Without --sound the console is silent by choice: no such alarm.
     let second = dir.path().join("second");
     std::fs::create_dir(&second).expect("second dir");
+    // A server with no sound device: unavailable, and it says so.
+    let deviceless = PulseServer::start_without_sink();
+    let pen3 = calibrated_pen(&second);
+    let mut no_device = console_with_sound(
+        &pen3.port_path(),
+        &dir.path().join("data3"),
+        &deviceless.address(),
+    );
+    let raised = no_device.expect("alarm: raised medium alarm_sound_unavailable", "");
+    assert!(raised.contains("no sound device"), "{raised}");
+    drop(no_device.finish());
+    // Without --sound the console is silent by choice: no such alarm.
     let pen2 = calibrated_pen(&second);
     let mut quiet = Console::start(&pen2.port_path(), &dir.path().join("data2"));
     let status = wait_sound(&mut quiet, "off");

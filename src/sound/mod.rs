@@ -94,6 +94,15 @@ impl std::fmt::Display for SoundStatus {
     }
 }
 
+/// What the thread was last told to sound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Followed {
+    /// Nothing yet.
+    Nothing,
+    /// This signal, or silence.
+    Signal(Option<Priority>),
+}
+
 /// What the station asks of the thread.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Request {
@@ -133,7 +142,7 @@ pub struct Sound {
     requests: Option<Sender<Request>>,
     shared: Arc<Shared>,
     /// The last alarm signal the thread accepted, so a tick only sends a change.
-    last_alarm: Arc<Mutex<Option<Option<Priority>>>>,
+    last_alarm: Arc<Mutex<Followed>>,
 }
 
 impl std::fmt::Debug for Sound {
@@ -154,7 +163,7 @@ impl Sound {
                 status: Mutex::new(SoundStatus::Off),
                 waker: None,
             }),
-            last_alarm: Arc::new(Mutex::new(None)),
+            last_alarm: Arc::new(Mutex::new(Followed::Nothing)),
         }
     }
 
@@ -176,7 +185,7 @@ impl Sound {
         let thread_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
             .name("punctum-sound".into())
-            .spawn(move || run(&rx, &thread_shared, path, volume_pct));
+            .spawn(move || run(&rx, &thread_shared, &path, volume_pct));
         if let Err(e) = spawned {
             shared.set(SoundStatus::Unavailable {
                 reason: format!("the audio thread could not start: {e}"),
@@ -185,7 +194,7 @@ impl Sound {
         Self {
             requests: Some(tx),
             shared,
-            last_alarm: Arc::new(Mutex::new(None)),
+            last_alarm: Arc::new(Mutex::new(Followed::Nothing)),
         }
     }
 
@@ -206,8 +215,8 @@ impl Sound {
             .last_alarm
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        if *last != Some(priority) && self.send(Request::Alarm(priority)) {
-            *last = Some(priority);
+        if *last != Followed::Signal(priority) && self.send(Request::Alarm(priority)) {
+            *last = Followed::Signal(priority);
         }
     }
 
@@ -297,7 +306,7 @@ impl Wanted {
 fn run(
     requests: &Receiver<Request>,
     shared: &Shared,
-    path: Result<std::path::PathBuf, SoundError>,
+    path: &Result<std::path::PathBuf, SoundError>,
     volume_pct: u8,
 ) {
     let mut wanted = Wanted {
@@ -307,7 +316,7 @@ fn run(
     };
     let mut backoff = BACKOFF_MIN;
     loop {
-        let outcome = match &path {
+        let outcome = match path {
             Ok(path) => Stream::open(path, SERVER_TIMEOUT)
                 .and_then(|(stream, first)| play(stream, first, requests, shared, &mut wanted)),
             Err(e) => Err(e.clone()),
@@ -380,7 +389,7 @@ fn play(
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return Ok(Shutdown),
             }
         }
-        match stream.next()? {
+        match stream.receive()? {
             Incoming::Request(samples) => {
                 buffer.resize(samples, 0);
                 sequencer.fill(&mut buffer);

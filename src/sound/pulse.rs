@@ -175,14 +175,14 @@ impl Stream {
         stream.version = protocol::MAX_VERSION.min(reply.version);
 
         let mut props = Props::new();
-        props.set(Prop::ApplicationName, c"Punctum".to_owned());
-        props.set(Prop::MediaRole, c"event".to_owned());
+        props.set(Prop::ApplicationName, c"Punctum");
+        props.set(Prop::MediaRole, c"event");
         stream.send(1, &Command::SetClientName(props), "the client's name")?;
         let _: (u32, SetClientNameReply) = stream.reply("the client's name")?;
 
         let bytes_per_ms = SAMPLE_RATE_HZ / 1000 * BYTES_PER_SAMPLE;
         let mut stream_props = Props::new();
-        stream_props.set(Prop::MediaName, c"Punctum alarms".to_owned());
+        stream_props.set(Prop::MediaName, c"Punctum alarms");
         let params = PlaybackStreamParams {
             sample_spec: SampleSpec {
                 format: SampleFormat::S16Le,
@@ -227,7 +227,7 @@ impl Stream {
         Ok((stream, usize::try_from(first).unwrap_or(0)))
     }
 
-    /// How long [`next`](Self::next) waits for the server from now on.
+    /// How long [`receive`](Self::receive) waits for the server from now on.
     pub fn set_timeout(&mut self, timeout: Duration) -> Result<(), SoundError> {
         self.sock
             .get_ref()
@@ -249,7 +249,7 @@ impl Stream {
 
     /// Reads the server's next message (waiting at most the timeout given to
     /// [`open`](Self::open)).
-    pub fn next(&mut self) -> Result<Incoming, SoundError> {
+    pub fn receive(&mut self) -> Result<Incoming, SoundError> {
         let descriptor = protocol::read_descriptor(&mut self.sock).map_err(|e| self.lost(&e))?;
         let mut payload = vec![0_u8; usize::try_from(descriptor.length).unwrap_or(0)];
         self.sock

@@ -16,6 +16,7 @@ use crate::store::{self, DataDir};
 /// the environment's, or [`Sound::off`](crate::sound::Sound::off) when not `wanted`.
 /// Returns the warning about a volume out of range in the settings, if any. The
 /// self-test tone plays as soon as the sound server takes the stream.
+#[must_use]
 pub fn start_sound(
     data: &DataDir,
     wanted: bool,

@@ -91,7 +91,25 @@ pub fn banner_ui(
         .show(ui, |ui| {
             ui.set_min_width(ui.available_width());
             ui.set_min_height(BANNER_HEIGHT);
-            ui.horizontal_centered(|ui| {
+            // Right to left: the buttons and "audio paused" first, on the right, so a
+            // long alarm text never pushes them off the screen; the text takes what
+            // is left, cut short with its whole on hover.
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                if let Some(paused) = source.and_then(SessionSource::audio_paused) {
+                    audio_paused_ui(ui, paused);
+                }
+                if live {
+                    if alarm.silenced_until_ms.is_none()
+                        && ui.button(format!("Silence {}", alarm.id)).clicked()
+                    {
+                        commands.push(UiCommand::Silence(alarm.id));
+                    }
+                    if !alarm.acknowledged
+                        && ui.button(format!("Acknowledge {}", alarm.id)).clicked()
+                    {
+                        commands.push(UiCommand::Acknowledge(Some(alarm.id)));
+                    }
+                }
                 let mut text = format!(
                     "{} ALARM  {}  —  {}",
                     alarm.priority.as_str().to_uppercase(),
@@ -101,18 +119,17 @@ pub fn banner_ui(
                 if !live {
                     text.push_str(&recorded_suffix(&alarm));
                 }
-                ui.label(
-                    RichText::new(text)
-                        .size(20.0)
-                        .strong()
-                        .color(theme::ON_ALARM),
-                );
-                if live {
-                    alarm_buttons_ui(ui, &alarm, commands);
-                }
-                if let Some(paused) = source.and_then(SessionSource::audio_paused) {
-                    audio_paused_ui(ui, paused);
-                }
+                ui.with_layout(egui::Layout::left_to_right(egui::Align::Center), |ui| {
+                    ui.add(
+                        egui::Label::new(
+                            RichText::new(text)
+                                .size(20.0)
+                                .strong()
+                                .color(theme::ON_ALARM),
+                        )
+                        .truncate(),
+                    );
+                });
             });
         });
     // Flashing needs a frame at each change of phase, even when nothing else changes.
@@ -127,15 +144,15 @@ pub fn banner_ui(
     }
 }
 
-/// "AUDIO PAUSED 1:43 (link_lost)": IEC 60601-1-8 asks the screen to say the sound
+/// `AUDIO PAUSED 1:43 (link_lost)`: IEC 60601-1-8 asks the screen to say the sound
 /// is paused, and for how long, while an alarm is silenced.
 fn audio_paused_ui(ui: &mut egui::Ui, (id, left_ms): (crate::safety::alarms::AlarmId, u64)) {
-    let left_s = left_ms.div_ceil(1000);
+    let secs = left_ms.div_ceil(1000);
     ui.label(
         RichText::new(format!(
             " AUDIO PAUSED {}:{:02} ({id}) ",
-            left_s / 60,
-            left_s % 60
+            secs / 60,
+            secs % 60
         ))
         .size(18.0)
         .strong()

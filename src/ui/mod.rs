@@ -33,4 +33,6 @@ mod needle_window_tests;
 #[cfg(test)]
 mod replay_window_tests;
 #[cfg(test)]
+mod sound_window_tests;
+#[cfg(test)]
 mod window_test_support;

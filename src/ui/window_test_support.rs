@@ -146,3 +146,8 @@ pub fn start_in_cheeks(h: &mut Harness<'static, StationApp>) {
             .is_some_and(|t| t.rpm > 1000)
     });
 }
+
+/// A throwaway PulseAudio server and a capture of its null sink: the integration
+/// tests' own helper, shared so the window is tested through a real server too.
+#[path = "../../tests/common/pulse.rs"]
+pub mod pulse;

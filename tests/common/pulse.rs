@@ -40,21 +40,38 @@ impl PulseServer {
     ///
     /// [`kill`]: Self::kill
     pub fn start_in(dir: &Path) -> Self {
+        Self::start_with(dir, true)
+    }
+
+    /// A server with no sink at all: no sound device.
+    pub fn start_without_sink() -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("punctum-pulse-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        Self::start_with(&dir, false)
+    }
+
+    fn start_with(dir: &Path, sink: bool) -> Self {
         use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
             .expect("runtime dir mode");
-        let child = Command::new("pulseaudio")
-            .args([
-                "--daemonize=no",
-                "--exit-idle-time=-1",
-                "--use-pid-file=no",
-                "--disable-shm=yes",
-                "-n",
-                "--load=module-native-protocol-unix auth-anonymous=1",
-            ])
-            .arg(format!(
+        let mut command = Command::new("pulseaudio");
+        command.args([
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "--disable-shm=yes",
+            "-n",
+            "--load=module-native-protocol-unix auth-anonymous=1",
+        ]);
+        if sink {
+            command.arg(format!(
                 "--load=module-null-sink sink_name={SINK} rate=48000 channels=1"
-            ))
+            ));
+        }
+        let child = command
             .env("XDG_RUNTIME_DIR", dir)
             .env("HOME", dir)
             .env_remove("PULSE_SERVER")
