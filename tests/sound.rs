@@ -20,12 +20,19 @@ use punctum::sound::signal::{self, samples_in};
 /// Above the null sink's silence (exact zeros) and far below any pulse at 70 %.
 const FLOOR: f64 = 500.0;
 
-/// The console with `--sound`, on the server at `address`.
+/// The console with `--sound`, on the server at `address`, with a home of its own and
+/// so no PulseAudio cookie (as on a fresh machine): the server's anonymous
+/// authentication must take the station's zero cookie.
 fn console_with_sound(port: &std::path::Path, data: &std::path::Path, address: &str) -> Console {
+    let home = data.with_extension("home");
+    std::fs::create_dir_all(&home).expect("home");
     Console::start_with(
         port,
         data,
-        &format!("export PULSE_SERVER='{address}'"),
+        &format!(
+            "export PULSE_SERVER='{address}' HOME='{}'; unset PULSE_COOKIE",
+            home.display()
+        ),
         &["--sound"],
     )
 }

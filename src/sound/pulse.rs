@@ -107,19 +107,26 @@ pub fn socket_path(env: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf, So
         .ok_or(SoundError::NoServerConfigured)
 }
 
+/// The length of a PulseAudio cookie: the server refuses an `AUTH` whose cookie has
+/// any other length as a protocol error, whatever its authentication.
+const COOKIE_BYTES: usize = 256;
+
 /// The cookie a server with cookie authentication asks for: `PULSE_COOKIE`, else
-/// `~/.config/pulse/cookie`, else `~/.pulse-cookie`. Empty when none is found (a
-/// server with anonymous authentication takes it).
+/// `~/.config/pulse/cookie`, else `~/.pulse-cookie`. Zeros when none is found or it
+/// is not a cookie (a server with anonymous authentication takes any; one without
+/// refuses, and the station says so).
 fn cookie() -> Vec<u8> {
     pulseaudio::cookie_path_from_env()
         .and_then(|path| {
-            let file = std::fs::File::open(path).ok()?;
+            let file = crate::files::open_regular(&path).ok()?;
             let mut bytes = Vec::new();
-            // A cookie is 256 bytes; never read a large file by mistake.
-            file.take(4096).read_to_end(&mut bytes).ok()?;
-            Some(bytes)
+            // Never read a large file by mistake.
+            file.take(COOKIE_BYTES as u64 + 1)
+                .read_to_end(&mut bytes)
+                .ok()?;
+            (bytes.len() == COOKIE_BYTES).then_some(bytes)
         })
-        .unwrap_or_default()
+        .unwrap_or_else(|| vec![0; COOKIE_BYTES])
 }
 
 /// What the server said.
@@ -356,6 +363,12 @@ impl Stream {
             || text.contains("Resource temporarily unavailable")
         {
             "no answer in time".to_owned()
+        } else if text.contains("failed to fill whole buffer")
+            || text.contains("Broken pipe")
+            || text.contains("Connection reset")
+        {
+            // The server closed the connection: it ended, or refused what it was sent.
+            "it closed the connection".to_owned()
         } else {
             text
         };
