@@ -156,8 +156,10 @@ fn audio_paused_ui(ui: &mut egui::Ui, (id, left_ms): (crate::safety::alarms::Ala
         ))
         .size(18.0)
         .strong()
-        .color(theme::ON_ALARM)
-        .background_color(egui::Color32::from_black_alpha(90)),
+        // Light on dark, readable on every priority's colour and in both phases of
+        // the flash.
+        .color(egui::Color32::WHITE)
+        .background_color(egui::Color32::from_black_alpha(200)),
     );
     // The countdown's next second.
     let to_next_second = left_ms % 1000;
