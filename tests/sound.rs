@@ -224,8 +224,20 @@ fn with_no_sound_server_the_station_runs_raises_the_alarm_and_shows_every_other(
     let status = console.expect("status:", "");
     assert!(status.contains("highest=high:link_lost"), "{status}");
     // The station's alarm log has the sound's alarm (raised before the session: the
-    // record's header says it instead).
+    // record's header says it instead, and the report shows it).
     drop(console.finish());
+    let report = std::process::Command::new(BIN)
+        .arg("report")
+        .arg(&record)
+        .output()
+        .expect("punctum report");
+    let report = String::from_utf8_lossy(&report.stdout);
+    assert!(
+        report
+            .lines()
+            .any(|l| l.contains("alarm sound") && l.contains("unavailable: no sound server at")),
+        "{report}"
+    );
     let log = std::fs::read_to_string(data.join("alarms.jsonl")).expect("alarm log");
     assert!(
         log.lines()

@@ -46,6 +46,9 @@ pub struct Report {
     pub pen: Option<String>,
     /// Recorded on the built-in simulated pen: not a treatment.
     pub simulated: bool,
+    /// Whether alarms could be heard when the session opened (the header's
+    /// `alarm_sound`), when recorded.
+    pub alarm_sound: Option<String>,
     /// `complete` (it ends with its summary) or `interrupted`.
     pub status: &'static str,
     /// The session's length, ms.
@@ -305,6 +308,7 @@ impl Report {
                 .as_ref()
                 .map(|p| format!("{} serial {}, firmware {}", p.model, p.serial, p.fw)),
             simulated: header.simulated,
+            alarm_sound: header.alarm_sound.clone(),
             status: match rec.status {
                 RecordStatus::Complete => "complete",
                 RecordStatus::Interrupted => "interrupted",
@@ -491,6 +495,13 @@ impl Report {
             row("practitioner", self.practitioner.clone()),
             row("opened", self.opened_at.clone()),
             row("pen", pen),
+            row(
+                "alarm sound",
+                self.alarm_sound.clone().map_or_else(
+                    || "not recorded (a station without sound wrote it)".to_owned(),
+                    |s| format!("{s} when the session opened"),
+                ),
+            ),
             row(
                 "station",
                 format!(
