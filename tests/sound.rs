@@ -42,13 +42,25 @@ fn console_with_sound(port: &std::path::Path, data: &std::path::Path, address: &
     )
 }
 
-/// Opens a session (the link is already up).
-fn session(console: &mut Console, dir: &std::path::Path, client: &str) {
+/// Opens a session (the link is already up); returns its record's path, the only one
+/// in `data`.
+fn session(
+    console: &mut Console,
+    dir: &std::path::Path,
+    data: &std::path::Path,
+    client: &str,
+) -> std::path::PathBuf {
     let screening = screening_file(dir, client);
     assert_eq!(
         console.run(&format!("session {}", screening.display())),
         "ok"
     );
+    std::fs::read_dir(data.join("sessions"))
+        .expect("sessions")
+        .next()
+        .expect("a record")
+        .expect("entry")
+        .path()
 }
 
 /// Polls `status` until the sound's state is `word`.
@@ -114,13 +126,7 @@ fn link_lost_sounds_the_high_burst_until_silenced_or_acknowledged_and_medium_sou
         !pulses(&capture.samples(), FLOOR).is_empty(),
         "the self-test tone reached the sink"
     );
-    session(&mut console, dir.path(), "C-0042");
-    let record = std::fs::read_dir(data.join("sessions"))
-        .expect("sessions")
-        .next()
-        .expect("a record")
-        .expect("entry")
-        .path();
+    let record = session(&mut console, dir.path(), &data, "C-0042");
     let header = std::fs::read_to_string(&record).expect("record");
     assert!(
         header.contains(&format!("\"alarm_sound\":\"working ({SINK})\"")),
@@ -212,13 +218,7 @@ fn with_no_sound_server_the_station_runs_raises_the_alarm_and_shows_every_other(
         "{status}"
     );
     // The station runs: a session opens, and its record says sound was unavailable.
-    session(&mut console, dir.path(), "C-0042");
-    let record = std::fs::read_dir(data.join("sessions"))
-        .expect("sessions")
-        .next()
-        .expect("a record")
-        .expect("entry")
-        .path();
+    let record = session(&mut console, dir.path(), &data, "C-0042");
     let header = std::fs::read_to_string(&record).expect("record");
     assert!(header.contains("\"alarm_sound\":\"unavailable: no sound server at"));
     // Every other alarm still shows, highest first.
