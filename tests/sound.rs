@@ -63,6 +63,14 @@ fn session(
         .path()
 }
 
+/// A pen calibrated today on a link path of its own, so that it can vanish and come
+/// back (`SimAction::Disappear`, `Reappear`).
+fn pen_on_link(dir: &std::path::Path) -> (punctum::sim::SimPen, std::path::PathBuf) {
+    let link = dir.join("pen");
+    let pen = pen_calibrated_on(dir, yyyymmdd(jiff::Zoned::now().date()), Some(link.clone()));
+    (pen, link)
+}
+
 /// Polls `status` until the sound's state is `word`.
 fn wait_sound(console: &mut Console, word: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -112,12 +120,7 @@ fn link_lost_sounds_the_high_burst_until_silenced_or_acknowledged_and_medium_sou
     let server = PulseServer::start();
     let capture = Capture::start(&server);
     let dir = tempfile::tempdir().expect("temp dir");
-    let link = dir.path().join("pen");
-    let pen = pen_calibrated_on(
-        dir.path(),
-        yyyymmdd(jiff::Zoned::now().date()),
-        Some(link.clone()),
-    );
+    let (pen, link) = pen_on_link(dir.path());
     let data = dir.path().join("data");
     let mut console = console_with_sound(&link, &data, &server.address());
     // The self-test tone played: the sound says so, and the session's header too.
@@ -201,12 +204,7 @@ fn link_lost_sounds_the_high_burst_until_silenced_or_acknowledged_and_medium_sou
 #[test]
 fn with_no_sound_server_the_station_runs_raises_the_alarm_and_shows_every_other() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let link = dir.path().join("pen");
-    let pen = pen_calibrated_on(
-        dir.path(),
-        yyyymmdd(jiff::Zoned::now().date()),
-        Some(link.clone()),
-    );
+    let (pen, link) = pen_on_link(dir.path());
     let data = dir.path().join("data");
     let nowhere = dir.path().join("no-server").join("native");
     let mut console = console_with_sound(&link, &data, &format!("unix:{}", nowhere.display()));
