@@ -276,8 +276,10 @@ fn a_sound_server_that_vanishes_raises_the_alarm_and_the_station_reconnects() {
     let address = server.address();
     let dir = tempfile::tempdir().expect("temp dir");
     let pen = calibrated_pen(dir.path());
-    let mut console = console_with_sound(&pen.port_path(), &dir.path().join("data"), &address);
+    let data = dir.path().join("data");
+    let mut console = console_with_sound(&pen.port_path(), &data, &address);
     wait_sound(&mut console, "working");
+    let record = session(&mut console, dir.path(), &data, "C-0042");
     // The server dies: the alarm is raised within the thread's 1 s timeout.
     server.kill();
     let raised = console.expect("alarm: raised medium alarm_sound_unavailable", "");
@@ -286,14 +288,25 @@ fn a_sound_server_that_vanishes_raises_the_alarm_and_the_station_reconnects() {
     // plays its self-test, and the alarm clears by itself (non-latching).
     std::fs::remove_dir_all(runtime.join("pulse")).ok();
     let server = PulseServer::start_in(&runtime);
+    let capture = Capture::start(&server);
     console.expect("alarm: cleared medium alarm_sound_unavailable", "");
     wait_sound(&mut console, "working");
-    // The test control plays each priority once: 10 + 3 + 2 pulses.
-    let capture = Capture::start(&server);
+    // The sound's own alarm is never played: what the new stream played is its
+    // self-test tone (150 ms, 128 ms at the 50 % points), not a medium pulse (170 ms).
+    for p in pulses(&capture.samples(), FLOOR) {
+        assert!(ms(p.duration_50()) < 150.0, "a medium pulse: {p:?}");
+    }
+    // A second test while one plays is refused; the first plays each priority once:
+    // 10 + 3 + 2 pulses.
     let asked = Instant::now();
     assert_eq!(
         console.run("sound test"),
         "ok: playing high, medium and low once, high first"
+    );
+    assert!(
+        console
+            .run("sound test")
+            .contains("a test is playing already")
     );
     let from = capture.index_at(asked);
     let played = pulses_between(&capture, from, from + samples_in(8_500));
@@ -309,4 +322,18 @@ fn a_sound_server_that_vanishes_raises_the_alarm_and_the_station_reconnects() {
     let said = console.expect("status: sound=", "");
     assert!(said.contains("volume_pct=40"), "{said}");
     drop(console.finish());
+    // The record tells whether alarms could be heard throughout: working at the
+    // opening, then unavailable, then working again.
+    let text = std::fs::read_to_string(&record).expect("record");
+    let states: Vec<String> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| match v["type"].as_str() {
+            Some("header") => v["alarm_sound"].as_str().map(str::to_owned),
+            Some("sound") => v["state"].as_str().map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states[0], format!("working ({SINK})"));
+    assert_eq!(&states[1..], ["unavailable", "working"], "{states:?}");
 }

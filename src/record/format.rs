@@ -58,6 +58,8 @@ pub enum Line {
     Clock(ClockLine),
     /// The last line of a session that ended normally.
     Summary(Box<SummaryLine>),
+    /// The alarm sound changed state during the session.
+    Sound(SoundLine),
 }
 
 impl Line {
@@ -79,6 +81,7 @@ impl Line {
             Line::Monitor(_) => "monitor",
             Line::Clock(_) => "clock",
             Line::Summary(_) => "summary",
+            Line::Sound(_) => "sound",
         }
     }
 
@@ -100,11 +103,12 @@ impl Line {
             Line::Monitor(l) => l.utc_ms,
             Line::Clock(l) => l.utc_ms,
             Line::Summary(l) => l.utc_ms,
+            Line::Sound(l) => l.utc_ms,
         }
     }
 
     /// Every `type` word this version knows, in the order the documentation lists them.
-    pub const KINDS: [&'static str; 14] = [
+    pub const KINDS: [&'static str; 15] = [
         "header",
         "tel",
         "command",
@@ -118,6 +122,7 @@ impl Line {
         "note",
         "monitor",
         "clock",
+        "sound",
         "summary",
     ];
 }
@@ -131,6 +136,18 @@ pub struct Stamped<'a> {
     /// Session time on the station's monotonic clock, ms since the session opened
     /// (the header is at 0).
     pub mono_ms: i64,
+}
+
+/// The alarm sound's state changed while the session was open (the header says what
+/// it was when the session opened).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SoundLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// `working`, `unavailable`, `starting` or `off`.
+    pub state: String,
+    /// The state in words: `working (alarm_sink)`, `unavailable: why`.
+    pub detail: String,
 }
 
 /// A step of the station's wall clock.

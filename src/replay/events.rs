@@ -34,6 +34,8 @@ pub enum EventKind {
     NeedleStopped,
     /// The station's wall clock stepped (the axis did not).
     Clock,
+    /// The alarm sound changed state (working, unavailable).
+    Sound,
 }
 
 impl EventKind {
@@ -55,6 +57,7 @@ impl EventKind {
             Self::Note => "note",
             Self::NeedleStopped => "needle monitor stop",
             Self::Clock => "clock step",
+            Self::Sound => "alarm sound",
         }
     }
 }
@@ -131,6 +134,7 @@ pub fn event_of(line: &TimedLine) -> Option<TimelineEvent> {
             format!("needle monitor ({}): {}", m.rule, m.message),
         ),
         Line::Clock(c) => (EventKind::Clock, c.describe()),
+        Line::Sound(s) => (EventKind::Sound, format!("alarm sound {}", s.detail)),
         Line::Header(_) | Line::Tel(_) | Line::Command(_) | Line::Answer(_) | Line::Summary(_) => {
             return None;
         }

@@ -182,6 +182,13 @@ impl AlarmId {
         }
     }
 
+    /// Whether the alarm has an auditory signal: all but `alarm_sound_unavailable`,
+    /// which exists because no sound can play, and is shown instead.
+    #[must_use]
+    pub fn has_sound(self) -> bool {
+        self != Self::AlarmSoundUnavailable
+    }
+
     /// The alarm a needle monitor rule raises.
     #[must_use]
     pub fn of_monitor(rule: crate::safety::needle::MonitorRule) -> Self {
@@ -375,6 +382,14 @@ pub enum AlarmError {
         requested_ms: u64,
         /// The longest allowed, ms.
         max_ms: u64,
+    },
+    /// A silence of no time: it would pause nothing.
+    #[error(
+        "a silence of 0 s pauses nothing: give the seconds the sound of alarm {id} should pause"
+    )]
+    SilenceEmpty {
+        /// The alarm.
+        id: AlarmId,
     },
     /// Clearing an alarm whose condition lasts.
     #[error("alarm {id} cannot be cleared while its condition lasts")]
@@ -594,6 +609,9 @@ impl AlarmManager {
         let Some(alarm) = self.slots.get_mut(&id).and_then(|s| s.alarm.as_mut()) else {
             return Err(AlarmError::NotActive { id });
         };
+        if duration_ms == 0 {
+            return Err(AlarmError::SilenceEmpty { id });
+        }
         if duration_ms > max_ms {
             return Err(AlarmError::SilenceTooLong {
                 id,
@@ -663,16 +681,20 @@ impl AlarmManager {
     pub fn sounding(&self, now_ms: u64) -> Option<Priority> {
         self.active()
             .into_iter()
-            .filter(|a| a.audible(now_ms))
+            .filter(|a| a.id.has_sound() && a.audible(now_ms))
             .map(|a| a.priority)
             .max()
     }
 
     /// "Audio paused" as IEC 60601-1-8 asks the screen to show it: the alarm whose
     /// silence ends last among those still silenced at `now_ms`, and the ms left.
-    /// `None` when no silence is running.
+    /// `None` when no silence is running, and while another alarm sounds (the audio
+    /// is not paused then: the silenced alarms say so in the list).
     #[must_use]
     pub fn audio_paused(&self, now_ms: u64) -> Option<(AlarmId, u64)> {
+        if self.sounding(now_ms).is_some() {
+            return None;
+        }
         self.active()
             .into_iter()
             .filter_map(|a| {
@@ -756,6 +778,12 @@ mod tests {
         // A high alarm raised meanwhile sounds at once; the medium stays paused.
         m.condition_present(AlarmId::LinkLost, 2_000, "lost");
         assert_eq!(m.sounding(2_000), Some(Priority::High));
+        // The audio is not paused while it sounds: the screen must not say so.
+        assert_eq!(m.audio_paused(2_000), None);
+        assert!(
+            m.silence(AlarmId::LinkLost, 2_000, 0).is_err(),
+            "0 s pauses nothing"
+        );
         // Acknowledging a high alarm whose condition lasts does not quiet it; a
         // silence does, for at most 2 min.
         m.acknowledge(AlarmId::LinkLost, 3_000).expect("acked");
@@ -777,7 +805,11 @@ mod tests {
         m.acknowledge(AlarmId::StartRefused, 124_000)
             .expect("acked");
         assert_eq!(m.sounding(124_000), None);
-        // The sound's own alarm is medium and non-latching.
+        // The sound's own alarm is medium and non-latching, and has no sound of its
+        // own (it exists because none can play; when sound returns it clears).
+        m.condition_present(AlarmId::AlarmSoundUnavailable, 125_000, "no server");
+        assert!(m.is_active(AlarmId::AlarmSoundUnavailable));
+        assert_eq!(m.sounding(125_000), None);
         assert_eq!(AlarmId::AlarmSoundUnavailable.priority(), Priority::Medium);
         assert!(!AlarmId::AlarmSoundUnavailable.latching());
         assert_eq!(

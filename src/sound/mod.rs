@@ -115,6 +115,8 @@ enum Request {
 struct Shared {
     status: Mutex<SoundStatus>,
     waker: Option<Waker>,
+    /// Until when the last "Test alarm sound" plays.
+    testing_until: Mutex<Option<Instant>>,
 }
 
 impl Shared {
@@ -162,6 +164,7 @@ impl Sound {
             shared: Arc::new(Shared {
                 status: Mutex::new(SoundStatus::Off),
                 waker: None,
+                testing_until: Mutex::new(None),
             }),
             last_alarm: Arc::new(Mutex::new(Followed::Nothing)),
         }
@@ -181,6 +184,7 @@ impl Sound {
         let shared = Arc::new(Shared {
             status: Mutex::new(SoundStatus::Starting),
             waker,
+            testing_until: Mutex::new(None),
         });
         let thread_shared = Arc::clone(&shared);
         let spawned = thread::Builder::new()
@@ -220,7 +224,7 @@ impl Sound {
         }
     }
 
-    /// Plays each priority's signal once, high first ("Test alarm sound"), about 7 s.
+    /// Plays each priority's signal once, high first ("Test alarm sound"), about 8 s.
     /// `alarm_sounding`: the station's alarms are sounding, and a test never covers
     /// them.
     ///
@@ -228,6 +232,12 @@ impl Sound {
     /// Why it cannot play, in the operator's words: sound off, unavailable (with its
     /// reason), an alarm sounding, or the audio thread busy.
     pub fn test_all(&self, alarm_sounding: bool) -> Result<(), String> {
+        let mut testing = self
+            .shared
+            .testing_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
         match self.status() {
             SoundStatus::Off => {
                 Err("the alarm sound is off (the console's --sound turns it on)".into())
@@ -236,7 +246,18 @@ impl Sound {
                 Err(format!("the alarm sound is unavailable: {reason}"))
             }
             _ if alarm_sounding => Err("an alarm is sounding: test once it is quiet".into()),
-            _ if self.send(Request::Test(Program::TestAll)) => Ok(()),
+            _ if testing.is_some_and(|until| now < until) => {
+                Err("a test is playing already: wait for its end".into())
+            }
+            _ if self.send(Request::Test(Program::TestAll)) => {
+                // The lead-in of a stream still starting, and the test itself.
+                *testing = Some(
+                    now + Duration::from_millis(u64::from(
+                        signal::LEAD_IN_MS + signal::test_all_ms(),
+                    )),
+                );
+                Ok(())
+            }
             _ => Err("the audio thread is busy: try again".into()),
         }
     }
@@ -293,7 +314,11 @@ impl Wanted {
                 }
             }
             Request::Test(program) => match sequencer {
-                Some(s) => s.test(program),
+                Some(s) => {
+                    // Refused only over an alarm or another test, which the station
+                    // has already checked: nothing to tell.
+                    let _ = s.test(program);
+                }
                 None => self.test = Some(program),
             },
             Request::Shutdown => return false,
@@ -367,7 +392,7 @@ fn play(
 ) -> Result<Shutdown, SoundError> {
     let mut sequencer = Sequencer::new(wanted.volume_pct);
     sequencer.set_alarm(wanted.alarm);
-    sequencer.test(wanted.test.take().unwrap_or(Program::TestTone));
+    let _ = sequencer.test(wanted.test.take().unwrap_or(Program::TestTone));
     // Working once the sink has read past the lead-in and a tone's length, whatever
     // played there (the tone, or an alarm that was already asked for).
     let confirm_at = signal::samples_in(signal::LEAD_IN_MS + signal::TEST_TONE_MS) as u64;
@@ -389,7 +414,20 @@ fn play(
                 Err(crossbeam_channel::TryRecvError::Disconnected) => return Ok(Shutdown),
             }
         }
-        match stream.receive()? {
+        let incoming = stream.receive().map_err(|e| match e {
+            // Playing, the server asks for samples every few ms: a second without a
+            // request is a sink that stopped (suspended) or a server that is stuck.
+            SoundError::Lost { path, why } if confirmed && why == pulse::NO_ANSWER => {
+                SoundError::Lost {
+                    path,
+                    why: "it stopped asking for sound for 1 s (a suspended sink, or a stuck \
+                          server)"
+                        .into(),
+                }
+            }
+            other => other,
+        })?;
+        match incoming {
             Incoming::Request(samples) => {
                 buffer.resize(samples, 0);
                 sequencer.fill(&mut buffer);

@@ -37,6 +37,9 @@ pub const TARGET_BUFFER_MS: u32 = 40;
 /// The smallest request the server makes, ms: how often the audio thread wakes.
 pub const REQUEST_MS: u32 = 10;
 
+/// Why a read timed out, as [`SoundError::Lost`] says it.
+pub const NO_ANSWER: &str = "no answer in time";
+
 /// The tag of our timing queries' replies.
 const LATENCY_TAG: u32 = 0x7000_0001;
 
@@ -49,9 +52,12 @@ pub enum SoundError {
          session with PulseAudio or PipeWire running?)"
     )]
     NoServerConfigured,
-    /// `PULSE_SERVER` names only servers the station cannot reach (TCP).
-    #[error("PULSE_SERVER is {0:?}: only a local server (unix:PATH) is supported")]
-    RemoteServer(String),
+    /// `PULSE_SERVER` names no local socket the station can use.
+    #[error(
+        "PULSE_SERVER is {0:?}: the station needs a local server's socket (unix:/absolute/path); \
+         a network server (tcp:) is not supported"
+    )]
+    UnusableServer(String),
     /// The socket could not be opened.
     #[error("no sound server at {path}: {why}")]
     Connect {
@@ -92,14 +98,14 @@ pub fn socket_path(env: impl Fn(&str) -> Option<OsString>) -> Result<PathBuf, So
                 // "{machine-id}address": the machine part only limits where it applies.
                 rest.split_once('}').map_or(rest, |(_, address)| address)
             });
-            if let Some(path) = entry.strip_prefix("unix:") {
+            if let Some(path) = entry.strip_prefix("unix:").filter(|p| p.starts_with('/')) {
                 return Ok(PathBuf::from(path));
             }
             if entry.starts_with('/') {
                 return Ok(PathBuf::from(entry));
             }
         }
-        return Err(SoundError::RemoteServer(text));
+        return Err(SoundError::UnusableServer(text));
     }
     env("XDG_RUNTIME_DIR")
         .filter(|s| !s.is_empty())
@@ -362,7 +368,7 @@ impl Stream {
             || text.contains("would block")
             || text.contains("Resource temporarily unavailable")
         {
-            "no answer in time".to_owned()
+            NO_ANSWER.to_owned()
         } else if text.contains("failed to fill whole buffer")
             || text.contains("Broken pipe")
             || text.contains("Connection reset")
@@ -416,9 +422,15 @@ mod tests {
         );
         assert_eq!(
             path(&[("PULSE_SERVER", "tcp:10.0.0.2")]),
-            Err(SoundError::RemoteServer("tcp:10.0.0.2".into()))
+            Err(SoundError::UnusableServer("tcp:10.0.0.2".into()))
         );
         assert_eq!(path(&[]), Err(SoundError::NoServerConfigured));
+        // Nothing the station can open: said, with what was given.
+        for given in ["unix:", "relative/native", "unix:relative"] {
+            let vars = [("PULSE_SERVER", given)];
+            let error = socket_path(env(&vars)).expect_err("unusable");
+            assert!(error.to_string().contains("unix:/absolute/path"), "{error}");
+        }
     }
 
     #[test]

@@ -258,22 +258,71 @@ pub enum Program {
     TestAll,
 }
 
+/// The samples of `program` at `volume_pct`, and whether they loop.
+fn render_program(program: Program, volume_pct: u8) -> Option<(Vec<i16>, bool)> {
+    match program {
+        Program::Silence => None,
+        Program::Alarm(p) => {
+            let pattern = Pattern::of(p);
+            Some((
+                render(&pattern, volume_pct),
+                pattern.interburst_ms.is_some(),
+            ))
+        }
+        Program::TestTone => Some((
+            pulse(TEST_TONE_MS, level(Priority::Medium, volume_pct)),
+            false,
+        )),
+        Program::TestAll => {
+            let gap = vec![0_i16; samples_in(TEST_GAP_MS)];
+            let mut all = Vec::new();
+            for p in [Priority::High, Priority::Medium, Priority::Low] {
+                let pattern = Pattern::of(p);
+                let mut burst = render(&pattern, volume_pct);
+                burst.truncate(samples_in(pattern.burst_ms()));
+                all.extend(burst);
+                all.extend_from_slice(&gap);
+            }
+            Some((all, false))
+        }
+    }
+}
+
+/// The silence after each priority in the "Test alarm sound" sequence, ms.
+pub const TEST_GAP_MS: u32 = 1_000;
+
+/// How long "Test alarm sound" plays: each priority's burst and a gap after it, ms.
+#[must_use]
+pub fn test_all_ms() -> u32 {
+    [HIGH, MEDIUM, LOW]
+        .iter()
+        .map(|p| p.burst_ms() + TEST_GAP_MS)
+        .sum()
+}
+
+/// What is being played, and where.
+#[derive(Debug, Clone)]
+struct Playing {
+    program: Program,
+    samples: Vec<i16>,
+    repeat: bool,
+    pos: usize,
+}
+
 /// Turns what should sound into samples, block by block, as a sound server asks for
 /// them. A new program starts at the next sample asked for; an alarm keeps its place
-/// in its pattern while it stays the same. A stream's first [`LEAD_IN_MS`] are
-/// silence whatever is asked.
+/// in its pattern while it stays the same (a change of volume included). A stream's
+/// first [`LEAD_IN_MS`] are silence whatever is asked.
 #[derive(Debug, Clone)]
 pub struct Sequencer {
     volume_pct: u8,
     alarm: Option<Priority>,
-    test: Option<Program>,
-    /// The samples being played and where in them; `None` when silent.
-    playing: Option<(Vec<i16>, bool, usize)>,
+    playing: Option<Playing>,
+    /// A test asked for while a low alarm's burst plays: it follows the burst.
+    pending_test: Option<Program>,
     lead_in_left: usize,
     /// Samples produced since the stream started.
     produced: u64,
-    /// Where the last test sequence ends (in `produced`), once one has been queued.
-    test_end: Option<u64>,
 }
 
 impl Sequencer {
@@ -283,12 +332,20 @@ impl Sequencer {
         Self {
             volume_pct,
             alarm: None,
-            test: None,
             playing: None,
+            pending_test: None,
             lead_in_left: samples_in(LEAD_IN_MS),
             produced: 0,
-            test_end: None,
         }
+    }
+
+    fn start(&mut self, program: Program) {
+        self.playing = render_program(program, self.volume_pct).map(|(samples, repeat)| Playing {
+            program,
+            samples,
+            repeat,
+            pos: 0,
+        });
     }
 
     /// The alarm signal to play: the station's [`AlarmManager::sounding`]. An alarm
@@ -301,53 +358,47 @@ impl Sequencer {
             return;
         }
         self.alarm = alarm;
-        self.test = None;
-        self.playing = alarm.map(|p| {
-            let pattern = Pattern::of(p);
-            (
-                render(&pattern, self.volume_pct),
-                pattern.interburst_ms.is_some(),
-                0,
-            )
-        });
-    }
-
-    /// Plays a test program (the tone or every priority) unless an alarm sounds.
-    pub fn test(&mut self, program: Program) {
-        if self.alarm.is_some() {
-            return;
+        self.pending_test = None;
+        match alarm {
+            Some(p) => self.start(Program::Alarm(p)),
+            None => self.playing = None,
         }
-        let samples = match program {
-            Program::TestTone => pulse(TEST_TONE_MS, level(Priority::Medium, self.volume_pct)),
-            Program::TestAll => {
-                let gap = vec![0_i16; samples_in(1000)];
-                let mut all = Vec::new();
-                for p in [Priority::High, Priority::Medium, Priority::Low] {
-                    let pattern = Pattern::of(p);
-                    let mut burst = render(&pattern, self.volume_pct);
-                    burst.truncate(samples_in(pattern.burst_ms()));
-                    all.extend(burst);
-                    all.extend_from_slice(&gap);
-                }
-                all
-            }
-            Program::Silence | Program::Alarm(_) => return,
-        };
-        let start = self.produced + self.lead_in_left as u64;
-        self.test_end = Some(start + samples.len() as u64);
-        self.test = Some(program);
-        self.playing = Some((samples, false, 0));
     }
 
-    /// Sets the volume: what plays next is rendered at it (an alarm in progress
-    /// starts its pattern again at the new level).
+    /// Plays a test program (the tone or every priority), never over an alarm signal:
+    /// refused (false) while a high or medium alarm sounds or another test plays;
+    /// after a low alarm's burst, which plays once, if it is still playing.
+    pub fn test(&mut self, program: Program) -> bool {
+        if !matches!(program, Program::TestTone | Program::TestAll) {
+            return false;
+        }
+        if matches!(self.alarm, Some(Priority::High | Priority::Medium)) {
+            return false;
+        }
+        match &self.playing {
+            Some(p) if matches!(p.program, Program::TestTone | Program::TestAll) => false,
+            Some(_) => {
+                self.pending_test = Some(program);
+                true
+            }
+            None => {
+                self.start(program);
+                true
+            }
+        }
+    }
+
+    /// Sets the volume: what plays goes on at the new level from where it is.
     pub fn set_volume(&mut self, volume_pct: u8) {
         if volume_pct == self.volume_pct {
             return;
         }
         self.volume_pct = volume_pct;
-        if let Some(p) = self.alarm.take() {
-            self.set_alarm(Some(p));
+        if let Some(playing) = &mut self.playing
+            && let Some((samples, _)) = render_program(playing.program, volume_pct)
+        {
+            // The same program at another level has the same length.
+            playing.samples = samples;
         }
     }
 
@@ -357,13 +408,13 @@ impl Sequencer {
         self.volume_pct
     }
 
-    /// What plays now.
+    /// What plays now (an alarm that played its only burst is still the alarm).
     #[must_use]
     pub fn program(&self) -> Program {
-        match (self.alarm, self.test, &self.playing) {
-            (Some(p), _, _) => Program::Alarm(p),
-            (None, Some(t), Some(_)) => t,
-            _ => Program::Silence,
+        match (self.alarm, &self.playing) {
+            (_, Some(p)) => p.program,
+            (Some(p), None) => Program::Alarm(p),
+            (None, None) => Program::Silence,
         }
     }
 
@@ -371,12 +422,6 @@ impl Sequencer {
     #[must_use]
     pub fn produced(&self) -> u64 {
         self.produced
-    }
-
-    /// Where the last test program queued ends, in samples since the stream started.
-    #[must_use]
-    pub fn test_end(&self) -> Option<u64> {
-        self.test_end
     }
 
     /// Fills `out` with the next samples.
@@ -390,23 +435,26 @@ impl Sequencer {
                 i += n;
                 continue;
             }
-            let Some((samples, repeat, pos)) = &mut self.playing else {
+            let Some(playing) = &mut self.playing else {
                 out[i..].fill(0);
                 i = out.len();
                 continue;
             };
-            let n = (samples.len() - *pos).min(out.len() - i);
-            out[i..i + n].copy_from_slice(&samples[*pos..*pos + n]);
-            *pos += n;
+            let n = (playing.samples.len() - playing.pos).min(out.len() - i);
+            out[i..i + n].copy_from_slice(&playing.samples[playing.pos..playing.pos + n]);
+            playing.pos += n;
             i += n;
-            if *pos == samples.len() {
-                if *repeat {
-                    *pos = 0;
+            if playing.pos == playing.samples.len() {
+                if playing.repeat {
+                    playing.pos = 0;
                 } else {
                     // A burst played once (low, a test) ends; the alarm stays what it
-                    // is, so a low alarm does not play again until it changes.
+                    // is, so a low alarm does not play again until it changes. A test
+                    // that waited for it starts now.
                     self.playing = None;
-                    self.test = None;
+                    if let Some(test) = self.pending_test.take() {
+                        self.start(test);
+                    }
                 }
             }
         }

@@ -200,31 +200,59 @@ fn low_sounds_once_and_a_test_never_covers_an_alarm() {
     let mut seq = Sequencer::new(100);
     let _ = play(&mut seq, LEAD_IN_MS);
     seq.set_alarm(Some(Priority::Low));
-    let out = play(&mut seq, 20_000);
-    assert_eq!(pulses(&out, FLOOR).len(), 2, "two pulses, not repeated");
-    // A test while an alarm is on plays nothing of its own.
+    // Asked during the low burst, the test follows it.
+    assert!(seq.test(Program::TestAll));
+    let out = play(&mut seq, LOW.burst_ms() + 2_000);
+    let found = pulses(&out, FLOOR);
+    assert!(found.len() > 2, "the low burst, then the test: {found:#?}");
+    // The low burst's second pulse whole (170 ms at the 50 % points), then the test.
+    assert!(
+        ms(found[1].duration_50()) > 160.0,
+        "the test does not cut the low burst: {found:#?}"
+    );
+    // A second test while one plays is refused.
+    assert!(!seq.test(Program::TestAll));
+    // An alarm cancels a test in progress, and no test plays over a medium or high.
     seq.set_alarm(Some(Priority::Medium));
-    seq.test(Program::TestAll);
     assert_eq!(seq.program(), Program::Alarm(Priority::Medium));
-    // An alarm cancels a test in progress.
-    seq.set_alarm(None);
-    seq.test(Program::TestAll);
-    assert_eq!(seq.program(), Program::TestAll);
-    let test = play(&mut seq, 1000);
-    assert!(!pulses(&test, FLOOR).is_empty());
+    assert!(!seq.test(Program::TestAll));
     seq.set_alarm(Some(Priority::High));
-    assert_eq!(seq.program(), Program::Alarm(Priority::High));
+    assert!(!seq.test(Program::TestTone));
+    // Once the low alarm has played its only burst, nothing plays: 20 s of silence.
+    let mut low = Sequencer::new(100);
+    low.set_alarm(Some(Priority::Low));
+    let out = play(&mut low, 20_000);
+    assert_eq!(pulses(&out, FLOOR).len(), 2, "two pulses, not repeated");
+    assert!(
+        low.test(Program::TestTone),
+        "a quiet low alarm lets a test play"
+    );
 }
 
 #[test]
 fn the_test_plays_each_priority_once_high_first() {
     let mut seq = Sequencer::new(100);
-    seq.test(Program::TestAll);
-    let end = seq.test_end().expect("queued");
-    #[allow(clippy::cast_possible_truncation)]
-    let out = play(&mut seq, (end / 48 + 500) as u32);
+    assert!(seq.test(Program::TestAll));
+    let out = play(&mut seq, LEAD_IN_MS + test_all_ms() + 500);
     assert_eq!(pulses(&out, FLOOR).len(), 10 + 3 + 2);
     assert_eq!(seq.program(), Program::Silence);
+}
+
+#[test]
+fn a_change_of_volume_keeps_the_burst_in_its_place() {
+    let mut seq = Sequencer::new(100);
+    let _ = play(&mut seq, LEAD_IN_MS);
+    seq.set_alarm(Some(Priority::High));
+    // Mid-burst, after the 5th pulse, the volume goes down.
+    let mut out = play(&mut seq, 2_000);
+    seq.set_volume(60);
+    out.extend(play(&mut seq, HIGH.burst_ms() - 2_000 + 500));
+    let found = pulses(&out, FLOOR);
+    assert_eq!(found.len(), 10, "one burst, not restarted: {found:#?}");
+    assert!(
+        found[9].peak < found[0].peak * 0.7,
+        "the later pulses are quieter"
+    );
 }
 
 #[test]

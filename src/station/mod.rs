@@ -172,6 +172,9 @@ pub struct Station {
     prechecked: BTreeMap<RequestId, Result<(), Refusal>>,
     /// The alarms' sound: follows the alarms on every tick.
     sound: SoundFollower,
+    /// The sound's state as the open session's record last says it (the header, then
+    /// `sound` lines).
+    sound_recorded: Option<SoundStatus>,
 }
 
 /// The station's hold on the alarm sound: a station that goes (a disconnect, the
@@ -293,6 +296,7 @@ impl Station {
             pending_claims: BTreeMap::new(),
             prechecked: BTreeMap::new(),
             sound: SoundFollower(Sound::off()),
+            sound_recorded: None,
         };
         if let Some(warning) = desk_warning {
             station
@@ -1040,7 +1044,8 @@ impl Station {
             last_treated,
         };
         // The record first: a session that cannot be recorded does not open.
-        let recorder = self.start_record(&id, &answers, json)?;
+        let sound_at_open = self.sound.0.status();
+        let recorder = self.start_record(&id, &answers, json, &sound_at_open)?;
         let record_path = recorder.path().to_path_buf();
         if let Err(e) = self.safety(SafetyUpdate::Session(Some(facts))) {
             // Dropping the recorder leaves a header-only record, read back as
@@ -1053,6 +1058,8 @@ impl Station {
         session.record_path = Some(record_path);
         self.session = Some(session);
         self.recorder = Some(recorder);
+        // What the header says; a change from here on is a `sound` line.
+        self.sound_recorded = Some(sound_at_open);
         self.record_failure = None;
         // A cartridge judged for no session (or another) is judged again for this one.
         if let Some(c) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) {
@@ -1249,6 +1256,7 @@ impl Station {
         id: &str,
         answers: &ScreeningAnswers,
         json: &str,
+        sound: &SoundStatus,
     ) -> Result<Recorder, StationError> {
         let now = jiff::Zoned::now();
         let header = Header {
@@ -1269,7 +1277,7 @@ impl Station {
             zones: serde_json::from_str(&self.zones.to_json()).unwrap_or(serde_json::Value::Null),
             zones_hash: self.zones.hash_hex().to_owned(),
             simulated: self.simulated,
-            alarm_sound: Some(self.sound.0.status().to_string()),
+            alarm_sound: Some(sound.to_string()),
         };
         Recorder::create(&self.data.path(SESSIONS_DIR), &header).map_err(StationError::Recording)
     }
@@ -1287,9 +1295,12 @@ impl Station {
     /// # Errors
     /// Why it cannot ([`Sound::test_all`]).
     pub fn test_alarm_sound(&self) -> Result<(), String> {
-        self.sound
-            .0
-            .test_all(self.alarms.sounding(self.now_ms()).is_some())
+        // A low alarm plays its burst once: after it, a test covers nothing.
+        let sounding = self.alarms.sounding(self.now_ms());
+        self.sound.0.test_all(matches!(
+            sounding,
+            Some(crate::safety::alarms::Priority::High | crate::safety::alarms::Priority::Medium)
+        ))
     }
 
     /// The alarm sound the station drives.
@@ -1302,7 +1313,20 @@ impl Station {
     /// sound is unavailable (with its reason), ended once it works. A station without
     /// sound (`off`) has chosen silence; one still starting has not failed yet.
     fn watch_sound(&mut self, now: u64) {
-        match self.sound.0.status() {
+        let status = self.sound.0.status();
+        // The record tells whether alarms could be heard throughout: every change
+        // while the session is open is a line.
+        if self.recorder.is_none() {
+            self.sound_recorded = None;
+        } else if self.sound_recorded.as_ref() != Some(&status) {
+            self.record(Line::Sound(crate::record::format::SoundLine {
+                utc_ms: record::utc_ms_now(),
+                state: status.word().to_owned(),
+                detail: status.to_string(),
+            }));
+            self.sound_recorded = Some(status.clone());
+        }
+        match status {
             SoundStatus::Unavailable { reason } => self.alarms.condition_present(
                 AlarmId::AlarmSoundUnavailable,
                 now,

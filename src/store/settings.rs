@@ -59,17 +59,28 @@ impl StationSettings {
             }
             Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        let mut settings: Self = serde_json::from_str(&text)
+        let mut value: serde_json::Value = serde_json::from_str(&text)
             .map_err(|e| format!("{} is not valid settings JSON: {e}", path.display()))?;
-        let warning = check_volume(i64::from(settings.alarm_volume_pct))
-            .err()
-            .map(|why| {
-                settings.alarm_volume_pct = VOLUME_DEFAULT_PCT;
-                format!(
+        // The volume is checked on its own, whatever its JSON type (256, -3, 50.5,
+        // "70", null): a bad one costs the setting, never the station's start.
+        let mut warning = None;
+        if let Some(object) = value.as_object_mut()
+            && let Some(volume) = object.get("alarm_volume_pct")
+        {
+            let checked = volume
+                .as_i64()
+                .ok_or_else(|| format!("alarm volume {volume} refused: it must be a whole number"))
+                .and_then(check_volume);
+            if let Err(why) = checked {
+                object.remove("alarm_volume_pct");
+                warning = Some(format!(
                     "{}: {why}; the default {VOLUME_DEFAULT_PCT} % is used",
                     path.display()
-                )
-            });
+                ));
+            }
+        }
+        let settings: Self = serde_json::from_value(value)
+            .map_err(|e| format!("{} is not valid settings JSON: {e}", path.display()))?;
         Ok((settings, warning))
     }
 
@@ -144,6 +155,18 @@ mod tests {
             warning.contains("settings.json") && warning.contains("10 to 100"),
             "{warning}"
         );
+        // Whatever its JSON type, a bad volume costs only the setting.
+        for bad in ["256", "-3", "50.5", "\"70\"", "null", "[]"] {
+            std::fs::write(
+                dir.path(SETTINGS_FILE),
+                format!(r#"{{"alarm_volume_pct": {bad}, "zones_file": "/z.json"}}"#),
+            )
+            .expect("write");
+            let (loaded, warning) = StationSettings::load(&dir).expect(bad);
+            assert_eq!(loaded.alarm_volume_pct, VOLUME_DEFAULT_PCT, "{bad}");
+            assert_eq!(loaded.zones_file, Some(PathBuf::from("/z.json")), "{bad}");
+            assert!(warning.is_some(), "{bad}");
+        }
         std::fs::write(dir.path(SETTINGS_FILE), "garbage").expect("write");
         let error = StationSettings::load(&dir).expect_err("not JSON");
         assert!(error.contains("not valid settings JSON"), "{error}");

@@ -206,29 +206,37 @@ pub fn alarm_list_ui(
         ui.label("none");
         return;
     }
-    for alarm in &active {
-        ui.horizontal_wrapped(|ui| {
-            ui.label(
-                RichText::new(format!(" {} ", alarm.priority.as_str()))
-                    .color(theme::ON_ALARM)
-                    .background_color(priority_color(alarm.priority)),
-            );
-            let mut text = format!("{}: {}", alarm.id, alarm.text);
-            if alarm.acknowledged {
-                text.push_str(" (acknowledged)");
-            }
-            if alarm.silenced_until_ms.is_some() {
-                text.push_str(" (audio paused)");
-            }
-            if !live {
-                text.push_str(&recorded_suffix(alarm));
-            }
-            ui.label(text);
-            if live {
-                alarm_buttons_ui(ui, alarm, commands);
+    // Scrolls when the alarms outgrow the panel (a small screen, several alarms with
+    // long texts): none is ever cut off out of reach.
+    egui::ScrollArea::vertical()
+        .id_salt("alarm_list")
+        .max_height((ui.available_height() - 30.0).max(60.0))
+        .auto_shrink([false, true])
+        .show(ui, |ui| {
+            for alarm in &active {
+                ui.horizontal_wrapped(|ui| {
+                    ui.label(
+                        RichText::new(format!(" {} ", alarm.priority.as_str()))
+                            .color(theme::ON_ALARM)
+                            .background_color(priority_color(alarm.priority)),
+                    );
+                    let mut text = format!("{}: {}", alarm.id, alarm.text);
+                    if alarm.acknowledged {
+                        text.push_str(" (acknowledged)");
+                    }
+                    if alarm.silenced_until_ms.is_some() {
+                        text.push_str(" (audio paused)");
+                    }
+                    if !live {
+                        text.push_str(&recorded_suffix(alarm));
+                    }
+                    ui.label(text);
+                    if live {
+                        alarm_buttons_ui(ui, alarm, commands);
+                    }
+                });
             }
         });
-    }
     if live && ui.button("Acknowledge all").clicked() {
         commands.push(UiCommand::Acknowledge(None));
     }

@@ -37,6 +37,10 @@ pub fn connection_bar_ui(
     commands: &mut Vec<UiCommand>,
 ) {
     ui.horizontal_wrapped(|ui| {
+        // First, at the bar's left end: its menu then opens over the session panel,
+        // never over the EMERGENCY STOP button at the right.
+        sound_ui(ui, sound, commands);
+        ui.separator();
         let theme = if *dark_mode {
             "Light theme"
         } else {
@@ -85,8 +89,6 @@ pub fn connection_bar_ui(
         {
             commands.push(UiCommand::Connect(choice));
         }
-        ui.separator();
-        sound_ui(ui, sound, commands);
         ui.separator();
         let Some(station) = station else {
             ui.label("not connected");
@@ -282,7 +284,7 @@ fn sound_ui(ui: &mut egui::Ui, sound: &SoundView, commands: &mut Vec<UiCommand>)
         ));
         if ui
             .button("Test alarm sound")
-            .on_hover_text("Plays high, medium and low once, high first (about 7 s)")
+            .on_hover_text("Plays high, medium and low once, high first (about 8 s)")
             .clicked()
         {
             commands.push(UiCommand::TestAlarmSound);

@@ -72,7 +72,9 @@ pub fn event_color(kind: EventKind) -> Color32 {
         }
         EventKind::AlarmRaised(Priority::Medium) => theme::ALARM_MEDIUM,
         EventKind::AlarmRaised(Priority::Low) => theme::ALARM_LOW,
-        EventKind::AlarmChanged | EventKind::Link | EventKind::Clock => Color32::GRAY,
+        EventKind::AlarmChanged | EventKind::Link | EventKind::Clock | EventKind::Sound => {
+            Color32::GRAY
+        }
         EventKind::Refusal | EventKind::CommandFailed => theme::REFUSAL,
         EventKind::Pen => theme::SIMULATED,
         EventKind::Zone => theme::SPEED_MEASURED,
