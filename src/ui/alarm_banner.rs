@@ -196,12 +196,21 @@ pub fn alarm_list_ui(
     source: Option<&dyn SessionSource>,
     commands: &mut Vec<UiCommand>,
 ) {
-    ui.label(RichText::new("Alarms").strong());
     let Some(source) = source else {
+        ui.label(RichText::new("Alarms").strong());
         return;
     };
     let live = source.is_live();
     let active = source.active_alarms();
+    // The count says how many there are, even when the list must scroll to show them.
+    ui.label(
+        RichText::new(if active.is_empty() {
+            "Alarms".to_owned()
+        } else {
+            format!("Alarms ({})", active.len())
+        })
+        .strong(),
+    );
     if active.is_empty() {
         ui.label("none");
         return;
@@ -212,6 +221,7 @@ pub fn alarm_list_ui(
         .id_salt("alarm_list")
         .max_height((ui.available_height() - 30.0).max(60.0))
         .auto_shrink([false, true])
+        .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
         .show(ui, |ui| {
             for alarm in &active {
                 ui.horizontal_wrapped(|ui| {
