@@ -688,11 +688,15 @@ impl AlarmManager {
 
     /// "Audio paused" as IEC 60601-1-8 asks the screen to show it: the alarm whose
     /// silence ends last among those still silenced at `now_ms`, and the ms left.
-    /// `None` when no silence is running, and while another alarm sounds (the audio
-    /// is not paused then: the silenced alarms say so in the list).
+    /// `None` when no silence is running, and while a high or medium alarm sounds
+    /// (the audio is not paused then: the silenced alarms say so in the list). A low
+    /// alarm, whose two pulses play once, does not hide the pause.
     #[must_use]
     pub fn audio_paused(&self, now_ms: u64) -> Option<(AlarmId, u64)> {
-        if self.sounding(now_ms).is_some() {
+        if matches!(
+            self.sounding(now_ms),
+            Some(Priority::High | Priority::Medium)
+        ) {
             return None;
         }
         self.active()
@@ -759,6 +763,18 @@ impl AlarmManager {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_low_alarm_does_not_hide_a_silenced_high_alarms_pause() {
+        let mut m = AlarmManager::new();
+        m.condition_present(AlarmId::CalibrationDue, 0, "due soon");
+        m.condition_present(AlarmId::LinkLost, 10, "lost");
+        m.silence(AlarmId::LinkLost, 20, 30_000).expect("silenced");
+        // The low alarm is what sounds now (its two pulses, once)...
+        assert_eq!(m.sounding(20), Some(Priority::Low));
+        // ...and the screen still says the high alarm's audio is paused.
+        assert_eq!(m.audio_paused(20), Some((AlarmId::LinkLost, 30_000)));
+    }
 
     #[test]
     fn the_sound_follows_the_highest_audible_alarm_and_shows_its_pause() {

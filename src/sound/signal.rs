@@ -454,6 +454,13 @@ impl Sequencer {
                     self.playing = None;
                     if let Some(test) = self.pending_test.take() {
                         self.start(test);
+                        // A gap first, as between the test's own priorities: it must
+                        // not sound like part of the alarm's burst.
+                        if let Some(p) = &mut self.playing {
+                            let mut samples = vec![0_i16; samples_in(TEST_GAP_MS)];
+                            samples.append(&mut p.samples);
+                            p.samples = samples;
+                        }
                     }
                 }
             }

@@ -205,10 +205,15 @@ fn low_sounds_once_and_a_test_never_covers_an_alarm() {
     let out = play(&mut seq, LOW.burst_ms() + 2_000);
     let found = pulses(&out, FLOOR);
     assert!(found.len() > 2, "the low burst, then the test: {found:#?}");
-    // The low burst's second pulse whole (170 ms at the 50 % points), then the test.
+    // The low burst's second pulse whole (170 ms at the 50 % points), then the test
+    // after a gap, as between its own priorities.
     assert!(
         ms(found[1].duration_50()) > 160.0,
         "the test does not cut the low burst: {found:#?}"
+    );
+    assert!(
+        ms(found[2].start_10 - found[1].end_10) >= 990.0,
+        "a gap before the test: {found:#?}"
     );
     // A second test while one plays is refused.
     assert!(!seq.test(Program::TestAll));

@@ -220,6 +220,8 @@ pub fn alarm_list_ui(
     egui::ScrollArea::vertical()
         .id_salt("alarm_list")
         .max_height((ui.available_height() - 30.0).max(60.0))
+        // Room for two alarms at least, on the smallest screen.
+        .min_scrolled_height(90.0)
         .auto_shrink([false, true])
         .scroll_bar_visibility(egui::scroll_area::ScrollBarVisibility::AlwaysVisible)
         .show(ui, |ui| {
