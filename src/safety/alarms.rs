@@ -429,10 +429,25 @@ impl ActiveAlarm {
     /// except a high alarm, which a silence alone can pause.
     #[must_use]
     pub fn audible(&self, now_ms: u64) -> bool {
-        let silenced = self.silenced_until_ms.is_some_and(|until| now_ms < until);
-        let acknowledged_quiet = self.acknowledged && self.priority != Priority::High;
-        !silenced && !acknowledged_quiet
+        audible(
+            self.priority,
+            self.acknowledged,
+            self.silenced_until_ms,
+            now_ms,
+        )
     }
+}
+
+/// The rule behind [`ActiveAlarm::audible`], for the manager's own state too.
+fn audible(
+    priority: Priority,
+    acknowledged: bool,
+    silenced_until_ms: Option<u64>,
+    now_ms: u64,
+) -> bool {
+    let silenced = silenced_until_ms.is_some_and(|until| now_ms < until);
+    let acknowledged_quiet = acknowledged && priority != Priority::High;
+    !silenced && !acknowledged_quiet
 }
 
 /// What happened to an alarm.
@@ -679,10 +694,15 @@ impl AlarmManager {
     /// alarm's silence is its own.
     #[must_use]
     pub fn sounding(&self, now_ms: u64) -> Option<Priority> {
-        self.active()
-            .into_iter()
-            .filter(|a| a.id.has_sound() && a.audible(now_ms))
-            .map(|a| a.priority)
+        // Every tick asks: straight from the slots, nothing copied.
+        self.slots
+            .iter()
+            .filter(|(id, _)| id.has_sound())
+            .filter_map(|(id, slot)| {
+                let a = slot.alarm.as_ref()?;
+                audible(id.priority(), a.acknowledged, a.silenced_until_ms, now_ms)
+                    .then(|| id.priority())
+            })
             .max()
     }
 

@@ -114,6 +114,9 @@ enum Request {
 
 struct Shared {
     status: Mutex<SoundStatus>,
+    /// Bumped at every change of `status`, so a caller polling every tick reads the
+    /// status only when it changed.
+    generation: std::sync::atomic::AtomicU64,
     waker: Option<Waker>,
     /// Until when the last "Test alarm sound" plays.
     testing_until: Mutex<Option<Instant>>,
@@ -130,6 +133,8 @@ impl Shared {
                 other => tracing::info!("alarm sound {other}"),
             }
             *current = status;
+            self.generation
+                .fetch_add(1, std::sync::atomic::Ordering::Release);
             drop(current);
             if let Some(waker) = &self.waker {
                 (waker.0)();
@@ -163,6 +168,7 @@ impl Sound {
             requests: None,
             shared: Arc::new(Shared {
                 status: Mutex::new(SoundStatus::Off),
+                generation: std::sync::atomic::AtomicU64::new(0),
                 waker: None,
                 testing_until: Mutex::new(None),
             }),
@@ -183,6 +189,7 @@ impl Sound {
         let (tx, rx) = bounded(CHANNEL_CAPACITY);
         let shared = Arc::new(Shared {
             status: Mutex::new(SoundStatus::Starting),
+            generation: std::sync::atomic::AtomicU64::new(0),
             waker,
             testing_until: Mutex::new(None),
         });
@@ -210,6 +217,14 @@ impl Sound {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// A number that changes whenever [`status`](Self::status) does.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.shared
+            .generation
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Sounds `priority`'s signal (the station's highest audible alarm), or nothing.

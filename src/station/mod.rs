@@ -175,6 +175,9 @@ pub struct Station {
     /// The sound's state as the open session's record last says it (the header, then
     /// `sound` lines).
     sound_recorded: Option<SoundStatus>,
+    /// The sound's status generation and whether a session was recorded when the
+    /// station last looked ([`Self::watch_sound`]).
+    sound_seen: Option<(u64, bool)>,
 }
 
 /// The station's hold on the alarm sound: a station that goes (a disconnect, the
@@ -297,6 +300,7 @@ impl Station {
             prechecked: BTreeMap::new(),
             sound: SoundFollower(Sound::off()),
             sound_recorded: None,
+            sound_seen: None,
         };
         if let Some(warning) = desk_warning {
             station
@@ -1288,6 +1292,7 @@ impl Station {
     pub fn set_sound(&mut self, sound: Sound) {
         self.sound.0.follow(None);
         self.sound = SoundFollower(sound);
+        self.sound_seen = None;
     }
 
     /// Plays each priority's signal once ("Test alarm sound"), unless an alarm sounds.
@@ -1313,6 +1318,13 @@ impl Station {
     /// sound is unavailable (with its reason), ended once it works. A station without
     /// sound (`off`) has chosen silence; one still starting has not failed yet.
     fn watch_sound(&mut self, now: u64) {
+        // Every tick comes here: only a new status, or a session opened or closed
+        // since, is worth reading the status for.
+        let seen = (self.sound.0.generation(), self.recorder.is_some());
+        if self.sound_seen == Some(seen) {
+            return;
+        }
+        self.sound_seen = Some(seen);
         let status = self.sound.0.status();
         // The record tells whether alarms could be heard throughout: every change
         // while the session is open is a line.

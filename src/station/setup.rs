@@ -12,25 +12,31 @@ use crate::safety::zones::ZoneTable;
 use crate::sim::{SimConfig, SimPen};
 use crate::store::{self, DataDir};
 
-/// Starts the alarm sound at the volume in the settings, on the server at `socket` or
-/// the environment's, or [`Sound::off`](crate::sound::Sound::off) when not `wanted`.
-/// Returns the warning about a volume out of range in the settings, if any. The
-/// self-test tone plays as soon as the sound server takes the stream.
+/// Starts the alarm sound at the volume in the settings (the default without a data
+/// folder), on the server at `socket` or the environment's, or
+/// [`Sound::off`](crate::sound::Sound::off) when not `wanted`. Returns the sound, the
+/// volume it plays at, and the warning about a volume out of range in the settings
+/// (when sound is wanted). The self-test tone plays as soon as the sound server takes
+/// the stream.
 #[must_use]
 pub fn start_sound(
-    data: &DataDir,
+    data: Option<&DataDir>,
     wanted: bool,
     socket: Option<&Path>,
     waker: Option<crate::link::Waker>,
-) -> (crate::sound::Sound, Option<String>) {
-    if !wanted {
-        return (crate::sound::Sound::off(), None);
-    }
+) -> (crate::sound::Sound, u8, Option<String>) {
     // A settings file that cannot be read has already stopped the start (the zone
     // table comes first); here it would only cost the stored volume.
-    let (settings, warning) = store::StationSettings::load(data).unwrap_or_default();
+    let (settings, warning) = data
+        .and_then(|data| store::StationSettings::load(data).ok())
+        .unwrap_or_default();
+    let volume_pct = settings.alarm_volume_pct;
+    if !wanted {
+        return (crate::sound::Sound::off(), volume_pct, None);
+    }
     (
-        crate::sound::Sound::start(socket, settings.alarm_volume_pct, waker),
+        crate::sound::Sound::start(socket, volume_pct, waker),
+        volume_pct,
         warning,
     )
 }

@@ -332,34 +332,15 @@ impl StationApp {
             .repaint_ctx
             .clone()
             .map(|ctx| crate::link::Waker(std::sync::Arc::new(move || ctx.request_repaint())));
-        let mut volume_warning = None;
-        let (sound, alarm_volume_pct) = match setup::open_data_dir(options.data_dir.as_deref()) {
-            Ok(data) => {
-                let (sound, warning) = setup::start_sound(
-                    &data,
-                    options.sound,
-                    options.sound_socket.as_deref(),
-                    waker,
-                );
-                volume_warning = warning;
-                let volume = crate::store::StationSettings::load(&data)
-                    .map_or(crate::sound::signal::VOLUME_DEFAULT_PCT, |(s, _)| {
-                        s.alarm_volume_pct
-                    });
-                (sound, volume)
-            }
-            // The connection says why the data folder failed; the alarms sound
-            // at the default volume meanwhile.
-            Err(_) if options.sound => (
-                Sound::start(
-                    options.sound_socket.as_deref(),
-                    crate::sound::signal::VOLUME_DEFAULT_PCT,
-                    waker,
-                ),
-                crate::sound::signal::VOLUME_DEFAULT_PCT,
-            ),
-            Err(_) => (Sound::off(), crate::sound::signal::VOLUME_DEFAULT_PCT),
-        };
+        // Without a data folder (the connection says why) the alarms sound at the
+        // default volume meanwhile.
+        let data = setup::open_data_dir(options.data_dir.as_deref()).ok();
+        let (sound, alarm_volume_pct, volume_warning) = setup::start_sound(
+            data.as_ref(),
+            options.sound,
+            options.sound_socket.as_deref(),
+            waker,
+        );
         let mut app = Self::fields(options, persisted, sound, alarm_volume_pct);
         if let Some(warning) = volume_warning {
             app.note(warning, true);

@@ -95,7 +95,8 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     let link = Link::spawn(config).context("cannot start the link thread")?;
     let mut station = Station::new(link, data, zones).context("cannot open the station")?;
     station.set_simulated(sim.is_some());
-    let (sound, volume_warning) = setup::start_sound(station.data(), args.sound, None, None);
+    let (sound, _, volume_warning) =
+        setup::start_sound(Some(station.data()), args.sound, None, None);
     station.set_sound(sound);
     if let Some(warning) = volume_warning {
         out.line(&format!("warning: {warning}"));
