@@ -275,6 +275,7 @@ fn generate(path: &Path, minutes: u32) -> (u64, u64) {
         next_latest: Some("2026-01-05".into()),
         next_advice: "in four to six weeks".into(),
         ended_by: None,
+        ..SummaryLine::default()
     })));
     let lines = g.lines;
     g.out.flush().expect("written");

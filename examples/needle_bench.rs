@@ -73,6 +73,9 @@ fn start() -> (SimPen, Link) {
             screening_passed: true,
             screening_reasons: Vec::new(),
             last_treated: BTreeMap::new(),
+            preparation: punctum::safety::procedure::Preparation::waived(
+                "not a treatment: a test of the needle rules",
+            ),
         })),
         SafetyUpdate::CartridgeChecked {
             id: CartridgeId(0x0123_4567_89AB_CDEF),

@@ -1,5 +1,6 @@
 //! The command line: `punctum` (the station), `punctum replay`, `punctum sim`,
-//! `punctum monitor`, `punctum ports`, `punctum console`, `punctum report`.
+//! `punctum monitor`, `punctum ports`, `punctum console`, `punctum report`,
+//! `punctum client`, `punctum lots`, `punctum amend`.
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed with its causes), 2 a usage
 //! error (clap's own).
@@ -62,6 +63,12 @@ pub enum Cmd {
     Report(crate::record::report_cmd::ReportArgs),
     /// Open the station window on a recorded session, without connecting to a pen.
     Replay(ReplayArgs),
+    /// A client's file: every session, depths per zone, the course, amendments.
+    Client(crate::client::cmd::ClientArgs),
+    /// Every session and client that used a lot (numbing cream, serum, cartridge).
+    Lots(crate::client::cmd::LotsArgs),
+    /// Add a follow-up or adverse event to a session (the record is not changed).
+    Amend(crate::client::cmd::AmendArgs),
 }
 
 /// Options of `punctum replay`.
@@ -172,6 +179,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Monitor(args)) => crate::monitor::run(&args),
         Some(Cmd::Console(args)) => crate::ui::console::run(&args),
         Some(Cmd::Report(args)) => crate::record::report_cmd::run(&args),
+        Some(Cmd::Client(args)) => crate::client::cmd::run_client(&args),
+        Some(Cmd::Lots(args)) => crate::client::cmd::run_lots(&args),
+        Some(Cmd::Amend(args)) => crate::client::cmd::run_amend(&args),
         Some(Cmd::Ports) => {
             let ports = crate::link::discovery::list_ports()?;
             if ports.is_empty() {

@@ -4,6 +4,7 @@
 
 pub mod calibration;
 pub mod cli;
+pub mod client;
 pub mod files;
 pub mod link;
 pub mod monitor;

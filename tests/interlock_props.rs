@@ -173,6 +173,9 @@ fn session_facts(link: &Link) {
             screening_passed: true,
             screening_reasons: Vec::new(),
             last_treated: BTreeMap::new(),
+            preparation: punctum::safety::procedure::Preparation::waived(
+                "not a treatment: a test of the needle rules",
+            ),
         })),
         cartridge_fresh(),
     ] {

@@ -104,6 +104,7 @@ fn session(with_summary: bool) -> Vec<Line> {
             next_latest: None,
             next_advice: "in four weeks".into(),
             ended_by: None,
+            ..SummaryLine::default()
         })));
     }
     lines

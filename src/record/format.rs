@@ -21,9 +21,11 @@ use serde::{Deserialize, Serialize};
 /// The `format` field of every header.
 pub const FORMAT_NAME: &str = "punctum-session";
 
-/// The format version this station writes, and the newest it reads (1 and 2).
-/// Version 2 adds `mono_ms` to every line and the `clock` line.
-pub const FORMAT_VERSION: u32 = 2;
+/// The format version this station writes, and the newest it reads (1 to 3).
+/// Version 2 adds `mono_ms` to every line and the `clock` line; version 3 the `step`
+/// line (the procedure around the needling, products and lots) and the summary's
+/// `indication`, `lots`, `notes`.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// One line of a session record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,6 +62,9 @@ pub enum Line {
     Summary(Box<SummaryLine>),
     /// The alarm sound changed state during the session.
     Sound(SoundLine),
+    /// A step of the procedure (format 3): cleansing, numbing, a test spot, a serum,
+    /// a cartridge's lot, aftercare, or a correction of an earlier step.
+    Step(Box<StepLine>),
 }
 
 impl Line {
@@ -82,6 +87,7 @@ impl Line {
             Line::Clock(_) => "clock",
             Line::Summary(_) => "summary",
             Line::Sound(_) => "sound",
+            Line::Step(_) => "step",
         }
     }
 
@@ -104,11 +110,12 @@ impl Line {
             Line::Clock(l) => l.utc_ms,
             Line::Summary(l) => l.utc_ms,
             Line::Sound(l) => l.utc_ms,
+            Line::Step(l) => l.utc_ms,
         }
     }
 
     /// Every `type` word this version knows, in the order the documentation lists them.
-    pub const KINDS: [&'static str; 15] = [
+    pub const KINDS: [&'static str; 16] = [
         "header",
         "tel",
         "command",
@@ -123,6 +130,7 @@ impl Line {
         "monitor",
         "clock",
         "sound",
+        "step",
         "summary",
     ];
 }
@@ -148,6 +156,114 @@ pub struct SoundLine {
     pub state: String,
     /// The state in words: `working (alarm_sink)`, `unavailable: why`.
     pub detail: String,
+}
+
+/// A step of the procedure, as the operator recorded it (see
+/// [`crate::safety::procedure`]). A step is never rewritten: a later `correction` line
+/// names it (`corrects`), says why, and voids it or gives the fields that replace its
+/// own.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepLine {
+    /// Station UTC time it was recorded, ms.
+    pub utc_ms: i64,
+    /// 1, 2, ... in the order recorded in the session.
+    pub number: u32,
+    /// `cleansing`, `numbing_applied`, `numbing_removed`, `no_numbing`, `test_spot`,
+    /// `test_spot_reaction`, `serum`, `cartridge_lot`, `aftercare_given`,
+    /// `correction`.
+    pub step: String,
+    /// Who recorded it (the practitioner).
+    pub by: String,
+    /// When it happened, station UTC ms, when the operator stated a time before the
+    /// recording (a numbing cream applied before the session opened). Absent: at
+    /// `utc_ms`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_utc_ms: Option<i64>,
+    /// Product name (numbing cream, serum).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product: Option<String>,
+    /// Lot number, as typed or scanned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lot: Option<String>,
+    /// The cartridge's id from the pen (`cartridge_lot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cartridge: Option<String>,
+    /// The test spot's zone id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// The test spot's depth, µm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub depth_um: Option<i32>,
+    /// The reaction seen at the test spot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reaction: Option<String>,
+    /// Why: no numbing's reason; a correction's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The step a correction corrects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corrects: Option<u32>,
+    /// A correction saying the step it names did not happen.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub void: bool,
+    /// The client's lidocaine sensitivity was confirmed again before this numbing.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lidocaine_confirmed: bool,
+}
+
+impl StepLine {
+    /// The step in words, with its number and who recorded it: `step 2 numbing cream
+    /// applied: EMLA 5%, lot L-1 (by P-7, at 09:40 UTC)`; a step word this version does not
+    /// know is shown as it is.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let what = self.to_entry(0).map_or_else(
+            |_| format!("{} (unknown to this version)", self.step),
+            |e| e.describe(),
+        );
+        let at = self
+            .at_utc_ms
+            .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            .map(|t| format!(", at {} UTC", t.strftime("%H:%M")))
+            .unwrap_or_default();
+        format!("step {} {what} (by {}{at})", self.number, self.by)
+    }
+
+    /// The step as the procedure knows it, `mono_ms` being the line's place on the
+    /// session's axis. A step word this version does not know, or a zone id it does
+    /// not know, is an error that names it.
+    pub fn to_entry(&self, mono_ms: i64) -> Result<crate::safety::procedure::StepEntry, String> {
+        use crate::safety::procedure::{StepEntry, StepKind};
+        let kind = StepKind::parse(&self.step)
+            .ok_or_else(|| format!("step {}: unknown step \"{}\"", self.number, self.step))?;
+        let zone = match &self.zone {
+            Some(z) => Some(
+                z.parse()
+                    .map_err(|e| format!("step {}: {e}", self.number))?,
+            ),
+            None => None,
+        };
+        let earlier_ms = self
+            .at_utc_ms
+            .map_or(0, |at| self.utc_ms.saturating_sub(at));
+        Ok(StepEntry {
+            number: self.number,
+            kind: Some(kind),
+            at_ms: mono_ms.saturating_sub(earlier_ms),
+            recorded_ms: mono_ms,
+            by: self.by.clone(),
+            product: self.product.clone(),
+            lot: self.lot.clone(),
+            cartridge: self.cartridge.clone(),
+            zone,
+            depth_um: self.depth_um,
+            reaction: self.reaction.clone(),
+            reason: self.reason.clone(),
+            corrects: self.corrects,
+            void: self.void,
+            lidocaine_confirmed: self.lidocaine_confirmed,
+        })
+    }
 }
 
 /// A step of the station's wall clock.
@@ -469,7 +585,7 @@ pub struct NoteLine {
 }
 
 /// The closing summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct SummaryLine {
     /// Station UTC time the line was written, ms: when the session ended, or up to a
     /// second later when the record waited for the pen's answer to the closing `HALT`.
@@ -501,6 +617,34 @@ pub struct SummaryLine {
     /// halted and the record closed first), `window closed`. Absent after `end`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
+    /// The indication the session treated (format 3; also in the header's
+    /// screening).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indication: Option<String>,
+    /// Products and lots used, as they stand after corrections (format 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lots: Vec<crate::safety::procedure::LotUse>,
+    /// The operators' notes, in order (format 3), up to
+    /// [`SUMMARY_NOTES_MAX_BYTES`] in all: the rest are counted in `notes_omitted`
+    /// and stay in the record's `note` lines.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+    /// Notes not repeated here for their size.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub notes_omitted: u32,
+    /// The course of treatment when the session opened (format 3): `acne scars:
+    /// session 2 of 3–6; next from 2027-01-04`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course: Option<String>,
+}
+
+/// The most the summary repeats of the notes, bytes: the library finds a summary in
+/// the record's last 64 KiB.
+pub const SUMMARY_NOTES_MAX_BYTES: usize = 16 << 10;
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if signature
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// One zone's figures in the summary.

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
 
-use super::format::{Header, Line, SummaryLine};
+use super::format::{Header, Line, SummaryLine, ZoneSummary};
 use super::lines::LineReader;
 use super::load::{LoadError, load, read_header};
 use super::recording::RecordStatus;
@@ -52,6 +52,19 @@ pub struct SessionEntry {
     pub status: RecordStatus,
     /// Recorded on the built-in simulated pen.
     pub simulated: bool,
+    /// The indication (the header's screening), when it has one.
+    pub indication: Option<String>,
+    /// Per zone selected: passes, needling time, deepest depth, refusals.
+    pub zones: Vec<ZoneSummary>,
+    /// Products and lots used, as they stand after corrections (format 3).
+    pub lots: Vec<crate::safety::procedure::LotUse>,
+    /// The operators' notes.
+    pub notes: Vec<String>,
+    /// Notes the summary did not repeat for their size (they are in the record).
+    pub notes_omitted: u32,
+    /// The file's size when it was read: [`Library::refresh`] reads it again only
+    /// when this changed.
+    pub bytes: u64,
 }
 
 /// Why one record could not be listed.
@@ -80,6 +93,9 @@ impl SessionEntry {
             path: path.to_path_buf(),
             source,
         })?;
+        // The size before reading: a record that grows meanwhile is read again at the
+        // next refresh.
+        let bytes = file.metadata().map_or(0, |m| m.len());
         let (header, header_end) = {
             let mut reader = LineReader::with_chunk(&file, HEADER_CHUNK_BYTES);
             let header = read_header(path, &mut reader)?;
@@ -91,7 +107,11 @@ impl SessionEntry {
                 source,
             })?
         {
-            return Ok((Self::from_summary(path, header, &summary), Vec::new()));
+            let entry = SessionEntry {
+                bytes,
+                ..Self::from_summary(path, header, &summary)
+            };
+            return Ok((entry, Vec::new()));
         }
         drop(file);
         // No summary at the end: an interrupted session (or one with lines after
@@ -111,8 +131,24 @@ impl SessionEntry {
             path: path.to_path_buf(),
             duration_ms: rec.duration_ms(),
             zones_treated: report.zones_treated().map(str::to_owned).collect(),
+            zones: report
+                .zones
+                .iter()
+                .filter_map(|z| {
+                    Some(ZoneSummary {
+                        zone: z.zone.clone()?,
+                        passes: z.passes,
+                        needling_ms: z.needling_ms,
+                        max_depth_um: z.max_depth_um,
+                        refusals: z.refusals,
+                    })
+                })
+                .collect(),
+            lots: report.lots,
+            notes: report.notes.into_iter().map(|n| n.text).collect(),
             cartridges: report.cartridges,
             status: rec.status,
+            bytes,
             ..Self::from_header(path, rec.header)
         };
         Ok((entry, problems))
@@ -131,6 +167,16 @@ impl SessionEntry {
             cartridges: Vec::new(),
             status: RecordStatus::Interrupted,
             simulated: header.simulated,
+            indication: header
+                .screening
+                .get("indication")
+                .and_then(|i| i.as_str())
+                .map(str::to_owned),
+            zones: Vec::new(),
+            lots: Vec::new(),
+            notes: Vec::new(),
+            notes_omitted: 0,
+            bytes: 0,
         }
     }
 
@@ -146,6 +192,10 @@ impl SessionEntry {
                 .collect(),
             cartridges: summary.cartridges.clone(),
             status: RecordStatus::Complete,
+            zones: summary.zones.clone(),
+            lots: summary.lots.clone(),
+            notes: summary.notes.clone(),
+            notes_omitted: summary.notes_omitted,
             ..Self::from_header(path, header)
         }
     }
@@ -212,14 +262,34 @@ impl Library {
     #[must_use]
     pub fn scan(sessions_dir: &Path) -> Library {
         let mut library = Library::default();
+        library.refresh(sessions_dir);
+        library
+    }
+
+    /// Brings the library up to date with `sessions_dir`: records it has not read,
+    /// and records whose size changed since (a session still being written, by this
+    /// station or another), are read; records gone from the folder leave it; the
+    /// others are kept as read. The warnings are this refresh's.
+    pub fn refresh(&mut self, sessions_dir: &Path) {
+        let mut known: std::collections::HashMap<PathBuf, SessionEntry> = self
+            .entries
+            .drain(..)
+            .map(|e| (e.path.clone(), e))
+            .collect();
+        let library = self;
+        library.warnings.clear();
         let dir = match std::fs::read_dir(sessions_dir) {
             Ok(dir) => dir,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return library,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
             Err(e) => {
                 library
                     .warnings
                     .push(format!("cannot list {}: {e}", sessions_dir.display()));
-                return library;
+                // What was read stays: a folder that cannot be listed now loses no
+                // session already known.
+                library.entries.extend(known.into_values());
+                library.sort();
+                return;
             }
         };
         let mut paths = Vec::new();
@@ -241,6 +311,12 @@ impl Library {
         }
         paths.sort();
         for path in paths {
+            if let Some(entry) = known.remove(&path)
+                && std::fs::metadata(&path).is_ok_and(|m| m.len() == entry.bytes)
+            {
+                library.entries.push(entry);
+                continue;
+            }
             match SessionEntry::read(&path) {
                 Ok((entry, problems)) => {
                     library.entries.push(entry);
@@ -249,12 +325,16 @@ impl Library {
                 Err(e) => library.warnings.push(e.to_string()),
             }
         }
-        library.entries.sort_by(|a, b| {
+        library.sort();
+    }
+
+    /// Newest first.
+    fn sort(&mut self) {
+        self.entries.sort_by(|a, b| {
             b.opened_utc_ms
                 .cmp(&a.opened_utc_ms)
                 .then_with(|| b.path.cmp(&a.path))
         });
-        library
     }
 
     /// The sessions whose client pseudonym contains `client_query`, ignoring case
@@ -264,6 +344,24 @@ impl Library {
         self.entries
             .iter()
             .filter(move |e| e.client.to_lowercase().contains(&query))
+    }
+
+    /// The sessions of `client` (exact pseudonym), newest first.
+    pub fn of_client<'a>(&'a self, client: &'a str) -> impl Iterator<Item = &'a SessionEntry> {
+        self.entries.iter().filter(move |e| e.client == client)
+    }
+
+    /// Every use of lot `lot` (exact, ignoring case and surrounding spaces: a scanner
+    /// and a keyboard may differ in case), newest session first: the session and what
+    /// the lot was of.
+    #[must_use]
+    pub fn lot_uses(&self, lot: &str) -> Vec<(&SessionEntry, &crate::safety::procedure::LotUse)> {
+        let wanted = lot.trim();
+        self.entries
+            .iter()
+            .flat_map(|e| e.lots.iter().map(move |l| (e, l)))
+            .filter(|(_, l)| l.lot.eq_ignore_ascii_case(wanted))
+            .collect()
     }
 
     /// The zones treated for `client` (exact pseudonym), each with the date of its
@@ -573,6 +671,12 @@ mod tests {
             cartridges: Vec::new(),
             status: RecordStatus::Complete,
             simulated: false,
+            indication: None,
+            zones: Vec::new(),
+            lots: Vec::new(),
+            notes: Vec::new(),
+            notes_omitted: 0,
+            bytes: 0,
         };
         let date = entry.opened_date().expect("a date");
         let utc = "2025-11-24".parse::<Date>().expect("a date");

@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::figures::{FigureSample, Figures};
 pub use super::figures::{MAX_SAMPLE_GAP_MS, ZoneFigures as ZoneReport};
-use super::format::{Line, SummaryLine};
+use super::format::{Line, StepLine, SummaryLine};
 use super::recording::{InFileOrder, RecordStatus, Recording};
 
 /// Warnings listed in the text report; all of them are in the JSON.
@@ -75,6 +75,15 @@ pub struct Report {
     pub cartridges: Vec<String>,
     /// Operators' notes.
     pub notes: Vec<NoteReport>,
+    /// The indication, from the header's screening.
+    pub indication: Option<String>,
+    /// The procedure's steps, corrections included, in the order recorded.
+    pub steps: Vec<StepReport>,
+    /// Products and lots used, as they stand after corrections.
+    pub lots: Vec<crate::safety::procedure::LotUse>,
+    /// Follow-up and adverse events added after the session, from the client's file
+    /// (`punctum report` reads them from the record's data folder).
+    pub amendments: Vec<crate::store::amendments::Amendment>,
     /// Steps of the station's wall clock (`clock` lines): the axis did not follow
     /// them.
     pub clock_steps: Vec<ClockStepReport>,
@@ -131,6 +140,27 @@ pub struct Interruption {
     pub duration_ms: Option<i64>,
 }
 
+/// A step of the procedure.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StepReport {
+    /// Its number in the session.
+    pub number: u32,
+    /// When it happened, session ms (before 0: before the session opened).
+    pub at_ms: i64,
+    /// When it was recorded, session ms.
+    pub recorded_ms: i64,
+    /// The record's step word.
+    pub step: String,
+    /// Who recorded it.
+    pub by: String,
+    /// The step in words.
+    pub text: String,
+    /// Later corrections that replace fields of it, by number.
+    pub corrected_by: Vec<u32>,
+    /// A later correction voided it.
+    pub void: bool,
+}
+
 /// An operator's note.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NoteReport {
@@ -162,6 +192,7 @@ struct LineFigures {
     cartridges: Vec<String>,
     notes: Vec<NoteReport>,
     clock_steps: Vec<ClockStepReport>,
+    steps: Vec<(StepLine, i64)>,
 }
 
 impl LineFigures {
@@ -210,6 +241,7 @@ impl LineFigures {
                 author: n.author.clone(),
                 text: n.text.clone(),
             }),
+            Line::Step(s) => self.steps.push(((**s).clone(), at_ms)),
             Line::Clock(c) => self.clock_steps.push(ClockStepReport {
                 at_ms,
                 step_ms: c.step_ms,
@@ -276,8 +308,10 @@ impl Report {
             cartridges,
             notes,
             clock_steps,
+            steps,
             ..
         } = line_figures;
+        let (steps, lots) = steps_report(&steps);
 
         let (samples_lost, gaps) = telemetry_figures(rec);
         interruptions.extend(gaps);
@@ -324,6 +358,14 @@ impl Report {
             station_interruptions,
             cartridges,
             notes,
+            indication: header
+                .screening
+                .get("indication")
+                .and_then(|i| i.as_str())
+                .map(str::to_owned),
+            steps,
+            lots,
+            amendments: Vec::new(),
             clock_steps,
             summary: rec.summary.clone(),
             disagreements: Vec::new(),
@@ -338,6 +380,13 @@ impl Report {
         };
         report.disagreements = report.compare_with_summary();
         report
+    }
+
+    /// Adds the session's amendments (follow-up, adverse events) from its client's file.
+    #[must_use]
+    pub fn with_amendments(mut self, amendments: Vec<crate::store::amendments::Amendment>) -> Self {
+        self.amendments = amendments;
+        self
     }
 
     /// Zones treated: the needle started or ran in them (the station's rule).
@@ -457,6 +506,7 @@ impl Report {
         out.push_str(&self.text_alarms());
         out.push_str("\nInterruptions\n");
         out.push_str(&self.text_interruptions());
+        out.push_str(&self.text_procedure());
         if !self.notes.is_empty() {
             out.push_str("\nNotes\n");
             let rows: Vec<Vec<String>> = self
@@ -478,6 +528,70 @@ impl Report {
         out.push('\n');
         out.push_str(&self.text_summary());
         out.push_str(&self.text_warnings());
+        out
+    }
+
+    fn text_procedure(&self) -> String {
+        let mut out = String::new();
+        if !self.steps.is_empty() {
+            out.push_str("\nProcedure\n");
+            let rows: Vec<Vec<String>> = self
+                .steps
+                .iter()
+                .map(|s| {
+                    let mut state = String::new();
+                    if s.void {
+                        state.push_str("void");
+                    } else if !s.corrected_by.is_empty() {
+                        let by: Vec<String> = s.corrected_by.iter().map(u32::to_string).collect();
+                        state = format!("corrected by {}", by.join(", "));
+                    }
+                    vec![
+                        s.number.to_string(),
+                        signed_clock(s.at_ms),
+                        signed_clock(s.recorded_ms),
+                        s.by.clone(),
+                        s.text.clone(),
+                        state,
+                    ]
+                })
+                .collect();
+            out.push_str(&table(
+                &["step", "at", "recorded", "by", "what", "since"],
+                &rows,
+                &[0, 1, 2],
+            ));
+        }
+        if !self.lots.is_empty() {
+            out.push_str("\nProducts and lots\n");
+            let rows: Vec<Vec<String>> = self
+                .lots
+                .iter()
+                .map(|l| vec![l.kind.as_str().to_owned(), l.product.clone(), l.lot.clone()])
+                .collect();
+            out.push_str(&table(&["kind", "product", "lot"], &rows, &[]));
+        }
+        if !self.amendments.is_empty() {
+            out.push_str("\nAmendments (added after the session; the record is unchanged)\n");
+            let rows: Vec<Vec<String>> = self
+                .amendments
+                .iter()
+                .map(|a| {
+                    vec![
+                        a.date.to_string(),
+                        a.kind.clone(),
+                        a.severity.clone(),
+                        a.by.clone(),
+                        a.note.clone(),
+                    ]
+                })
+                .collect();
+            out.push_str(&table(
+                &["date", "kind", "severity", "by", "note"],
+                &rows,
+                &[],
+            ));
+        }
         out
     }
 
@@ -769,6 +883,56 @@ fn join_or_none<'a>(items: impl Iterator<Item = &'a String>) -> String {
 }
 
 /// An aligned table, indented by two spaces; columns in `right` are right-aligned.
+/// The steps and their lots, from the record's `step` lines and their session ms.
+fn steps_report(
+    lines: &[(StepLine, i64)],
+) -> (Vec<StepReport>, Vec<crate::safety::procedure::LotUse>) {
+    use crate::safety::procedure::Checklist;
+    let mut checklist = Checklist::new();
+    let mut reports = Vec::new();
+    for (line, at_ms) in lines {
+        let entry = line.to_entry(*at_ms);
+        reports.push(StepReport {
+            number: line.number,
+            at_ms: entry.as_ref().map_or(*at_ms, |e| e.at_ms),
+            recorded_ms: *at_ms,
+            step: line.step.clone(),
+            by: line.by.clone(),
+            text: entry.as_ref().map_or_else(
+                |_| line.describe(),
+                crate::safety::procedure::StepEntry::describe,
+            ),
+            corrected_by: Vec::new(),
+            void: false,
+        });
+        if let Ok(entry) = entry {
+            checklist.push(entry);
+        }
+    }
+    for entry in checklist.entries() {
+        let Some(target) = entry.corrects else {
+            continue;
+        };
+        if let Some(r) = reports.iter_mut().find(|r| r.number == target) {
+            if entry.void {
+                r.void = true;
+            } else {
+                r.corrected_by.push(entry.number);
+            }
+        }
+    }
+    (reports, checklist.lots())
+}
+
+/// `clock`, with a minus sign for a time before the session opened.
+fn signed_clock(ms: i64) -> String {
+    if ms < 0 {
+        format!("-{}", clock(-ms))
+    } else {
+        clock(ms)
+    }
+}
+
 /// An aligned table. Cells are shown with [`crate::text::shown`]: notes, ids, file
 /// names and alarm texts come from outside.
 fn table(headers: &[&str], rows: &[Vec<String>], right: &[usize]) -> String {

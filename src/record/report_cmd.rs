@@ -51,8 +51,32 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
             crate::text::shown(&out.display().to_string())
         );
     }
-    let report = Report::from_recording(&rec);
+    let mut report = Report::from_recording(&rec);
     drop(rec);
+    // The session's amendments live in its data folder's client file: the record's
+    // folder is `<data>/sessions/`.
+    if let Some(data) = args
+        .file
+        .parent()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n == super::writer::SESSIONS_DIR)
+        })
+        .and_then(std::path::Path::parent)
+        .filter(|d| d.join(crate::store::amendments::AMENDMENTS_FILE).exists())
+        .and_then(|d| crate::store::DataDir::open(d).ok())
+    {
+        match crate::store::amendments::for_session(&data, &report.session_id) {
+            Ok(found) => report = report.with_amendments(found),
+            Err(e) => {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "punctum: warning: {}",
+                    crate::text::shown(&e.to_string())
+                );
+            }
+        }
+    }
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
         json.push('\n');

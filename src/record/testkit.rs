@@ -164,6 +164,7 @@ pub fn summary(at_ms: i64, zones: Vec<ZoneSummary>, samples: u64, cartridges: &[
         next_latest: None,
         next_advice: "in four weeks".into(),
         ended_by: None,
+        ..SummaryLine::default()
     }))
 }
 

@@ -220,6 +220,12 @@ impl Recorder {
         self.opened_utc_ms
     }
 
+    /// When the header was written: the zero of the session's axis (`mono_ms`).
+    #[must_use]
+    pub fn opened(&self) -> std::time::Instant {
+        self.opened
+    }
+
     /// Session time now on the station's monotonic clock, ms since the header was
     /// written: what `mono_ms` a line handed over now gets.
     #[must_use]

@@ -1,6 +1,6 @@
 //! The events a replay's timeline marks, and the previous/next event keys jump to:
-//! alarms, refusals, pen events, zone changes, link changes, cartridges, notes, and
-//! commands the pen refused. Telemetry, commands and plain acknowledgements are not
+//! alarms, refusals, pen events, zone changes, link changes, cartridges, notes,
+//! procedure steps, and commands the pen refused. Telemetry, commands and plain acknowledgements are not
 //! events: they are the plots.
 
 use crate::record::format::Line;
@@ -36,6 +36,8 @@ pub enum EventKind {
     Clock,
     /// The alarm sound changed state (working, unavailable).
     Sound,
+    /// A step of the procedure (cleansing, numbing, a serum, a correction).
+    Step,
 }
 
 impl EventKind {
@@ -58,6 +60,7 @@ impl EventKind {
             Self::NeedleStopped => "needle monitor stop",
             Self::Clock => "clock step",
             Self::Sound => "alarm sound",
+            Self::Step => "procedure step",
         }
     }
 }
@@ -135,6 +138,7 @@ pub fn event_of(line: &TimedLine) -> Option<TimelineEvent> {
         ),
         Line::Clock(c) => (EventKind::Clock, c.describe()),
         Line::Sound(s) => (EventKind::Sound, format!("alarm sound {}", s.detail)),
+        Line::Step(s) => (EventKind::Step, s.describe()),
         Line::Header(_) | Line::Tel(_) | Line::Command(_) | Line::Answer(_) | Line::Summary(_) => {
             return None;
         }

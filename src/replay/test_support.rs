@@ -230,6 +230,7 @@ impl Script {
             next_latest: None,
             next_advice: "in four weeks".into(),
             ended_by: None,
+            ..SummaryLine::default()
         })))
     }
 

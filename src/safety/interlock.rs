@@ -32,6 +32,7 @@ use super::needle::{
     ARRIVED_WITHIN_UM, MIN_TREATMENT_TELEMETRY_HZ, MonitorInput, MonitorRule, NeedleMonitor,
     NeedleWatch, Pass, REPORT_STEP_UM, TRAVEL_UM_PER_MS, Trip, fresh_within, unseen_after,
 };
+use super::procedure::{Numbing, Preparation};
 use super::zones::{ZoneId, ZoneTable};
 use crate::protocol::{
     Calibration, CartridgeId, Command, FaultCode, PenEvent, PenInfo, PenState, Telemetry,
@@ -114,6 +115,11 @@ pub enum Rule {
     NeedleAboveLimit,
     /// The needle has stopped, but not at its target.
     NeedleOffTarget,
+    /// The session's cleansing is not recorded.
+    CleansingNotRecorded,
+    /// The numbing is not recorded, its contact time is not reached, or the cream is
+    /// still on; "no numbing" with a reason waives it.
+    NumbingIncomplete,
 }
 
 impl Rule {
@@ -151,6 +157,8 @@ impl Rule {
             Self::NeedleMoving => "needle_moving",
             Self::NeedleAboveLimit => "needle_above_limit",
             Self::NeedleOffTarget => "needle_off_target",
+            Self::CleansingNotRecorded => "cleansing_not_recorded",
+            Self::NumbingIncomplete => "numbing_incomplete",
         }
     }
 
@@ -255,6 +263,8 @@ pub struct SessionFacts {
     pub screening_reasons: Vec<String>,
     /// The last date each zone was treated for this client.
     pub last_treated: BTreeMap<ZoneId, Date>,
+    /// The procedure's steps before needling (cleansing, numbing), as recorded.
+    pub preparation: Preparation,
 }
 
 /// What the station tells the interlock (besides what it learns from the pen).
@@ -284,6 +294,9 @@ pub enum SafetyUpdate {
     /// session, as the data folder says now (other stations write to it too): it
     /// replaces what was read when the session opened.
     ZoneHistory(BTreeMap<ZoneId, Date>),
+    /// The open session's preparation after a step was recorded (see
+    /// [`super::procedure::Checklist::preparation`]).
+    Preparation(Preparation),
 }
 
 /// What selecting a zone takes, in order, before anything else goes to the pen.
@@ -759,6 +772,12 @@ impl InterlockState {
                 }
                 Ok(None)
             }
+            SafetyUpdate::Preparation(preparation) => {
+                if let Some(session) = &mut self.session {
+                    session.preparation = preparation;
+                }
+                Ok(None)
+            }
         }
     }
 
@@ -1041,6 +1060,68 @@ fn check_nothing_latched(state: &InterlockState) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// Cleansing and numbing before the needle (the clinical reference, "The procedure"):
+/// cleansing recorded; the numbing cream on for the clinic's minimum contact time and
+/// removed, or "no numbing" recorded with a reason.
+fn check_preparation(preparation: &Preparation, now: Instant) -> Result<(), Refusal> {
+    let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
+    if !preparation.cleansed {
+        return refuse(
+            Rule::CleansingNotRecorded,
+            "cleansing is not recorded; record it first".into(),
+        );
+    }
+    let minutes = |d: std::time::Duration| d.as_secs() / 60;
+    let clock = |d: std::time::Duration| format!("{}:{:02}", d.as_secs() / 60, d.as_secs() % 60);
+    match &preparation.numbing {
+        Numbing::NotRecorded => refuse(
+            Rule::NumbingIncomplete,
+            "numbing is not recorded: apply the numbing cream, or record no numbing with a \
+             reason"
+                .into(),
+        ),
+        Numbing::Applied {
+            applied_at,
+            min_contact,
+        } => {
+            let on = now.saturating_duration_since(*applied_at);
+            if on < *min_contact {
+                refuse(
+                    Rule::NumbingIncomplete,
+                    format!(
+                        "the numbing cream has been on for {}; the clinic's minimum contact time \
+                         is {} min ({} left)",
+                        clock(on),
+                        minutes(*min_contact),
+                        clock(min_contact.saturating_sub(on))
+                    ),
+                )
+            } else {
+                refuse(
+                    Rule::NumbingIncomplete,
+                    format!(
+                        "the numbing cream is still on ({}): record its removal before needling",
+                        clock(on)
+                    ),
+                )
+            }
+        }
+        Numbing::Removed {
+            contact,
+            min_contact,
+        } if contact < min_contact => refuse(
+            Rule::NumbingIncomplete,
+            format!(
+                "the numbing cream was removed after {}, under the clinic's minimum contact \
+                 time of {} min: apply it again, or record no numbing with a reason",
+                clock(*contact),
+                minutes(*min_contact)
+            ),
+        ),
+        Numbing::Removed { .. } | Numbing::Waived { .. } => Ok(()),
+    }
+}
+
 fn check_run(state: &InterlockState, now: Instant) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
     check_nothing_latched(state)?;
@@ -1067,6 +1148,7 @@ fn check_run(state: &InterlockState, now: Instant) -> Result<(), Refusal> {
         };
         return refuse(Rule::Screening, why);
     }
+    check_preparation(&session.preparation, now)?;
     let Some(zone) = state.zone else {
         return refuse(Rule::NoZone, "no zone is selected".into());
     };
@@ -1415,6 +1497,9 @@ mod tests {
             screening_passed: true,
             screening_reasons: Vec::new(),
             last_treated: BTreeMap::new(),
+            preparation: crate::safety::procedure::Preparation::waived(
+                "not a treatment: a test of the needle rules",
+            ),
         });
         s.cartridge = Some(CartridgeState {
             id: CartridgeId(0xAB),
@@ -1567,6 +1652,137 @@ mod tests {
             Command::Speed { rpm: 6000 },
             Some(Rule::NoPenInfo),
         );
+    }
+
+    /// A preparation, and the rule and words it must give (`None`: allowed).
+    type PreparationCase = (&'static str, Preparation, Option<(Rule, &'static str)>);
+
+    /// The procedure's start rule: one preparation per row, the rule and the words.
+    #[test]
+    #[allow(clippy::too_many_lines)] // one table of every case reads best whole
+    fn preparation_rules() {
+        use crate::safety::procedure::Numbing;
+        use std::time::Duration;
+        let min20 = Duration::from_mins(20);
+        let at = |ago_s: u64| {
+            now()
+                .checked_sub(Duration::from_secs(ago_s))
+                .expect("a test instant")
+        };
+        let cases: Vec<PreparationCase> = vec![
+            (
+                "nothing recorded",
+                Preparation::default(),
+                Some((Rule::CleansingNotRecorded, "cleansing is not recorded")),
+            ),
+            (
+                "cleansed, numbing not recorded",
+                Preparation {
+                    cleansed: true,
+                    numbing: Numbing::NotRecorded,
+                },
+                Some((Rule::NumbingIncomplete, "numbing is not recorded")),
+            ),
+            (
+                "cream on for 12 min",
+                Preparation {
+                    cleansed: true,
+                    numbing: Numbing::Applied {
+                        applied_at: at(12 * 60),
+                        min_contact: min20,
+                    },
+                },
+                Some((
+                    Rule::NumbingIncomplete,
+                    "on for 12:00; the clinic's minimum contact time is 20 min (8:00 left)",
+                )),
+            ),
+            (
+                "cream on for 25 min, not removed",
+                Preparation {
+                    cleansed: true,
+                    numbing: Numbing::Applied {
+                        applied_at: at(25 * 60),
+                        min_contact: min20,
+                    },
+                },
+                Some((
+                    Rule::NumbingIncomplete,
+                    "still on (25:00): record its removal",
+                )),
+            ),
+            (
+                "removed after 19:59",
+                Preparation {
+                    cleansed: true,
+                    numbing: Numbing::Removed {
+                        contact: Duration::from_secs(20 * 60 - 1),
+                        min_contact: min20,
+                    },
+                },
+                Some((Rule::NumbingIncomplete, "removed after 19:59, under")),
+            ),
+            (
+                "removed after exactly 20 min",
+                Preparation {
+                    cleansed: true,
+                    numbing: Numbing::Removed {
+                        contact: min20,
+                        min_contact: min20,
+                    },
+                },
+                None,
+            ),
+            (
+                "no numbing, with a reason",
+                Preparation::waived("client declined"),
+                None,
+            ),
+            (
+                "no numbing, not cleansed",
+                Preparation {
+                    cleansed: false,
+                    ..Preparation::waived("client declined")
+                },
+                Some((Rule::CleansingNotRecorded, "cleansing")),
+            ),
+        ];
+        for (name, preparation, expected) in cases {
+            let mut s = ready();
+            if let Some(session) = &mut s.session {
+                session.preparation = preparation.clone();
+            }
+            let got = check(&s, &Command::Run);
+            match (expected, got) {
+                (None, Ok(())) => {}
+                (Some((rule, words)), Err(refusal)) => {
+                    assert_eq!(refusal.rule, rule, "{name}");
+                    assert!(
+                        refusal.message.contains(words),
+                        "{name}: {}",
+                        refusal.message
+                    );
+                    assert!(refusal.message.starts_with("start refused: "), "{name}");
+                }
+                (expected, got) => panic!("{name}: expected {expected:?}, got {got:?}"),
+            }
+            // The update the station sends replaces what the session had.
+            let mut s = ready();
+            s.apply(SafetyUpdate::Preparation(preparation))
+                .expect("applied");
+            assert_eq!(
+                check(&s, &Command::Run).is_ok(),
+                expected.is_none(),
+                "{name}"
+            );
+        }
+        // Bench runs (technician mode) need no preparation: no session is open.
+        let mut s = ready();
+        s.session = None;
+        s.apply(SafetyUpdate::Technician(true)).expect("bench");
+        s.on_answer(&depth(0), true);
+        measured(&mut s, PenState::Idle, 0);
+        assert_eq!(check(&s, &Command::Run), Ok(()));
     }
 
     /// One state change per start rule, and what it must give.

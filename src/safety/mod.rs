@@ -7,7 +7,9 @@
 
 pub mod aftercare;
 pub mod alarms;
+pub mod course;
 pub mod interlock;
 pub mod needle;
+pub mod procedure;
 pub mod screening;
 pub mod zones;

@@ -8,6 +8,7 @@
 pub mod record;
 pub mod session;
 pub mod setup;
+mod steps;
 pub mod technician;
 #[cfg(test)]
 mod technician_tests;
@@ -113,6 +114,9 @@ pub enum StationError {
     /// The pen did not carry out a command asked of it: the command and its end.
     #[error("{0}")]
     Pen(String),
+    /// A step of the procedure was refused, nothing recorded: why.
+    #[error("step refused: {0}")]
+    Step(crate::safety::procedure::StepError),
 }
 
 /// How long one telemetry gap keeps the `telemetry_gaps` condition present, ms.
@@ -170,6 +174,12 @@ pub struct Station {
     pending_claims: BTreeMap<RequestId, Claims>,
     /// The interlock's verdicts on prechecks, until taken.
     prechecked: BTreeMap<RequestId, Result<(), Refusal>>,
+    /// The session records as last read (header and summary of each): the course of
+    /// treatment at each opening. Refreshed before it is used.
+    library: crate::record::Library,
+    /// Who is at the station (`--operator`, else `$USER`): recorded with what is not
+    /// part of a session (amendments).
+    operator: String,
     /// The alarms' sound: follows the alarms on every tick.
     sound: SoundFollower,
     /// The sound's state as the open session's record last says it (the header, then
@@ -298,6 +308,8 @@ impl Station {
             held_start: None,
             pending_claims: BTreeMap::new(),
             prechecked: BTreeMap::new(),
+            library,
+            operator: setup::operator(None),
             sound: SoundFollower(Sound::off()),
             sound_recorded: None,
             sound_seen: None,
@@ -312,7 +324,7 @@ impl Station {
             .warnings()
             .iter()
             .chain(station.history.warnings())
-            .chain(&library.warnings)
+            .chain(&station.library.warnings)
         {
             station
                 .notices
@@ -1046,6 +1058,7 @@ impl Station {
             screening_passed: true,
             screening_reasons: Vec::new(),
             last_treated,
+            preparation: crate::safety::procedure::Preparation::default(),
         };
         // The record first: a session that cannot be recorded does not open.
         let sound_at_open = self.sound.0.status();
@@ -1057,8 +1070,15 @@ impl Station {
             drop(recorder);
             return Err(e);
         }
+        // The course: what the records say now (other stations' sessions included).
+        self.library.refresh(&self.data.path(SESSIONS_DIR));
+        let past = crate::client::past_sessions(self.library.of_client(&answers.client));
+        let course = crate::safety::course::opening(answers.indication, &past, today);
         let mut session = Session::new(id, answers, outcome.clone(), today);
+        session.course = Some(course);
         session.opened_s = self.now_s();
+        session.opened_at = recorder.opened();
+        session.procedure = self.procedure_settings();
         session.record_path = Some(record_path);
         self.session = Some(session);
         self.recorder = Some(recorder);
@@ -1352,6 +1372,17 @@ impl Station {
         }
     }
 
+    /// Says who is at the station.
+    pub fn set_operator(&mut self, who: &str) {
+        who.clone_into(&mut self.operator);
+    }
+
+    /// Who is at the station.
+    #[must_use]
+    pub fn operator(&self) -> &str {
+        &self.operator
+    }
+
     /// Marks the pen as the built-in simulator: its records say so.
     pub fn set_simulated(&mut self, simulated: bool) {
         self.simulated = simulated;
@@ -1372,10 +1403,13 @@ impl Station {
             return Err(StationError::NotRecorded(why.clone()));
         }
         self.record(line);
-        match &self.record_failure {
-            Some(why) => Err(StationError::NotRecorded(why.clone())),
-            None => Ok(()),
+        if let Some(why) = &self.record_failure {
+            return Err(StationError::NotRecorded(why.clone()));
         }
+        if let Some(session) = &mut self.session {
+            session.notes.push(text.to_owned());
+        }
+        Ok(())
     }
 
     /// Waits, at most `timeout`, until every line recorded so far is written to the
@@ -1488,6 +1522,16 @@ impl Station {
         // answer; `duration_ms` still ends where the session ended, on the monotonic
         // clock (a wall-clock step during the session does not bend it).
         let utc_ms = ended_utc_ms.max(record::utc_ms_now());
+        // The notes, as far as they fit the summary's share; the rest are counted.
+        let (mut notes, mut notes_omitted, mut bytes) = (Vec::new(), 0u32, 0usize);
+        for note in &session.notes {
+            bytes += note.len();
+            if bytes <= crate::record::format::SUMMARY_NOTES_MAX_BYTES {
+                notes.push(note.clone());
+            } else {
+                notes_omitted += 1;
+            }
+        }
         Some(SummaryLine {
             utc_ms,
             duration_ms: ended_mono_ms,
@@ -1512,6 +1556,11 @@ impl Station {
             next_latest: summary.next_latest.map(|d| d.to_string()),
             next_advice: summary.next_advice.clone(),
             ended_by: None,
+            indication: Some(session.answers.indication.as_str().to_owned()),
+            lots: session.checklist.lots(),
+            notes,
+            notes_omitted,
+            course: summary.course.clone(),
         })
     }
 

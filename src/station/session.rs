@@ -4,10 +4,13 @@
 //! to [`crate::record::figures::Figures`], the one rule the report and replay use too,
 //! so the summary it writes is what `punctum report` recomputes from the lines.
 
+use std::time::Instant;
+
 use jiff::civil::Date;
 
 use crate::record::figures::{Figures, ZoneFigures};
 use crate::safety::aftercare::{self, NextSession};
+use crate::safety::procedure::{Checklist, ProcedureSettings};
 use crate::safety::screening::{ScreeningAnswers, ScreeningOutcome};
 use crate::safety::zones::ZoneId;
 
@@ -36,6 +39,16 @@ pub struct Session {
     pub record_path: Option<std::path::PathBuf>,
     /// The per-zone figures, fed every line of the record as it is written.
     pub figures: Figures,
+    /// The procedure's steps, as recorded.
+    pub checklist: Checklist,
+    /// The clinic's procedure times when the session opened.
+    pub procedure: ProcedureSettings,
+    /// The zero of the record's axis (its header).
+    pub opened_at: Instant,
+    /// The operators' notes, in order.
+    pub notes: Vec<String>,
+    /// The course of treatment as it stood when the session opened.
+    pub course: Option<crate::safety::course::CourseStatus>,
 }
 
 /// What `end` reports.
@@ -61,6 +74,8 @@ pub struct SessionSummary {
     pub next_latest: Option<Date>,
     /// The schedule's advice.
     pub next_advice: String,
+    /// The course of treatment: `acne scars: session 2 of 3–6; next from 2027-01-04`.
+    pub course: Option<String>,
 }
 
 /// Figures of a zone that was selected.
@@ -99,6 +114,11 @@ impl Session {
             samples: 0,
             record_path: None,
             figures: Figures::new(),
+            checklist: Checklist::new(),
+            procedure: ProcedureSettings::default(),
+            opened_at: Instant::now(),
+            notes: Vec::new(),
+            course: None,
         }
     }
 
@@ -152,6 +172,7 @@ impl Session {
             next_earliest: earliest,
             next_latest: latest,
             next_advice: advice,
+            course: self.course.as_ref().map(|c| c.text.clone()),
         }
     }
 }

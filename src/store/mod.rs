@@ -13,6 +13,7 @@
 //! | `zones.last.json` | [`store_zone_table`] | the zone table the station last ran with, so a changed clinic table is noticed at start |
 //! | `alarms.jsonl` | the station core | every alarm raised, acknowledged, silenced or cleared, with its UTC time |
 //! | `settings.json` | [`StationSettings`] | the station's settings (a clinic's zone table file, the alarm volume); replaced whole |
+//! | `amendments.jsonl` | [`amendments`] | follow-up and adverse events added after a session, linked to it (a record is never edited) |
 //! | `technician-pin.json` | [`TechnicianPin`] | the technician PIN as a salted Argon2id hash (never the PIN), who set it and when; replaced whole |
 //!
 //! The `.jsonl` files are append-only JSON Lines ([`jsonl`]): each record is written as
@@ -32,6 +33,7 @@
 //! strings and answers "when", "who", "which session"; the safety module decides what
 //! those answers allow.
 
+pub mod amendments;
 pub mod cartridges;
 pub mod jsonl;
 pub mod limit_log;

@@ -4,10 +4,15 @@
 //! |---|---|
 //! | `zones_file` | a clinic's zone table (the console's and window's `--zones` win over it) |
 //! | `alarm_volume_pct` | the alarms' volume, 10–100 % (default 70; high-priority alarms play at 50 % at least) |
+//! | `numbing_min_contact_min` | the numbing cream's minimum contact time before needling, 1–120 min (default 20) |
+//! | `numbing_max_contact_min` | the end of its contact window, from the minimum to 240 min (default 40) |
+//! | `test_spot_wait_min` | the wait before a test spot's reaction is read, 0–2880 min (default 15) |
+//! | `clinic_name` | the clinic's name on the hand-outs (default: none, the pages say "Punctum") |
 //!
 //! A file that is not JSON refuses the station's start (a zone table named in it must
-//! not be silently ignored). A volume out of range is reported and the default used:
-//! an alarm louder than set is better than none. Keys this version does not know are
+//! not be silently ignored), and so do procedure times out of range (a numbing time
+//! the clinic set must not silently become another). A volume out of range is
+//! reported and the default used: an alarm louder than set is better than none. Keys this version does not know are
 //! kept when the station saves a change.
 
 use std::path::PathBuf;
@@ -15,6 +20,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use super::{DataDir, StoreError, replace_file};
+use crate::safety::procedure::{self, ProcedureSettings};
 use crate::sound::signal::{VOLUME_DEFAULT_PCT, check_volume};
 
 /// The file's name in the data folder.
@@ -29,6 +35,15 @@ pub struct StationSettings {
     pub zones_file: Option<PathBuf>,
     /// The alarms' volume, %.
     pub alarm_volume_pct: u8,
+    /// The numbing cream's minimum contact time, minutes.
+    pub numbing_min_contact_min: u32,
+    /// The end of the numbing cream's contact window, minutes.
+    pub numbing_max_contact_min: u32,
+    /// The wait before a test spot's reaction is read, minutes.
+    pub test_spot_wait_min: u32,
+    /// The clinic's name, for the hand-outs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clinic_name: Option<String>,
     /// Keys a later version wrote: kept as they are.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -39,12 +54,26 @@ impl Default for StationSettings {
         Self {
             zones_file: None,
             alarm_volume_pct: VOLUME_DEFAULT_PCT,
+            numbing_min_contact_min: procedure::NUMBING_MIN_CONTACT_MIN_DEFAULT,
+            numbing_max_contact_min: procedure::NUMBING_MAX_CONTACT_MIN_DEFAULT,
+            test_spot_wait_min: procedure::TEST_SPOT_WAIT_MIN_DEFAULT,
+            clinic_name: None,
             other: serde_json::Map::new(),
         }
     }
 }
 
 impl StationSettings {
+    /// The procedure's times.
+    #[must_use]
+    pub fn procedure(&self) -> ProcedureSettings {
+        ProcedureSettings {
+            numbing_min_contact_min: self.numbing_min_contact_min,
+            numbing_max_contact_min: self.numbing_max_contact_min,
+            test_spot_wait_min: self.test_spot_wait_min,
+        }
+    }
+
     /// Reads the settings: the defaults when there is no file, and a warning when a
     /// value was out of range and its default used.
     ///
@@ -81,6 +110,10 @@ impl StationSettings {
         }
         let settings: Self = serde_json::from_value(value)
             .map_err(|e| format!("{} is not valid settings JSON: {e}", path.display()))?;
+        settings
+            .procedure()
+            .check()
+            .map_err(|why| format!("{}: {why}", path.display()))?;
         Ok((settings, warning))
     }
 
@@ -167,6 +200,16 @@ mod tests {
             assert_eq!(loaded.zones_file, Some(PathBuf::from("/z.json")), "{bad}");
             assert!(warning.is_some(), "{bad}");
         }
+        std::fs::write(
+            dir.path(SETTINGS_FILE),
+            r#"{"numbing_min_contact_min": 300}"#,
+        )
+        .expect("write");
+        let error = StationSettings::load(&dir).expect_err("out of range");
+        assert!(
+            error.contains("numbing_min_contact_min 300 refused"),
+            "{error}"
+        );
         std::fs::write(dir.path(SETTINGS_FILE), "garbage").expect("write");
         let error = StationSettings::load(&dir).expect_err("not JSON");
         assert!(error.contains("not valid settings JSON"), "{error}");

@@ -95,6 +95,7 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     let link = Link::spawn(config).context("cannot start the link thread")?;
     let mut station = Station::new(link, data, zones).context("cannot open the station")?;
     station.set_simulated(sim.is_some());
+    station.set_operator(&who);
     let (sound, _, volume_warning) =
         setup::start_sound(Some(station.data()), args.sound, None, None);
     station.set_sound(sound);
@@ -293,7 +294,7 @@ pub(super) enum Flow {
 const IDLE_PUMP: Duration = Duration::from_millis(10);
 
 /// How long a note waits for the recorder to confirm it is written.
-const NOTE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
+pub(super) const NOTE_CONFIRM_WAIT: Duration = Duration::from_secs(2);
 
 const HELP: &[&str] = &[
     "session <screening.json>   open a session (screening answers file)",
@@ -326,10 +327,22 @@ fn execute(
     if let Some(flow) = super::console_calibration::execute(station, &words, out, held) {
         return flow;
     }
+    if super::console_steps::execute_client(station, line, out).is_some() {
+        return Flow::Continue;
+    }
+    if super::console_steps::execute(station, line, out).is_some() {
+        warn_if_unrecorded(station, words.first().copied(), out);
+        return Flow::Continue;
+    }
     let usage = |out: &mut Printer, text: &str| out.line(&format!("error: {text}"));
     match words.as_slice() {
         ["help"] => {
-            for h in HELP.iter().chain(super::console_calibration::HELP) {
+            for h in HELP
+                .iter()
+                .chain(super::console_steps::HELP)
+                .chain(super::console_steps::CLIENT_HELP)
+                .chain(super::console_calibration::HELP)
+            {
                 out.line(&format!("help: {h}"));
             }
         }
@@ -421,7 +434,18 @@ fn note(station: &mut Station, line: &str, out: &mut Printer) {
 fn warn_if_unrecorded(station: &Station, verb: Option<&str>, out: &mut Printer) {
     let recorded_verb = matches!(
         verb,
-        Some("zone" | "depth" | "speed" | "start" | "stop" | "reset" | "estop" | "ack" | "silence")
+        Some(
+            "zone"
+                | "depth"
+                | "speed"
+                | "start"
+                | "stop"
+                | "reset"
+                | "estop"
+                | "ack"
+                | "silence"
+                | "step"
+        )
     );
     if recorded_verb
         && station.session().is_some()
@@ -467,6 +491,9 @@ fn end_session_by(station: &mut Station, out: &mut Printer, ended_by: Option<Str
             }
             // The advice names the dates (earliest, and latest where the schedule has one).
             out.line(&format!("aftercare: next session: {}", summary.next_advice));
+            if let Some(course) = &summary.course {
+                out.line(&format!("aftercare: course: {course}"));
+            }
         }
         Err(e) => out.line(&format!("refused: {e}")),
     }
@@ -559,6 +586,16 @@ fn open_session(station: &mut Station, path: &Path, out: &mut Printer) {
             if let Some(path) = station.record_path() {
                 out.line(&format!("event: recording to {}", path.display()));
             }
+            if let Some(course) = station.session().and_then(|s| s.course.clone()) {
+                out.line(&format!("event: course: {}", course.text));
+                if let Some(caution) = course.caution {
+                    out.line(&format!("event: course caution: {caution}"));
+                }
+            }
+            out.line(
+                "event: before the needle: record cleansing and the numbing cream (or no \
+                 numbing with a reason); see steps",
+            );
         }
         Ok(outcome) => out.line(&format!(
             "refused: screening: {}",
@@ -668,7 +705,7 @@ fn outcome_line(shown: &str, outcome: Outcome) -> String {
 }
 
 /// Parses a depth in mm ("0.5", "1.25") into µm without float surprises.
-fn parse_depth_um(text: &str) -> Result<i64, String> {
+pub(super) fn parse_depth_um(text: &str) -> Result<i64, String> {
     let bad = || format!("{text:?} is not a depth in mm (digits, at most 3 decimals: whole µm)");
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     if whole.is_empty() && frac.is_empty() {

@@ -417,6 +417,12 @@ mod tests {
             cartridges: Vec::new(),
             status: RecordStatus::Complete,
             simulated: false,
+            indication: None,
+            zones: Vec::new(),
+            lots: Vec::new(),
+            notes: Vec::new(),
+            notes_omitted: 0,
+            bytes: 0,
         }
     }
 

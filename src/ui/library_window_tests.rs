@@ -76,6 +76,7 @@ fn summary(duration_ms: i64, zones: &[&str]) -> Line {
         next_latest: None,
         next_advice: "in four weeks".into(),
         ended_by: None,
+        ..SummaryLine::default()
     }))
 }
 

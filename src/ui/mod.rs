@@ -8,6 +8,7 @@ pub mod close_dialog;
 pub mod connection_bar;
 pub mod console;
 pub mod console_calibration;
+pub mod console_steps;
 pub mod controls;
 pub mod face_map;
 pub mod library_panel;

@@ -64,6 +64,9 @@ fn left_at_1_mm_and_stopped(pen: &SimPen) {
             screening_passed: true,
             screening_reasons: Vec::new(),
             last_treated: std::collections::BTreeMap::new(),
+            preparation: crate::safety::procedure::Preparation::waived(
+                "not a treatment: a test of the needle rules",
+            ),
         })),
     );
     applied(

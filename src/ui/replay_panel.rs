@@ -80,6 +80,7 @@ pub fn event_color(kind: EventKind) -> Color32 {
         EventKind::Zone => theme::SPEED_MEASURED,
         EventKind::Cartridge => theme::OK,
         EventKind::Note => Color32::WHITE,
+        EventKind::Step => theme::STEP,
     }
 }
 

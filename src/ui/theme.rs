@@ -25,6 +25,8 @@ pub const OK: Color32 = Color32::from_rgb(0x2E, 0x9E, 0x4F);
 pub const WARN: Color32 = Color32::from_rgb(0xE0, 0x8E, 0x00);
 /// A refusal from the safety core.
 pub const REFUSAL: Color32 = Color32::from_rgb(0xE0, 0x55, 0x22);
+/// A step of the procedure (on the replay's timeline, the checklist).
+pub const STEP: Color32 = Color32::from_rgb(0x6F, 0xB0, 0x8A);
 /// Measured needle speed.
 pub const SPEED_MEASURED: Color32 = Color32::from_rgb(0x3C, 0x8D, 0xDC);
 /// Target needle speed.

@@ -225,7 +225,20 @@ impl Drop for Console {
     }
 }
 
+/// Opens a session for `client` and records the procedure's steps before the needle
+/// (cleansing, and no numbing with a reason), so that the needle may start.
 pub fn open_session(console: &mut Console, dir: &Path, client: &str) {
+    open_session_unprepared(console, dir, client);
+    assert!(console.run("step cleanse").starts_with("ok: step"));
+    assert!(
+        console
+            .run("step no-numbing test of the station, no client")
+            .starts_with("ok: step")
+    );
+}
+
+/// Opens a session for `client`, with no step recorded.
+pub fn open_session_unprepared(console: &mut Console, dir: &Path, client: &str) {
     console.expect("event: link connected", "");
     let screening = screening_file(dir, client);
     assert_eq!(

@@ -2,6 +2,7 @@
 //! link thread, and waits with deadlines (never tuned sleeps).
 #![allow(dead_code)] // each test file uses its own subset
 
+pub mod clinic_records;
 pub mod console;
 pub mod pulse;
 
@@ -47,6 +48,9 @@ pub fn prepare_treatment(link: &Link, zone: ZoneId) {
             screening_passed: true,
             screening_reasons: Vec::new(),
             last_treated: std::collections::BTreeMap::new(),
+            preparation: punctum::safety::procedure::Preparation::waived(
+                "not a treatment: a test of the needle rules",
+            ),
         })),
         SafetyUpdate::CartridgeChecked {
             id: CartridgeId(0x0123_4567_89AB_CDEF),

@@ -1,0 +1,313 @@
+use super::*;
+
+const MIN: i64 = 60_000;
+
+fn ctx(zones: &ZoneTable, now_ms: i64) -> StepContext<'_> {
+    StepContext {
+        now_ms,
+        settings: ProcedureSettings::default(),
+        lidocaine_sensitive: false,
+        zones,
+    }
+}
+
+fn record(list: &mut Checklist, entry: StepEntry, ctx: &StepContext<'_>) -> u32 {
+    let entry = list.check_new(entry, ctx).expect("accepted");
+    let number = entry.number;
+    list.push(entry);
+    number
+}
+
+fn numbing(at_ms: i64, now_ms: i64) -> StepEntry {
+    StepEntry {
+        product: Some("EMLA 5%".into()),
+        lot: Some("L-2291".into()),
+        at_ms,
+        ..StepEntry::new(StepKind::NumbingApplied, now_ms, "P-1")
+    }
+}
+
+#[test]
+fn preparation_follows_the_steps_and_their_times() {
+    let zones = ZoneTable::builtin();
+    let opened = Instant::now();
+    let settings = ProcedureSettings::default();
+    let mut list = Checklist::new();
+    assert_eq!(
+        list.preparation(opened, settings),
+        Preparation {
+            cleansed: false,
+            numbing: Numbing::NotRecorded
+        }
+    );
+    record(
+        &mut list,
+        StepEntry::new(StepKind::Cleansing, 1000, "P-1"),
+        &ctx(&zones, 1000),
+    );
+    // Applied 5 minutes before the session opened (stated time).
+    record(&mut list, numbing(-5 * MIN, 2000), &ctx(&zones, 2000));
+    let prep = list.preparation(opened, settings);
+    assert!(prep.cleansed);
+    match prep.numbing {
+        Numbing::Applied {
+            applied_at,
+            min_contact,
+        } => {
+            assert_eq!(opened.duration_since(applied_at), Duration::from_mins(5));
+            assert_eq!(min_contact, Duration::from_mins(20));
+        }
+        other => panic!("{other:?}"),
+    }
+    record(
+        &mut list,
+        StepEntry::new(StepKind::NumbingRemoved, 17 * MIN, "P-1"),
+        &ctx(&zones, 17 * MIN),
+    );
+    assert_eq!(
+        list.preparation(opened, settings).numbing,
+        Numbing::Removed {
+            contact: Duration::from_mins(22),
+            min_contact: Duration::from_mins(20)
+        }
+    );
+}
+
+#[test]
+fn a_correction_is_a_later_line_and_the_earlier_stays() {
+    let zones = ZoneTable::builtin();
+    let mut list = Checklist::new();
+    let c = ctx(&zones, 10 * MIN);
+    let numbing_no = record(&mut list, numbing(0, 10 * MIN), &c);
+    // The lot was mistyped: replaced.
+    let fix = StepEntry {
+        corrects: Some(numbing_no),
+        lot: Some("L-2292".into()),
+        reason: Some("lot mistyped".into()),
+        ..StepEntry::new(StepKind::Correction, 11 * MIN, "P-1")
+    };
+    let fix_no = record(&mut list, fix, &ctx(&zones, 11 * MIN));
+    assert_eq!(list.entries().len(), 2);
+    assert_eq!(list.entries()[0].lot.as_deref(), Some("L-2291"));
+    let effective = list.effective();
+    assert_eq!(effective.len(), 1);
+    assert_eq!(effective[0].step.lot.as_deref(), Some("L-2292"));
+    assert_eq!(effective[0].corrected_by, vec![fix_no]);
+    assert_eq!(list.lots()[0].lot, "L-2292");
+    // Voided: gone from what stands, on file still.
+    let void = StepEntry {
+        corrects: Some(numbing_no),
+        void: true,
+        reason: Some("recorded for the wrong client".into()),
+        ..StepEntry::new(StepKind::Correction, 12 * MIN, "P-1")
+    };
+    record(&mut list, void, &ctx(&zones, 12 * MIN));
+    assert!(list.effective().is_empty());
+    assert_eq!(list.entries().len(), 3);
+    assert_eq!(
+        list.preparation(Instant::now(), ProcedureSettings::default())
+            .numbing,
+        Numbing::NotRecorded
+    );
+}
+
+#[test]
+fn refusals_say_what_and_why() {
+    let zones = ZoneTable::builtin();
+    let mut list = Checklist::new();
+    let c = ctx(&zones, 30 * MIN);
+    let refused = |list: &Checklist, entry: StepEntry| match list.check_new(entry, &c) {
+        Err(e) => e.to_string(),
+        Ok(e) => panic!("accepted {e:?}"),
+    };
+    let cases: Vec<(StepEntry, &str)> = vec![
+        (
+            StepEntry {
+                lot: None,
+                ..numbing(0, 0)
+            },
+            "the numbing cream's lot is missing",
+        ),
+        (
+            StepEntry {
+                lot: Some("  ".into()),
+                ..numbing(0, 0)
+            },
+            "begins or ends with a space",
+        ),
+        (
+            StepEntry {
+                lot: Some("L\u{7}1".into()),
+                ..numbing(0, 0)
+            },
+            "control character",
+        ),
+        (
+            StepEntry {
+                lot: Some("L".repeat(41)),
+                ..numbing(0, 0)
+            },
+            "longer than 40",
+        ),
+        (numbing(31 * MIN, 0), "in the future"),
+        (
+            numbing(30 * MIN - 181 * MIN, 0),
+            "more than 180 min ago cannot be recorded",
+        ),
+        (
+            StepEntry::new(StepKind::NumbingRemoved, 0, "P"),
+            "no numbing cream is recorded as on",
+        ),
+        (
+            StepEntry::new(StepKind::NoNumbing, 0, "P"),
+            "the reason for no numbing is missing",
+        ),
+        (
+            StepEntry {
+                zone: Some(ZoneId::Periorbital),
+                depth_um: Some(500),
+                ..StepEntry::new(StepKind::TestSpot, 0, "P")
+            },
+            "a test spot at 0.50 mm in periorbital is refused: the zone's limit is 0.30 mm",
+        ),
+        (
+            StepEntry {
+                reaction: Some("none".into()),
+                ..StepEntry::new(StepKind::TestSpotReaction, 0, "P")
+            },
+            "no test spot is recorded",
+        ),
+        (
+            StepEntry {
+                lot: Some("C-9".into()),
+                ..StepEntry::new(StepKind::CartridgeLot, 0, "P")
+            },
+            "a cartridge in the pen is missing",
+        ),
+        (
+            StepEntry {
+                corrects: Some(7),
+                void: true,
+                reason: Some("x".into()),
+                ..StepEntry::new(StepKind::Correction, 0, "P")
+            },
+            "there is no step 7",
+        ),
+    ];
+    for (entry, expected) in cases {
+        let why = refused(&list, entry);
+        assert!(why.contains(expected), "{why} / {expected}");
+    }
+    // A correction replacing a field its step does not have.
+    let n = record(&mut list, StepEntry::new(StepKind::Cleansing, 0, "P"), &c);
+    let why = refused(
+        &list,
+        StepEntry {
+            corrects: Some(n),
+            lot: Some("L".into()),
+            reason: Some("x".into()),
+            ..StepEntry::new(StepKind::Correction, 0, "P")
+        },
+    );
+    assert!(why.contains("has no lot; it has: at"), "{why}");
+}
+
+#[test]
+fn lidocaine_sensitivity_needs_a_deliberate_confirmation() {
+    let zones = ZoneTable::builtin();
+    let list = Checklist::new();
+    let c = StepContext {
+        lidocaine_sensitive: true,
+        ..ctx(&zones, MIN)
+    };
+    assert_eq!(
+        list.check_new(numbing(0, MIN), &c),
+        Err(StepError::LidocaineConfirmationNeeded)
+    );
+    let confirmed = StepEntry {
+        lidocaine_confirmed: true,
+        ..numbing(0, MIN)
+    };
+    let entry = list.check_new(confirmed, &c).expect("confirmed");
+    assert!(entry.describe().contains("lidocaine sensitivity confirmed"));
+}
+
+#[test]
+fn the_test_spot_reaction_waits_for_the_clinics_time() {
+    let zones = ZoneTable::builtin();
+    let mut list = Checklist::new();
+    record(
+        &mut list,
+        StepEntry {
+            zone: Some(ZoneId::Cheeks),
+            depth_um: Some(500),
+            ..StepEntry::new(StepKind::TestSpot, 0, "P")
+        },
+        &ctx(&zones, 0),
+    );
+    let reaction = |now| StepEntry {
+        reaction: Some("mild erythema".into()),
+        ..StepEntry::new(StepKind::TestSpotReaction, now, "P")
+    };
+    let why = list
+        .check_new(reaction(10 * MIN), &ctx(&zones, 10 * MIN))
+        .expect_err("too early")
+        .to_string();
+    assert!(why.contains("15 min wait: 5:00 left"), "{why}");
+    let items = list.items(10 * MIN, ProcedureSettings::default());
+    assert_eq!(
+        items[2].state,
+        ItemState::Waiting {
+            remaining_ms: 5 * MIN
+        }
+    );
+    record(&mut list, reaction(15 * MIN), &ctx(&zones, 15 * MIN));
+    assert_eq!(
+        list.items(15 * MIN, ProcedureSettings::default())[2].state,
+        ItemState::Done
+    );
+}
+
+#[test]
+fn the_numbing_countdown_runs_to_the_window() {
+    let zones = ZoneTable::builtin();
+    let mut list = Checklist::new();
+    record(&mut list, numbing(0, 0), &ctx(&zones, 0));
+    let settings = ProcedureSettings::default();
+    let state = |now| list.items(now, settings)[1].state.clone();
+    assert_eq!(
+        state(MIN + 30_000),
+        ItemState::Waiting {
+            remaining_ms: 18 * MIN + 30_000
+        }
+    );
+    assert_eq!(state(20 * MIN), ItemState::Ready);
+    assert_eq!(state(41 * MIN), ItemState::Overdue);
+    assert!(
+        list.items(MIN, settings)[1]
+            .detail
+            .contains("minimum 20 min, window 20–40 min")
+    );
+}
+
+#[test]
+fn settings_out_of_range_are_refused() {
+    let bad = [
+        ProcedureSettings {
+            numbing_min_contact_min: 0,
+            ..ProcedureSettings::default()
+        },
+        ProcedureSettings {
+            numbing_max_contact_min: 10,
+            ..ProcedureSettings::default()
+        },
+        ProcedureSettings {
+            test_spot_wait_min: 3000,
+            ..ProcedureSettings::default()
+        },
+    ];
+    for s in bad {
+        assert!(s.check().is_err(), "{s:?}");
+    }
+    assert_eq!(ProcedureSettings::default().check(), Ok(()));
+}
