@@ -110,15 +110,38 @@ fn assert_valid(path: &Path) {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one session, every kind of line, reads best whole
 fn a_console_session_is_recorded_whole_and_every_line_validates_against_the_schema() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");
     let pen = calibrated_pen(dir.path());
     let mut console = Console::start(&pen.port_path(), &data);
-    open_session(&mut console, dir.path(), "C-0042");
+    open_session_unprepared(&mut console, dir.path(), "C-0042");
     let announced = console.expect("event: recording to", "");
     let path = the_record(&data);
     assert!(announced.ends_with(&*path.to_string_lossy()), "{announced}");
+    // Every kind of step line, so each validates against the schema.
+    let five_ago = jiff::Zoned::now()
+        .checked_sub(jiff::Span::new().minutes(5))
+        .expect("a time")
+        .strftime("%H:%M")
+        .to_string();
+    let at_correction = format!("step correct 1 at {five_ago} because cleansed before");
+    for step in [
+        "step cleanse",
+        r#"step numbing "EMLA 5%" L-1"#,
+        "step numbing-removed",
+        "step no-numbing test of the station",
+        "step test-spot cheeks 0.5",
+        "step serum HA S-1",
+        "step cartridge-lot CL-1",
+        "step correct 2 lot L-2 because mistyped",
+        "step correct 6 void recorded twice",
+        &at_correction,
+    ] {
+        let answer = console.run(step);
+        assert!(answer.starts_with("ok: step"), "{step}: {answer}");
+    }
 
     assert_eq!(console.run("zone cheeks"), "ok");
     assert!(console.run("depth 1.2").starts_with("refused:"));

@@ -12,7 +12,7 @@
 
 use egui::{Color32, RichText};
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::plots::clock;
 use super::source::SessionSource;
 use super::theme;

@@ -21,136 +21,41 @@ use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::calibration::certificate::CalibrationKind;
 use crate::link::discovery::{self, PortEntry};
 use crate::link::{LinkConfig, LinkState, Outcome};
 use crate::protocol::Command;
 use crate::replay::open::{LoadOutcome, Loading};
 use crate::replay::{Direction, Replay, ReplayCommand};
-use crate::safety::alarms::AlarmId;
 use crate::safety::interlock::SafetyUpdate;
-use crate::safety::zones::ZoneId;
 use crate::sim::{SimConfig, SimPen};
 use crate::sound::Sound;
 use crate::station::session::SessionSummary;
 use crate::station::{Notice, Station, setup};
 
+pub use super::commands::{LogLine, PortChoice, UiCommand};
 use super::source::SessionSource;
-use super::technician_panel::Secret;
 use super::{
-    alarm_banner, calibration_panel, connection_bar, controls, library_panel, open_recording,
-    plots, replay_info, replay_panel, session_panel, summary_panel, technician_panel,
+    alarm_banner, calibration_panel, checklist_panel, client_file_panel, connection_bar, controls,
+    library_panel, lot_search_panel, open_recording, plots, replay_info, replay_panel,
+    session_panel, summary_panel, technician_panel,
 };
 
-/// Where the station's pen is.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum PortChoice {
-    /// The built-in simulated pen.
-    Simulated,
-    /// A serial port path.
-    Path(String),
-}
-
-/// What a panel asks the app to do; applied after layout.
-#[derive(Debug, Clone, PartialEq)]
-pub enum UiCommand {
-    /// Play each alarm priority's signal once ("Test alarm sound").
-    TestAlarmSound,
-    /// Set the alarm volume, % (stored in the data folder's settings).
-    SetAlarmVolume(u8),
-    /// Close the window, ending the open session (the operator confirmed).
-    CloseWindow,
-    /// Connect to this pen (dropping the current link).
-    Connect(PortChoice),
-    /// Close the link.
-    Disconnect,
-    /// List the serial ports again.
-    RefreshPorts,
-    /// Open a session from screening answers (the file format's JSON).
-    OpenSession(String),
-    /// Open a session from a screening answers file.
-    LoadScreening(PathBuf),
-    /// Select a zone.
-    SelectZone(ZoneId),
-    /// Ask for a depth, µm.
-    SetDepthUm(i64),
-    /// Ask for a speed, rpm.
-    SetSpeedRpm(i64),
-    /// Start the needle.
-    Start,
-    /// Stop the needle.
-    Stop,
-    /// Emergency stop.
-    EStop,
-    /// The operator's reset (already confirmed in the dialog).
-    Reset,
-    /// Acknowledge one alarm, or all.
-    Acknowledge(Option<AlarmId>),
-    /// Silence an alarm's sound for its priority's longest allowed time.
-    Silence(AlarmId),
-    /// Add a note to the open session's record.
-    AddNote(String),
-    /// End the session.
-    EndSession,
-    /// Write the aftercare sheet for the client.
-    SaveAftercare,
-    /// Close the end-of-session summary.
-    CloseSummary,
-    /// Show the "Open recording" file dialog.
-    ShowOpenRecording,
-    /// Open this recording for replay (in the background).
-    OpenRecording(PathBuf),
-    /// Stop opening the recording.
-    CancelOpenRecording,
-    /// Close the message saying why a recording did not open.
-    CloseOpenError,
-    /// A replay control.
-    Replay(ReplayCommand),
-    /// Leave the replay for the live station (connecting if needed).
-    BackToLive,
-    /// Show the session library (scanning the sessions folder afresh).
-    ShowLibrary,
-    /// Scan the sessions folder again.
-    RefreshLibrary,
-    /// Close the session library.
-    CloseLibrary,
-    /// Show the technician dialog (set the PIN, or unlock).
-    ShowTechnician,
-    /// Close the technician dialog.
-    CloseTechnician,
-    /// Set the technician PIN on first use (`repeat` must match).
-    SetTechnicianPin {
-        /// The new PIN.
-        pin: Secret,
-        /// The new PIN again.
-        repeat: Secret,
-        /// Who sets it.
-        set_by: String,
-    },
-    /// Unlock technician mode.
-    EnterTechnician {
-        /// The technician PIN.
-        pin: Secret,
-        /// Who unlocks (stored on the pen with each calibration).
-        technician_id: String,
-    },
-    /// Leave technician mode.
-    LeaveTechnician,
-    /// Start a depth or speed calibration of the connected pen.
-    StartCalibration {
-        /// Depth or speed.
-        kind: CalibrationKind,
-        /// Depth readings from the simulated pen's `SIM GAUGE`.
-        sim_gauge: bool,
-    },
-    /// The technician's reading for the point awaited, as typed.
-    CalibrationReading(String),
-    /// Write the fit under review to the pen.
-    CalibrationAccept,
-    /// Cancel the calibration: the previous values are written back.
-    CalibrationCancel,
-    /// Close the finished calibration's result.
-    DismissCalibration,
+/// What takes the centre of the live window (the session panel's and the plots'
+/// place); the alarm banner, the connection bar, the controls (Stop, E-STOP) and the
+/// alarm list stay on every screen. One place decides it: [`StationApp::screen`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// The session panel (screening, the open session and its checklist) and the
+    /// face map and plots.
+    Treatment,
+    /// The session library.
+    Library,
+    /// A client's file.
+    ClientFile,
+    /// The lot search.
+    LotSearch,
+    /// The calibration wizard (technician mode only).
+    Calibration,
 }
 
 /// Settings kept across runs by eframe's persistence.
@@ -203,17 +108,6 @@ pub struct WindowOptions {
     pub sound_socket: Option<PathBuf>,
 }
 
-/// An event line in the window's log.
-#[derive(Debug, Clone)]
-pub struct LogLine {
-    /// Station seconds.
-    pub at_s: f64,
-    /// What happened.
-    pub text: String,
-    /// A refusal (shown in the refusal colour).
-    pub refusal: bool,
-}
-
 /// The station window.
 pub struct StationApp {
     /// Settings kept across runs.
@@ -246,6 +140,12 @@ pub struct StationApp {
     replay_events: replay_info::EventsListState,
     /// The session library screen.
     library: library_panel::LibraryState,
+    /// The procedure checklist's forms.
+    pub checklist: checklist_panel::ChecklistState,
+    /// The client file screen.
+    client_file: client_file_panel::ClientFileState,
+    /// The lot search screen.
+    lot_search: lot_search_panel::LotSearchState,
     /// The technician dialog (PIN).
     technician: technician_panel::TechnicianState,
     /// The calibration wizard's choices and typed reading.
@@ -375,6 +275,9 @@ impl StationApp {
             replay_panel: replay_panel::ReplayPanelState::default(),
             replay_events: replay_info::EventsListState::default(),
             library: library_panel::LibraryState::default(),
+            checklist: checklist_panel::ChecklistState::default(),
+            client_file: client_file_panel::ClientFileState::default(),
+            lot_search: lot_search_panel::LotSearchState::default(),
             technician: technician_panel::TechnicianState::default(),
             calibration: calibration_panel::CalibrationPanelState::default(),
             sim_config: None,
@@ -460,6 +363,7 @@ impl StationApp {
         let link = crate::link::Link::spawn(config)?;
         let mut station = Station::new(link, data, zones)?;
         station.set_simulated(matches!(choice, PortChoice::Simulated));
+        station.set_operator(&setup::operator(self.options.operator.as_deref()));
         station.set_sound(self.sound.clone());
         self.station = Some(station);
         self.fatal = None;
@@ -849,12 +753,21 @@ impl StationApp {
             }
             UiCommand::BackToLive => self.back_to_live(),
             UiCommand::ShowLibrary => match self.data_root() {
-                Some(root) => self
-                    .library
-                    .show(root.join(crate::record::writer::SESSIONS_DIR)),
+                Some(root) => {
+                    self.client_file.close();
+                    self.lot_search.close();
+                    self.library
+                        .show(root.join(crate::record::writer::SESSIONS_DIR));
+                }
                 None => self.note("no data folder to list sessions from".into(), true),
             },
             UiCommand::RefreshLibrary => self.library.rescan(),
+            UiCommand::ShowClientFile(_)
+            | UiCommand::CloseClientFile
+            | UiCommand::AddAmendment { .. }
+            | UiCommand::ShowLotSearch
+            | UiCommand::SearchLot(_)
+            | UiCommand::CloseLotSearch => self.apply_screens(command),
             UiCommand::TestAlarmSound => {
                 let tested = match &self.station {
                     Some(station) => station.test_alarm_sound(),
@@ -1006,6 +919,18 @@ impl StationApp {
                 }
                 Ok(())
             }
+            UiCommand::RecordStep { entry, at_utc_ms } => {
+                match station.record_step(*entry, at_utc_ms) {
+                    Ok(entry) => {
+                        self.note(
+                            format!("step {} recorded: {}", entry.number, entry.describe()),
+                            false,
+                        );
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
             UiCommand::AddNote(text) => {
                 let added = station.note(&text);
                 if added.is_ok() {
@@ -1025,6 +950,85 @@ impl StationApp {
         };
         if let Err(e) = result {
             self.note(format!("refused: {e}"), true);
+        }
+    }
+
+    /// The client file's and the lot search's commands.
+    fn apply_screens(&mut self, command: UiCommand) {
+        match command {
+            UiCommand::ShowClientFile(client) => match self.data_root() {
+                Some(root) => {
+                    self.library.close();
+                    self.lot_search.close();
+                    self.client_file.show(client, root);
+                }
+                None => self.note("no data folder to read the client file from".into(), true),
+            },
+            UiCommand::CloseClientFile => self.client_file.close(),
+            UiCommand::AddAmendment {
+                session_id,
+                date,
+                kind,
+                severity,
+                note,
+            } => self.add_amendment(&session_id, date, &kind, &severity, &note),
+            UiCommand::ShowLotSearch => match self.data_root() {
+                Some(root) => {
+                    self.library.close();
+                    self.client_file.close();
+                    self.lot_search
+                        .show(root.join(crate::record::writer::SESSIONS_DIR));
+                }
+                None => self.note("no data folder to search".into(), true),
+            },
+            UiCommand::SearchLot(lot) => {
+                self.note(format!("lot search: {lot}"), false);
+                self.lot_search.search(lot);
+            }
+            UiCommand::CloseLotSearch => self.lot_search.close(),
+            _ => {}
+        }
+    }
+
+    /// Adds a follow-up event to a session (the record is not changed), and reads the
+    /// client file again.
+    fn add_amendment(
+        &mut self,
+        session_id: &str,
+        date: jiff::civil::Date,
+        kind: &str,
+        severity: &str,
+        note: &str,
+    ) {
+        let Some(root) = self.data_root() else {
+            return self.note("no data folder".into(), true);
+        };
+        let who = setup::operator(self.options.operator.as_deref());
+        let added = crate::store::DataDir::open(&root)
+            .map_err(|e| e.to_string())
+            .and_then(|data| {
+                crate::client::cmd::add_amendment(
+                    &data,
+                    session_id,
+                    Some(date),
+                    kind,
+                    severity,
+                    note,
+                    &who,
+                )
+            });
+        match added {
+            Ok(a) => {
+                self.note(
+                    format!(
+                        "session {} amended: {} {} on {}",
+                        a.session_id, a.kind, a.severity, a.date
+                    ),
+                    false,
+                );
+                self.client_file.reload();
+            }
+            Err(e) => self.note(format!("refused: amendment: {e}"), true),
         }
     }
 
@@ -1124,15 +1128,10 @@ impl StationApp {
             .show(ui, |ui| {
                 log_ui(ui, &self.log);
             });
-        // The library takes the session panel's and the plots' place; the banner,
-        // the bar, the controls (Stop, E-STOP) and the alarm list stay.
-        // The library, or in technician mode the calibration wizard, takes the
-        // session panel's and the plots' place. Operators never see the wizard.
-        let library_open = self.library.is_open();
-        let wizard = technician.is_some() && !library_open;
+        let screen = self.screen();
         // On a 1024-point-wide panel PC the session panel gives up room to the centre.
         let session_width = (ui.available_width() * 0.4).clamp(340.0, 480.0);
-        if !library_open && !wizard {
+        if screen == Screen::Treatment {
             egui::Panel::left("session_panel")
                 .default_size(session_width)
                 .min_size(340.0)
@@ -1142,6 +1141,7 @@ impl StationApp {
                         ui,
                         self.station.as_ref(),
                         &mut self.screening,
+                        &mut self.checklist,
                         commands,
                     );
                 });
@@ -1161,7 +1161,7 @@ impl StationApp {
                 ui.separator();
                 alarm_banner::alarm_list_ui(ui, live, commands);
             });
-        self.live_central_ui(ui, library_open, wizard, simulated, commands);
+        self.live_central_ui(ui, screen, simulated, commands);
         technician_panel::technician_dialog_ui(ui.ctx(), &mut self.technician, commands);
         if let Some(summary) = &self.summary {
             summary_panel::summary_window_ui(
@@ -1173,43 +1173,76 @@ impl StationApp {
         }
     }
 
-    /// The live window's centre: the library, the calibration wizard (technician
-    /// mode), or the face map and plots.
+    /// The screen the live window shows: a screen the operator opened (the library,
+    /// a client file, the lot search), else in technician mode the calibration wizard
+    /// (operators never see it), else the treatment.
+    #[must_use]
+    pub fn screen(&self) -> Screen {
+        if self.library.is_open() {
+            Screen::Library
+        } else if self.client_file.is_open() {
+            Screen::ClientFile
+        } else if self.lot_search.is_open() {
+            Screen::LotSearch
+        } else if self
+            .station
+            .as_ref()
+            .and_then(Station::technician)
+            .is_some()
+        {
+            Screen::Calibration
+        } else {
+            Screen::Treatment
+        }
+    }
+
+    /// The client file screen's state.
+    #[must_use]
+    pub fn client_file(&self) -> &client_file_panel::ClientFileState {
+        &self.client_file
+    }
+
+    /// The lot search screen's state.
+    #[must_use]
+    pub fn lot_search(&self) -> &lot_search_panel::LotSearchState {
+        &self.lot_search
+    }
+
+    /// The live window's centre, by screen.
     fn live_central_ui(
         &mut self,
         ui: &mut egui::Ui,
-        library_open: bool,
-        wizard: bool,
+        screen: Screen,
         simulated: bool,
         commands: &mut Vec<UiCommand>,
     ) {
+        let refused = self.replay_refused();
         let live = self.station.as_ref().map(|s| s as &dyn SessionSource);
-        if library_open {
-            let refused = self.replay_refused();
-            egui::CentralPanel::default().show(ui, |ui| {
+        egui::CentralPanel::default().show(ui, |ui| match screen {
+            Screen::Library => {
                 library_panel::library_ui(ui, &mut self.library, refused.as_deref(), commands);
-            });
-        } else if wizard {
-            egui::CentralPanel::default().show(ui, |ui| {
-                calibration_panel::calibration_ui(
-                    ui,
-                    self.station.as_ref(),
-                    simulated,
-                    &mut self.calibration,
-                    commands,
-                );
-            });
-        } else {
-            egui::CentralPanel::default().show(ui, |ui| {
-                plots::central_ui(
-                    ui,
-                    live,
-                    &mut self.plots,
-                    &mut self.persisted.follow_window_s,
-                    commands,
-                );
-            });
-        }
+            }
+            Screen::ClientFile => {
+                client_file_panel::client_file_ui(ui, &mut self.client_file, commands);
+            }
+            Screen::LotSearch => {
+                lot_search_panel::lot_search_ui(ui, &mut self.lot_search, commands);
+            }
+            Screen::Calibration => calibration_panel::calibration_ui(
+                ui,
+                self.station.as_ref(),
+                simulated,
+                &mut self.calibration,
+                commands,
+            ),
+            Screen::Treatment => plots::central_ui(
+                ui,
+                live,
+                &mut self.plots,
+                &mut self.persisted.follow_window_s,
+                commands,
+            ),
+        });
     }
 
     /// The replay: the REPLAY strip, the alarms at the cursor, the recording's header
@@ -1338,6 +1371,8 @@ impl eframe::App for StationApp {
         self.pump();
         self.poll_opening();
         self.library.poll();
+        self.client_file.poll();
+        self.lot_search.poll();
         if let Some(replay) = &mut self.replay {
             // Real time since the last frame, capped: after a stall (a minimised
             // window) the replay resumes rather than leaps.
@@ -1475,6 +1510,9 @@ mod tests {
 
     use std::os::unix::fs::PermissionsExt as _;
     use std::time::Instant;
+
+    use crate::safety::alarms::AlarmId;
+    use crate::safety::zones::ZoneId;
 
     use egui_kittest::Harness;
     use egui_kittest::kittest::Queryable as _;

@@ -11,7 +11,7 @@
 use egui::RichText;
 use egui_plot::{Legend, Line, Plot, PlotPoints, Points};
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::theme;
 use crate::calibration::certificate::{CalibrationKind, PreviousFate};
 use crate::calibration::fit::{

@@ -6,7 +6,8 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
-use super::app::{Persisted, StationApp, UiCommand};
+use super::app::{Persisted, StationApp};
+use super::commands::UiCommand;
 use super::technician_panel::strip_text;
 use super::window_test_support::{harness, harness_with, options, step_until};
 use crate::calibration::certificate::CalibrationKind;

@@ -7,7 +7,7 @@
 //! nothing. A signal (SIGINT, SIGTERM, SIGHUP) closes without asking, the same way,
 //! the record marked with the signal's name.
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 
 /// Draws the question while `asking`.
 pub fn dialog_ui(ctx: &egui::Context, asking: &mut bool, commands: &mut Vec<UiCommand>) {

@@ -3,7 +3,7 @@
 
 use egui::RichText;
 
-use super::app::{PortChoice, UiCommand};
+use super::commands::{PortChoice, UiCommand};
 use super::theme;
 use crate::calibration::CalibrationStatus;
 use crate::link::LinkState;
@@ -62,6 +62,15 @@ pub fn connection_bar_ui(
             .clicked()
         {
             commands.push(UiCommand::ShowLibrary);
+        }
+        if ui
+            .button("Lot search")
+            .on_hover_text(
+                "Every session and client that used a lot: numbing cream, serum, cartridge",
+            )
+            .clicked()
+        {
+            commands.push(UiCommand::ShowLotSearch);
         }
         if simulated {
             // Wherever it matters: nobody may mistake the simulated pen for a real one.

@@ -229,17 +229,24 @@ fn take_at<'a>(words: &[&'a str]) -> Result<(Vec<&'a str>, Option<i64>), String>
     }
 }
 
-/// `HH:MM` today, the station's local time, as UTC ms.
+/// `HH:MM`, the station's local time, as UTC ms: the last time the clock showed it
+/// (today, or yesterday for a time later than now: `at 23:50` typed at 00:10).
 fn parse_clock(text: &str) -> Result<i64, String> {
     let time: jiff::civil::Time = text
         .parse()
         .map_err(|_| format!("{text:?} is not a time of day (HH:MM)"))?;
     let now = jiff::Zoned::now();
-    now.with()
+    let mut at = now
+        .with()
         .time(time)
         .build()
-        .map(|z| z.timestamp().as_millisecond())
-        .map_err(|e| format!("{text}: {e}"))
+        .map_err(|e| format!("{text}: {e}"))?;
+    if at > now {
+        at = at
+            .checked_sub(jiff::Span::new().days(1))
+            .map_err(|e| format!("{text}: {e}"))?;
+    }
+    Ok(at.timestamp().as_millisecond())
 }
 
 /// `0.5` (mm) as µm, exact to the µm.

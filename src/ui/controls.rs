@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 
 use egui::{RichText, Vec2};
 
-use super::app::{LogLine, UiCommand};
+use super::commands::{LogLine, UiCommand};
 use super::theme;
 use crate::safety::interlock::mm;
 use crate::station::Station;

@@ -166,6 +166,23 @@ fn on_small_screens_the_operator_still_sees_the_needle_the_duration_and_the_alar
             station
                 .open_session(&screening_json())
                 .expect("the session opens");
+            for entry in [
+                crate::safety::procedure::StepEntry::new(
+                    crate::safety::procedure::StepKind::Cleansing,
+                    0,
+                    "",
+                ),
+                crate::safety::procedure::StepEntry {
+                    reason: Some("test of the window, no client".into()),
+                    ..crate::safety::procedure::StepEntry::new(
+                        crate::safety::procedure::StepKind::NoNumbing,
+                        0,
+                        "",
+                    )
+                },
+            ] {
+                station.record_step(entry, None).expect("step recorded");
+            }
             station
                 .safety(crate::safety::interlock::SafetyUpdate::SelectZone(
                     crate::safety::zones::ZoneId::Cheeks,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use egui::{RichText, Role, WidgetInfo};
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::theme;
 use crate::record::library::{Library, SessionEntry};
 use crate::record::recording::RecordStatus;
@@ -365,6 +365,14 @@ fn row_ui(ui: &mut egui::Ui, entry: &SessionEntry, commands: &mut Vec<UiCommand>
         button.widget_info(|| WidgetInfo::labeled(Role::Button, true, &name));
         if button.clicked() {
             commands.push(UiCommand::OpenRecording(entry.path.clone()));
+        }
+        let file = ui
+            .small_button("File")
+            .on_hover_text(format!("{}'s client file", entry.client));
+        let name = format!("Client file {}", entry.client);
+        file.widget_info(|| WidgetInfo::labeled(Role::Button, true, &name));
+        if file.clicked() {
+            commands.push(UiCommand::ShowClientFile(entry.client.clone()));
         }
     });
 }

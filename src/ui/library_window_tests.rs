@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
-use super::app::{StationApp, UiCommand};
+use super::app::StationApp;
+use super::commands::UiCommand;
 use super::window_test_support::{harness, step_until};
 use crate::record::format::{Line, SummaryLine, ZoneSummary};
 use crate::record::recording::RecordStatus;

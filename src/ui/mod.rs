@@ -4,7 +4,10 @@
 pub mod alarm_banner;
 pub mod app;
 pub mod calibration_panel;
+pub mod checklist_panel;
+pub mod client_file_panel;
 pub mod close_dialog;
+pub mod commands;
 pub mod connection_bar;
 pub mod console;
 pub mod console_calibration;
@@ -12,6 +15,7 @@ pub mod console_steps;
 pub mod controls;
 pub mod face_map;
 pub mod library_panel;
+pub mod lot_search_panel;
 pub mod open_recording;
 pub mod plots;
 pub mod repaint;
@@ -31,6 +35,8 @@ mod frames_window_tests;
 mod library_window_tests;
 #[cfg(test)]
 mod needle_window_tests;
+#[cfg(test)]
+mod procedure_window_tests;
 #[cfg(test)]
 mod replay_window_tests;
 #[cfg(test)]

@@ -114,6 +114,7 @@ fn open_session(h: &mut Harness<'static, StationApp>) {
     step_until(h, "an open session", |h| {
         h.state().station().is_some_and(|s| s.session().is_some())
     });
+    super::window_test_support::prepare(h);
 }
 
 fn runs_executed(pen: &SimPen) -> usize {

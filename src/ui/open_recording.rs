@@ -7,7 +7,7 @@ use std::path::Path;
 use egui::RichText;
 use egui_file::FileDialog;
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::theme;
 use crate::replay::open::{Loading, Phase};
 

@@ -10,7 +10,7 @@
 use egui::RichText;
 use egui_plot::{Legend, Line, Plot, VLine};
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::face_map::{ZoneState, face_map_ui};
 use super::source::SessionSource;
 use super::theme;

@@ -4,7 +4,7 @@
 
 use egui::{RichText, Vec2};
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::plots::clock;
 use super::replay_panel::{clock_ms, event_color};
 use super::theme;

@@ -9,7 +9,7 @@
 
 use egui::{Align2, Color32, FontId, Rect, RichText, Sense, Stroke, Vec2, WidgetInfo};
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::plots::clock;
 use super::theme;
 use crate::replay::{Direction, EventKind, Replay, ReplayCommand, SPEEDS};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use egui::RichText;
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::theme;
 use crate::safety::screening::{
     DEFAULT_LASER_PEEL_WINDOW_DAYS, Indication, QuestionId, QuestionKind,
@@ -75,19 +75,37 @@ pub fn session_panel_ui(
     ui: &mut egui::Ui,
     station: Option<&Station>,
     form: &mut ScreeningForm,
+    checklist: &mut super::checklist_panel::ChecklistState,
     commands: &mut Vec<UiCommand>,
 ) {
     ui.heading("Session");
     if let Some(station) = station
         && let Some(session) = station.session()
     {
-        open_session_ui(ui, session, station.record_path(), &mut form.note, commands);
+        egui::ScrollArea::vertical()
+            .auto_shrink([false, false])
+            .show(ui, |ui| {
+                open_session_ui(ui, session, station.record_path(), commands);
+                ui.separator();
+                super::checklist_panel::checklist_ui(ui, station, session, checklist, commands);
+                ui.separator();
+                note_and_end_ui(ui, &mut form.note, commands);
+            });
         return;
     }
     egui::ScrollArea::vertical()
         .auto_shrink([false, false])
         .show(ui, |ui| {
             client_ui(ui, form);
+            let client = form.client.trim().to_owned();
+            if !client.is_empty()
+                && ui
+                    .button("Client file")
+                    .on_hover_text("Every session of this client this station can read")
+                    .clicked()
+            {
+                commands.push(UiCommand::ShowClientFile(client));
+            }
             ui.separator();
             questions_ui(ui, form);
             ui.separator();
@@ -208,8 +226,64 @@ fn open_session_ui(
     ui: &mut egui::Ui,
     session: &crate::station::session::Session,
     record: Option<&std::path::Path>,
-    note: &mut String,
     commands: &mut Vec<UiCommand>,
+) {
+    ui.horizontal_wrapped(|ui| {
+        ui.strong(&session.answers.client);
+        ui.label(format!(
+            "· {} · age {} · {}",
+            session.answers.indication.as_str(),
+            session.outcome.age_years,
+            session.answers.practitioner
+        ));
+        if record.is_none() {
+            ui.colored_label(theme::ALARM_HIGH, "NOT RECORDING");
+        }
+    });
+    egui::CollapsingHeader::new("Session details")
+        .id_salt("session_details")
+        .show(ui, |ui| session_details_ui(ui, session, record));
+    ui.colored_label(theme::OK, "Screening passed.");
+    if let Some(course) = &session.course {
+        ui.label(format!("Course: {}", course.text));
+        if let Some(caution) = &course.caution {
+            ui.colored_label(theme::WARN, format!("Caution: {caution}"));
+        }
+    }
+    if ui.button("Client file").clicked() {
+        commands.push(UiCommand::ShowClientFile(session.answers.client.clone()));
+    }
+}
+
+/// The note field and End session, below the checklist.
+fn note_and_end_ui(ui: &mut egui::Ui, note: &mut String, commands: &mut Vec<UiCommand>) {
+    ui.add_space(8.0);
+    let label = ui.label("Note for the record");
+    ui.horizontal(|ui| {
+        let field = ui
+            .add(
+                egui::TextEdit::singleline(note)
+                    .hint_text("what the record should say")
+                    .desired_width(300.0),
+            )
+            .labelled_by(label.id);
+        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+        let add = ui.add_enabled(!note.trim().is_empty(), egui::Button::new("Add note"));
+        if (add.clicked() || entered) && !note.trim().is_empty() {
+            commands.push(UiCommand::AddNote(note.trim().to_owned()));
+            note.clear();
+        }
+    });
+    ui.add_space(8.0);
+    if ui.button("End session").clicked() {
+        commands.push(UiCommand::EndSession);
+    }
+}
+
+fn session_details_ui(
+    ui: &mut egui::Ui,
+    session: &crate::station::session::Session,
+    record: Option<&std::path::Path>,
 ) {
     egui::Grid::new("session_grid")
         .num_columns(2)
@@ -254,26 +328,4 @@ fn open_session_ui(
             };
             ui.end_row();
         });
-    ui.colored_label(theme::OK, "Screening passed.");
-    ui.add_space(8.0);
-    let label = ui.label("Note for the record");
-    ui.horizontal(|ui| {
-        let field = ui
-            .add(
-                egui::TextEdit::singleline(note)
-                    .hint_text("what the record should say")
-                    .desired_width(300.0),
-            )
-            .labelled_by(label.id);
-        let entered = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-        let add = ui.add_enabled(!note.trim().is_empty(), egui::Button::new("Add note"));
-        if (add.clicked() || entered) && !note.trim().is_empty() {
-            commands.push(UiCommand::AddNote(note.trim().to_owned()));
-            note.clear();
-        }
-    });
-    ui.add_space(8.0);
-    if ui.button("End session").clicked() {
-        commands.push(UiCommand::EndSession);
-    }
 }

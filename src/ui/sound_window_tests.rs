@@ -6,7 +6,8 @@
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
-use super::app::{Persisted, StationApp, UiCommand, WindowOptions};
+use super::app::{Persisted, StationApp, WindowOptions};
+use super::commands::UiCommand;
 use super::repaint::{self, Reason};
 use super::window_test_support::pulse::{Capture, PulseServer};
 use super::window_test_support::{harness_with, options, step_until};

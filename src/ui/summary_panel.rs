@@ -6,7 +6,7 @@ use std::path::Path;
 
 use egui::RichText;
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use crate::safety::interlock::mm;
 use crate::station::session::SessionSummary;
 

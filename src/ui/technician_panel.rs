@@ -9,7 +9,7 @@
 
 use egui::RichText;
 
-use super::app::UiCommand;
+use super::commands::UiCommand;
 use super::theme;
 
 /// A PIN on its way from the dialog to the station: `Debug` never shows it, so a

@@ -106,8 +106,15 @@ pub fn connected(h: &Harness<'static, StationApp>) -> bool {
         .is_some_and(|s| matches!(s.link_state(), LinkState::Connected { .. }))
 }
 
-/// Fills the form through its widgets and opens the session.
+/// Fills the form through its widgets and opens the session, then records the steps
+/// before the needle through the checklist (cleansing; no numbing, with a reason).
 pub fn open_session(h: &mut Harness<'static, StationApp>) {
+    open_session_unprepared(h);
+    prepare(h);
+}
+
+/// Fills the form through its widgets and opens the session; no step recorded.
+pub fn open_session_unprepared(h: &mut Harness<'static, StationApp>) {
     step_until(h, "a connected pen", connected);
     fill_screening_form(h);
     let form = &h.state().screening;
@@ -115,6 +122,44 @@ pub fn open_session(h: &mut Harness<'static, StationApp>) {
     h.get_by_label("Open session").click();
     step_until(h, "an open session", |h| {
         h.state().station().is_some_and(|s| s.session().is_some())
+    });
+}
+
+/// The number of steps the open session has recorded.
+pub fn steps_recorded(h: &Harness<'static, StationApp>) -> usize {
+    h.state()
+        .station()
+        .and_then(|s| s.session())
+        .map_or(0, |s| s.checklist.entries().len())
+}
+
+/// Records cleansing and "no numbing" (with a reason) through the checklist's
+/// widgets, as a person does.
+pub fn prepare(h: &mut Harness<'static, StationApp>) {
+    let before = steps_recorded(h);
+    step_until(h, "the checklist", |h| {
+        h.query_by_label("Cleansing done").is_some()
+    });
+    // As a person does: scroll the session panel to the button, then click.
+    h.get_by_label("Cleansing done").scroll_to_me();
+    h.step();
+    h.step();
+    h.get_by_label("Cleansing done").click();
+    step_until(h, "cleansing recorded", |h| steps_recorded(h) == before + 1);
+    h.get_by_label("No numbing, because").scroll_to_me();
+    h.step();
+    h.step();
+    h.get_by_label("No numbing, because").focus();
+    h.step();
+    h.get_by_label("No numbing, because")
+        .type_text("test of the window, no client");
+    h.step();
+    h.get_all_by_label("Record")
+        .next()
+        .expect("the no-numbing button")
+        .click();
+    step_until(h, "no numbing recorded", |h| {
+        steps_recorded(h) == before + 2
     });
 }
 

@@ -95,6 +95,7 @@ fn step(utc_ms: i64, number: u32, step: &str, product: Option<&str>, lot: Option
 }
 
 /// Writes `plan` into `sessions_dir`; returns its path.
+#[allow(clippy::too_many_lines)] // one record, line by line, reads best whole
 pub fn write(sessions_dir: &Path, plan: &Planned) -> PathBuf {
     let t0 = plan.opened_utc_ms;
     let opened_at = jiff::Timestamp::from_millisecond(t0)
@@ -276,7 +277,6 @@ pub fn write(sessions_dir: &Path, plan: &Planned) -> PathBuf {
 /// by batch (`NUM-<i/50>`, `SER-<i/20>`, `CART-<i/10>`). Returns the plans in writing
 /// order.
 pub fn clinic(sessions_dir: &Path, sessions: usize, clients: usize, samples: u32) -> Vec<Planned> {
-    std::fs::create_dir_all(sessions_dir).expect("sessions folder");
     const INDICATIONS: [&str; 5] = [
         "rejuvenation",
         "acne_scars",
@@ -290,6 +290,7 @@ pub fn clinic(sessions_dir: &Path, sessions: usize, clients: usize, samples: u32
         ("chin_jawline", 900),
         ("neck", 450),
     ];
+    std::fs::create_dir_all(sessions_dir).expect("sessions folder");
     let start = 1_735_732_800_000_i64; // 2025-01-01T12:00:00Z
     let mut plans = Vec::new();
     for i in 0..sessions {
