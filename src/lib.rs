@@ -6,6 +6,7 @@ pub mod calibration;
 pub mod cli;
 pub mod client;
 pub mod files;
+pub mod handout;
 pub mod link;
 pub mod monitor;
 pub mod protocol;

@@ -11,7 +11,6 @@
 //! Every text put into the HTML is escaped: the technician id and the pen's serial come
 //! from outside the station.
 
-use std::fmt::Write as _;
 use std::fs;
 use std::io::{self, Write as _};
 use std::path::{Path, PathBuf};
@@ -20,9 +19,7 @@ use jiff::Timestamp;
 use jiff::civil::DateTime;
 
 use super::fit::{DepthFit, DepthPoint, SpeedFit, SpeedPoint};
-use super::verify::{
-    DEPTH_TOLERANCE_UM, DepthVerification, SPEED_TOLERANCE_PCT, SpeedVerification,
-};
+use super::verify::{DepthVerification, SpeedVerification};
 use crate::protocol::Calibration;
 use crate::store::{DataDir, create_options, sync_parent};
 
@@ -330,372 +327,11 @@ fn file_stem(certificate: &Certificate) -> String {
     )
 }
 
-/// Escapes text for HTML element content and attribute values.
-#[must_use]
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
-
-const STYLE: &str = "body{font-family:sans-serif;max-width:52em;margin:2em auto;color:#222}\
-h1{font-size:1.5em}table{border-collapse:collapse;margin:.5em 0 1.5em}\
-th,td{border:1px solid #999;padding:.2em .6em;text-align:right}th{background:#eee}\
-td.l,th.l{text-align:left}.banner{font-size:1.6em;font-weight:bold;padding:.4em;\
-text-align:center;color:#fff}.pass{background:#2a7a2a}.fail{background:#b02020}\
-td.bad{color:#b02020;font-weight:bold}svg{border:1px solid #999;background:#fff}";
-
-/// The certificate as a self-contained HTML page.
+/// The certificate as a self-contained HTML page (built in
+/// [`crate::handout::certificate`], escaped by construction).
 #[must_use]
 pub fn html_page(c: &Certificate) -> String {
-    let e = escape_html;
-    let kind = c.kind().as_str();
-    let mut h = String::new();
-    // `write!` into a String cannot fail; the results are ignored for that reason.
-    let _ = write!(
-        h,
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{kind} calibration certificate {serial}</title><style>{STYLE}</style></head><body>\n",
-        serial = e(&c.pen.serial)
-    );
-    let _ = writeln!(h, "<h1>Pen {kind} calibration certificate</h1>");
-    let (class, word) = if c.passed {
-        ("pass", "PASS")
-    } else {
-        ("fail", "FAIL")
-    };
-    let _ = writeln!(h, "<div class=\"banner {class}\">{word}</div>");
-    if !c.reasons.is_empty() {
-        h.push_str("<h2>Why it failed</h2><ul>");
-        for reason in &c.reasons {
-            let _ = write!(h, "<li>{}</li>", e(reason));
-        }
-        h.push_str("</ul>\n");
-    }
-    h.push_str("<h2>Pen and calibration</h2><table>");
-    let rows = [
-        ("Pen model", c.pen.model.clone()),
-        ("Pen serial", c.pen.serial.clone()),
-        ("Pen firmware", c.pen.fw.clone()),
-        (
-            "Date (local)",
-            c.local_time.strftime("%Y-%m-%d %H:%M:%S").to_string(),
-        ),
-        ("UTC", c.utc.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
-        ("Technician", c.technician.clone()),
-        ("Readings from", c.readings_from.clone()),
-        ("Station version", c.station_version.clone()),
-    ];
-    for (name, value) in rows {
-        let _ = write!(
-            h,
-            "<tr><th class=\"l\">{name}</th><td class=\"l\">{}</td></tr>",
-            e(&value)
-        );
-    }
-    h.push_str("</table>\n");
-    match &c.measurements {
-        Measurements::Depth {
-            fit_points,
-            fit,
-            verification,
-        } => depth_sections(&mut h, fit_points, fit.as_ref(), verification.as_ref()),
-        Measurements::Speed {
-            fit_points,
-            fit,
-            verification,
-        } => speed_sections(&mut h, fit_points, fit.as_ref(), verification.as_ref()),
-    }
-    h.push_str(
-        "<h2>Calibration values</h2><table><tr><th class=\"l\"></th>\
-                <th>depth_gain_ppm</th><th>depth_offset_um</th><th>speed_gain_ppm</th>\
-                <th>date</th><th class=\"l\">tech</th></tr>",
-    );
-    let fate = match c.previous_fate {
-        PreviousFate::Replaced => "Previous (replaced)",
-        PreviousFate::Restored => "Previous (restored)",
-        PreviousFate::NotRestored => "Previous (NOT restored: pen uncalibrated)",
-        PreviousFate::Unchanged => "Previous (unchanged: nothing was written)",
-    };
-    cal_row(&mut h, fate, &c.previous);
-    match &c.written {
-        Some(written) => cal_row(&mut h, "Written", written),
-        None => h.push_str("<tr><th class=\"l\">Written</th><td class=\"l\" colspan=\"5\">nothing: not calibrated</td></tr>"),
-    }
-    h.push_str("</table>\n</body></html>\n");
-    h
-}
-
-fn cal_row(h: &mut String, label: &str, cal: &Calibration) {
-    let _ = write!(
-        h,
-        "<tr><th class=\"l\">{}</th><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"l\">{}</td></tr>",
-        escape_html(label),
-        cal.depth_gain_ppm,
-        cal.depth_offset_um,
-        cal.speed_gain_ppm,
-        cal.date,
-        escape_html(&cal.tech)
-    );
-}
-
-fn depth_sections(
-    h: &mut String,
-    points: &[DepthPoint],
-    fit: Option<&DepthFit>,
-    verification: Option<&DepthVerification>,
-) {
-    h.push_str(
-        "<h2>Fit points (identity calibration)</h2><table><tr><th>#</th>\
-                <th>commanded, µm</th><th>gauge, µm</th><th>residual, µm</th></tr>",
-    );
-    for (i, p) in points.iter().enumerate() {
-        let residual = fit
-            .and_then(|f| f.residuals_um.get(i))
-            .map_or_else(|| "–".to_owned(), |r| format!("{r:+.1}"));
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{residual}</td></tr>",
-            i + 1,
-            p.commanded_um,
-            p.measured_um
-        );
-    }
-    h.push_str("</table>\n");
-    if let Some(f) = fit {
-        let _ = writeln!(
-            h,
-            "<h2>Fit p = (1 + g)·r + o</h2><table>\
-             <tr><th class=\"l\">g</th><td>{} ppm ({:+.4} %)</td></tr>\
-             <tr><th class=\"l\">o</th><td>{} µm ({:+.2} µm unrounded)</td></tr>\
-             <tr><th class=\"l\">largest |residual|</th><td>{:.1} µm</td></tr>\
-             <tr><th class=\"l\">R²</th><td>{:.6}</td></tr></table>",
-            f.gain_ppm,
-            f.gain * 100.0,
-            f.offset_um,
-            f.offset_um_f,
-            f.max_abs_residual_um,
-            f.r_squared
-        );
-    }
-    let plotted: Vec<(f64, f64)> = points
-        .iter()
-        .map(|p| (f64::from(p.commanded_um), p.measured_um))
-        .collect();
-    let line = fit.map(|f| (1.0 + f.gain, f.offset_um_f));
-    h.push_str("<h2>Measured against commanded depth</h2>\n");
-    h.push_str(&svg_plot(
-        &plotted,
-        line,
-        "commanded depth, µm",
-        "gauge, µm",
-    ));
-    if let Some(v) = verification {
-        verification_table(
-            h,
-            &format!("±{DEPTH_TOLERANCE_UM} µm"),
-            ["target, µm", "gauge, µm", "residual, µm"],
-            v.checks.iter().map(|c| {
-                (
-                    c.target_um,
-                    c.measured_um,
-                    format!("{:+.1}", c.residual_um),
-                    c.passed,
-                )
-            }),
-        );
-    }
-}
-
-fn speed_sections(
-    h: &mut String,
-    points: &[SpeedPoint],
-    fit: Option<&SpeedFit>,
-    verification: Option<&SpeedVerification>,
-) {
-    h.push_str(
-        "<h2>Fit points (identity calibration)</h2><table><tr><th>#</th>\
-                <th>setpoint, rpm</th><th>tachometer, rpm</th><th>residual, %</th></tr>",
-    );
-    for (i, p) in points.iter().enumerate() {
-        let residual = fit
-            .and_then(|f| f.residuals_pct.get(i))
-            .map_or_else(|| "–".to_owned(), |r| format!("{r:+.3}"));
-        let _ = write!(
-            h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{residual}</td></tr>",
-            i + 1,
-            p.setpoint_rpm,
-            p.measured_rpm
-        );
-    }
-    h.push_str("</table>\n");
-    if let Some(f) = fit {
-        let _ = writeln!(
-            h,
-            "<h2>Fit tachometer = (1 + s)·setpoint</h2><table>\
-             <tr><th class=\"l\">s</th><td>{} ppm ({:+.4} %)</td></tr>\
-             <tr><th class=\"l\">largest |residual|</th><td>{:.3} %</td></tr></table>",
-            f.gain_ppm,
-            f.gain * 100.0,
-            f.max_abs_residual_pct
-        );
-    }
-    let plotted: Vec<(f64, f64)> = points
-        .iter()
-        .map(|p| (f64::from(p.setpoint_rpm), p.measured_rpm))
-        .collect();
-    let line = fit.map(|f| (1.0 + f.gain, 0.0));
-    h.push_str("<h2>Measured against set speed</h2>\n");
-    h.push_str(&svg_plot(
-        &plotted,
-        line,
-        "setpoint, rpm",
-        "tachometer, rpm",
-    ));
-    if let Some(v) = verification {
-        verification_table(
-            h,
-            &format!("±{SPEED_TOLERANCE_PCT} %"),
-            ["setpoint, rpm", "tachometer, rpm", "residual, %"],
-            v.checks.iter().map(|c| {
-                (
-                    c.setpoint_rpm,
-                    c.measured_rpm,
-                    format!("{:+.3}", c.residual_pct),
-                    c.passed,
-                )
-            }),
-        );
-    }
-}
-
-/// The verification table: one row per point (target, reading, residual as shown,
-/// passed), with a pass/FAIL column.
-fn verification_table(
-    h: &mut String,
-    tolerance: &str,
-    headers: [&str; 3],
-    rows: impl Iterator<Item = (i32, f64, String, bool)>,
-) {
-    let [target, reading, residual] = headers;
-    let _ = write!(
-        h,
-        "<h2>Verification ({tolerance})</h2><table><tr><th>{target}</th>\
-         <th>{reading}</th><th>{residual}</th><th class=\"l\">result</th></tr>"
-    );
-    for (target, measured, residual, passed) in rows {
-        let (class, word) = if passed {
-            ("l", "pass")
-        } else {
-            ("l bad", "FAIL")
-        };
-        let _ = write!(
-            h,
-            "<tr><td>{target}</td><td>{measured}</td><td>{residual}</td><td class=\"{class}\">{word}</td></tr>"
-        );
-    }
-    h.push_str("</table>\n");
-}
-
-/// A scatter of `(x, y)` points with the identity line (dashed grey) and, if given,
-/// the fitted line `y = slope·x + intercept` (blue), on axes from 0 to a little past
-/// the largest value. Plain shapes only (no `<title>` children), so simple SVG
-/// renderers used for printing draw them too.
-fn svg_plot(
-    points: &[(f64, f64)],
-    line: Option<(f64, f64)>,
-    x_label: &str,
-    y_label: &str,
-) -> String {
-    const W: f64 = 480.0;
-    const H: f64 = 360.0;
-    const M: f64 = 50.0;
-    let finite = points
-        .iter()
-        .filter(|(x, y)| x.is_finite() && y.is_finite());
-    let max = finite.clone().fold(1.0_f64, |m, &(x, y)| m.max(x).max(y)) * 1.05;
-    let sx = |x: f64| M + x / max * (W - 2.0 * M);
-    let sy = |y: f64| H - M - y / max * (H - 2.0 * M);
-    let mut s = String::new();
-    let _ = write!(
-        s,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{W}\" height=\"{H}\" \
-         viewBox=\"0 0 {W} {H}\" role=\"img\" aria-label=\"{y} against {x}\">",
-        x = escape_html(x_label),
-        y = escape_html(y_label)
-    );
-    // Axes.
-    let _ = write!(
-        s,
-        "<line x1=\"{M}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#000\"/>\
-         <line x1=\"{M}\" y1=\"{M}\" x2=\"{M}\" y2=\"{b}\" stroke=\"#000\"/>",
-        b = H - M,
-        r = W - M
-    );
-    let _ = write!(
-        s,
-        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\">{}</text>\
-         <text x=\"14\" y=\"{}\" text-anchor=\"middle\" font-size=\"12\" \
-         transform=\"rotate(-90 14 {})\">{}</text>",
-        W / 2.0,
-        H - 12.0,
-        escape_html(x_label),
-        H / 2.0,
-        H / 2.0,
-        escape_html(y_label)
-    );
-    let _ = write!(
-        s,
-        "<text x=\"{M}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">0</text>\
-         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"middle\">{max:.0}</text>\
-         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">{max:.0}</text>",
-        H - M + 14.0,
-        W - M,
-        H - M + 14.0,
-        M - 4.0,
-        M + 4.0
-    );
-    // Identity line.
-    let _ = write!(
-        s,
-        "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#888\" \
-         stroke-dasharray=\"5,4\"/>",
-        sx(0.0),
-        sy(0.0),
-        sx(max),
-        sy(max)
-    );
-    if let Some((slope, intercept)) = line.filter(|(a, b)| a.is_finite() && b.is_finite()) {
-        let _ = write!(
-            s,
-            "<line x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"#1f5fbf\" \
-             stroke-width=\"1.5\"/>",
-            sx(0.0),
-            sy(intercept),
-            sx(max),
-            sy(slope * max + intercept)
-        );
-    }
-    for &(x, y) in finite {
-        let _ = write!(
-            s,
-            "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"4\" fill=\"#c0392b\"/>",
-            sx(x),
-            sy(y)
-        );
-    }
-    s.push_str("</svg>\n<p>Dashed: identity (no error). Blue: the fit. Dots: measured.</p>\n");
-    s
+    crate::handout::certificate::certificate_page(c)
 }
 
 #[cfg(test)]
@@ -853,14 +489,14 @@ mod tests {
         assert!(page.contains("<div class=\"banner pass\">PASS</div>"));
         assert!(!page.contains("FAIL"));
         for r in DEPTH_FIT_TARGETS_UM {
-            assert!(page.contains(&format!("<td>{r}</td>")), "{r}");
+            assert!(page.contains(&format!("<td class=\"n\">{r}</td>")), "{r}");
         }
         let Measurements::Depth { fit_points, .. } = &cert.measurements else {
             panic!("a depth certificate");
         };
         for p in fit_points {
             assert!(
-                page.contains(&format!("<td>{}</td>", p.measured_um)),
+                page.contains(&format!("<td class=\"n\">{}</td>", p.measured_um)),
                 "{p:?}"
             );
         }
@@ -893,7 +529,8 @@ mod tests {
         assert!(!page.contains("<script>"));
         assert!(!page.contains("<b>S</b>"));
         assert!(!page.contains("<img"));
-        assert!(page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;&amp;&quot;"));
+        // Element text: quotes need no escaping there, `<`, `>`, `&` and `"` are escaped.
+        assert!(page.contains("&lt;script&gt;alert('x')&lt;/script&gt;&amp;&quot;"));
         assert!(page.contains("&lt;b&gt;S&lt;/b&gt;"));
         // The file name keeps only what a serial may hold.
         assert_eq!(file_stem(&cert), "2026-11-24_101500_bSb_depth");

@@ -76,6 +76,16 @@ pub struct SessionSummary {
     pub next_advice: String,
     /// The course of treatment: `acne scars: session 2 of 3–6; next from 2027-01-04`.
     pub course: Option<String>,
+    /// The session's date.
+    pub date: Date,
+    /// The practitioner.
+    pub practitioner: String,
+    /// The indication.
+    pub indication: String,
+    /// Products and lots used, as they stand after corrections.
+    pub lots: Vec<crate::safety::procedure::LotUse>,
+    /// The procedure's steps as they stand: local time `HH:MM` and the step in words.
+    pub steps: Vec<(String, String)>,
 }
 
 /// Figures of a zone that was selected.
@@ -131,6 +141,17 @@ impl Session {
             .map(|f| (f.zone.as_deref().and_then(|z| z.parse().ok()), f))
     }
 
+    /// A time on the session's axis (ms since it opened) as the station's local
+    /// wall-clock time now says it, `HH:MM`.
+    #[must_use]
+    pub fn wall_clock(&self, at_ms: i64) -> String {
+        let since_open_ms = i64::try_from(self.opened_at.elapsed().as_millis()).unwrap_or(0);
+        let ago = jiff::SignedDuration::from_millis(since_open_ms.saturating_sub(at_ms));
+        jiff::Zoned::now()
+            .checked_sub(ago)
+            .map_or_else(|_| "?".to_owned(), |t| t.strftime("%H:%M").to_string())
+    }
+
     /// All needling time so far, ms.
     #[must_use]
     pub fn needling_ms(&self) -> u64 {
@@ -173,6 +194,16 @@ impl Session {
             next_latest: latest,
             next_advice: advice,
             course: self.course.as_ref().map(|c| c.text.clone()),
+            date: self.date,
+            practitioner: self.answers.practitioner.clone(),
+            indication: self.answers.indication.as_str().to_owned(),
+            lots: self.checklist.lots(),
+            steps: self
+                .checklist
+                .effective()
+                .into_iter()
+                .map(|e| (self.wall_clock(e.step.at_ms), e.step.describe()))
+                .collect(),
         }
     }
 }

@@ -1036,16 +1036,24 @@ impl StationApp {
         let (Some(summary), Some(station)) = (&self.summary, &self.station) else {
             return;
         };
-        let path = station
-            .data()
-            .path(&format!("aftercare-{}.txt", summary.session_id));
-        let text = summary_panel::aftercare_sheet(summary);
-        match write_private(&path, &text) {
-            Ok(()) => {
-                self.aftercare_file = Some(path.clone());
-                self.note(format!("aftercare sheet saved: {}", path.display()), false);
+        let (settings, _) = crate::store::StationSettings::load(station.data()).unwrap_or_default();
+        match crate::handout::write_handouts(
+            station.data(),
+            summary,
+            settings.clinic_name.as_deref(),
+        ) {
+            Ok((aftercare, page)) => {
+                self.aftercare_file = Some(aftercare.clone());
+                self.note(
+                    format!(
+                        "hand-outs saved: {} and {}",
+                        aftercare.display(),
+                        page.display()
+                    ),
+                    false,
+                );
             }
-            Err(e) => self.note(format!("cannot save the aftercare sheet: {e}"), true),
+            Err(e) => self.note(format!("cannot save the hand-outs: {e}"), true),
         }
     }
 
@@ -1347,19 +1355,6 @@ fn log_ui(ui: &mut egui::Ui, log: &VecDeque<LogLine>) {
 }
 
 /// Writes a file only its owner can read: it names a client.
-fn write_private(path: &std::path::Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    file.write_all(text.as_bytes())?;
-    file.sync_all()
-}
-
 impl eframe::App for StationApp {
     fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.frames.count(ctx);
@@ -1591,18 +1586,18 @@ mod tests {
         step_until(&mut h, "the summary", |h| {
             h.query_by_label("Session summary").is_some()
         });
-        h.get_by_label("Save aftercare sheet").click();
+        h.get_by_label("Save hand-outs").click();
         step_until(&mut h, "the saved sheet", |h| {
             h.query_by_label_contains("Saved: ").is_some()
         });
-        let sheet = std::fs::read_dir(dir.path())
-            .expect("data dir")
+        let sheet = std::fs::read_dir(dir.path().join(crate::handout::HANDOUTS_DIR))
+            .expect("the hand-outs folder")
             .filter_map(Result::ok)
-            .find(|e| e.file_name().to_string_lossy().starts_with("aftercare-"))
-            .expect("an aftercare file");
+            .find(|e| e.file_name().to_string_lossy().ends_with("_aftercare.html"))
+            .expect("an aftercare page");
         let text = std::fs::read_to_string(sheet.path()).expect("readable");
         assert!(
-            text.contains("sunscreen") && text.contains("Next session"),
+            text.contains("sunscreen") && text.contains("Next session") && text.contains("cheeks"),
             "{text}"
         );
         let mode = sheet.metadata().expect("metadata").permissions().mode() & 0o777;

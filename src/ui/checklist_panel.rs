@@ -375,7 +375,7 @@ fn recorded_ui(
         .show(ui, |ui| {
             for e in entries {
                 ui.label(e.number.to_string());
-                ui.label(wall_clock(session, e.at_ms));
+                ui.label(session.wall_clock(e.at_ms));
                 ui.add(egui::Label::new(format!("{} (by {})", e.describe(), e.by)).wrap());
                 ui.end_row();
             }
@@ -431,13 +431,4 @@ fn recorded_ui(
         state.correct_reason.clear();
         state.correct_lot.clear();
     }
-}
-
-/// A time on the session's axis as the station's local wall clock, `HH:MM`.
-fn wall_clock(session: &Session, at_ms: i64) -> String {
-    let since_open_ms = i64::try_from(session.opened_at.elapsed().as_millis()).unwrap_or(0);
-    let ago = jiff::SignedDuration::from_millis(since_open_ms - at_ms);
-    jiff::Zoned::now()
-        .checked_sub(ago)
-        .map_or_else(|_| "?".to_owned(), |t| t.strftime("%H:%M").to_string())
 }

@@ -494,6 +494,20 @@ fn end_session_by(station: &mut Station, out: &mut Printer, ended_by: Option<Str
             if let Some(course) = &summary.course {
                 out.line(&format!("aftercare: course: {course}"));
             }
+            // The printable hand-outs the client takes home.
+            let (settings, _) =
+                crate::store::StationSettings::load(station.data()).unwrap_or_default();
+            match crate::handout::write_handouts(
+                station.data(),
+                &summary,
+                settings.clinic_name.as_deref(),
+            ) {
+                Ok((aftercare, page)) => {
+                    out.line(&format!("summary: handout={}", aftercare.display()));
+                    out.line(&format!("summary: handout={}", page.display()));
+                }
+                Err(e) => out.line(&format!("warning: the hand-outs could not be written: {e}")),
+            }
         }
         Err(e) => out.line(&format!("refused: {e}")),
     }

@@ -1,7 +1,7 @@
-//! End of session: the summary per zone, the aftercare sheet and the next session's
-//! dates, shown and saved as a file the client can be given.
+//! End of session: the summary per zone, the aftercare and the next session's dates,
+//! shown, and saved as the printable hand-outs the client takes home
+//! ([`crate::handout`]: the aftercare sheet and the session summary).
 
-use std::fmt::Write as _;
 use std::path::Path;
 
 use egui::RichText;
@@ -9,21 +9,6 @@ use egui::RichText;
 use super::commands::UiCommand;
 use crate::safety::interlock::mm;
 use crate::station::session::SessionSummary;
-
-/// The aftercare sheet as plain text, for the client.
-#[must_use]
-pub fn aftercare_sheet(summary: &SessionSummary) -> String {
-    let mut text = String::new();
-    let _ = writeln!(text, "Aftercare after your microneedling session");
-    let _ = writeln!(text, "Session {} ({})", summary.session_id, summary.client);
-    let _ = writeln!(text);
-    for line in &summary.aftercare {
-        let _ = writeln!(text, "- {line}");
-    }
-    let _ = writeln!(text);
-    let _ = writeln!(text, "{}", summary.next_advice);
-    text
-}
 
 /// Draws the summary window.
 pub fn summary_window_ui(
@@ -74,9 +59,16 @@ pub fn summary_window_ui(
                 ui.label(format!("• {line}"));
             }
             ui.label(RichText::new(&summary.next_advice).strong());
+            if let Some(course) = &summary.course {
+                ui.label(format!("Course: {course}"));
+            }
             ui.separator();
             ui.horizontal(|ui| {
-                if ui.button("Save aftercare sheet").clicked() {
+                if ui
+                    .button("Save hand-outs")
+                    .on_hover_text("The aftercare sheet and the session summary, as pages to print")
+                    .clicked()
+                {
                     commands.push(UiCommand::SaveAftercare);
                 }
                 if ui.button("Close").clicked() {
