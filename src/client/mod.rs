@@ -102,7 +102,20 @@ impl ClientFile {
     /// The file of `client` from the data folder's records and amendments, on `today`.
     #[must_use]
     pub fn open(data: &DataDir, client: &str, today: Date) -> ClientFile {
-        let library = Library::scan(&data.path(SESSIONS_DIR));
+        Self::open_with(&mut Library::default(), data, client, today)
+    }
+
+    /// [`Self::open`] with a library kept from an earlier read: only records that are
+    /// new or changed since are read (the window keeps one for its screens).
+    #[must_use]
+    pub fn open_with(
+        library: &mut Library,
+        data: &DataDir,
+        client: &str,
+        today: Date,
+    ) -> ClientFile {
+        library.refresh(&data.path(SESSIONS_DIR));
+        let library = &*library;
         let mut warnings = library.warnings.clone();
         let amendments = match amendments::read_all(data) {
             Ok(loaded) => {
@@ -114,7 +127,7 @@ impl ClientFile {
                 Vec::new()
             }
         };
-        let mut file = Self::build(&library, &amendments, client, today);
+        let mut file = Self::build(library, &amendments, client, today);
         file.warnings = warnings;
         file
     }

@@ -292,6 +292,18 @@ impl StepEntry {
     /// The step in words, without its time: `numbing cream applied: EMLA, lot L-1`.
     #[must_use]
     pub fn describe(&self) -> String {
+        let details = self.details();
+        if details.is_empty() {
+            self.kind().label().to_owned()
+        } else {
+            format!("{}: {details}", self.kind().label())
+        }
+    }
+
+    /// Its fields in words, without its kind: `EMLA, lot L-1` (empty for a step that
+    /// has none).
+    #[must_use]
+    pub fn details(&self) -> String {
         let mut parts = Vec::new();
         if let Some(c) = self.corrects {
             parts.push(if self.void {
@@ -324,11 +336,7 @@ impl StepEntry {
         if self.lidocaine_confirmed {
             parts.push("lidocaine sensitivity confirmed".to_owned());
         }
-        if parts.is_empty() {
-            self.kind().label().to_owned()
-        } else {
-            format!("{}: {}", self.kind().label(), parts.join(", "))
-        }
+        parts.join(", ")
     }
 }
 
@@ -891,7 +899,7 @@ impl Item {
         match step {
             Some(s) => Self {
                 required,
-                ..Self::done(label, s.at_ms, format!("by {}", s.by))
+                ..Self::done(label, s.at_ms, s.details())
             },
             None => Self::pending(label, required, String::new()),
         }
@@ -929,7 +937,7 @@ fn numbing_item(effective: &[Effective], now_ms: i64, settings: ProcedureSetting
             };
             item.detail = format!(
                 "{}; on for {} ({window}); record its removal before needling",
-                last.describe(),
+                last.details(),
                 countdown(on_ms)
             );
         }
@@ -944,7 +952,7 @@ fn numbing_item(effective: &[Effective], now_ms: i64, settings: ProcedureSetting
             } else {
                 ItemState::Done
             };
-            let product = applied.map(|a| a.describe()).unwrap_or_default();
+            let product = applied.map(|a| a.details()).unwrap_or_default();
             item.detail = if contact_ms < settings.min_contact_ms() {
                 format!(
                     "{product}; removed after {}, under the {} min minimum: apply again, or \

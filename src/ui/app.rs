@@ -146,6 +146,8 @@ pub struct StationApp {
     client_file: client_file_panel::ClientFileState,
     /// The lot search screen.
     lot_search: lot_search_panel::LotSearchState,
+    /// The records as the client file and the lot search last read them.
+    records: client_file_panel::SharedLibrary,
     /// The technician dialog (PIN).
     technician: technician_panel::TechnicianState,
     /// The calibration wizard's choices and typed reading.
@@ -278,6 +280,7 @@ impl StationApp {
             checklist: checklist_panel::ChecklistState::default(),
             client_file: client_file_panel::ClientFileState::default(),
             lot_search: lot_search_panel::LotSearchState::default(),
+            records: client_file_panel::SharedLibrary::default(),
             technician: technician_panel::TechnicianState::default(),
             calibration: calibration_panel::CalibrationPanelState::default(),
             sim_config: None,
@@ -960,7 +963,7 @@ impl StationApp {
                 Some(root) => {
                     self.library.close();
                     self.lot_search.close();
-                    self.client_file.show(client, root);
+                    self.client_file.show(client, root, &self.records);
                 }
                 None => self.note("no data folder to read the client file from".into(), true),
             },
@@ -976,8 +979,10 @@ impl StationApp {
                 Some(root) => {
                     self.library.close();
                     self.client_file.close();
-                    self.lot_search
-                        .show(root.join(crate::record::writer::SESSIONS_DIR));
+                    self.lot_search.show(
+                        root.join(crate::record::writer::SESSIONS_DIR),
+                        &self.records,
+                    );
                 }
                 None => self.note("no data folder to search".into(), true),
             },

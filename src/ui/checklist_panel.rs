@@ -76,7 +76,7 @@ pub fn checklist_ui(
         .striped(true)
         .show(ui, |ui| {
             for item in &items {
-                item_row(ui, item);
+                item_row(ui, session, item);
             }
         });
     ui.add_space(4.0);
@@ -105,7 +105,7 @@ pub fn checklist_ui(
     .show(ui, |ui| recorded_ui(ui, session, state, commands));
 }
 
-fn item_row(ui: &mut egui::Ui, item: &Item) {
+fn item_row(ui: &mut egui::Ui, session: &Session, item: &Item) {
     let (word, color) = match &item.state {
         ItemState::Pending if item.required => ("MISSING".to_owned(), theme::ALARM_MEDIUM),
         ItemState::Pending => ("—".to_owned(), ui.visuals().weak_text_color()),
@@ -118,11 +118,13 @@ fn item_row(ui: &mut egui::Ui, item: &Item) {
         ItemState::Waived => ("waived".to_owned(), theme::OK),
     };
     ui.label(RichText::new(word).strong().color(color));
-    let text = if item.detail.is_empty() {
-        item.label.clone()
-    } else {
-        format!("{}: {}", item.label, item.detail)
-    };
+    let mut text = item.label.clone();
+    if let Some(at_ms) = item.at_ms.filter(|_| item.state != ItemState::Pending) {
+        text = format!("{text} {}", session.wall_clock(at_ms));
+    }
+    if !item.detail.is_empty() {
+        text = format!("{text}: {}", item.detail);
+    }
     ui.add(egui::Label::new(text).wrap());
     ui.end_row();
 }

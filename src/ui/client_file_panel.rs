@@ -11,12 +11,19 @@
 
 use std::path::PathBuf;
 use std::sync::mpsc::{self, Receiver, TryRecvError};
+use std::sync::{Arc, Mutex};
 
 use egui::RichText;
 
 use super::commands::UiCommand;
 use super::theme;
 use crate::client::ClientFile;
+use crate::record::Library;
+
+/// The records as last read, kept by the window for its client file and lot search:
+/// each use reads only the records that are new or changed since
+/// ([`Library::refresh`]), on a background thread.
+pub type SharedLibrary = Arc<Mutex<Library>>;
 use crate::store::DataDir;
 use crate::store::amendments::{KINDS, SEVERITIES};
 
@@ -27,6 +34,7 @@ pub struct ClientFileState {
     data_root: Option<PathBuf>,
     loading: Option<Receiver<ClientFile>>,
     file: Option<ClientFile>,
+    library: SharedLibrary,
     /// The amendment form: which session.
     pub amend_session: Option<String>,
     /// ... what kind.
@@ -40,10 +48,12 @@ pub struct ClientFileState {
 }
 
 impl ClientFileState {
-    /// Shows `client`'s file from the data folder at `data_root`, read afresh.
-    pub fn show(&mut self, client: String, data_root: PathBuf) {
+    /// Shows `client`'s file from the data folder at `data_root`, read afresh, with
+    /// the records kept in `library`.
+    pub fn show(&mut self, client: String, data_root: PathBuf, library: &SharedLibrary) {
         self.client = Some(client);
         self.data_root = Some(data_root);
+        self.library = Arc::clone(library);
         self.reload();
     }
 
@@ -53,11 +63,24 @@ impl ClientFileState {
             return;
         };
         let (tx, rx) = mpsc::channel();
+        let library = Arc::clone(&self.library);
         let spawned = std::thread::Builder::new()
             .name("client-file".into())
             .spawn(move || {
                 let file = match DataDir::open(&root) {
-                    Ok(data) => ClientFile::open(&data, &client, jiff::Zoned::now().date()),
+                    Ok(data) => {
+                        // A thread that panicked while holding it left a library that is
+                        // still a valid (if older) read: refresh brings it up to date.
+                        let mut library = library
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        ClientFile::open_with(
+                            &mut library,
+                            &data,
+                            &client,
+                            jiff::Zoned::now().date(),
+                        )
+                    }
                     Err(e) => ClientFile {
                         client,
                         sessions: Vec::new(),
@@ -185,6 +208,7 @@ fn sessions_ui(
     ui.strong(format!("Sessions ({})", file.sessions.len()));
     egui::Grid::new("client_sessions")
         .striped(true)
+        .min_col_width(90.0)
         .num_columns(5)
         .show(ui, |ui| {
             for h in [
@@ -212,13 +236,17 @@ fn sessions_ui(
                     .zones
                     .iter()
                     .map(|z| {
-                        format!(
-                            "{} {} {}:{:02}",
-                            z.zone,
-                            crate::safety::interlock::mm(i64::from(z.max_depth_um)),
-                            z.needling_ms / 60_000,
-                            z.needling_ms / 1000 % 60
-                        )
+                        if z.passes == 0 && z.needling_ms == 0 {
+                            format!("{} (selected, not needled)", z.zone)
+                        } else {
+                            format!(
+                                "{} {} {}:{:02}",
+                                z.zone,
+                                crate::safety::interlock::mm(i64::from(z.max_depth_um)),
+                                z.needling_ms / 60_000,
+                                z.needling_ms / 1000 % 60
+                            )
+                        }
                     })
                     .collect();
                 ui.label(if zones.is_empty() {

@@ -8,7 +8,6 @@ use std::sync::mpsc::{self, Receiver, TryRecvError};
 use super::commands::UiCommand;
 use super::theme;
 use crate::client::{LotHit, lot_query};
-use crate::record::Library;
 
 /// The screen's state.
 #[derive(Debug, Default)]
@@ -19,6 +18,7 @@ pub struct LotSearchState {
     pub query: String,
     searching: Option<Receiver<LotAnswer>>,
     result: Option<LotAnswer>,
+    library: super::client_file_panel::SharedLibrary,
 }
 
 /// A search's answer.
@@ -35,10 +35,15 @@ struct LotAnswer {
 }
 
 impl LotSearchState {
-    /// Shows the screen for the records in `sessions_dir`.
-    pub fn show(&mut self, sessions_dir: PathBuf) {
+    /// Shows the screen for the records in `sessions_dir`, kept in `library`.
+    pub fn show(
+        &mut self,
+        sessions_dir: PathBuf,
+        library: &super::client_file_panel::SharedLibrary,
+    ) {
         self.open = true;
         self.sessions_dir = Some(sessions_dir);
+        self.library = std::sync::Arc::clone(library);
     }
 
     /// Searches for `lot`, in the background.
@@ -47,16 +52,20 @@ impl LotSearchState {
             return;
         };
         let (tx, rx) = mpsc::channel();
+        let library = std::sync::Arc::clone(&self.library);
         let spawned = std::thread::Builder::new()
             .name("lot-search".into())
             .spawn(move || {
-                let library = Library::scan(&dir);
+                let mut library = library
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                library.refresh(&dir);
                 let hits = lot_query(&library, &lot);
                 let _ = tx.send(LotAnswer {
                     lot,
                     hits,
                     records: library.entries.len(),
-                    warnings: library.warnings,
+                    warnings: library.warnings.clone(),
                 });
             });
         if spawned.is_ok() {
