@@ -260,6 +260,15 @@ fn an_amendment_never_changes_the_records_bytes_and_the_report_shows_it() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("Amendments (added after the session"), "{out}");
     assert!(out.contains("redness_persistent"), "{out}");
+    // Replay shows them too: the background open reads them beside the record.
+    let mut loading = punctum::replay::open::Loading::start(path.clone()).expect("starts");
+    match loading.wait(std::time::Duration::from_secs(10)) {
+        Some(punctum::replay::open::LoadOutcome::Opened(replay)) => {
+            assert_eq!(replay.amendments().len(), 1);
+            assert_eq!(replay.amendments()[0].kind, "redness_persistent");
+        }
+        other => panic!("the replay did not open: {other:?}"),
+    }
     let file = ClientFile::open(
         &punctum::store::DataDir::open(&data).expect("data"),
         &plans[2].client,

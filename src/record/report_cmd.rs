@@ -55,26 +55,14 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     drop(rec);
     // The session's amendments live in its data folder's client file: the record's
     // folder is `<data>/sessions/`.
-    if let Some(data) = args
-        .file
-        .parent()
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n == super::writer::SESSIONS_DIR)
-        })
-        .and_then(std::path::Path::parent)
-        .filter(|d| d.join(crate::store::amendments::AMENDMENTS_FILE).exists())
-        .and_then(|d| crate::store::DataDir::open(d).ok())
-    {
-        match crate::store::amendments::for_session(&data, &report.session_id) {
-            Ok(found) => report = report.with_amendments(found),
-            Err(e) => {
-                let _ = writeln!(
-                    std::io::stderr(),
-                    "punctum: warning: {}",
-                    crate::text::shown(&e.to_string())
-                );
-            }
+    match crate::store::amendments::beside_record(&args.file, &report.session_id) {
+        Ok(found) => report = report.with_amendments(found),
+        Err(e) => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "punctum: warning: the amendments cannot be read: {}",
+                crate::text::shown(&e)
+            );
         }
     }
     let text = if args.json {

@@ -82,6 +82,7 @@ pub struct Replay {
     events: Vec<TimelineEvent>,
     transport: Transport,
     notes: Vec<String>,
+    amendments: Vec<crate::store::amendments::Amendment>,
 }
 
 impl std::fmt::Debug for Replay {
@@ -96,6 +97,23 @@ impl std::fmt::Debug for Replay {
 }
 
 impl Replay {
+    /// The session's follow-up and adverse events, from its client's file (added
+    /// after the session; the record is unchanged).
+    #[must_use]
+    pub fn amendments(&self) -> &[crate::store::amendments::Amendment] {
+        &self.amendments
+    }
+
+    /// Adds a note about the replay itself (shown with the loader's warnings).
+    pub fn add_note(&mut self, note: String) {
+        self.notes.push(note);
+    }
+
+    /// Gives the replay its session's amendments (`open` reads them).
+    pub fn set_amendments(&mut self, amendments: Vec<crate::store::amendments::Amendment>) {
+        self.amendments = amendments;
+    }
+
     /// A replay of `recording`, paused at its start, at 1×. Builds the plots' series
     /// and the index: O(samples), once (the README's figures give the time for a
     /// 30-minute session at 1000 Hz; `cargo bench --bench replay`).
@@ -138,6 +156,7 @@ impl Replay {
             events,
             transport,
             notes,
+            amendments: Vec::new(),
         }
     }
 

@@ -212,7 +212,14 @@ fn load(path: &Path, shared: &Shared) -> LoadOutcome {
     match result {
         Ok(recording) => {
             shared.phase.store(PHASE_INDEXING, Ordering::Relaxed);
-            let replay = Replay::new(recording);
+            let session_id = recording.header.session_id.clone();
+            let mut replay = Replay::new(recording);
+            // Added after the session, in its client's file beside the record; a file
+            // that cannot be read costs only them, and says so.
+            match crate::store::amendments::beside_record(path, &session_id) {
+                Ok(found) => replay.set_amendments(found),
+                Err(e) => replay.add_note(format!("the amendments cannot be read: {e}")),
+            }
             if shared.cancel.load(Ordering::Relaxed) {
                 LoadOutcome::Cancelled
             } else {

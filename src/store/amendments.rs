@@ -110,6 +110,28 @@ pub fn read_all(dir: &DataDir) -> Result<Loaded<Amendment>, StoreError> {
     jsonl::read_all(&dir.path(AMENDMENTS_FILE))
 }
 
+/// The amendments of `session_id` whose record is at `record` (in a data folder's
+/// `sessions/`): read from that data folder. `Ok(empty)` for a record outside a data
+/// folder, or a folder with no amendments.
+///
+/// # Errors
+/// The amendments file exists but cannot be read: why.
+pub fn beside_record(record: &std::path::Path, session_id: &str) -> Result<Vec<Amendment>, String> {
+    let Some(root) = record
+        .parent()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n == crate::record::writer::SESSIONS_DIR)
+        })
+        .and_then(std::path::Path::parent)
+        .filter(|d| d.join(AMENDMENTS_FILE).exists())
+    else {
+        return Ok(Vec::new());
+    };
+    let data = DataDir::open(root).map_err(|e| e.to_string())?;
+    for_session(&data, session_id).map_err(|e| e.to_string())
+}
+
 /// The amendments of `session_id`, in the order added (bad lines skipped).
 pub fn for_session(dir: &DataDir, session_id: &str) -> Result<Vec<Amendment>, StoreError> {
     Ok(read_all(dir)?

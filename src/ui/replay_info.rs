@@ -158,6 +158,22 @@ pub fn header_ui(
     } else {
         ui.small("no line warnings");
     }
+    if !replay.amendments().is_empty() {
+        ui.label(
+            RichText::new(format!(
+                "Follow-up added after the session ({})",
+                replay.amendments().len()
+            ))
+            .strong()
+            .color(theme::WARN),
+        );
+        for a in replay.amendments() {
+            ui.label(crate::text::shown(&format!(
+                "{} {} ({}) by {}: {}",
+                a.date, a.kind, a.severity, a.by, a.note
+            )));
+        }
+    }
     ui.separator();
     events_ui(ui, replay, events, commands);
 }
