@@ -310,14 +310,59 @@ impl Library {
             }
         }
         paths.sort();
+        let mut to_read = Vec::new();
         for path in paths {
             if let Some(entry) = known.remove(&path)
                 && std::fs::metadata(&path).is_ok_and(|m| m.len() == entry.bytes)
             {
                 library.entries.push(entry);
-                continue;
+            } else {
+                to_read.push(path);
             }
-            match SessionEntry::read(&path) {
+        }
+        // Records are read on the machine's cores (at most 4), each thread a share of
+        // the files in order: an interrupted record is read whole, and those dominate.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 4)
+            .min(to_read.len().max(1));
+        let share = to_read.len().div_ceil(threads).max(1);
+        let results: Vec<Vec<Result<(SessionEntry, Vec<String>), LibraryError>>> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = to_read
+                    .chunks(share)
+                    .map(|chunk| {
+                        std::thread::Builder::new()
+                            .name("library-read".into())
+                            .spawn_scoped(scope, move || {
+                                chunk.iter().map(|p| SessionEntry::read(p)).collect()
+                            })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .zip(to_read.chunks(share))
+                    .map(|(handle, chunk)| match handle {
+                        // A thread that cannot start: its share is read here.
+                        Err(_) => chunk.iter().map(|p| SessionEntry::read(p)).collect(),
+                        Ok(h) => h.join().unwrap_or_else(|_| {
+                            chunk
+                                .iter()
+                                .map(|p| {
+                                    Err(LibraryError::Tail {
+                                        path: p.clone(),
+                                        source: std::io::Error::other(
+                                            "reading it stopped unexpectedly",
+                                        ),
+                                    })
+                                })
+                                .collect()
+                        }),
+                    })
+                    .collect()
+            });
+        for result in results.into_iter().flatten() {
+            match result {
                 Ok((entry, problems)) => {
                     library.entries.push(entry);
                     library.warnings.extend(problems);

@@ -247,6 +247,11 @@ impl StationApp {
         if let Some(warning) = volume_warning {
             app.note(warning, true);
         }
+        // The records read once in the background now, so that the first client file
+        // or lot search reads only what changed since.
+        if let Some(data) = &data {
+            client_file_panel::warm(&app.records, data.path(crate::record::writer::SESSIONS_DIR));
+        }
         app
     }
 

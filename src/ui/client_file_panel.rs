@@ -27,6 +27,21 @@ pub type SharedLibrary = Arc<Mutex<Library>>;
 use crate::store::DataDir;
 use crate::store::amendments::{KINDS, SEVERITIES};
 
+/// Reads the records in `sessions_dir` into `library` on a background thread (the
+/// window's start), so that its first use reads only what changed since.
+pub fn warm(library: &SharedLibrary, sessions_dir: PathBuf) {
+    let library = Arc::clone(library);
+    // A thread that cannot start only costs the head start.
+    let _ = std::thread::Builder::new()
+        .name("records-warm".into())
+        .spawn(move || {
+            library
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .refresh(&sessions_dir);
+        });
+}
+
 /// The screen's state.
 #[derive(Debug, Default)]
 pub struct ClientFileState {
