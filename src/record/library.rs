@@ -245,6 +245,9 @@ fn summary_in_tail(mut file: &File, header_end: u64) -> std::io::Result<Option<S
     Ok(None)
 }
 
+/// One record read: its entry and the problems found, or why it could not be.
+type EntryRead = Result<(SessionEntry, Vec<String>), LibraryError>;
+
 /// The records in a data folder's `sessions/`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Library {
@@ -327,40 +330,39 @@ impl Library {
             .clamp(1, 4)
             .min(to_read.len().max(1));
         let share = to_read.len().div_ceil(threads).max(1);
-        let results: Vec<Vec<Result<(SessionEntry, Vec<String>), LibraryError>>> =
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = to_read
-                    .chunks(share)
-                    .map(|chunk| {
-                        std::thread::Builder::new()
-                            .name("library-read".into())
-                            .spawn_scoped(scope, move || {
-                                chunk.iter().map(|p| SessionEntry::read(p)).collect()
-                            })
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .zip(to_read.chunks(share))
-                    .map(|(handle, chunk)| match handle {
-                        // A thread that cannot start: its share is read here.
-                        Err(_) => chunk.iter().map(|p| SessionEntry::read(p)).collect(),
-                        Ok(h) => h.join().unwrap_or_else(|_| {
-                            chunk
-                                .iter()
-                                .map(|p| {
-                                    Err(LibraryError::Tail {
-                                        path: p.clone(),
-                                        source: std::io::Error::other(
-                                            "reading it stopped unexpectedly",
-                                        ),
-                                    })
+        let results: Vec<Vec<EntryRead>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = to_read
+                .chunks(share)
+                .map(|chunk| {
+                    std::thread::Builder::new()
+                        .name("library-read".into())
+                        .spawn_scoped(scope, move || {
+                            chunk.iter().map(|p| SessionEntry::read(p)).collect()
+                        })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .zip(to_read.chunks(share))
+                .map(|(handle, chunk)| match handle {
+                    // A thread that cannot start: its share is read here.
+                    Err(_) => chunk.iter().map(|p| SessionEntry::read(p)).collect(),
+                    Ok(h) => h.join().unwrap_or_else(|_| {
+                        chunk
+                            .iter()
+                            .map(|p| {
+                                Err(LibraryError::Tail {
+                                    path: p.clone(),
+                                    source: std::io::Error::other(
+                                        "reading it stopped unexpectedly",
+                                    ),
                                 })
-                                .collect()
-                        }),
-                    })
-                    .collect()
-            });
+                            })
+                            .collect()
+                    }),
+                })
+                .collect()
+        });
         for result in results.into_iter().flatten() {
             match result {
                 Ok((entry, problems)) => {
