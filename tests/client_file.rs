@@ -82,6 +82,21 @@ fn the_client_file_and_the_lot_search_cover_every_readable_record() {
             .all(|h| expected.contains(&h.session_id) && h.kind == "serum")
     );
 
+    // A record copied under another name counts once, and is named.
+    let copy = sessions.join("zz_copy.jsonl");
+    std::fs::copy(sessions.join(mine[0].file_name()), &copy).expect("copy");
+    let library = Library::scan(&sessions);
+    assert_eq!(library.entries.len(), 300, "the copy is left out");
+    assert!(
+        library
+            .warnings
+            .iter()
+            .any(|w| w.contains("zz_copy.jsonl") && w.contains("left out")),
+        "{:?}",
+        library.warnings
+    );
+    std::fs::remove_file(&copy).expect("remove");
+
     // The same through the real binary.
     let dir = data.to_str().expect("utf-8");
     let (code, out, err) = punctum(&["lots", "CART-7", "--data-dir", dir]);
@@ -108,6 +123,11 @@ fn the_client_file_and_the_lot_search_cover_every_readable_record() {
     let (code, _, err) = punctum(&["client", "C-9999", "--data-dir", dir]);
     assert_eq!(code, 1);
     assert!(err.contains("no session of client C-9999"), "{err}");
+    let nowhere = tmp.path().join("nowhere");
+    let (code, _, err) = punctum(&["lots", "X", "--data-dir", nowhere.to_str().expect("utf-8")]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no data folder at"), "{err}");
+    assert!(!nowhere.exists(), "reading creates no folder");
 }
 
 #[test]

@@ -167,14 +167,69 @@ fn a_lidocaine_sensitive_client_needs_a_deliberate_confirmation() {
     assert_eq!(c.expect_result(), "ok");
     let ok = c.run("step numbing EMLA L-1 confirm-lidocaine");
     assert!(ok.contains("lidocaine sensitivity confirmed"), "{ok}");
-    // No numbing, with a reason, also opens the way (after cleansing).
+    // The client then declines before the cream goes on (step 1 void): no numbing,
+    // with a reason, opens the way (after cleansing).
     assert!(
-        c.run("step no-numbing client declined")
+        c.run("step correct 1 void declined before it went on")
             .starts_with("ok: step 2")
     );
-    assert!(c.run("step cleanse").starts_with("ok: step 3"));
+    assert!(
+        c.run("step no-numbing client declined")
+            .starts_with("ok: step 3")
+    );
+    assert!(c.run("step cleanse").starts_with("ok: step 4"));
     assert_eq!(c.run("zone forehead"), "ok");
     assert_eq!(c.run("depth 0.3"), "ok");
+    assert_eq!(c.run("start"), "ok");
+    let (status, _) = c.finish();
+    assert!(status.success());
+}
+
+#[test]
+fn tricks_that_would_start_the_needle_early_are_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = calibrated_pen(dir.path());
+    let mut c = Console::start(&pen.port_path(), &dir.path().join("data"));
+    open_session_unprepared(&mut c, dir.path(), "C-0044");
+    // A time later than now is not quietly taken as yesterday's.
+    let later = jiff::Zoned::now()
+        .checked_add(jiff::Span::new().minutes(60))
+        .expect("a time")
+        .strftime("%H:%M")
+        .to_string();
+    let refused = c.run(&format!("step cleanse at {later}"));
+    assert!(
+        refused.contains("is later than now") || refused.contains("more than 180 min ago"),
+        "{refused}"
+    );
+    assert!(c.run("step cleanse").starts_with("ok: step 1"));
+    // A keyword where a value belongs.
+    let refused = c.run("step numbing EMLA confirm-lidocaine");
+    assert!(refused.contains("a value is missing"), "{refused}");
+    // No numbing over a cream recorded as on.
+    assert!(c.run("step numbing EMLA L-1").starts_with("ok: step 2"));
+    let refused = c.run("step no-numbing changed mind");
+    assert!(refused.contains("recorded as on (step 2)"), "{refused}");
+    assert!(
+        c.run("step correct 2 void never applied")
+            .starts_with("ok: step 3")
+    );
+    assert!(
+        c.run("step no-numbing client declined")
+            .starts_with("ok: step 4")
+    );
+    // A test spot whose reaction is not read holds the needle.
+    assert!(c.run("step test-spot cheeks 0.5").starts_with("ok: step 5"));
+    assert_eq!(c.run("zone cheeks"), "ok");
+    assert_eq!(c.run("depth 0.5"), "ok");
+    let refused = c.run("start");
+    assert!(refused.ends_with("(test_spot_pending)"), "{refused}");
+    assert_eq!(runs(&pen), 0, "no RUN reached the pen");
+    // Voided, the spot no longer holds it.
+    assert!(
+        c.run("step correct 5 void made on the wrong client")
+            .starts_with("ok: step 6")
+    );
     assert_eq!(c.run("start"), "ok");
     let (status, _) = c.finish();
     assert!(status.success());

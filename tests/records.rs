@@ -136,7 +136,7 @@ fn a_console_session_is_recorded_whole_and_every_line_validates_against_the_sche
         "step serum HA S-1",
         "step cartridge-lot CL-1",
         "step correct 2 lot L-2 because mistyped",
-        "step correct 6 void recorded twice",
+        "step correct 5 void made on the wrong client",
         &at_correction,
     ] {
         let answer = console.run(step);

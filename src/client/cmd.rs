@@ -76,9 +76,20 @@ fn print(text: &str) -> anyhow::Result<()> {
         .context("cannot write to stdout")
 }
 
+/// The data folder to read: `dir`, else the default; an error when it does not exist
+/// (reading never creates one).
+fn existing_data_dir(dir: Option<&std::path::Path>) -> anyhow::Result<crate::store::DataDir> {
+    let root = dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(crate::store::DataDir::default_root)
+        .context("no data folder: give --data-dir")?;
+    anyhow::ensure!(root.is_dir(), "no data folder at {}", root.display());
+    crate::station::setup::open_data_dir(Some(&root))
+}
+
 /// Runs `punctum client`.
 pub fn run_client(args: &ClientArgs) -> anyhow::Result<ExitCode> {
-    let data = crate::station::setup::open_data_dir(args.data_dir.as_deref())?;
+    let data = existing_data_dir(args.data_dir.as_deref())?;
     let file = ClientFile::open(&data, &args.client, jiff::Zoned::now().date());
     if args.json {
         let mut json = serde_json::to_string_pretty(&file).context("cannot encode the file")?;
@@ -101,7 +112,7 @@ pub fn run_client(args: &ClientArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `punctum lots`: exit 0 with the uses, 1 when none.
 pub fn run_lots(args: &LotsArgs) -> anyhow::Result<ExitCode> {
-    let data = crate::station::setup::open_data_dir(args.data_dir.as_deref())?;
+    let data = existing_data_dir(args.data_dir.as_deref())?;
     let library = Library::scan(&data.path(super::SESSIONS_DIR));
     for w in &library.warnings {
         let _ = writeln!(
@@ -126,9 +137,10 @@ pub fn run_lots(args: &LotsArgs) -> anyhow::Result<ExitCode> {
         for h in &hits {
             let _ = writeln!(
                 text,
-                "- {} {} client {} session {} by {}: {} {}",
+                "- {} {} lot {} client {} session {} by {}: {} {}",
                 h.date.map_or_else(|| "?".to_owned(), |d| d.to_string()),
                 h.kind,
+                crate::text::shown(&h.lot),
                 crate::text::shown(&h.client),
                 crate::text::shown(&h.session_id),
                 crate::text::shown(&h.practitioner),
@@ -147,8 +159,9 @@ pub fn run_lots(args: &LotsArgs) -> anyhow::Result<ExitCode> {
 
 /// Runs `punctum amend`.
 pub fn run_amend(args: &AmendArgs) -> anyhow::Result<ExitCode> {
-    let data = crate::station::setup::open_data_dir(args.data_dir.as_deref())?;
+    let data = existing_data_dir(args.data_dir.as_deref())?;
     let by = crate::station::setup::operator(args.by.as_deref());
+    anyhow::ensure!(!by.trim().is_empty(), "--by is empty: say who adds it");
     let amendment = add_amendment(
         &data,
         &args.session,

@@ -49,6 +49,8 @@ pub struct ClientSession {
     pub interrupted: bool,
     /// Recorded on the built-in simulated pen.
     pub simulated: bool,
+    /// The session is open now at this station (its record has no summary yet).
+    pub open_now: bool,
     /// All needling time, ms.
     pub needling_ms: u64,
     /// Follow-up and adverse events added since, in the order added.
@@ -168,6 +170,19 @@ impl ClientFile {
         }
     }
 
+    /// Marks the session open now at this station: its record has no summary yet
+    /// because it is still being written, not because it was interrupted.
+    pub fn mark_open(&mut self, session_id: &str) {
+        for s in self
+            .sessions
+            .iter_mut()
+            .filter(|s| s.session_id == session_id)
+        {
+            s.open_now = true;
+            s.interrupted = false;
+        }
+    }
+
     /// The file as text for a terminal.
     #[must_use]
     pub fn to_text(&self) -> String {
@@ -189,7 +204,13 @@ impl ClientFile {
                     .map_or_else(|| "date unknown".to_owned(), |d| d.to_string()),
                 shown(s.indication.as_deref().unwrap_or("indication unknown")),
                 shown(&s.session_id),
-                if s.interrupted { " INTERRUPTED" } else { "" },
+                if s.interrupted {
+                    " INTERRUPTED"
+                } else if s.open_now {
+                    " OPEN NOW"
+                } else {
+                    ""
+                },
                 if s.simulated { " SIMULATED" } else { "" },
                 shown(&s.practitioner),
                 minutes(s.needling_ms)
@@ -284,6 +305,7 @@ fn session_of(e: &SessionEntry, amendments: &[Amendment]) -> ClientSession {
         notes_omitted: e.notes_omitted,
         interrupted: e.status == RecordStatus::Interrupted,
         simulated: e.simulated,
+        open_now: false,
         needling_ms: e.zones.iter().map(|z| z.needling_ms).sum(),
         amendments: amendments
             .iter()
@@ -295,14 +317,16 @@ fn session_of(e: &SessionEntry, amendments: &[Amendment]) -> ClientSession {
 }
 
 /// The course's view of a client's sessions: date, indication, whether the needle
-/// ran. A session whose indication this version does not know is left out.
+/// ran on a real pen. A session whose indication this version does not know is left
+/// out.
 pub fn past_sessions<'a>(entries: impl Iterator<Item = &'a SessionEntry>) -> Vec<PastSession> {
     entries
         .filter_map(|e| {
             Some(PastSession {
                 date: e.opened_date()?,
                 indication: e.indication.as_deref()?.parse::<Indication>().ok()?,
-                treated: !e.zones_treated.is_empty(),
+                // A session on the built-in simulated pen is not a treatment.
+                treated: !e.zones_treated.is_empty() && !e.simulated,
             })
         })
         .collect()

@@ -373,6 +373,49 @@ impl Library {
             }
         }
         library.sort();
+        library.dedupe();
+    }
+
+    /// One entry per session: a record copied under another name (a backup put back,
+    /// a copy from another station) would count a session twice in the course, the
+    /// client file and a lot's uses. The complete record, else the larger, is kept;
+    /// the other is named in a warning.
+    fn dedupe(&mut self) {
+        let mut kept: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+        let mut drop = Vec::new();
+        for (i, e) in self.entries.iter().enumerate() {
+            match kept.get(&e.session_id) {
+                None => {
+                    kept.insert(e.session_id.clone(), i);
+                }
+                Some(&j) => {
+                    let other = &self.entries[j];
+                    let better = (e.status == RecordStatus::Complete, e.bytes)
+                        > (other.status == RecordStatus::Complete, other.bytes);
+                    let (keep, lose) = if better { (i, j) } else { (j, i) };
+                    kept.insert(e.session_id.clone(), keep);
+                    drop.push((lose, keep));
+                }
+            }
+        }
+        if drop.is_empty() {
+            return;
+        }
+        for &(lose, keep) in &drop {
+            self.warnings.push(format!(
+                "{} records session {} too, as {} does: it is left out",
+                self.entries[lose].path.display(),
+                self.entries[lose].session_id,
+                self.entries[keep].path.display()
+            ));
+        }
+        let losers: std::collections::HashSet<usize> = drop.iter().map(|&(l, _)| l).collect();
+        let mut i = 0;
+        self.entries.retain(|_| {
+            let keep = !losers.contains(&i);
+            i += 1;
+            keep
+        });
     }
 
     /// Newest first.

@@ -84,12 +84,13 @@ fn run_of(indication: Indication, past: &[PastSession], before: Date) -> Vec<Dat
 
 fn count_words(indication: Indication, n: u32, done: bool) -> String {
     let name = indication.as_str().replace('_', " ");
-    let verb = if done { " done" } else { "" };
     match planned(indication) {
-        Some((lo, hi)) if n > hi => format!(
-            "{name}: session{} {n}{verb}, beyond the course of {lo}–{hi} (consider maintenance)",
-            if done && n != 1 { "s" } else { "" }
+        Some((lo, hi)) if n > hi && done => format!(
+            "{name}: {n} sessions done, beyond the course of {lo}–{hi} (consider maintenance)"
         ),
+        Some((lo, hi)) if n > hi => {
+            format!("{name}: session {n}, beyond the course of {lo}–{hi} (consider maintenance)")
+        }
         Some((lo, hi)) if done => format!("{name}: {n} of {lo}–{hi} sessions done"),
         Some((lo, hi)) => format!("{name}: session {n} of {lo}–{hi}"),
         None if done => format!(

@@ -120,6 +120,8 @@ pub enum Rule {
     /// The numbing is not recorded, its contact time is not reached, or the cream is
     /// still on; "no numbing" with a reason waives it.
     NumbingIncomplete,
+    /// A test spot was made and its reaction is not read yet.
+    TestSpotPending,
 }
 
 impl Rule {
@@ -159,6 +161,7 @@ impl Rule {
             Self::NeedleOffTarget => "needle_off_target",
             Self::CleansingNotRecorded => "cleansing_not_recorded",
             Self::NumbingIncomplete => "numbing_incomplete",
+            Self::TestSpotPending => "test_spot_pending",
         }
     }
 
@@ -1071,6 +1074,14 @@ fn check_preparation(preparation: &Preparation, now: Instant) -> Result<(), Refu
             "cleansing is not recorded; record it first".into(),
         );
     }
+    if preparation.test_spot_unread {
+        return refuse(
+            Rule::TestSpotPending,
+            "a test spot was made and its reaction is not read yet: record the reaction \
+             (after the clinic's wait), or void the test spot"
+                .into(),
+        );
+    }
     let minutes = |d: std::time::Duration| d.as_secs() / 60;
     let clock = |d: std::time::Duration| format!("{}:{:02}", d.as_secs() / 60, d.as_secs() % 60);
     match &preparation.numbing {
@@ -1679,6 +1690,7 @@ mod tests {
                 "cleansed, numbing not recorded",
                 Preparation {
                     cleansed: true,
+                    test_spot_unread: false,
                     numbing: Numbing::NotRecorded,
                 },
                 Some((Rule::NumbingIncomplete, "numbing is not recorded")),
@@ -1687,6 +1699,7 @@ mod tests {
                 "cream on for 12 min",
                 Preparation {
                     cleansed: true,
+                    test_spot_unread: false,
                     numbing: Numbing::Applied {
                         applied_at: at(12 * 60),
                         min_contact: min20,
@@ -1701,6 +1714,7 @@ mod tests {
                 "cream on for 25 min, not removed",
                 Preparation {
                     cleansed: true,
+                    test_spot_unread: false,
                     numbing: Numbing::Applied {
                         applied_at: at(25 * 60),
                         min_contact: min20,
@@ -1715,6 +1729,7 @@ mod tests {
                 "removed after 19:59",
                 Preparation {
                     cleansed: true,
+                    test_spot_unread: false,
                     numbing: Numbing::Removed {
                         contact: Duration::from_secs(20 * 60 - 1),
                         min_contact: min20,
@@ -1726,6 +1741,7 @@ mod tests {
                 "removed after exactly 20 min",
                 Preparation {
                     cleansed: true,
+                    test_spot_unread: false,
                     numbing: Numbing::Removed {
                         contact: min20,
                         min_contact: min20,
@@ -1737,6 +1753,14 @@ mod tests {
                 "no numbing, with a reason",
                 Preparation::waived("client declined"),
                 None,
+            ),
+            (
+                "a test spot whose reaction is not read",
+                Preparation {
+                    test_spot_unread: true,
+                    ..Preparation::waived("client declined")
+                },
+                Some((Rule::TestSpotPending, "reaction is not read yet")),
             ),
             (
                 "no numbing, not cleansed",

@@ -27,8 +27,9 @@ pub const NUMBING_MIN_CONTACT_MIN_DEFAULT: u32 = 20;
 pub const NUMBING_MAX_CONTACT_MIN_DEFAULT: u32 = 40;
 /// The default wait between a test spot and reading its reaction, minutes.
 pub const TEST_SPOT_WAIT_MIN_DEFAULT: u32 = 15;
-/// The longest a numbing cream may be said to have gone on before the step is
-/// recorded, minutes: an older time is a typing mistake, refused.
+/// The longest before its recording a step may be said to have happened (a numbing
+/// cream applied in the waiting room), minutes: an older time is a typing mistake (or
+/// yesterday's), refused.
 pub const NUMBING_BACKDATE_MAX_MIN: u32 = 180;
 /// Longest product name, reason or reaction, characters.
 pub const TEXT_MAX_CHARS: usize = 200;
@@ -59,7 +60,7 @@ impl Default for ProcedureSettings {
 
 impl ProcedureSettings {
     /// Checks the times: the minimum 1–120 min, the window's end at or after it and at
-    /// most 240 min, the test spot's wait 0–2880 min (two days).
+    /// most 240 min, the test spot's wait 0–180 min (read in the same session).
     ///
     /// # Errors
     /// Which time, and the range it must be in.
@@ -79,9 +80,12 @@ impl ProcedureSettings {
                 self.numbing_max_contact_min, self.numbing_min_contact_min
             ));
         }
-        if self.test_spot_wait_min > 2880 {
+        // The reaction is read in the same session, and a step is never dated more
+        // than 180 minutes back.
+        if self.test_spot_wait_min > NUMBING_BACKDATE_MAX_MIN {
             return Err(format!(
-                "test_spot_wait_min {} refused: it must be 0 to 2880 minutes",
+                "test_spot_wait_min {} refused: it must be 0 to {NUMBING_BACKDATE_MAX_MIN} \
+                 minutes",
                 self.test_spot_wait_min
             ));
         }
@@ -356,6 +360,8 @@ pub struct Preparation {
     pub cleansed: bool,
     /// Where the numbing stands.
     pub numbing: Numbing,
+    /// A test spot was made and its reaction is not read yet.
+    pub test_spot_unread: bool,
 }
 
 impl Preparation {
@@ -367,6 +373,7 @@ impl Preparation {
             numbing: Numbing::Waived {
                 reason: reason.to_owned(),
             },
+            test_spot_unread: false,
         }
     }
 }
@@ -470,6 +477,7 @@ impl Checklist {
     ///
     /// # Errors
     /// The step is refused: what is missing or wrong, in words.
+    #[allow(clippy::too_many_lines)] // one rule per kind of step, in one match
     pub fn check_new(
         &self,
         mut entry: StepEntry,
@@ -480,6 +488,15 @@ impl Checklist {
         if entry.at_ms > ctx.now_ms {
             return refused("a step cannot be recorded as happening in the future");
         }
+        // Any step: a time hours back is a typing mistake (or yesterday's), never a
+        // step of this session.
+        check_backdate(&entry, ctx)?;
+        if entry.lidocaine_confirmed && !ctx.lidocaine_sensitive {
+            return refused(
+                "no lidocaine sensitivity was confirmed at screening for this client: leave \
+                 the lidocaine confirmation out",
+            );
+        }
         let effective = self.effective();
         let kind = entry.kind();
         match kind {
@@ -487,7 +504,6 @@ impl Checklist {
             StepKind::NumbingApplied => {
                 need(entry.product.as_ref(), "the numbing cream's product")?;
                 need(entry.lot.as_ref(), "the numbing cream's lot")?;
-                check_backdate(&entry, ctx)?;
                 if ctx.lidocaine_sensitive && !entry.lidocaine_confirmed {
                     return Err(StepError::LidocaineConfirmationNeeded);
                 }
@@ -502,7 +518,19 @@ impl Checklist {
                     );
                 }
             }
-            StepKind::NoNumbing => need(entry.reason.as_ref(), "the reason for no numbing")?,
+            StepKind::NoNumbing => {
+                need(entry.reason.as_ref(), "the reason for no numbing")?;
+                if let Some(on) = numbing_steps(&effective)
+                    .last()
+                    .filter(|s| s.kind() == StepKind::NumbingApplied)
+                {
+                    return refused(format!(
+                        "numbing cream is recorded as on (step {}): record its removal, or \
+                         void step {} if it was never applied, first",
+                        on.number, on.number
+                    ));
+                }
+            }
             StepKind::TestSpot => {
                 let Some(zone) = entry.zone else {
                     return refused("a test spot needs its zone");
@@ -511,7 +539,10 @@ impl Checklist {
                     return refused("a test spot needs its depth");
                 };
                 let limit_um = ctx.zones.limit_um(zone);
-                if depth_um <= 0 || depth_um > limit_um {
+                if depth_um <= 0 {
+                    return refused("a test spot's depth must be above 0 mm");
+                }
+                if depth_um > limit_um {
                     return refused(format!(
                         "a test spot at {} in {zone} is refused: the zone's limit is {}",
                         super::interlock::mm(i64::from(depth_um)),
@@ -548,6 +579,14 @@ impl Checklist {
                 need(entry.lot.as_ref(), "the cartridge's lot")?;
             }
             StepKind::Correction => self.check_correction(&entry, ctx)?,
+        }
+        if matches!(
+            kind,
+            StepKind::NumbingApplied | StepKind::NumbingRemoved | StepKind::Correction
+        ) {
+            let mut after = self.clone();
+            after.push(entry.clone());
+            check_numbing_order(&after.effective())?;
         }
         Ok(entry)
     }
@@ -606,9 +645,7 @@ impl Checklist {
                 super::interlock::mm(i64::from(ctx.zones.limit_um(zone)))
             ));
         }
-        if corrected.kind() == StepKind::NumbingApplied {
-            check_backdate(&corrected, ctx)?;
-        }
+        check_backdate(&corrected, ctx)?;
         Ok(())
     }
 
@@ -695,7 +732,21 @@ impl Checklist {
                 }
             }
         };
-        Preparation { cleansed, numbing }
+        let test_spot_unread = effective
+            .iter()
+            .rev()
+            .find(|e| {
+                matches!(
+                    e.step.kind(),
+                    StepKind::TestSpot | StepKind::TestSpotReaction
+                )
+            })
+            .is_some_and(|e| e.step.kind() == StepKind::TestSpot);
+        Preparation {
+            cleansed,
+            numbing,
+            test_spot_unread,
+        }
     }
 
     /// The checklist for the screen and the console, at `now_ms`.
@@ -949,6 +1000,8 @@ fn numbing_item(effective: &[Effective], now_ms: i64, settings: ProcedureSetting
             let contact_ms = applied.map_or(0, |a| last.at_ms - a.at_ms);
             item.state = if contact_ms < settings.min_contact_ms() {
                 ItemState::Pending
+            } else if contact_ms > settings.max_contact_ms() {
+                ItemState::Overdue
             } else {
                 ItemState::Done
             };
@@ -959,6 +1012,13 @@ fn numbing_item(effective: &[Effective], now_ms: i64, settings: ProcedureSetting
                      record no numbing with a reason",
                     countdown(contact_ms),
                     settings.numbing_min_contact_min
+                )
+            } else if contact_ms > settings.max_contact_ms() {
+                format!(
+                    "{product}; contact {}, longer than the window's {} min: a caution for \
+                     the record",
+                    countdown(contact_ms),
+                    settings.numbing_max_contact_min
                 )
             } else {
                 format!("{product}; contact {} ({window})", countdown(contact_ms))
@@ -1001,9 +1061,34 @@ fn need(value: Option<&String>, what: &str) -> Result<(), StepError> {
 fn check_backdate(entry: &StepEntry, ctx: &StepContext<'_>) -> Result<(), StepError> {
     if ctx.now_ms - entry.at_ms > i64::from(NUMBING_BACKDATE_MAX_MIN) * 60_000 {
         return refused(format!(
-            "a numbing cream applied more than {NUMBING_BACKDATE_MAX_MIN} min ago cannot be \
-             recorded: check the time"
+            "a step more than {NUMBING_BACKDATE_MAX_MIN} min ago cannot be recorded: check \
+             the time"
         ));
+    }
+    Ok(())
+}
+
+/// Each removal of the numbing cream after the application it ends.
+fn check_numbing_order(effective: &[Effective]) -> Result<(), StepError> {
+    let mut applied: Option<&StepEntry> = None;
+    for step in numbing_steps(effective) {
+        match step.kind() {
+            StepKind::NumbingApplied => applied = Some(step),
+            StepKind::NumbingRemoved => {
+                if let Some(a) = applied
+                    && step.at_ms < a.at_ms
+                {
+                    return refused(format!(
+                        "the removal (step {}) would be {} before the application it ends \
+                         (step {}): check the times",
+                        step.number,
+                        countdown(a.at_ms - step.at_ms),
+                        a.number
+                    ));
+                }
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -1023,10 +1108,11 @@ fn check_texts(entry: &StepEntry) -> Result<(), StepError> {
         if text.chars().any(char::is_control) {
             return refused(format!("the {what} holds a control character"));
         }
+        if text.trim().is_empty() {
+            return refused(format!("the {what} is empty"));
+        }
         if text.trim() != text {
-            return refused(format!(
-                "the {what} begins or ends with a space (a lot must match exactly)"
-            ));
+            return refused(format!("the {what} begins or ends with a space"));
         }
     }
     Ok(())

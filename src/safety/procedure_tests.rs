@@ -37,7 +37,8 @@ fn preparation_follows_the_steps_and_their_times() {
         list.preparation(opened, settings),
         Preparation {
             cleansed: false,
-            numbing: Numbing::NotRecorded
+            numbing: Numbing::NotRecorded,
+            test_spot_unread: false,
         }
     );
     record(
@@ -112,6 +113,7 @@ fn a_correction_is_a_later_line_and_the_earlier_stays() {
 }
 
 #[test]
+#[allow(clippy::too_many_lines)] // one table of refusals reads best whole
 fn refusals_say_what_and_why() {
     let zones = ZoneTable::builtin();
     let mut list = Checklist::new();
@@ -133,7 +135,33 @@ fn refusals_say_what_and_why() {
                 lot: Some("  ".into()),
                 ..numbing(0, 0)
             },
-            "begins or ends with a space",
+            "the lot is empty",
+        ),
+        (
+            StepEntry {
+                lot: Some(" L-1".into()),
+                ..numbing(0, 0)
+            },
+            "the lot begins or ends with a space",
+        ),
+        (
+            StepEntry::new(StepKind::Cleansing, 30 * MIN - 181 * MIN, "P"),
+            "a step more than 180 min ago cannot be recorded",
+        ),
+        (
+            StepEntry {
+                lidocaine_confirmed: true,
+                ..numbing(0, 0)
+            },
+            "no lidocaine sensitivity was confirmed at screening",
+        ),
+        (
+            StepEntry {
+                zone: Some(ZoneId::Cheeks),
+                depth_um: Some(-10),
+                ..StepEntry::new(StepKind::TestSpot, 0, "P")
+            },
+            "depth must be above 0 mm",
         ),
         (
             StepEntry {
@@ -310,4 +338,124 @@ fn settings_out_of_range_are_refused() {
         assert!(s.check().is_err(), "{s:?}");
     }
     assert_eq!(ProcedureSettings::default().check(), Ok(()));
+}
+
+#[test]
+fn the_numbing_is_not_waived_nor_removed_out_of_order() {
+    let zones = ZoneTable::builtin();
+    let mut list = Checklist::new();
+    let c = ctx(&zones, 30 * MIN);
+    let applied = record(&mut list, numbing(10 * MIN, 30 * MIN), &c);
+    // No numbing over a cream recorded as on.
+    let why = list
+        .check_new(
+            StepEntry {
+                reason: Some("changed mind".into()),
+                ..StepEntry::new(StepKind::NoNumbing, 30 * MIN, "P")
+            },
+            &c,
+        )
+        .expect_err("the cream is on")
+        .to_string();
+    assert!(why.contains("recorded as on (step 1)"), "{why}");
+    // A removal stated before the application.
+    let early = StepEntry {
+        at_ms: 5 * MIN,
+        ..StepEntry::new(StepKind::NumbingRemoved, 30 * MIN, "P")
+    };
+    let why = list.check_new(early, &c).expect_err("before").to_string();
+    assert!(why.contains("5:00 before the application"), "{why}");
+    let removed = record(
+        &mut list,
+        StepEntry::new(StepKind::NumbingRemoved, 30 * MIN, "P"),
+        &c,
+    );
+    // A correction that would move the application after its removal.
+    let why = list
+        .check_new(
+            StepEntry {
+                corrects: Some(applied),
+                at_ms: 29 * MIN + 59_000,
+                recorded_ms: 30 * MIN,
+                reason: Some("typo".into()),
+                ..StepEntry::new(StepKind::Correction, 30 * MIN, "P")
+            },
+            &ctx(&zones, 30 * MIN),
+        )
+        .map(|_| ())
+        .err();
+    // 29:59 is before the removal at 30:00: allowed; the removal moved earlier is not.
+    assert_eq!(why, None);
+    let why = list
+        .check_new(
+            StepEntry {
+                corrects: Some(removed),
+                at_ms: 9 * MIN,
+                recorded_ms: 30 * MIN,
+                reason: Some("typo".into()),
+                ..StepEntry::new(StepKind::Correction, 30 * MIN, "P")
+            },
+            &c,
+        )
+        .expect_err("removal before application")
+        .to_string();
+    assert!(why.contains("before the application"), "{why}");
+    // An empty product through a correction is refused as a new step's would be.
+    let why = list
+        .check_new(
+            StepEntry {
+                corrects: Some(applied),
+                product: Some(String::new()),
+                reason: Some("x".into()),
+                ..StepEntry::new(StepKind::Correction, 30 * MIN, "P")
+            },
+            &c,
+        )
+        .expect_err("empty")
+        .to_string();
+    assert!(why.contains("the product is empty"), "{why}");
+}
+
+#[test]
+fn a_test_spot_unread_holds_the_needle_and_a_long_contact_is_said() {
+    let zones = ZoneTable::builtin();
+    let mut list = Checklist::new();
+    record(
+        &mut list,
+        StepEntry {
+            zone: Some(ZoneId::Cheeks),
+            depth_um: Some(500),
+            ..StepEntry::new(StepKind::TestSpot, 0, "P")
+        },
+        &ctx(&zones, 0),
+    );
+    let settings = ProcedureSettings::default();
+    assert!(list.preparation(Instant::now(), settings).test_spot_unread);
+    record(
+        &mut list,
+        StepEntry {
+            reaction: Some("none".into()),
+            ..StepEntry::new(StepKind::TestSpotReaction, 20 * MIN, "P")
+        },
+        &ctx(&zones, 20 * MIN),
+    );
+    assert!(!list.preparation(Instant::now(), settings).test_spot_unread);
+    // 50 minutes of contact: done, but past the window's end, and said.
+    record(
+        &mut list,
+        numbing(20 * MIN, 20 * MIN),
+        &ctx(&zones, 20 * MIN),
+    );
+    record(
+        &mut list,
+        StepEntry::new(StepKind::NumbingRemoved, 70 * MIN, "P"),
+        &ctx(&zones, 70 * MIN),
+    );
+    let item = &list.items(70 * MIN, settings)[1];
+    assert_eq!(item.state, ItemState::Overdue);
+    assert!(
+        item.detail.contains("longer than the window's 40 min"),
+        "{}",
+        item.detail
+    );
 }

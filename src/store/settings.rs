@@ -6,7 +6,7 @@
 //! | `alarm_volume_pct` | the alarms' volume, 10–100 % (default 70; high-priority alarms play at 50 % at least) |
 //! | `numbing_min_contact_min` | the numbing cream's minimum contact time before needling, 1–120 min (default 20) |
 //! | `numbing_max_contact_min` | the end of its contact window, from the minimum to 240 min (default 40) |
-//! | `test_spot_wait_min` | the wait before a test spot's reaction is read, 0–2880 min (default 15) |
+//! | `test_spot_wait_min` | the wait before a test spot's reaction is read, 0–180 min (default 15) |
 //! | `clinic_name` | the clinic's name on the hand-outs (default: none, the pages say "Punctum") |
 //!
 //! A file that is not JSON refuses the station's start (a zone table named in it must
@@ -114,6 +114,21 @@ impl StationSettings {
             .procedure()
             .check()
             .map_err(|why| format!("{}: {why}", path.display()))?;
+        // Keys this version does not know are kept (a later version wrote them), and
+        // said: a misspelt setting must not pass for the default unnoticed.
+        if !settings.other.is_empty() {
+            let keys: Vec<&str> = settings.other.keys().map(String::as_str).collect();
+            let unknown = format!(
+                "{}: unknown key{} {} kept, not used by this version",
+                path.display(),
+                if keys.len() == 1 { "" } else { "s" },
+                keys.join(", ")
+            );
+            warning = Some(match warning {
+                Some(w) => format!("{w}; {unknown}"),
+                None => unknown,
+            });
+        }
         Ok((settings, warning))
     }
 
@@ -160,7 +175,9 @@ mod tests {
         .expect("write");
         assert_eq!(StationSettings::store_volume(&dir, 40), Ok(40));
         let (loaded, warning) = StationSettings::load(&dir).expect("loads");
-        assert_eq!(warning, None);
+        // A key this version does not know is kept, and said.
+        let warning = warning.expect("the unknown key is said");
+        assert!(warning.contains("unknown key later_key kept"), "{warning}");
         assert_eq!(loaded.alarm_volume_pct, 40);
         assert_eq!(loaded.zones_file, Some(PathBuf::from("/clinic/zones.json")));
         assert_eq!(loaded.other["later_key"], serde_json::json!([1, 2]));

@@ -968,7 +968,12 @@ impl StationApp {
                 Some(root) => {
                     self.library.close();
                     self.lot_search.close();
-                    self.client_file.show(client, root, &self.records);
+                    let open = self
+                        .station
+                        .as_ref()
+                        .and_then(Station::session)
+                        .map(|s| s.id.clone());
+                    self.client_file.show(client, root, &self.records, open);
                 }
                 None => self.note("no data folder to read the client file from".into(), true),
             },

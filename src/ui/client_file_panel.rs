@@ -50,6 +50,8 @@ pub struct ClientFileState {
     loading: Option<Receiver<ClientFile>>,
     file: Option<ClientFile>,
     library: SharedLibrary,
+    /// The session open at the station now, if any: its record has no summary yet.
+    open_session: Option<String>,
     /// The amendment form: which session.
     pub amend_session: Option<String>,
     /// ... what kind.
@@ -65,7 +67,14 @@ pub struct ClientFileState {
 impl ClientFileState {
     /// Shows `client`'s file from the data folder at `data_root`, read afresh, with
     /// the records kept in `library`.
-    pub fn show(&mut self, client: String, data_root: PathBuf, library: &SharedLibrary) {
+    pub fn show(
+        &mut self,
+        client: String,
+        data_root: PathBuf,
+        library: &SharedLibrary,
+        open_session: Option<String>,
+    ) {
+        self.open_session = open_session;
         self.client = Some(client);
         self.data_root = Some(data_root);
         self.library = Arc::clone(library);
@@ -115,7 +124,10 @@ impl ClientFileState {
     pub fn poll(&mut self) {
         let Some(rx) = &self.loading else { return };
         match rx.try_recv() {
-            Ok(file) => {
+            Ok(mut file) => {
+                if let Some(open) = &self.open_session {
+                    file.mark_open(open);
+                }
                 self.file = Some(file);
                 self.loading = None;
             }
@@ -241,6 +253,9 @@ fn sessions_ui(
                     ui.label(s.date.map_or_else(|| "?".to_owned(), |d| d.to_string()));
                     if s.interrupted {
                         ui.colored_label(theme::ALARM_MEDIUM, "INTERRUPTED");
+                    }
+                    if s.open_now {
+                        ui.colored_label(theme::OK, "OPEN NOW");
                     }
                     if s.simulated {
                         ui.colored_label(theme::SIMULATED, "SIMULATED");

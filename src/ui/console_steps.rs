@@ -81,10 +81,21 @@ fn show(station: &Station, out: &mut Printer) {
     }
     if let Some(session) = station.session() {
         for entry in session.checklist.entries() {
+            let new_time =
+                if entry.kind() == StepKind::Correction && entry.at_ms != entry.recorded_ms {
+                    format!(" (its new time: {})", session.wall_clock(entry.at_ms))
+                } else {
+                    String::new()
+                };
+            let at = if entry.kind() == StepKind::Correction {
+                entry.recorded_ms
+            } else {
+                entry.at_ms
+            };
             out.line(&format!(
-                "checklist: step {} at {} by {}: {}",
+                "checklist: step {} at {} by {}: {}{new_time}",
                 entry.number,
-                countdown(entry.at_ms),
+                session.wall_clock(at),
                 entry.by,
                 entry.describe()
             ));
@@ -128,6 +139,21 @@ fn parse(words: &[&str]) -> Result<(StepEntry, Option<i64>), String> {
     } else {
         (rest.to_vec(), None)
     };
+    // A keyword where a value belongs is a value left out (`step numbing EMLA at 9:40`).
+    let values = match kind_word {
+        "numbing" | "serum" | "test-spot" => 2,
+        "cartridge-lot" => 1,
+        _ => 0,
+    };
+    if let Some(word) = rest
+        .iter()
+        .take(values)
+        .find(|w| matches!(**w, "at" | "confirm-lidocaine" | "because" | "void"))
+    {
+        return Err(format!(
+            "{word:?} is where a value belongs: a value is missing"
+        ));
+    }
     let new = |kind| StepEntry::new(kind, 0, "");
     let joined = |words: &[&str]| {
         let text = words.join(" ");
@@ -198,10 +224,15 @@ fn parse_correction(number: &str, words: &[&str]) -> Result<(StepEntry, Option<i
     let (fields, reason) = (&words[..because], &words[because + 1..]);
     entry.reason = Some(reason.join(" ")).filter(|r| !r.is_empty());
     let mut at_utc_ms = None;
+    let mut seen = Vec::new();
     for pair in fields.chunks(2) {
         let [field, value] = pair else {
             return Err(format!("field {:?} has no value", pair[0]));
         };
+        if seen.contains(field) {
+            return Err(format!("field {field:?} is given twice"));
+        }
+        seen.push(*field);
         let value = (*value).to_owned();
         match *field {
             "product" => entry.product = Some(value),
@@ -245,6 +276,14 @@ fn parse_clock(text: &str) -> Result<i64, String> {
         at = at
             .checked_sub(jiff::Span::new().days(1))
             .map_err(|e| format!("{text}: {e}"))?;
+        let back = now.timestamp().as_millisecond() - at.timestamp().as_millisecond();
+        if back > i64::from(crate::safety::procedure::NUMBING_BACKDATE_MAX_MIN) * 60_000 {
+            return Err(format!(
+                "{text} is later than now ({}): a step's time is earlier today, or before \
+                 midnight just after it",
+                now.strftime("%H:%M")
+            ));
+        }
     }
     Ok(at.timestamp().as_millisecond())
 }
@@ -266,7 +305,15 @@ pub const CLIENT_HELP: &[&str] = &[
 
 /// Runs `line` if it is a client-file command (`None`: it is not).
 pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printer) -> Option<()> {
-    let words: Vec<&str> = line.split_whitespace().collect();
+    let first = line.split_whitespace().next()?;
+    if !matches!(first, "client" | "lots" | "amend") {
+        return None;
+    }
+    let Some(owned) = shlex::split(line) else {
+        out.line("error: unbalanced quotes");
+        return Some(());
+    };
+    let words: Vec<&str> = owned.iter().map(String::as_str).collect();
     match words.as_slice() {
         ["client", rest @ ..] if rest.len() <= 1 => {
             let client = rest
@@ -277,8 +324,11 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
                 out.line("error: no session is open; usage: client <pseudonym>");
                 return Some(());
             };
-            let file =
+            let mut file =
                 crate::client::ClientFile::open(station.data(), &client, jiff::Zoned::now().date());
+            if let Some(open) = station.session() {
+                file.mark_open(&open.id);
+            }
             for text in file.to_text().lines() {
                 out.line(&format!("client: {text}"));
             }
@@ -302,9 +352,24 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
             }
             out.line(&format!("ok: {} uses", hits.len()));
         }
+        ["lots"] | ["lots", _, _, ..] => {
+            out.line("error: usage: lots <lot> (quote a lot with spaces)");
+        }
+        ["client", ..] => out.line("error: usage: client [pseudonym]"),
         ["amend", session, rest @ ..] => {
-            let (date, rest) = match rest.first().map(|w| w.parse::<jiff::civil::Date>()) {
-                Some(Ok(date)) => (Some(date), &rest[1..]),
+            let looks_like_date = |w: &str| {
+                w.len() >= 8
+                    && w.contains('-')
+                    && w.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            };
+            let (date, rest) = match rest.first() {
+                Some(w) if looks_like_date(w) => match w.parse::<jiff::civil::Date>() {
+                    Ok(date) => (Some(date), &rest[1..]),
+                    Err(e) => {
+                        out.line(&format!("error: {w:?} is not a date (YYYY-MM-DD): {e}"));
+                        return Some(());
+                    }
+                },
                 _ => (None, rest),
             };
             let [kind, severity, note @ ..] = rest else {
