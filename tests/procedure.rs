@@ -234,3 +234,17 @@ fn tricks_that_would_start_the_needle_early_are_refused() {
     let (status, _) = c.finish();
     assert!(status.success());
 }
+
+#[test]
+fn a_misspelt_setting_is_said_at_start() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = calibrated_pen(dir.path());
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("data");
+    std::fs::write(data.join("settings.json"), r#"{"test_spot_wait_mins": 5}"#).expect("write");
+    let mut c = Console::start(&pen.port_path(), &data);
+    let warning = c.expect("warning:", "unknown key test_spot_wait_mins");
+    assert!(warning.contains("not used by this version"), "{warning}");
+    let (status, _) = c.finish();
+    assert!(status.success());
+}

@@ -245,6 +245,21 @@ fn summary_in_tail(mut file: &File, header_end: u64) -> std::io::Result<Option<S
     Ok(None)
 }
 
+/// Whether the record's file is named as the station names it:
+/// `<YYYY-MM-DD>_<HHMMSS>_<client>.jsonl` (or `-2`, `-3`…), its date the header's.
+fn station_named(e: &SessionEntry) -> bool {
+    let Some(name) = e.path.file_stem().and_then(|n| n.to_str()) else {
+        return false;
+    };
+    let date = e.opened_at.get(..10).unwrap_or_default();
+    let client_part = format!("_{}", e.client);
+    name.starts_with(date)
+        && (name.ends_with(&client_part)
+            || name
+                .rsplit_once('-')
+                .is_some_and(|(head, n)| head.ends_with(&client_part) && n.parse::<u32>().is_ok()))
+}
+
 /// One record read: its entry and the problems found, or why it could not be.
 type EntryRead = Result<(SessionEntry, Vec<String>), LibraryError>;
 
@@ -390,8 +405,16 @@ impl Library {
                 }
                 Some(&j) => {
                     let other = &self.entries[j];
-                    let better = (e.status == RecordStatus::Complete, e.bytes)
-                        > (other.status == RecordStatus::Complete, other.bytes);
+                    // Complete first; then the file named as the station names records
+                    // (`<date>_<time>_<client>.jsonl`), not a copy; then the larger.
+                    let rank = |x: &SessionEntry| {
+                        (
+                            x.status == RecordStatus::Complete,
+                            station_named(x),
+                            x.bytes,
+                        )
+                    };
+                    let better = rank(e) > rank(other);
                     let (keep, lose) = if better { (i, j) } else { (j, i) };
                     kept.insert(e.session_id.clone(), keep);
                     drop.push((lose, keep));

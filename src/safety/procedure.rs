@@ -588,6 +588,17 @@ impl Checklist {
             after.push(entry.clone());
             check_numbing_order(&after.effective())?;
         }
+        if kind == StepKind::Correction {
+            let mut after = self.clone();
+            after.push(entry.clone());
+            if reaction_too_early(&after.effective(), ctx.settings) {
+                return refused(format!(
+                    "the test spot's reaction would then be read before the clinic's {} min \
+                     wait: correct the reaction's time too, or void it",
+                    ctx.settings.test_spot_wait_min
+                ));
+            }
+        }
         Ok(entry)
     }
 
@@ -732,16 +743,7 @@ impl Checklist {
                 }
             }
         };
-        let test_spot_unread = effective
-            .iter()
-            .rev()
-            .find(|e| {
-                matches!(
-                    e.step.kind(),
-                    StepKind::TestSpot | StepKind::TestSpotReaction
-                )
-            })
-            .is_some_and(|e| e.step.kind() == StepKind::TestSpot);
+        let test_spot_unread = test_spot_unread(&effective, settings);
         Preparation {
             cleansed,
             numbing,
@@ -1068,6 +1070,44 @@ fn check_backdate(entry: &StepEntry, ctx: &StepContext<'_>) -> Result<(), StepEr
     Ok(())
 }
 
+/// A test spot stands whose reaction is not read, or was read before the clinic's wait
+/// had passed (as the steps stand after corrections: a spot's time moved later by a
+/// correction can leave its reaction too early).
+fn test_spot_unread(effective: &[Effective], settings: ProcedureSettings) -> bool {
+    let wait_ms = i64::from(settings.test_spot_wait_min) * 60_000;
+    let mut spot: Option<i64> = None;
+    let mut read = true;
+    for e in effective {
+        match e.step.kind() {
+            StepKind::TestSpot => {
+                spot = Some(e.step.at_ms);
+                read = false;
+            }
+            StepKind::TestSpotReaction => {
+                if let Some(at) = spot {
+                    read = e.step.at_ms >= at + wait_ms;
+                }
+            }
+            _ => {}
+        }
+    }
+    spot.is_some() && !read
+}
+
+/// A reaction that stands was read before the clinic's wait after its spot.
+fn reaction_too_early(effective: &[Effective], settings: ProcedureSettings) -> bool {
+    let wait_ms = i64::from(settings.test_spot_wait_min) * 60_000;
+    let mut spot: Option<i64> = None;
+    effective.iter().any(|e| match e.step.kind() {
+        StepKind::TestSpot => {
+            spot = Some(e.step.at_ms);
+            false
+        }
+        StepKind::TestSpotReaction => spot.is_some_and(|at| e.step.at_ms < at + wait_ms),
+        _ => false,
+    })
+}
+
 /// Each removal of the numbing cream after the application it ends.
 fn check_numbing_order(effective: &[Effective]) -> Result<(), StepError> {
     let mut applied: Option<&StepEntry> = None;
@@ -1171,10 +1211,10 @@ fn field_list(fields: &[Field]) -> String {
         .join(", ")
 }
 
-/// `m:ss` for a span of ms (negative spans as 0:00).
+/// `m:ss` for a span of ms, to the nearest second (negative spans as 0:00).
 #[must_use]
 pub fn countdown(ms: i64) -> String {
-    let secs = ms.max(0) / 1000;
+    let secs = (ms.max(0) + 500) / 1000;
     format!("{}:{:02}", secs / 60, secs % 60)
 }
 

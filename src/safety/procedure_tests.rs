@@ -459,3 +459,49 @@ fn a_test_spot_unread_holds_the_needle_and_a_long_contact_is_said() {
         item.detail
     );
 }
+
+#[test]
+fn a_spots_time_corrected_later_cannot_leave_its_reaction_early() {
+    let zones = ZoneTable::builtin();
+    let mut list = Checklist::new();
+    let spot = record(
+        &mut list,
+        StepEntry {
+            zone: Some(ZoneId::Cheeks),
+            depth_um: Some(500),
+            ..StepEntry::new(StepKind::TestSpot, 0, "P")
+        },
+        &ctx(&zones, 0),
+    );
+    record(
+        &mut list,
+        StepEntry {
+            reaction: Some("none".into()),
+            ..StepEntry::new(StepKind::TestSpotReaction, 30 * MIN, "P")
+        },
+        &ctx(&zones, 30 * MIN),
+    );
+    let settings = ProcedureSettings::default();
+    assert!(!list.preparation(Instant::now(), settings).test_spot_unread);
+    // The spot "was made just now": its reaction would come before the wait.
+    let later = StepEntry {
+        corrects: Some(spot),
+        at_ms: 30 * MIN,
+        recorded_ms: 31 * MIN,
+        reason: Some("typed the wrong time".into()),
+        ..StepEntry::new(StepKind::Correction, 31 * MIN, "P")
+    };
+    let why = list
+        .check_new(later.clone(), &ctx(&zones, 31 * MIN))
+        .expect_err("refused")
+        .to_string();
+    assert!(why.contains("before the clinic's 15 min wait"), "{why}");
+    // And were such a line in a record, the interlock would still hold the needle.
+    let mut forced = list.clone();
+    forced.push(StepEntry { number: 3, ..later });
+    assert!(
+        forced
+            .preparation(Instant::now(), settings)
+            .test_spot_unread
+    );
+}

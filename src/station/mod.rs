@@ -1078,6 +1078,7 @@ impl Station {
         session.course = Some(course);
         session.opened_s = self.now_s();
         session.opened_at = recorder.opened();
+        session.axis_utc_ms = record::utc_ms_now() - recorder.mono_ms();
         session.procedure = self.procedure_settings();
         session.record_path = Some(record_path);
         self.session = Some(session);

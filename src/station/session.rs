@@ -45,6 +45,9 @@ pub struct Session {
     pub procedure: ProcedureSettings,
     /// The zero of the record's axis (its header).
     pub opened_at: Instant,
+    /// The station's UTC wall clock at the zero of the record's axis, ms: a time on
+    /// the axis is shown as this plus its ms.
+    pub axis_utc_ms: i64,
     /// The operators' notes, in order.
     pub notes: Vec<String>,
     /// The course of treatment as it stood when the session opened.
@@ -127,6 +130,7 @@ impl Session {
             checklist: Checklist::new(),
             procedure: ProcedureSettings::default(),
             opened_at: Instant::now(),
+            axis_utc_ms: jiff::Timestamp::now().as_millisecond(),
             notes: Vec::new(),
             course: None,
         }
@@ -145,11 +149,18 @@ impl Session {
     /// wall-clock time now says it, `HH:MM`.
     #[must_use]
     pub fn wall_clock(&self, at_ms: i64) -> String {
-        let since_open_ms = i64::try_from(self.opened_at.elapsed().as_millis()).unwrap_or(0);
-        let ago = jiff::SignedDuration::from_millis(since_open_ms.saturating_sub(at_ms));
-        jiff::Zoned::now()
-            .checked_sub(ago)
-            .map_or_else(|_| "?".to_owned(), |t| t.strftime("%H:%M").to_string())
+        // To the nearest second first: a time typed as 22:30 lands a few ms either side
+        // of it on the axis, and must read 22:30, never 22:29.
+        let utc_ms = self.axis_utc_ms.saturating_add(at_ms);
+        let rounded_ms = (utc_ms + 500).div_euclid(1000) * 1000;
+        jiff::Timestamp::from_millisecond(rounded_ms).map_or_else(
+            |_| "?".to_owned(),
+            |t| {
+                t.to_zoned(jiff::tz::TimeZone::system())
+                    .strftime("%H:%M")
+                    .to_string()
+            },
+        )
     }
 
     /// All needling time so far, ms.

@@ -15,8 +15,8 @@ use crate::store::{self, DataDir};
 /// Starts the alarm sound at the volume in the settings (the default without a data
 /// folder), on the server at `socket` or the environment's, or
 /// [`Sound::off`](crate::sound::Sound::off) when not `wanted`. Returns the sound, the
-/// volume it plays at, and the warning about a volume out of range in the settings
-/// (when sound is wanted). The self-test tone plays as soon as the sound server takes
+/// volume it plays at, and the settings' warning (a volume out of range, keys this
+/// version does not know), to be said at start. The self-test tone plays as soon as the sound server takes
 /// the stream.
 #[must_use]
 pub fn start_sound(
@@ -32,7 +32,9 @@ pub fn start_sound(
         .unwrap_or_default();
     let volume_pct = settings.alarm_volume_pct;
     if !wanted {
-        return (crate::sound::Sound::off(), volume_pct, None);
+        // The settings' warnings (a volume out of range, a key this version does not
+        // know) are said whether or not sound is wanted.
+        return (crate::sound::Sound::off(), volume_pct, warning);
     }
     (
         crate::sound::Sound::start(socket, volume_pct, waker),

@@ -764,6 +764,11 @@ impl StationApp {
                 Some(root) => {
                     self.client_file.close();
                     self.lot_search.close();
+                    self.library.open_session = self
+                        .station
+                        .as_ref()
+                        .and_then(Station::session)
+                        .map(|s| s.id.clone());
                     self.library
                         .show(root.join(crate::record::writer::SESSIONS_DIR));
                 }

@@ -168,7 +168,8 @@ fn numbing_ui(
                 let l = ui.label("Applied minutes ago");
                 ui.add(
                     egui::DragValue::new(&mut state.numbing_minutes_ago)
-                        .range(0..=crate::safety::procedure::NUMBING_BACKDATE_MAX_MIN),
+                        // Below the limit: by the time it is recorded, seconds have passed.
+                        .range(0..=crate::safety::procedure::NUMBING_BACKDATE_MAX_MIN - 1),
                 )
                 .labelled_by(l.id);
             });

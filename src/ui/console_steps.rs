@@ -113,7 +113,7 @@ pub fn item_words(item: &Item) -> String {
         ItemState::Waiting { remaining_ms } => {
             format!("waiting, {} left", countdown(*remaining_ms))
         }
-        ItemState::Ready => "ready".to_owned(),
+        ItemState::Ready => "due now".to_owned(),
         ItemState::Overdue => "past the window's end".to_owned(),
         ItemState::Done => "done".to_owned(),
         ItemState::Waived => "waived".to_owned(),
@@ -279,9 +279,12 @@ fn parse_clock(text: &str) -> Result<i64, String> {
         let back = now.timestamp().as_millisecond() - at.timestamp().as_millisecond();
         if back > i64::from(crate::safety::procedure::NUMBING_BACKDATE_MAX_MIN) * 60_000 {
             return Err(format!(
-                "{text} is later than now ({}): a step's time is earlier today, or before \
-                 midnight just after it",
-                now.strftime("%H:%M")
+                "{text} is later than now ({}), and as yesterday's it would be {} min back, \
+                 more than {}: a step's time is earlier today, or before midnight just after \
+                 it",
+                now.strftime("%H:%M"),
+                back / 60_000,
+                crate::safety::procedure::NUMBING_BACKDATE_MAX_MIN
             ));
         }
     }
@@ -334,7 +337,7 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
             }
             out.line("ok");
         }
-        ["lots", lot] => {
+        ["lots", lot] if !lot.trim().is_empty() => {
             let library =
                 crate::record::Library::scan(&station.data().path(crate::client::SESSIONS_DIR));
             let hits = crate::client::lot_query(&library, lot);
@@ -351,9 +354,6 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
                 ));
             }
             out.line(&format!("ok: {} uses", hits.len()));
-        }
-        ["lots"] | ["lots", _, _, ..] => {
-            out.line("error: usage: lots <lot> (quote a lot with spaces)");
         }
         ["client", ..] => out.line("error: usage: client [pseudonym]"),
         ["amend", session, rest @ ..] => {
@@ -393,7 +393,17 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
                 Err(e) => out.line(&format!("refused: {e}")),
             }
         }
+        ["lots" | "amend", ..] => out.line(&format!("error: usage: {}", usage_of(words[0]))),
         _ => return None,
     }
     Some(())
+}
+
+/// A client-file command's usage line.
+fn usage_of(verb: &str) -> &'static str {
+    CLIENT_HELP
+        .iter()
+        .find(|h| h.starts_with(verb))
+        .copied()
+        .unwrap_or("try help")
 }

@@ -36,6 +36,9 @@ pub struct LibraryState {
     library: Option<Library>,
     /// The search box: part of a client pseudonym, any case.
     pub query: String,
+    /// The session open at the station now: its record has no summary yet because it
+    /// is still being written, not because it was interrupted.
+    pub open_session: Option<String>,
 }
 
 impl LibraryState {
@@ -263,7 +266,7 @@ pub fn library_ui(
                     state.query.trim()
                 ));
             } else {
-                table_ui(ui, &shown, commands);
+                table_ui(ui, &shown, state.open_session.as_deref(), commands);
             }
             warnings_ui(ui, warnings);
         });
@@ -294,7 +297,12 @@ fn cell(ui: &mut egui::Ui, column: usize, add: impl FnOnce(&mut egui::Ui)) {
     });
 }
 
-fn table_ui(ui: &mut egui::Ui, shown: &[&SessionEntry], commands: &mut Vec<UiCommand>) {
+fn table_ui(
+    ui: &mut egui::Ui,
+    shown: &[&SessionEntry],
+    open_session: Option<&str>,
+    commands: &mut Vec<UiCommand>,
+) {
     egui::Grid::new("library_table")
         .num_columns(COLUMNS.len())
         .striped(true)
@@ -307,13 +315,18 @@ fn table_ui(ui: &mut egui::Ui, shown: &[&SessionEntry], commands: &mut Vec<UiCom
             }
             ui.end_row();
             for entry in shown {
-                row_ui(ui, entry, commands);
+                row_ui(ui, entry, open_session, commands);
                 ui.end_row();
             }
         });
 }
 
-fn row_ui(ui: &mut egui::Ui, entry: &SessionEntry, commands: &mut Vec<UiCommand>) {
+fn row_ui(
+    ui: &mut egui::Ui,
+    entry: &SessionEntry,
+    open_session: Option<&str>,
+    commands: &mut Vec<UiCommand>,
+) {
     cell(ui, 0, |ui| {
         ui.label(opened_text(entry))
             .on_hover_text(entry.path.display().to_string());
@@ -334,6 +347,10 @@ fn row_ui(ui: &mut egui::Ui, entry: &SessionEntry, commands: &mut Vec<UiCommand>
     cell(ui, 5, |ui| match entry.status {
         RecordStatus::Complete => {
             ui.label("Complete");
+        }
+        RecordStatus::Interrupted if open_session == Some(entry.session_id.as_str()) => {
+            ui.colored_label(theme::OK, "OPEN NOW")
+                .on_hover_text("The session open at this station: its record is being written");
         }
         RecordStatus::Interrupted => {
             ui.label(

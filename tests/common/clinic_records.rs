@@ -60,10 +60,16 @@ impl Planned {
             .date()
     }
 
-    /// The file name it is written under.
+    /// The file name it is written under, as the station names records
+    /// (`<date>_<time>_<client>.jsonl`, the header's UTC time).
     #[must_use]
     pub fn file_name(&self) -> String {
-        format!("{}_{}.jsonl", self.opened_utc_ms, self.client)
+        let at = jiff::Timestamp::from_millisecond(self.opened_utc_ms)
+            .expect("a time")
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .strftime("%Y-%m-%d_%H%M%S")
+            .to_string();
+        format!("{at}_{}.jsonl", self.client)
     }
 }
 
