@@ -259,17 +259,7 @@ impl ClientFile {
         if !self.zone_history.is_empty() {
             out.push_str("\nDepth per zone (oldest first)\n");
             for (zone, points) in &self.zone_history {
-                let history: Vec<String> = points
-                    .iter()
-                    .map(|p| {
-                        format!(
-                            "{} {}",
-                            p.date.map_or_else(|| "?".to_owned(), |d| d.to_string()),
-                            crate::safety::interlock::mm(i64::from(p.max_depth_um))
-                        )
-                    })
-                    .collect();
-                let _ = writeln!(out, "- {zone}: {}", history.join(", "));
+                let _ = writeln!(out, "- {zone}: {}", depth_history(points, ", "));
             }
         }
         for w in &self.warnings {
@@ -277,6 +267,23 @@ impl ClientFile {
         }
         out
     }
+}
+
+/// A zone's depth history in words: `2026-01-05 0.80 mm, 2026-02-05 0.85 mm`, joined
+/// by `separator`.
+#[must_use]
+pub fn depth_history(points: &[DepthPoint], separator: &str) -> String {
+    points
+        .iter()
+        .map(|p| {
+            format!(
+                "{} {}",
+                p.date.map_or_else(|| "?".to_owned(), |d| d.to_string()),
+                crate::safety::interlock::mm(i64::from(p.max_depth_um))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(separator)
 }
 
 fn minutes(ms: u64) -> String {

@@ -794,38 +794,16 @@ impl Checklist {
                 }
             }
         });
-        let lots: Vec<String> = effective
-            .iter()
-            .filter(|e| e.step.kind() == StepKind::CartridgeLot)
-            .map(|e| e.step.describe())
-            .collect();
-        items.push(Item {
-            label: "Cartridge lot".to_owned(),
-            state: if lots.is_empty() {
-                ItemState::Pending
-            } else {
-                ItemState::Done
-            },
-            detail: lots.join("; "),
-            at_ms: find(StepKind::CartridgeLot).map(|s| s.at_ms),
-            required: false,
-        });
-        let serums: Vec<String> = effective
-            .iter()
-            .filter(|e| e.step.kind() == StepKind::Serum)
-            .map(|e| e.step.describe())
-            .collect();
-        items.push(Item {
-            label: "Serums / growth factors".to_owned(),
-            state: if serums.is_empty() {
-                ItemState::Pending
-            } else {
-                ItemState::Done
-            },
-            detail: serums.join("; "),
-            at_ms: find(StepKind::Serum).map(|s| s.at_ms),
-            required: false,
-        });
+        items.push(every_item(
+            "Cartridge lot",
+            &effective,
+            StepKind::CartridgeLot,
+        ));
+        items.push(every_item(
+            "Serums / growth factors",
+            &effective,
+            StepKind::Serum,
+        ));
         items.push(Item::from_step(
             "Aftercare given",
             find(StepKind::AftercareGiven).as_ref(),
@@ -956,6 +934,31 @@ impl Item {
             },
             None => Self::pending(label, required, String::new()),
         }
+    }
+}
+
+/// A line for a step that may be recorded several times (lots, serums): every one of
+/// them, the time of the last.
+fn every_item(label: &str, effective: &[Effective], kind: StepKind) -> Item {
+    let steps: Vec<&StepEntry> = effective
+        .iter()
+        .map(|e| &e.step)
+        .filter(|s| s.kind() == kind)
+        .collect();
+    Item {
+        label: label.to_owned(),
+        state: if steps.is_empty() {
+            ItemState::Pending
+        } else {
+            ItemState::Done
+        },
+        detail: steps
+            .iter()
+            .map(|s| s.describe())
+            .collect::<Vec<_>>()
+            .join("; "),
+        at_ms: steps.last().map(|s| s.at_ms),
+        required: false,
     }
 }
 

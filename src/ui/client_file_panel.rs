@@ -209,17 +209,9 @@ pub fn client_file_ui(
                 .show(ui, |ui| {
                     for (zone, points) in &file.zone_history {
                         ui.label(zone);
-                        let history: Vec<String> = points
-                            .iter()
-                            .map(|p| {
-                                format!(
-                                    "{} {}",
-                                    p.date.map_or_else(|| "?".to_owned(), |d| d.to_string()),
-                                    crate::safety::interlock::mm(i64::from(p.max_depth_um))
-                                )
-                            })
-                            .collect();
-                        ui.add(egui::Label::new(history.join(" · ")).wrap());
+                        ui.add(
+                            egui::Label::new(crate::client::depth_history(points, " · ")).wrap(),
+                        );
                         ui.end_row();
                     }
                 });

@@ -9,7 +9,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 
 use super::app::{Persisted, StationApp, WindowOptions};
-use super::window_test_support::{fill_screening_form, harness_with, step_until};
+use super::window_test_support::{fill_screening_form, harness_with, runs_executed, step_until};
 use crate::link::{Link, LinkConfig, LinkEvent, LinkState};
 use crate::protocol::{Calibration, CartridgeId, Command, PenEvent, PenState};
 use crate::safety::interlock::{CartridgeCheck, SafetyUpdate, SessionFacts, yyyymmdd};
@@ -115,22 +115,6 @@ fn open_session(h: &mut Harness<'static, StationApp>) {
         h.state().station().is_some_and(|s| s.session().is_some())
     });
     super::window_test_support::prepare(h);
-}
-
-fn runs_executed(pen: &SimPen) -> usize {
-    pen.journal()
-        .iter()
-        .filter(|e| {
-            matches!(
-                e.what,
-                Journaled::Command {
-                    command: Some(Command::Run),
-                    duplicate: false,
-                    ..
-                }
-            )
-        })
-        .count()
 }
 
 #[test]

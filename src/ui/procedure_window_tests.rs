@@ -8,25 +8,11 @@ use super::app::{Screen, StationApp};
 use super::window_test_support::{
     harness, open_session_unprepared, prepare, select_cheeks, step_until, steps_recorded,
 };
-use crate::protocol::Command;
-use crate::sim::Journaled;
 
 fn runs_at_pen(h: &Harness<'static, StationApp>) -> usize {
-    h.state().simulated_pen().map_or(0, |pen| {
-        pen.journal()
-            .iter()
-            .filter(|e| {
-                matches!(
-                    e.what,
-                    Journaled::Command {
-                        command: Some(Command::Run),
-                        duplicate: false,
-                        ..
-                    }
-                )
-            })
-            .count()
-    })
+    h.state()
+        .simulated_pen()
+        .map_or(0, super::window_test_support::runs_executed)
 }
 
 fn type_into(h: &mut Harness<'static, StationApp>, label: &str, text: &str) {

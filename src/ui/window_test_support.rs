@@ -192,6 +192,23 @@ pub fn start_in_cheeks(h: &mut Harness<'static, StationApp>) {
     });
 }
 
+/// How many `RUN`s the simulated pen carried out (its journal: the pen-side truth).
+pub fn runs_executed(pen: &crate::sim::SimPen) -> usize {
+    pen.journal()
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.what,
+                crate::sim::Journaled::Command {
+                    command: Some(crate::protocol::Command::Run),
+                    duplicate: false,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
 /// A throwaway PulseAudio server and a capture of its null sink: the integration
 /// tests' own helper, shared so the window is tested through a real server too.
 #[path = "../../tests/common/pulse.rs"]
