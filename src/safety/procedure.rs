@@ -584,14 +584,14 @@ impl Checklist {
             kind,
             StepKind::NumbingApplied | StepKind::NumbingRemoved | StepKind::Correction
         ) {
+            // The steps as they would stand with this one: judged once, for both rules.
             let mut after = self.clone();
             after.push(entry.clone());
-            check_numbing_order(&after.effective())?;
-        }
-        if kind == StepKind::Correction {
-            let mut after = self.clone();
-            after.push(entry.clone());
-            if reaction_too_early(&after.effective(), ctx.settings) {
+            let after = after.effective();
+            check_numbing_order(&after)?;
+            if kind == StepKind::Correction
+                && last_spot(&after, ctx.settings) == SpotState::ReadEarly
+            {
                 return refused(format!(
                     "the test spot's reaction would then be read before the clinic's {} min \
                      wait: correct the reaction's time too, or void it",
@@ -743,7 +743,10 @@ impl Checklist {
                 }
             }
         };
-        let test_spot_unread = test_spot_unread(&effective, settings);
+        let test_spot_unread = matches!(
+            last_spot(&effective, settings),
+            SpotState::Unread | SpotState::ReadEarly
+        );
         Preparation {
             cleansed,
             numbing,
@@ -1073,42 +1076,41 @@ fn check_backdate(entry: &StepEntry, ctx: &StepContext<'_>) -> Result<(), StepEr
     Ok(())
 }
 
-/// A test spot stands whose reaction is not read, or was read before the clinic's wait
-/// had passed (as the steps stand after corrections: a spot's time moved later by a
-/// correction can leave its reaction too early).
-fn test_spot_unread(effective: &[Effective], settings: ProcedureSettings) -> bool {
+/// Where the last test spot that stands is, as the steps stand after corrections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SpotState {
+    /// No test spot stands.
+    None,
+    /// Its reaction is not read.
+    Unread,
+    /// Its reaction was read before the clinic's wait had passed (a spot's time moved
+    /// later by a correction can do that).
+    ReadEarly,
+    /// Its reaction was read after the wait.
+    Read,
+}
+
+fn last_spot(effective: &[Effective], settings: ProcedureSettings) -> SpotState {
     let wait_ms = i64::from(settings.test_spot_wait_min) * 60_000;
-    let mut spot: Option<i64> = None;
-    let mut read = true;
+    let mut state = SpotState::None;
+    let mut spot_at = 0;
     for e in effective {
         match e.step.kind() {
             StepKind::TestSpot => {
-                spot = Some(e.step.at_ms);
-                read = false;
+                spot_at = e.step.at_ms;
+                state = SpotState::Unread;
             }
-            StepKind::TestSpotReaction => {
-                if let Some(at) = spot {
-                    read = e.step.at_ms >= at + wait_ms;
-                }
+            StepKind::TestSpotReaction if state != SpotState::None => {
+                state = if e.step.at_ms >= spot_at + wait_ms {
+                    SpotState::Read
+                } else {
+                    SpotState::ReadEarly
+                };
             }
             _ => {}
         }
     }
-    spot.is_some() && !read
-}
-
-/// A reaction that stands was read before the clinic's wait after its spot.
-fn reaction_too_early(effective: &[Effective], settings: ProcedureSettings) -> bool {
-    let wait_ms = i64::from(settings.test_spot_wait_min) * 60_000;
-    let mut spot: Option<i64> = None;
-    effective.iter().any(|e| match e.step.kind() {
-        StepKind::TestSpot => {
-            spot = Some(e.step.at_ms);
-            false
-        }
-        StepKind::TestSpotReaction => spot.is_some_and(|at| e.step.at_ms < at + wait_ms),
-        _ => false,
-    })
+    state
 }
 
 /// Each removal of the numbing cream after the application it ends.
