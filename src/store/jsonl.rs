@@ -367,25 +367,7 @@ pub fn with_lock<R>(
         path: path.clone(),
         source,
     };
-    let (file, created) = open_for_append(&path).map_err(write_error)?;
-    // Another station holds it for microseconds; something that holds it longer (a
-    // hung process, a backup tool) must not freeze the station: give up and say so.
-    let deadline = std::time::Instant::now() + LOCK_WAIT;
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(LOCK_RETRY);
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(StoreError::Locked {
-                    path,
-                    waited: LOCK_WAIT,
-                });
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(write_error(e)),
-        }
-    }
+    let (file, created) = open_locked(&path)?;
     let mut locked = Locked {
         file,
         tail,
@@ -397,6 +379,35 @@ pub fn with_lock<R>(
     let value = result?;
     unlocked.map_err(write_error)?;
     Ok(value)
+}
+
+/// Opens `path` for appending and reading (created, mode 0600, if missing) and takes
+/// its exclusive `flock`, waiting at most [`LOCK_WAIT`]; says whether it was created.
+/// The lock is released when the file is closed (or unlocked).
+pub(crate) fn open_locked(path: &Path) -> Result<(fs::File, bool), StoreError> {
+    let write_error = |source: io::Error| StoreError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let (file, created) = open_for_append(path).map_err(write_error)?;
+    // Another station holds it for microseconds; something that holds it longer (a
+    // hung process, a backup tool) must not freeze the station: give up and say so.
+    let deadline = std::time::Instant::now() + LOCK_WAIT;
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok((file, created)),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(LOCK_RETRY);
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Locked {
+                    path: path.to_path_buf(),
+                    waited: LOCK_WAIT,
+                });
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(write_error(e)),
+        }
+    }
 }
 
 /// A store folded from one append-only file of records (the cartridge registry, the

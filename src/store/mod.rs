@@ -14,7 +14,10 @@
 //! | `alarms.jsonl` | the station core | every alarm raised, acknowledged, silenced or cleared, with its UTC time |
 //! | `settings.json` | [`StationSettings`] | the station's settings (a clinic's zone table file, the alarm volume); replaced whole |
 //! | `amendments.jsonl` | [`amendments`] | follow-up and adverse events added after a session, linked to it (a record is never edited) |
-//! | `technician-pin.json` | [`TechnicianPin`] | the technician PIN as a salted Argon2id hash (never the PIN), who set it and when; replaced whole |
+//! | `accounts.json` | [`accounts::Accounts`] | the accounts: id, name, roles, a salted Argon2id hash of the PIN or password, disabled or not; replaced whole |
+//! | `sign-in-lockouts.json` | [`accounts::Accounts`] | wrong tries and lockouts per account, so a restart does not reset them |
+//! | `audit.jsonl`, `audit.head.json` | [`audit::AuditLog`] | the hash-chained audit trail and its last line's hash |
+//! | `technician-pin.json` | [`TechnicianPin`] | before accounts: the technician PIN; moved into an account at the first start (`technician-pin.migrated.json`) |
 //!
 //! The `.jsonl` files are append-only JSON Lines ([`jsonl`]): each record is written as
 //! one line and synced before the call returns. A line that cannot be read (a crash in
@@ -33,7 +36,9 @@
 //! strings and answers "when", "who", "which session"; the safety module decides what
 //! those answers allow.
 
+pub mod accounts;
 pub mod amendments;
+pub mod audit;
 pub mod cartridges;
 pub mod jsonl;
 pub mod limit_log;

@@ -339,6 +339,12 @@ impl TechnicianPin {
         }
     }
 
+    /// The stored PHC string, for moving the PIN into an account
+    /// (`store::accounts`) unchanged: the technician keeps the same PIN.
+    pub(crate) fn phc(&self) -> String {
+        self.hash.to_string()
+    }
+
     /// The technician who set the PIN.
     #[must_use]
     pub fn set_by(&self) -> &str {
@@ -422,7 +428,7 @@ fn write_new(dir: &DataDir, pin: &str, set_by: &str) -> Result<TechnicianPin, Pi
 }
 
 /// Parses a stored PHC string, accepting only Argon2id with costs within reason.
-fn parse_hash(phc: &str) -> Result<PasswordHash, &'static str> {
+pub(crate) fn parse_hash(phc: &str) -> Result<PasswordHash, &'static str> {
     let hash = PasswordHash::new(phc).map_err(|_| "the hash is not a PHC string")?;
     if hash.algorithm != ARGON2ID_IDENT {
         return Err("the hash is not Argon2id");

@@ -1,0 +1,191 @@
+use super::*;
+use crate::store::audit::{self, AuditFilter};
+
+const ADMIN_PIN: &str = "482139";
+
+fn data_dir() -> (tempfile::TempDir, DataDir) {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = DataDir::open(tmp.path().join("punctum")).expect("data dir");
+    (tmp, dir)
+}
+
+fn now() -> Timestamp {
+    "2026-12-01T09:00:00Z".parse().expect("time")
+}
+
+fn new(id: &str, roles: &[Role], secret: &str) -> NewAccount {
+    NewAccount {
+        id: id.into(),
+        name: format!("{id} name"),
+        roles: roles.iter().copied().collect(),
+        secret: secret.into(),
+    }
+}
+
+fn with_admin() -> (tempfile::TempDir, DataDir, Accounts, SignedIn) {
+    let (tmp, dir) = data_dir();
+    let accounts = Accounts::of(&dir);
+    accounts
+        .create_first_admin(&new("ana", &[Role::Admin], ADMIN_PIN), now())
+        .expect("first admin");
+    let admin = accounts.sign_in("ana", ADMIN_PIN, now()).expect("sign in");
+    (tmp, dir, accounts, admin)
+}
+
+fn kinds(dir: &DataDir) -> Vec<AuditKind> {
+    let mut kinds = Vec::new();
+    audit::show(dir, &AuditFilter::default(), |_, l| kinds.push(l.kind), |_| {}).expect("show");
+    kinds
+}
+
+#[test]
+fn the_first_admin_is_created_once_and_nothing_is_stored_in_clear() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    assert!(admin.has(Role::Admin));
+    let err = accounts
+        .create_first_admin(&new("eve", &[Role::Admin], "917364"), now())
+        .expect_err("only once");
+    assert!(matches!(err, AccountError::NotFirst), "{err}");
+    let text = fs::read_to_string(dir.path(ACCOUNTS_FILE)).expect("file");
+    assert!(!text.contains(ADMIN_PIN));
+    assert!(text.contains("$argon2id$"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = fs::metadata(dir.path(ACCOUNTS_FILE)).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert_eq!(kinds(&dir), [AuditKind::FirstAdmin, AuditKind::SignIn]);
+}
+
+#[test]
+fn a_technician_pin_becomes_a_technician_account_with_the_same_pin() {
+    let (_tmp, dir) = data_dir();
+    TechnicianPin::set(&dir, "258013", "Ana B.").expect("old PIN");
+    let accounts = Accounts::of(&dir);
+    let list = accounts
+        .create_first_admin(&new("ana", &[Role::Admin, Role::Practitioner], ADMIN_PIN), now())
+        .expect("first admin");
+    assert_eq!(list.len(), 2);
+    assert_eq!(list[1].id, "Ana-B-");
+    assert_eq!(list[1].name, "Ana B.");
+    assert_eq!(list[1].roles, BTreeSet::from([Role::Technician]));
+    let tech = accounts.sign_in("Ana-B-", "258013", now()).expect("the old PIN works");
+    assert!(tech.has(Role::Technician) && !tech.has(Role::Admin));
+    assert!(!dir.path(TECHNICIAN_PIN_FILE).exists());
+    assert!(dir.path(MIGRATED_PIN_FILE).exists(), "kept, renamed");
+    assert!(kinds(&dir).contains(&AuditKind::AccountMigrated));
+}
+
+#[test]
+fn wrong_secrets_lock_the_account_and_the_lockout_survives_a_new_reader() {
+    let (_tmp, dir, accounts, _admin) = with_admin();
+    for left in (1..MAX_WRONG_TRIES).rev() {
+        let err = accounts.sign_in("ana", "111222", now()).expect_err("wrong");
+        assert!(matches!(err, SignInError::Wrong { tries_left, .. } if tries_left == left), "{err}");
+    }
+    let err = accounts.sign_in("ana", "111222", now()).expect_err("wrong");
+    assert!(matches!(err, SignInError::Wrong { tries_left: 0, .. }), "{err}");
+    // A restart: a new reader of the same folder.
+    let again = Accounts::of(&dir);
+    let err = again.sign_in("ana", ADMIN_PIN, now() + jiff::SignedDuration::from_secs(30));
+    assert!(
+        matches!(err, Err(SignInError::LockedOut { retry_after_secs: 30, .. })),
+        "{err:?}"
+    );
+    // A clock stepped back a day does not lengthen it beyond LOCKOUT from now.
+    let back = now() - jiff::SignedDuration::from_hours(24);
+    assert!(matches!(
+        again.sign_in("ana", ADMIN_PIN, back),
+        Err(SignInError::LockedOut { retry_after_secs: 60, .. })
+    ));
+    again
+        .sign_in("ana", ADMIN_PIN, back + jiff::SignedDuration::from_secs(61))
+        .expect("after the pause");
+    assert!(kinds(&dir).contains(&AuditKind::LockedOut));
+}
+
+#[test]
+fn only_an_enabled_admin_manages_accounts_and_the_last_admin_stays() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    accounts
+        .create(&admin, &new("P-7", &[Role::Practitioner], "5820317"), now())
+        .expect("create");
+    let p7 = accounts.sign_in("P-7", "5820317", now()).expect("sign in");
+    let err = accounts
+        .create(&p7, &new("eve", &[Role::Admin], "9173640"), now())
+        .expect_err("not an admin");
+    assert!(matches!(err, AccountError::NotAdmin { .. }), "{err}");
+    assert!(matches!(
+        accounts.create(&admin, &new("p-7", &[Role::Technician], "9173640"), now()),
+        Err(AccountError::Exists { .. })
+    ));
+    assert!(matches!(
+        accounts.disable(&admin, "ana", "leaving", now()),
+        Err(AccountError::LastAdmin { .. })
+    ));
+    assert!(matches!(
+        accounts.set_roles(&admin, "ana", &BTreeSet::from([Role::Practitioner]), now()),
+        Err(AccountError::LastAdmin { .. })
+    ));
+    accounts.disable(&admin, "P-7", "left the clinic", now()).expect("disable");
+    assert!(matches!(
+        accounts.sign_in("P-7", "5820317", now()),
+        Err(SignInError::Disabled { .. })
+    ));
+    assert!(accounts.get("P-7").expect("get").expect("kept").disabled);
+    // An admin who lost the role since signing in can no longer act.
+    accounts
+        .create(&admin, &new("bo", &[Role::Admin], "7391046"), now())
+        .expect("second admin");
+    let bo = accounts.sign_in("bo", "7391046", now()).expect("bo");
+    accounts
+        .set_roles(&bo, "ana", &BTreeSet::from([Role::Practitioner]), now())
+        .expect("roles");
+    assert!(!accounts.still_has(&admin, Role::Admin).expect("read"));
+    assert!(matches!(
+        accounts.create(&admin, &new("cy", &[Role::Practitioner], "7391046"), now()),
+        Err(AccountError::NotAdmin { .. })
+    ));
+    accounts.reset_secret(&bo, "ana", "a long passphrase", now()).expect("reset");
+    accounts.sign_in("ana", "a long passphrase", now()).expect("new password");
+    let all = kinds(&dir);
+    for kind in [
+        AuditKind::AccountCreated,
+        AuditKind::AccountDisabled,
+        AuditKind::AccountRoles,
+        AuditKind::SecretReset,
+        AuditKind::SignInFailed,
+    ] {
+        assert!(all.contains(&kind), "{kind} audited");
+    }
+    assert!(audit::verify(&dir).expect("verify").intact());
+}
+
+#[test]
+fn secrets_follow_the_rules() {
+    assert!(matches!(check_secret("1234"), Err(AccountError::Pin(PinRule::Sequence))));
+    assert!(matches!(check_secret("12"), Err(AccountError::Pin(PinRule::TooShort { .. }))));
+    assert!(matches!(check_secret("short pw"), Err(AccountError::PasswordLength { chars: 8 })));
+    assert!(check_secret("258013").is_ok());
+    assert!(check_secret("correct horse").is_ok());
+    assert!(check_id("P-7").is_ok());
+    assert!(check_id("Ana B").is_err());
+    assert!(check_id("").is_err());
+    assert_eq!(
+        Role::parse_list("practitioner, admin").expect("roles"),
+        BTreeSet::from([Role::Practitioner, Role::Admin])
+    );
+    assert!(matches!(Role::parse_list("nurse"), Err(AccountError::UnknownRole { .. })));
+}
+
+#[test]
+fn a_damaged_accounts_file_is_an_error_never_no_accounts() {
+    let (_tmp, dir, accounts, _admin) = with_admin();
+    fs::write(dir.path(ACCOUNTS_FILE), "{ not json").expect("damage");
+    assert!(matches!(accounts.is_empty(), Err(AccountError::Corrupt { .. })));
+    assert!(matches!(
+        accounts.create_first_admin(&new("eve", &[Role::Admin], "917364"), now()),
+        Err(AccountError::Corrupt { .. })
+    ));
+}
