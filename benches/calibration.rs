@@ -50,7 +50,15 @@ fn setup() -> (SimPen, Station, tempfile::TempDir) {
     until(&mut station, "connection", |s| {
         matches!(s.link_state(), LinkState::Connected { .. }) && s.last_telemetry().is_some()
     });
-    station.set_technician_pin("739146", "bench").expect("PIN");
+    station
+        .create_first_admin(&punctum::store::accounts::NewAccount {
+            id: "bench".into(),
+            name: "Bench technician".into(),
+            roles: [punctum::store::accounts::Role::Technician].into(),
+            secret: "739146".into(),
+        })
+        .expect("first admin");
+    station.sign_in("bench", "739146").expect("signs in");
     station.enter_technician("739146", "bench").expect("unlock");
     until(&mut station, "technician mode", |s| {
         s.technician().is_some()

@@ -97,6 +97,7 @@ impl Generator {
             seq: self.seq,
             command: command.into(),
             origin: "operator".into(),
+            account: Some("P-7".into()),
         }));
         self.line(&Line::Answer(AnswerLine {
             utc_ms: utc_ms + 1,

@@ -16,8 +16,6 @@ use punctum::protocol::Calibration;
 use punctum::safety::interlock::yyyymmdd;
 use punctum::sim::{HiddenErrors, PenConfig, SimConfig, SimPen};
 
-const PIN: &str = "482916";
-
 fn previous() -> Calibration {
     Calibration {
         depth_offset_um: 5,
@@ -48,14 +46,11 @@ fn pen(depth_gain_ppm: i32, depth_offset_um: i32, speed_gain_ppm: i32) -> SimPen
     })
 }
 
-/// A console in technician mode as `Ana-B`.
+/// A console in technician mode as `Ana-B` (stored on the pen), signed in as the
+/// tests' account (a technician among its roles), its PIN again.
 fn technician_console(pen: &SimPen, data: &Path) -> Console {
     let mut console = Console::start(&pen.port_path(), data);
     console.expect("event: link connected", "");
-    assert_eq!(
-        console.run(&format!("technician set-pin {PIN} Ana")),
-        "ok: technician PIN set"
-    );
     let entered = console.run(&format!("technician Ana-B {PIN}"));
     assert_eq!(entered, "ok: technician mode on (Ana-B)");
     console
@@ -199,18 +194,25 @@ fn operators_cannot_calibrate_and_a_wrong_pin_is_refused() {
     console.expect("event: link connected", "");
     let refused = console.run("cal depth sim");
     assert!(refused.contains("needs technician mode"), "{refused}");
-    let refused = console.run(&format!("technician Ana-B {PIN}"));
-    assert!(refused.contains("no technician PIN"), "{refused}");
+    // A practitioner-only account cannot enter technician mode, whatever its PIN.
     assert_eq!(
-        console.run(&format!("technician set-pin {PIN}")),
-        "ok: technician PIN set"
+        console.run("account add Pat practitioner 73910462 Pat Lee"),
+        "ok: account Pat created (practitioner)"
     );
+    assert!(console.run("lock").starts_with("ok: station locked"));
+    console.sign_in("Pat", "73910462");
+    let refused = console.run("technician Pat 73910462");
+    assert!(refused.contains("Pat is not a technician"), "{refused}");
+    console.sign_in(ACCOUNT, PIN);
     let refused = console.run("technician Ana-B 111222");
-    assert!(refused.contains("wrong technician PIN"), "{refused}");
+    assert!(
+        refused.contains("wrong PIN or password for P-7 (4 tries left"),
+        "{refused}"
+    );
     let refused = console.run("technician set-pin 135790");
-    assert!(refused.contains("set already"), "{refused}");
-    // The PIN file holds a hash, never the PIN.
-    let stored = std::fs::read_to_string(dir.path().join("technician-pin.json")).expect("PIN file");
+    assert!(refused.contains("an account's PIN now"), "{refused}");
+    // The accounts file holds a hash, never the PIN.
+    let stored = std::fs::read_to_string(dir.path().join("accounts.json")).expect("accounts");
     assert!(
         !stored.contains(PIN) && stored.contains("$argon2id$"),
         "{stored}"

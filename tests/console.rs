@@ -277,6 +277,7 @@ fn a_clinic_table_is_enforced_and_its_limit_changes_recorded() {
     let table_path = dir.path().join("clinic-zones.json");
     std::fs::write(&table_path, table.to_json()).expect("write table");
     let pen = calibrated_pen(dir.path());
+    ensure_accounts(&data);
     let mut child = Process::new(BIN)
         .arg("console")
         .arg("--port")
@@ -293,7 +294,7 @@ fn a_clinic_table_is_enforced_and_its_limit_changes_recorded() {
         .expect("console starts");
     let screening = screening_file(dir.path(), "C-0042");
     let script = format!(
-        "session {}\nzone cheeks\ndepth 0.9\ndepth 0.8\nquit\n",
+        "sign-in {ACCOUNT} {PIN}\nsession {}\nzone cheeks\ndepth 0.9\ndepth 0.8\nquit\n",
         screening.display()
     );
     child

@@ -167,6 +167,11 @@ struct Rig {
 /// Tells a link's interlock what a station would: the session and the cartridge.
 fn session_facts(link: &Link) {
     for update in [
+        SafetyUpdate::Operator(Some(punctum::safety::interlock::OperatorFacts {
+            account: "P-test".into(),
+            practitioner: true,
+            technician: true,
+        })),
         SafetyUpdate::Session(Some(SessionFacts {
             session_id: "S-prop".into(),
             client: "C-prop".into(),

@@ -68,6 +68,7 @@ fn session(with_summary: bool) -> Vec<Line> {
         seq: 3,
         command: "RUN".into(),
         origin: "operator".into(),
+        account: None,
     }));
     lines.push(Line::Answer(AnswerLine {
         utc_ms: T0_MS + 1996,
@@ -314,14 +315,14 @@ fn an_unknown_line_type_should_be_skipped_naming_it() {
 fn a_future_format_version_should_be_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut lines = session(true);
-    lines[0] = header(4);
+    lines[0] = header(5);
     let path = write(dir.path(), &jsonl(&lines));
     let (out, stdout, stderr) = report(&path, &[]);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
         stderr.contains(
-            "was written by a newer Punctum (format version 4; this station reads up to 3)"
+            "was written by a newer Punctum (format version 5; this station reads up to 4)"
         ),
         "{stderr}"
     );

@@ -345,7 +345,10 @@ impl Control {
     fn on_safety(&mut self, id: RequestId, update: SafetyUpdate) {
         if matches!(
             update,
-            SafetyUpdate::SelectZone(_) | SafetyUpdate::Technician(_) | SafetyUpdate::Session(_)
+            SafetyUpdate::SelectZone(_)
+                | SafetyUpdate::Technician(_)
+                | SafetyUpdate::Session(_)
+                | SafetyUpdate::Operator(_)
         ) {
             self.cancel_held_start("cancelled by a change of zone, mode or session");
         }

@@ -25,7 +25,7 @@ pub const FORMAT_NAME: &str = "punctum-session";
 /// Version 2 adds `mono_ms` to every line and the `clock` line; version 3 the `step`
 /// line (the procedure around the needling, products and lots) and the summary's
 /// `indication`, `lots`, `notes`.
-pub const FORMAT_VERSION: u32 = 3;
+pub const FORMAT_VERSION: u32 = 4;
 
 /// One line of a session record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,6 +65,12 @@ pub enum Line {
     /// A step of the procedure (format 3): cleansing, numbing, a test spot, a serum,
     /// a cartridge's lot, aftercare, or a correction of an earlier step.
     Step(Box<StepLine>),
+    /// Who is at the station changed during the session (format 4): a lock, or a
+    /// hand-over to another practitioner.
+    Access(AccessLine),
+    /// The practitioner's signature (format 4): the last line, after the summary,
+    /// with the SHA-256 of every byte before it (see `record::sign`).
+    Signature(SignatureLine),
 }
 
 impl Line {
@@ -88,6 +94,8 @@ impl Line {
             Line::Summary(_) => "summary",
             Line::Sound(_) => "sound",
             Line::Step(_) => "step",
+            Line::Access(_) => "access",
+            Line::Signature(_) => "signature",
         }
     }
 
@@ -111,11 +119,13 @@ impl Line {
             Line::Summary(l) => l.utc_ms,
             Line::Sound(l) => l.utc_ms,
             Line::Step(l) => l.utc_ms,
+            Line::Access(l) => l.utc_ms,
+            Line::Signature(l) => l.utc_ms,
         }
     }
 
     /// Every `type` word this version knows, in the order the documentation lists them.
-    pub const KINDS: [&'static str; 16] = [
+    pub const KINDS: [&'static str; 18] = [
         "header",
         "tel",
         "command",
@@ -131,7 +141,9 @@ impl Line {
         "clock",
         "sound",
         "step",
+        "access",
         "summary",
+        "signature",
     ];
 }
 
@@ -447,6 +459,40 @@ pub struct CommandLine {
     pub command: String,
     /// Who asked: `operator` (the window or the console) or `link` (the handshake).
     pub origin: String,
+    /// The signed-in account, for an operator's command (format 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+}
+
+/// Who is at the station changed (format 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// `hand_over`, `lock (idle)`, `lock (on demand)`.
+    pub action: String,
+    /// The account: the one taking over, or the one whose station locked.
+    pub account: String,
+    /// For a hand-over: who was at the station before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+/// The practitioner's signature: the record's last line (format 4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureLine {
+    /// Station UTC time of the signature, ms.
+    pub utc_ms: i64,
+    /// The signing account's id.
+    pub account: String,
+    /// Its name when it signed.
+    pub name: String,
+    /// What the signature means (21 CFR 11.50): `reviewed and approved`.
+    pub meaning: String,
+    /// SHA-256 (lower-case hex) of every byte of the file before this line.
+    pub sha256: String,
+    /// How many bytes that is.
+    pub bytes: u64,
 }
 
 /// How a command ended.
@@ -660,6 +706,15 @@ pub struct ZoneSummary {
     pub max_depth_um: i32,
     /// Refusals while it was active.
     pub refusals: u32,
+}
+
+/// `utc_ms` as `2026-12-01 09:30:00 UTC` (the raw number when out of range).
+#[must_use]
+pub fn utc_text(utc_ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(utc_ms).map_or_else(
+        |_| format!("{utc_ms} ms"),
+        |t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    )
 }
 
 #[cfg(test)]

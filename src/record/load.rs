@@ -506,6 +506,9 @@ impl Builder {
             // Not taken by the fast path (fields in another order): the same sample.
             Line::Tel(tel) => self.on_tel(line_no, &tel, mono_ms),
             Line::Header(_) => self.warn(line_no, "a second header: skipped".into()),
+            // The signature is checked on the file's bytes (`record::sign::check`),
+            // not placed on the session's axis.
+            Line::Signature(_) => {}
             Line::Summary(summary) => match &self.summary {
                 Some((first, _)) => self.warn(
                     line_no,
@@ -977,14 +980,14 @@ mod tests {
 
     #[test]
     fn a_newer_format_version_should_be_refused_even_with_fields_this_version_lacks() {
-        let header = r#"{"type":"header","format":"punctum-session","version":4,"utc_ms":1,"hologram":{"x":1}}"#;
+        let header = r#"{"type":"header","format":"punctum-session","version":5,"utc_ms":1,"hologram":{"x":1}}"#;
         let mut bytes = header.as_bytes().to_vec();
         bytes.push(b'\n');
         bytes.extend_from_slice(&kit::jsonl(&session()[1..]));
         let message = error(&bytes);
         assert!(
             message.ends_with(
-                "was written by a newer Punctum (format version 4; this station reads up to 3)"
+                "was written by a newer Punctum (format version 5; this station reads up to 4)"
             ),
             "{message}"
         );

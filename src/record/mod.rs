@@ -25,6 +25,7 @@ pub mod load;
 pub mod recording;
 pub mod report;
 pub mod report_cmd;
+pub mod sign;
 #[cfg(test)]
 mod testkit;
 pub mod writer;

@@ -84,6 +84,12 @@ pub struct Report {
     /// Follow-up and adverse events added after the session, from the client's file
     /// (`punctum report` reads them from the record's data folder).
     pub amendments: Vec<crate::store::amendments::Amendment>,
+    /// The practitioner's signature, checked against the file's bytes:
+    /// `UNSIGNED`, `signed by ... SHA-256 verified`, or `SIGNATURE BROKEN: ...`
+    /// (`punctum report` fills it in; `None`: not checked).
+    pub signature: Option<String>,
+    /// Signed and the hash matches.
+    pub signature_valid: Option<bool>,
     /// Steps of the station's wall clock (`clock` lines): the axis did not follow
     /// them.
     pub clock_steps: Vec<ClockStepReport>,
@@ -366,6 +372,8 @@ impl Report {
             steps,
             lots,
             amendments: Vec::new(),
+            signature: None,
+            signature_valid: None,
             clock_steps,
             summary: rec.summary.clone(),
             disagreements: Vec::new(),
@@ -608,6 +616,12 @@ impl Report {
             row("client", self.client.clone()),
             row("practitioner", self.practitioner.clone()),
             row("opened", self.opened_at.clone()),
+            row(
+                "signature",
+                self.signature
+                    .clone()
+                    .unwrap_or_else(|| "not checked".into()),
+            ),
             row("pen", pen),
             row(
                 "alarm sound",

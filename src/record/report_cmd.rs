@@ -2,8 +2,11 @@
 //! terminal, as JSON, and its telemetry as CSV.
 //!
 //! The record's warnings (lines skipped or kept, with their numbers) go to stderr;
-//! the report goes to stdout. A record that loads, even with warnings or
-//! interrupted, exits 0; one that cannot be loaded at all exits 1 with the reason.
+//! the report goes to stdout. The practitioner's signature is checked against the
+//! file's bytes (`record::sign`): signed, unsigned, or broken. A record that loads,
+//! even with warnings or interrupted, exits 0; one whose signature is broken exits 3
+//! (the report is still printed); one that cannot be loaded at all exits 1 with the
+//! reason. A CSV or JSON export is written to the data folder's audit log.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -53,6 +56,30 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     }
     let mut report = Report::from_recording(&rec);
     drop(rec);
+    let status = super::sign::check(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    report.signature = Some(status.describe());
+    report.signature_valid = Some(matches!(status, super::sign::SignatureStatus::Valid(_)));
+    let broken = matches!(status, super::sign::SignatureStatus::Broken { .. });
+    if args.json || args.csv.is_some() {
+        let what = match (&args.csv, args.json) {
+            (Some(out), true) => format!("report as JSON, telemetry as CSV to {}", out.display()),
+            (Some(out), false) => format!("telemetry as CSV to {}", out.display()),
+            (None, _) => "report as JSON".to_owned(),
+        };
+        if let Err(e) = crate::store::audit::beside_record(
+            &args.file,
+            crate::store::audit::AuditEvent::new(crate::store::audit::AuditKind::Export, None)
+                .with("session", report.session_id.clone())
+                .with("what", what),
+        ) {
+            let _ = writeln!(
+                std::io::stderr(),
+                "punctum: warning: the export is not in the audit log: {}",
+                crate::text::shown(&e)
+            );
+        }
+    }
     // The session's amendments live in its data folder's client file: the record's
     // folder is `<data>/sessions/`.
     match crate::store::amendments::beside_record(&args.file, &report.session_id) {
@@ -80,6 +107,13 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
         // A reader that stopped early (`| head`) is no error of ours.
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(e).context("cannot write the report to stdout")
+        }
+        _ if broken => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "punctum: error: the record's signature is broken: it changed after signing"
+            );
+            Ok(ExitCode::from(3))
         }
         _ => Ok(ExitCode::SUCCESS),
     }

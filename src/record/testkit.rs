@@ -84,6 +84,7 @@ pub fn command(at_ms: i64, seq: u32, command: &str) -> Line {
         seq,
         command: command.into(),
         origin: "operator".into(),
+        account: None,
     })
 }
 

@@ -139,7 +139,19 @@ pub fn event_of(line: &TimedLine) -> Option<TimelineEvent> {
         Line::Clock(c) => (EventKind::Clock, c.describe()),
         Line::Sound(s) => (EventKind::Sound, format!("alarm sound {}", s.detail)),
         Line::Step(s) => (EventKind::Step, s.describe()),
-        Line::Header(_) | Line::Tel(_) | Line::Command(_) | Line::Answer(_) | Line::Summary(_) => {
+        Line::Access(a) => (
+            EventKind::Note,
+            match &a.from {
+                Some(from) => format!("{}: {from} handed over to {}", a.action, a.account),
+                None => format!("{} ({})", a.action, a.account),
+            },
+        ),
+        Line::Header(_)
+        | Line::Tel(_)
+        | Line::Command(_)
+        | Line::Answer(_)
+        | Line::Summary(_)
+        | Line::Signature(_) => {
             return None;
         }
     };

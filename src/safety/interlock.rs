@@ -122,6 +122,11 @@ pub enum Rule {
     NumbingIncomplete,
     /// A test spot was made and its reaction is not read yet.
     TestSpotPending,
+    /// Nobody is signed in, or the station is locked.
+    NotSignedIn,
+    /// The signed-in account lacks the role (practitioner to treat, technician to
+    /// calibrate).
+    RoleMissing,
 }
 
 impl Rule {
@@ -162,6 +167,8 @@ impl Rule {
             Self::CleansingNotRecorded => "cleansing_not_recorded",
             Self::NumbingIncomplete => "numbing_incomplete",
             Self::TestSpotPending => "test_spot_pending",
+            Self::NotSignedIn => "not_signed_in",
+            Self::RoleMissing => "role_missing",
         }
     }
 
@@ -300,6 +307,26 @@ pub enum SafetyUpdate {
     /// The open session's preparation after a step was recorded (see
     /// [`super::procedure::Checklist::preparation`]).
     Preparation(Preparation),
+    /// Who is signed in and unlocked, with the roles the accounts file gives now;
+    /// `None` when nobody is, or the station is locked. Refused while the needle
+    /// runs when it would take away the role the running needle needs (a lock never
+    /// falls while the needle runs).
+    Operator(Option<OperatorFacts>),
+    /// The clinic's admin changed the zone table (a protocol limit): refused while a
+    /// session is open or the needle runs, so a pass never sees its limit move.
+    ZoneTable(Box<ZoneTable>),
+}
+
+/// The signed-in account as the interlock needs it (the station reads the roles
+/// from the accounts file when it signs in or unlocks).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorFacts {
+    /// The account's id.
+    pub account: String,
+    /// It holds the practitioner role: it may treat.
+    pub practitioner: bool,
+    /// It holds the technician role: it may calibrate.
+    pub technician: bool,
 }
 
 /// What selecting a zone takes, in order, before anything else goes to the pen.
@@ -408,6 +435,8 @@ pub struct InterlockState {
     pub run_in_flight: bool,
     /// The serial of the pen last connected: another serial is a new pen.
     pub pen_serial: Option<String>,
+    /// Who is signed in, unlocked (`None`: nobody, or locked).
+    pub operator: Option<OperatorFacts>,
 }
 
 /// A different pen answered after a reconnection.
@@ -445,6 +474,7 @@ impl InterlockState {
             pass: None,
             run_in_flight: false,
             pen_serial: None,
+            operator: None,
         }
     }
 
@@ -781,10 +811,34 @@ impl InterlockState {
                 }
                 Ok(None)
             }
+            SafetyUpdate::ZoneTable(zones) => {
+                if self.running_or_starting() || self.session.is_some() {
+                    return Err(Refusal::new(
+                        Rule::SessionOpen,
+                        "the zone table changes only between sessions, with the needle still",
+                    ));
+                }
+                self.zones = *zones;
+                Ok(None)
+            }
+            SafetyUpdate::Operator(operator) => {
+                if self.running_or_starting() {
+                    return Err(Refusal::new(
+                        Rule::NotWhileRunning,
+                        "the station does not lock, and the operator does not change, while \
+                         the needle runs: stop it first",
+                    ));
+                }
+                self.operator = operator;
+                Ok(None)
+            }
         }
     }
 
     fn set_technician(&mut self, on: bool) -> Result<(), Refusal> {
+        if on {
+            check_operator(self, Role::Technician, "technician mode refused")?;
+        }
         if self.running() {
             return Err(Refusal::new(
                 Rule::NotWhileRunning,
@@ -866,12 +920,18 @@ pub fn check(state: &InterlockState, command: &Command, now: Instant) -> Result<
         Command::Depth { depth_um } if state.technician => check_bench_depth(state, *depth_um),
         Command::Depth { depth_um } => check_depth(state, *depth_um),
         Command::Speed { rpm } => check_speed(state, *rpm),
-        Command::Run if state.technician => check_bench_run(state, now),
+        Command::Run if state.technician => {
+            check_operator(state, Role::Technician, "start refused")?;
+            check_bench_run(state, now)
+        }
         Command::Run => check_run(state, now),
         Command::CalSet(_) if !state.technician => Err(Refusal::new(
             Rule::TechnicianOnly,
             "calibration can be written only in technician mode",
         )),
+        Command::CalSet(_) if check_operator(state, Role::Technician, "").is_err() => {
+            check_operator(state, Role::Technician, "calibration write refused")
+        }
         Command::CalSet(_) if state.running() => Err(Refusal::new(
             Rule::NotWhileRunning,
             "calibration cannot be written while the needle runs",
@@ -1063,6 +1123,39 @@ fn check_nothing_latched(state: &InterlockState) -> Result<(), Refusal> {
     Ok(())
 }
 
+/// The role an action needs of the signed-in account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Practitioner,
+    Technician,
+}
+
+/// Refuses unless an account is signed in, the station unlocked, and the account
+/// holds `role`. `what` begins the refusal's message.
+fn check_operator(state: &InterlockState, role: Role, what: &str) -> Result<(), Refusal> {
+    let Some(operator) = &state.operator else {
+        return Err(Refusal::new(
+            Rule::NotSignedIn,
+            format!("{what}: nobody is signed in, or the station is locked; sign in first"),
+        ));
+    };
+    let (holds, name) = match role {
+        Role::Practitioner => (operator.practitioner, "practitioner"),
+        Role::Technician => (operator.technician, "technician"),
+    };
+    if holds {
+        Ok(())
+    } else {
+        Err(Refusal::new(
+            Rule::RoleMissing,
+            format!(
+                "{what}: {} is not a {name}; only a {name} account may do this",
+                operator.account
+            ),
+        ))
+    }
+}
+
 /// Cleansing and numbing before the needle (the clinical reference, "The procedure"):
 /// cleansing recorded; the numbing cream on for the clinic's minimum contact time and
 /// removed, or "no numbing" recorded with a reason.
@@ -1136,6 +1229,7 @@ fn check_preparation(preparation: &Preparation, now: Instant) -> Result<(), Refu
 fn check_run(state: &InterlockState, now: Instant) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
     check_nothing_latched(state)?;
+    check_operator(state, Role::Practitioner, "start refused")?;
     let Some(session) = &state.session else {
         return refuse(
             Rule::Screening,
@@ -1519,6 +1613,11 @@ mod tests {
         });
         s.zone = Some(ZoneId::Cheeks);
         s.telemetry_hz = 1000;
+        s.operator = Some(OperatorFacts {
+            account: "P-7".into(),
+            practitioner: true,
+            technician: true,
+        });
         s.on_answer(&depth(500), true);
         measured(&mut s, PenState::Idle, 500);
         s

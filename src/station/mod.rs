@@ -5,6 +5,8 @@
 //! per-zone figures. It holds no safety rule of its own: it tells the interlock what
 //! only the station knows, and the interlock, in the link thread, decides.
 
+pub mod admin;
+pub mod people;
 pub mod record;
 pub mod session;
 pub mod setup;
@@ -31,6 +33,7 @@ use crate::safety::interlock::{
 };
 use crate::safety::screening::{self, ScreeningAnswers, ScreeningOutcome};
 use crate::safety::zones::{ZoneId, ZoneTable};
+use crate::store::accounts::Role;
 use crate::store::{CartridgeRegistry, DataDir, StoreError, TreatmentHistory};
 use crate::timeseries::{Channel, TimeSeries};
 use session::{Session, SessionSummary};
@@ -117,6 +120,10 @@ pub enum StationError {
     /// A step of the procedure was refused, nothing recorded: why.
     #[error("step refused: {0}")]
     Step(crate::safety::procedure::StepError),
+    /// Who is at the station does not allow it (nobody signed in, locked, a role
+    /// missing), or a sign-in or an account change was refused: why.
+    #[error("{0}")]
+    Access(String),
 }
 
 /// How long one telemetry gap keeps the `telemetry_gaps` condition present, ms.
@@ -177,9 +184,10 @@ pub struct Station {
     /// The session records as last read (header and summary of each): the course of
     /// treatment at each opening. Refreshed before it is used.
     library: crate::record::Library,
-    /// Who is at the station (`--operator`, else `$USER`): recorded with what is not
-    /// part of a session (amendments).
-    operator: String,
+    /// Who is at the station: sign-in, the lock, the accounts.
+    people: people::People,
+    /// The last closed session's record, until its practitioner signs it.
+    unsigned: Option<people::UnsignedRecord>,
     /// The alarms' sound: follows the alarms on every tick.
     sound: SoundFollower,
     /// The sound's state as the open session's record last says it (the header, then
@@ -266,6 +274,7 @@ impl Station {
         learn_from_records(&library, &mut history, &mut registry);
         let (series, channels) = new_series();
         let (desk, desk_warning) = technician::Desk::load(&data);
+        let data_for_people = data.clone();
         let mut station = Self {
             link,
             data,
@@ -309,11 +318,15 @@ impl Station {
             pending_claims: BTreeMap::new(),
             prechecked: BTreeMap::new(),
             library,
-            operator: setup::operator(None),
+            people: people::People::new(crate::store::accounts::Accounts::of(&data_for_people)),
+            unsigned: None,
             sound: SoundFollower(Sound::off()),
             sound_recorded: None,
             sound_seen: None,
         };
+        if let Ok((settings, _)) = crate::store::StationSettings::load(&station.data) {
+            station.set_idle_lock(Duration::from_mins(u64::from(settings.idle_lock_min)));
+        }
         if let Some(warning) = desk_warning {
             station
                 .notices
@@ -369,6 +382,7 @@ impl Station {
 
     fn tick(&mut self) {
         self.drive_calibration();
+        self.check_idle_lock();
         if let Some(e) = self.recorder.as_ref().and_then(Recorder::failure) {
             self.on_record_error(&e);
         }
@@ -657,7 +671,13 @@ impl Station {
                 seq,
                 command,
                 origin,
-            }) => Line::Command(record::command(utc_ms, *seq, command, *origin)),
+            }) => Line::Command(record::command(
+                utc_ms,
+                *seq,
+                command,
+                *origin,
+                self.signed_in().map(crate::store::accounts::SignedIn::id),
+            )),
             LinkEvent::Wire(WireEvent::Answered {
                 seq,
                 command,
@@ -931,6 +951,7 @@ impl Station {
     /// as [`Notice::Answer`]. For front ends whose frame loop must never block. (A
     /// start goes through [`Self::start`], which claims first.)
     pub fn request(&mut self, command: Command) -> Result<RequestId, StationError> {
+        self.require_for(&command)?;
         let id = self.link.send(command).map_err(link_error)?;
         self.pending_requests.insert(id);
         Ok(id)
@@ -939,6 +960,7 @@ impl Station {
     /// Tells the interlock `update` without waiting (the zone plan comes back as
     /// [`Notice::ZonePlan`], a refusal as [`Notice::Info`]).
     pub fn request_safety(&mut self, update: SafetyUpdate) -> Result<RequestId, StationError> {
+        self.require(None)?;
         let id = self.link.update_safety(update).map_err(link_error)?;
         self.pending_safety.insert(id);
         Ok(id)
@@ -950,8 +972,18 @@ impl Station {
         if command == Command::Run {
             return self.start_and_wait();
         }
+        self.require_for(&command)?;
         let id = self.link.send(command).map_err(link_error)?;
         self.wait_answer(id)
+    }
+
+    /// Every operator command but `HALT` needs an active account (signed in, not
+    /// locked): a stop is never held back.
+    fn require_for(&self, command: &Command) -> Result<(), StationError> {
+        if *command == Command::Halt {
+            return Ok(());
+        }
+        self.require(None).map(|_| ())
     }
 
     /// Waits for the end of request `id`.
@@ -978,8 +1010,18 @@ impl Station {
         }
     }
 
-    /// Tells the interlock `update` and waits for its result.
+    /// Tells the interlock `update` and waits for its result. An operator's update:
+    /// needs an active account.
     pub fn safety(
+        &mut self,
+        update: SafetyUpdate,
+    ) -> Result<Result<Option<ZonePlan>, Refusal>, StationError> {
+        self.require(None)?;
+        self.safety_from_station(update)
+    }
+
+    /// [`Self::safety`] for what the station itself tells the interlock.
+    fn safety_from_station(
         &mut self,
         update: SafetyUpdate,
     ) -> Result<Result<Option<ZonePlan>, Refusal>, StationError> {
@@ -1007,7 +1049,11 @@ impl Station {
     }
 
     /// Opens a session from a screening answers file's text.
+    ///
+    /// The session's practitioner is the signed-in account, which must hold the
+    /// practitioner role; a screening file naming someone else is said, not followed.
     pub fn open_session(&mut self, json: &str) -> Result<ScreeningOutcome, StationError> {
+        let who = self.require(Some(Role::Practitioner))?;
         if let Some(s) = &self.session {
             return Err(StationError::SessionOpen(s.id.clone()));
         }
@@ -1019,8 +1065,17 @@ impl Station {
         // The last session's record is closed before a new one opens.
         self.finish_closing();
         let today = Self::today();
-        let answers: ScreeningAnswers = screening::parse_answers_checked(json, today)
+        let mut answers: ScreeningAnswers = screening::parse_answers_checked(json, today)
             .map_err(|e| StationError::Screening(e.to_string()))?;
+        if answers.practitioner != who.id() {
+            self.notices.push(Notice::Info(format!(
+                "the screening file names practitioner {}; the session's practitioner is the \
+                 signed-in account {}",
+                answers.practitioner,
+                who.id()
+            )));
+            who.id().clone_into(&mut answers.practitioner);
+        }
         let outcome = screening::evaluate(&answers, today);
         if !outcome.passed() {
             return Ok(outcome);
@@ -1064,7 +1119,7 @@ impl Station {
         let sound_at_open = self.sound.0.status();
         let recorder = self.start_record(&id, &answers, json, &sound_at_open)?;
         let record_path = recorder.path().to_path_buf();
-        if let Err(e) = self.safety(SafetyUpdate::Session(Some(facts))) {
+        if let Err(e) = self.safety_from_station(SafetyUpdate::Session(Some(facts))) {
             // Dropping the recorder leaves a header-only record, read back as
             // interrupted: the attempt is on file.
             drop(recorder);
@@ -1089,7 +1144,7 @@ impl Station {
         // A cartridge judged for no session (or another) is judged again for this one.
         if let Some(c) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) {
             let check = self.cartridge_check(c.id, None);
-            let _ = self.safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
+            let _ = self.safety_from_station(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
         }
         Ok(outcome)
     }
@@ -1148,6 +1203,14 @@ impl Station {
     /// Claims for the start, sends `RUN`, and keeps the claims until its answer says
     /// whether they stand (released unless the pen acknowledged it).
     fn send_start(&mut self) -> Result<RequestId, StationError> {
+        // The interlock refuses too (`not_signed_in`, `role_missing`); asked here first
+        // so nothing is claimed for a start that cannot happen.
+        let role = if self.technician().is_some() {
+            Role::Technician
+        } else {
+            Role::Practitioner
+        };
+        self.require(Some(role))?;
         let claims = self.claim_for_start()?;
         let id = match self.link.send(Command::Run) {
             Ok(id) => id,
@@ -1373,15 +1436,11 @@ impl Station {
         }
     }
 
-    /// Says who is at the station.
-    pub fn set_operator(&mut self, who: &str) {
-        who.clone_into(&mut self.operator);
-    }
-
-    /// Who is at the station.
+    /// Who is at the station: the signed-in account's id (locked or not), else
+    /// "nobody".
     #[must_use]
     pub fn operator(&self) -> &str {
-        &self.operator
+        self.signed_in().map_or("nobody", |s| s.id())
     }
 
     /// Marks the pen as the built-in simulator: its records say so.
@@ -1391,12 +1450,13 @@ impl Station {
 
     /// Adds an operator's note to the open session's record.
     pub fn note(&mut self, text: &str) -> Result<(), StationError> {
-        let Some(session) = &self.session else {
+        let who = self.require(None)?;
+        if self.session.is_none() {
             return Err(StationError::NoSession);
-        };
+        }
         let line = Line::Note(NoteLine {
             utc_ms: record::utc_ms_now(),
-            author: session.answers.practitioner.clone(),
+            author: who.id().to_owned(),
             text: text.to_owned(),
         });
         crate::record::writer::check_line_fits(&line, "the note").map_err(StationError::TooLong)?;
@@ -1446,6 +1506,7 @@ impl Station {
     /// Ends the session: halts the needle, records the zones treated, and returns the
     /// summary with aftercare.
     pub fn end_session(&mut self, wait: bool) -> Result<SessionSummary, StationError> {
+        self.require(None)?;
         self.end_session_ended_by(wait, None)
     }
 
@@ -1582,11 +1643,18 @@ impl Station {
                 line
             })?;
         let recorder = self.recorder.take()?;
+        let path = recorder.path().to_path_buf();
         if let Err(e) = recorder.finish(Line::Summary(Box::new(line))) {
             let why = e.to_string();
             self.recording_failed(&why);
             self.notices
                 .push(Notice::Info(format!("recording failed: {why}")));
+        } else {
+            self.unsigned = Some(people::UnsignedRecord {
+                path,
+                session_id: closing.session.id.clone(),
+                practitioner: closing.session.answers.practitioner.clone(),
+            });
         }
         self.notices
             .push(Notice::SessionClosed(Box::new(summary.clone())));
@@ -1596,6 +1664,7 @@ impl Station {
     /// Acknowledges one alarm (`Some`) or all; the deep caution acknowledgement also
     /// goes to the interlock.
     pub fn acknowledge(&mut self, id: Option<AlarmId>) -> Result<usize, String> {
+        self.require(None).map_err(|e| e.to_string())?;
         let now = self.now_ms();
         let acknowledged = match id {
             Some(id) => self

@@ -37,12 +37,25 @@ pub fn tel(utc_ms: i64, t: &Telemetry) -> TelLine {
 
 /// A command written to the pen.
 #[must_use]
-pub fn command(utc_ms: i64, seq: Seq, command: &Command, origin: WireOrigin) -> CommandLine {
+///
+/// `account`: who was signed in when an operator's command went out (the link's own
+/// commands carry none).
+pub fn command(
+    utc_ms: i64,
+    seq: Seq,
+    command: &Command,
+    origin: WireOrigin,
+    account: Option<&str>,
+) -> CommandLine {
     CommandLine {
         utc_ms,
         seq: u32::from(seq.get()),
         command: command.to_string(),
         origin: origin.as_str().to_owned(),
+        account: (origin == WireOrigin::Owner)
+            .then_some(account)
+            .flatten()
+            .map(str::to_owned),
     }
 }
 

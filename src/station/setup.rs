@@ -106,6 +106,7 @@ pub fn record_limit_changes(
                 who: who.to_owned(),
                 at: jiff::Timestamp::now(),
                 table_hash: zones.hash_hex().to_owned(),
+                reason: None,
             };
             log.append(&record)?;
             said.push(format!(

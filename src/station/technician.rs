@@ -1,7 +1,7 @@
 //! Technician mode and bench calibration, on the station (issue 6).
 //!
-//! The station unlocks technician mode with the technician PIN
-//! ([`TechnicianPin`]), tells the interlock ([`SafetyUpdate::Technician`]), and runs
+//! The station unlocks technician mode for a signed-in account with the technician
+//! role, after its PIN again, tells the interlock ([`SafetyUpdate::Technician`]), and runs
 //! one [`Procedure`] at a time: it sends what the procedure asks through the link (so
 //! the interlock checks every command), feeds it the answers, `CAL` lines, telemetry,
 //! the simulated gauge and the technician's readings, and writes the certificate
@@ -21,7 +21,6 @@ use crate::calibration::{CalibrationStatus, calibration_status};
 use crate::link::{Answer, LinkEvent, LinkState, Outcome, RequestId};
 use crate::protocol::{CalUpdate, Calibration, Command, PenEvent, PenState, Telemetry};
 use crate::safety::interlock::SafetyUpdate;
-use crate::store::technician::{LOCKOUT, PinCheck, TechnicianPin};
 use crate::store::{DataDir, replace_file};
 
 use super::{Notice, Station, StationError, link_error};
@@ -55,8 +54,6 @@ pub struct PendingRestore {
 /// Technician mode's state on the station.
 #[derive(Debug, Default)]
 pub(super) struct Desk {
-    /// The PIN, once loaded (its lockout counter lives here).
-    pin: Option<TechnicianPin>,
     /// The technician's id while technician mode is on (as the interlock applied it).
     technician: Option<String>,
     /// A mode change asked of the interlock: its request and the id (None: leaving).
@@ -183,36 +180,18 @@ impl Desk {
 }
 
 impl Station {
-    /// Is a technician PIN set? Loads it on first call. A damaged PIN file is an
-    /// error: technician mode stays locked, it never counts as "no PIN".
-    pub fn technician_pin_is_set(&mut self) -> Result<bool, StationError> {
-        if self.desk.pin.is_none() {
-            self.desk.pin = TechnicianPin::load(&self.data)
-                .map_err(|e| StationError::Technician(e.to_string()))?;
-        }
-        Ok(self.desk.pin.is_some())
-    }
-
-    /// Sets the technician PIN on first use (`set_by`: who set it). Refused when one
-    /// is set already: it is changed only with the old PIN.
-    pub fn set_technician_pin(&mut self, pin: &str, set_by: &str) -> Result<(), StationError> {
-        if self.technician_pin_is_set()? {
-            return Err(StationError::Technician(
-                "a technician PIN is set already; change it with the old PIN".into(),
-            ));
-        }
-        let pin = TechnicianPin::set(&self.data, pin, set_by)
-            .map_err(|e| StationError::Technician(e.to_string()))?;
-        self.desk.pin = Some(pin);
-        self.notices
-            .push(Notice::Info(format!("technician PIN set by {set_by}")));
-        Ok(())
-    }
-
-    /// Unlocks technician mode for `technician_id` (stored on the pen with each
-    /// calibration) with the PIN. Refused while a session is open; the interlock
-    /// applies it (the result comes as a notice; [`Self::technician`] then says who).
-    pub fn enter_technician(&mut self, pin: &str, technician_id: &str) -> Result<(), StationError> {
+    /// Technician mode for the signed-in account, which must hold the technician
+    /// role; `secret` is its PIN or password again (a try like a sign-in, counted
+    /// towards its lockout). `technician_id` is stored on the pen with each
+    /// calibration (1 to 16 characters: the account's id when it fits). Refused while a
+    /// session is open; the interlock applies it (the result comes as a notice;
+    /// [`Self::technician`] then says who).
+    pub fn enter_technician(
+        &mut self,
+        secret: &str,
+        technician_id: &str,
+    ) -> Result<(), StationError> {
+        self.require(Some(crate::store::accounts::Role::Technician))?;
         if !procedure::valid_technician_id(technician_id) {
             return Err(StationError::Technician(format!(
                 "technician id {technician_id:?}: 1 to 16 of A-Z a-z 0-9 _ - (the pen stores it)"
@@ -221,37 +200,7 @@ impl Station {
         if let Some(session) = &self.session {
             return Err(StationError::SessionOpen(session.id.clone()));
         }
-        if !self.technician_pin_is_set()? {
-            return Err(StationError::Technician(
-                "no technician PIN is set yet: set one first".into(),
-            ));
-        }
-        let check = self
-            .desk
-            .pin
-            .as_ref()
-            .map_or(PinCheck::Wrong { tries_left: 0 }, |p| p.check(pin));
-        match check {
-            PinCheck::Accepted => {}
-            PinCheck::Wrong { tries_left: 0 } => {
-                return Err(StationError::Technician(format!(
-                    "wrong technician PIN; too many wrong tries: technician mode is locked for {} s",
-                    LOCKOUT.as_secs()
-                )));
-            }
-            PinCheck::Wrong { tries_left } => {
-                return Err(StationError::Technician(format!(
-                    "wrong technician PIN ({tries_left} tries left before a {} s lockout)",
-                    LOCKOUT.as_secs()
-                )));
-            }
-            PinCheck::LockedOut { retry_after } => {
-                return Err(StationError::Technician(format!(
-                    "technician mode is locked after wrong PINs: try again in {} s",
-                    retry_after.as_secs() + 1
-                )));
-            }
-        }
+        self.confirm_secret(secret)?;
         let id = self
             .link
             .update_safety(SafetyUpdate::Technician(true))

@@ -83,8 +83,33 @@ fn until(station: &mut Station, what: &str, mut done: impl FnMut(&mut Station) -
     }
 }
 
+/// The bench's accounts: Ana-B, the first admin, a technician (PIN [`PIN`]);
+/// Pat, a practitioner only (PIN `PRACTITIONER_PIN`). Ana-B signs in.
+fn sign_in_technician(station: &mut Station) {
+    use crate::store::accounts::{NewAccount, Role};
+    station
+        .create_first_admin(&NewAccount {
+            id: "Ana-B".into(),
+            name: "Ana B".into(),
+            roles: [Role::Technician].into(),
+            secret: PIN.into(),
+        })
+        .expect("first admin");
+    station.sign_in("Ana-B", PIN).expect("signs in");
+    station
+        .create_account(&NewAccount {
+            id: "Pat".into(),
+            name: "Pat".into(),
+            roles: [Role::Practitioner].into(),
+            secret: PRACTITIONER_PIN.into(),
+        })
+        .expect("practitioner");
+}
+
+const PRACTITIONER_PIN: &str = "73910462";
+
 fn unlock(station: &mut Station) {
-    station.set_technician_pin(PIN, "Ana-B").expect("first use");
+    sign_in_technician(station);
     station
         .enter_technician(PIN, "Ana-B")
         .expect("PIN accepted");
@@ -198,6 +223,11 @@ fn operators_cannot_write_calibration_and_technician_mode_needs_the_pin() {
         mut station,
         _dir,
     } = bench(0, 0, 0);
+    // Nobody signed in: refused.
+    let e = station.enter_technician(PIN, "Ana-B").expect_err("nobody");
+    assert!(e.to_string().contains("nobody is signed in"), "{e}");
+    sign_in_technician(&mut station);
+    station.sign_in("Pat", PRACTITIONER_PIN).expect("hand-over");
     let answer = station
         .command(Command::CalSet(CalUpdate {
             date: Some(20_260_101),
@@ -209,14 +239,12 @@ fn operators_cannot_write_calibration_and_technician_mode_needs_the_pin() {
     };
     assert_eq!(refusal.rule, Rule::TechnicianOnly);
     assert_eq!(station.calibration(), Some(&previous()));
-    // No PIN yet: technician mode cannot be entered, only the PIN set.
-    let e = station.enter_technician(PIN, "Ana-B").expect_err("no PIN");
-    assert!(e.to_string().contains("no technician PIN"), "{e}");
-    station.set_technician_pin(PIN, "Ana-B").expect("first use");
+    // A practitioner-only account: refused, whatever the PIN.
     let e = station
-        .set_technician_pin("135790", "Eve")
-        .expect_err("set once");
-    assert!(e.to_string().contains("set already"), "{e}");
+        .enter_technician(PRACTITIONER_PIN, "Pat")
+        .expect_err("not a technician");
+    assert!(e.to_string().contains("not a technician"), "{e}");
+    station.sign_in("Ana-B", PIN).expect("back");
     let e = station
         .enter_technician("000111", "Ana-B")
         .expect_err("wrong PIN");
@@ -229,7 +257,7 @@ fn operators_cannot_write_calibration_and_technician_mode_needs_the_pin() {
     assert!(e.to_string().contains("technician mode"), "{e}");
     // The PIN is never stored in plain text.
     let stored =
-        std::fs::read_to_string(station.data().path("technician-pin.json")).expect("PIN file");
+        std::fs::read_to_string(station.data().path("accounts.json")).expect("accounts file");
     assert!(!stored.contains(PIN), "{stored}");
     assert!(stored.contains("$argon2id$"), "{stored}");
     station.enter_technician(PIN, "Ana-B").expect("right PIN");
@@ -330,6 +358,9 @@ fn a_pending_restore_survives_a_station_restart_and_is_written_back_in_technicia
     });
     // Until then the pen is undated: the interlock would not start it.
     assert_eq!(station.calibration().map(|c| c.date), Some(0));
+    station
+        .sign_in("Ana-B", PIN)
+        .expect("signs in after the restart");
     station.enter_technician(PIN, "Ana-B").expect("PIN");
     until(&mut station, "the previous values written back", |s| {
         s.pending_restore().is_none()

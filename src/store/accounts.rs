@@ -117,7 +117,11 @@ impl fmt::Display for Role {
 /// Roles as `practitioner,technician`.
 #[must_use]
 pub fn roles_text(roles: &BTreeSet<Role>) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Why an account operation was refused. None holds a secret or a hash.
@@ -482,7 +486,7 @@ impl Accounts {
             .take(32)
             .collect();
         if id.trim_matches('-').is_empty() {
-            id = "technician".to_owned();
+            "technician".clone_into(&mut id);
         }
         if file.accounts.iter().any(|a| a.id.eq_ignore_ascii_case(&id)) {
             id = format!("{}-tech", id.chars().take(27).collect::<String>());
@@ -500,7 +504,7 @@ impl Accounts {
             &file.accounts[0].id,
             now,
         );
-        account.secret_set_by = pin.set_by().to_owned();
+        pin.set_by().clone_into(&mut account.secret_set_by);
         account.secret_set_at = pin.set_at();
         file.accounts.push(account);
         Ok(Some((id, pin.set_by().to_owned())))
@@ -515,11 +519,15 @@ impl Accounts {
         let _lock = self.lock().map_err(AccountError::from)?;
         let file = self.read()?;
         let Some(account) = file.accounts.iter().find(|a| a.id == id) else {
-            self.audit.append_at(failed("unknown account"), now).map_err(AccountError::from)?;
+            self.audit
+                .append_at(failed("unknown account"), now)
+                .map_err(AccountError::from)?;
             return Err(SignInError::Unknown { id: id.to_owned() });
         };
         if account.disabled {
-            self.audit.append_at(failed("disabled"), now).map_err(AccountError::from)?;
+            self.audit
+                .append_at(failed("disabled"), now)
+                .map_err(AccountError::from)?;
             return Err(SignInError::Disabled { id: id.to_owned() });
         }
         let mut guards = self.read_guards()?;
@@ -534,7 +542,9 @@ impl Accounts {
                     guard.locked_at = Some(began);
                     self.write_guards(&guards)?;
                 }
-                self.audit.append_at(failed("locked out"), now).map_err(AccountError::from)?;
+                self.audit
+                    .append_at(failed("locked out"), now)
+                    .map_err(AccountError::from)?;
                 return Err(SignInError::LockedOut {
                     id: id.to_owned(),
                     retry_after_secs: u64::try_from(left.as_secs()).unwrap_or(0)
@@ -583,8 +593,7 @@ impl Accounts {
         if tries_left == 0 {
             self.audit
                 .append_at(
-                    AuditEvent::new(AuditKind::LockedOut, Some(id))
-                        .with("secs", LOCKOUT.as_secs()),
+                    AuditEvent::new(AuditKind::LockedOut, Some(id)).with("secs", LOCKOUT.as_secs()),
                     now,
                 )
                 .map_err(AccountError::from)?;
@@ -607,7 +616,11 @@ impl Accounts {
         let _lock = self.lock()?;
         let mut file = self.read()?;
         require_admin(&file, by)?;
-        if file.accounts.iter().any(|a| a.id.eq_ignore_ascii_case(&new.id)) {
+        if file
+            .accounts
+            .iter()
+            .any(|a| a.id.eq_ignore_ascii_case(&new.id))
+        {
             return Err(AccountError::Exists { id: new.id.clone() });
         }
         let account = stored(new, new.roles.clone(), phc, &by.id, now);
@@ -686,9 +699,12 @@ impl Accounts {
         self.change(by, id, now, |file, index| {
             let account = &mut file.accounts[index];
             account.secret = phc;
-            account.secret_set_by = by.id.clone();
+            account.secret_set_by.clone_from(&by.id);
             account.secret_set_at = now;
-            Ok(AuditEvent::new(AuditKind::SecretReset, Some(&by.id)).with("account", id.to_owned()))
+            Ok(
+                AuditEvent::new(AuditKind::SecretReset, Some(&by.id))
+                    .with("account", id.to_owned()),
+            )
         })?;
         let _lock = self.lock()?;
         let mut guards = self.read_guards()?;
@@ -733,10 +749,15 @@ impl Accounts {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(AccountsFile::default()),
             Err(source) => return Err(StoreError::Read { path, source }.into()),
         };
-        let file: AccountsFile = serde_json::from_slice(&bytes).map_err(|e| AccountError::Corrupt {
-            path: path.clone(),
-            reason: format!("not an accounts file at line {} column {}", e.line(), e.column()),
-        })?;
+        let file: AccountsFile =
+            serde_json::from_slice(&bytes).map_err(|e| AccountError::Corrupt {
+                path: path.clone(),
+                reason: format!(
+                    "not an accounts file at line {} column {}",
+                    e.line(),
+                    e.column()
+                ),
+            })?;
         for account in &file.accounts {
             parse_hash(&account.secret).map_err(|reason| AccountError::Corrupt {
                 path: path.clone(),
@@ -748,8 +769,10 @@ impl Accounts {
 
     fn write(&self, file: &AccountsFile) -> Result<(), AccountError> {
         let path = self.dir.path(ACCOUNTS_FILE);
-        let mut json = serde_json::to_vec_pretty(file)
-            .map_err(|source| StoreError::Encode { path: path.clone(), source })?;
+        let mut json = serde_json::to_vec_pretty(file).map_err(|source| StoreError::Encode {
+            path: path.clone(),
+            source,
+        })?;
         json.push(b'\n');
         replace_file(&path, &json)?;
         Ok(())
@@ -770,8 +793,10 @@ impl Accounts {
 
     fn write_guards(&self, guards: &BTreeMap<String, Guard>) -> Result<(), AccountError> {
         let path = self.dir.path(LOCKOUTS_FILE);
-        let json = serde_json::to_vec(guards)
-            .map_err(|source| StoreError::Encode { path: path.clone(), source })?;
+        let json = serde_json::to_vec(guards).map_err(|source| StoreError::Encode {
+            path: path.clone(),
+            source,
+        })?;
         replace_file(&path, &json)?;
         Ok(())
     }

@@ -34,7 +34,13 @@ fn with_admin() -> (tempfile::TempDir, DataDir, Accounts, SignedIn) {
 
 fn kinds(dir: &DataDir) -> Vec<AuditKind> {
     let mut kinds = Vec::new();
-    audit::show(dir, &AuditFilter::default(), |_, l| kinds.push(l.kind), |_| {}).expect("show");
+    audit::show(
+        dir,
+        &AuditFilter::default(),
+        |_, l| kinds.push(l.kind),
+        |_| {},
+    )
+    .expect("show");
     kinds
 }
 
@@ -52,7 +58,10 @@ fn the_first_admin_is_created_once_and_nothing_is_stored_in_clear() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        let mode = fs::metadata(dir.path(ACCOUNTS_FILE)).expect("meta").permissions().mode();
+        let mode = fs::metadata(dir.path(ACCOUNTS_FILE))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
     assert_eq!(kinds(&dir), [AuditKind::FirstAdmin, AuditKind::SignIn]);
@@ -64,13 +73,18 @@ fn a_technician_pin_becomes_a_technician_account_with_the_same_pin() {
     TechnicianPin::set(&dir, "258013", "Ana B.").expect("old PIN");
     let accounts = Accounts::of(&dir);
     let list = accounts
-        .create_first_admin(&new("ana", &[Role::Admin, Role::Practitioner], ADMIN_PIN), now())
+        .create_first_admin(
+            &new("ana", &[Role::Admin, Role::Practitioner], ADMIN_PIN),
+            now(),
+        )
         .expect("first admin");
     assert_eq!(list.len(), 2);
     assert_eq!(list[1].id, "Ana-B-");
     assert_eq!(list[1].name, "Ana B.");
     assert_eq!(list[1].roles, BTreeSet::from([Role::Technician]));
-    let tech = accounts.sign_in("Ana-B-", "258013", now()).expect("the old PIN works");
+    let tech = accounts
+        .sign_in("Ana-B-", "258013", now())
+        .expect("the old PIN works");
     assert!(tech.has(Role::Technician) && !tech.has(Role::Admin));
     assert!(!dir.path(TECHNICIAN_PIN_FILE).exists());
     assert!(dir.path(MIGRATED_PIN_FILE).exists(), "kept, renamed");
@@ -82,22 +96,41 @@ fn wrong_secrets_lock_the_account_and_the_lockout_survives_a_new_reader() {
     let (_tmp, dir, accounts, _admin) = with_admin();
     for left in (1..MAX_WRONG_TRIES).rev() {
         let err = accounts.sign_in("ana", "111222", now()).expect_err("wrong");
-        assert!(matches!(err, SignInError::Wrong { tries_left, .. } if tries_left == left), "{err}");
+        assert!(
+            matches!(err, SignInError::Wrong { tries_left, .. } if tries_left == left),
+            "{err}"
+        );
     }
     let err = accounts.sign_in("ana", "111222", now()).expect_err("wrong");
-    assert!(matches!(err, SignInError::Wrong { tries_left: 0, .. }), "{err}");
+    assert!(
+        matches!(err, SignInError::Wrong { tries_left: 0, .. }),
+        "{err}"
+    );
     // A restart: a new reader of the same folder.
     let again = Accounts::of(&dir);
-    let err = again.sign_in("ana", ADMIN_PIN, now() + jiff::SignedDuration::from_secs(30));
+    let err = again.sign_in(
+        "ana",
+        ADMIN_PIN,
+        now() + jiff::SignedDuration::from_secs(30),
+    );
     assert!(
-        matches!(err, Err(SignInError::LockedOut { retry_after_secs: 30, .. })),
+        matches!(
+            err,
+            Err(SignInError::LockedOut {
+                retry_after_secs: 30,
+                ..
+            })
+        ),
         "{err:?}"
     );
     // A clock stepped back a day does not lengthen it beyond LOCKOUT from now.
     let back = now() - jiff::SignedDuration::from_hours(24);
     assert!(matches!(
         again.sign_in("ana", ADMIN_PIN, back),
-        Err(SignInError::LockedOut { retry_after_secs: 60, .. })
+        Err(SignInError::LockedOut {
+            retry_after_secs: 60,
+            ..
+        })
     ));
     again
         .sign_in("ana", ADMIN_PIN, back + jiff::SignedDuration::from_secs(61))
@@ -128,7 +161,9 @@ fn only_an_enabled_admin_manages_accounts_and_the_last_admin_stays() {
         accounts.set_roles(&admin, "ana", &BTreeSet::from([Role::Practitioner]), now()),
         Err(AccountError::LastAdmin { .. })
     ));
-    accounts.disable(&admin, "P-7", "left the clinic", now()).expect("disable");
+    accounts
+        .disable(&admin, "P-7", "left the clinic", now())
+        .expect("disable");
     assert!(matches!(
         accounts.sign_in("P-7", "5820317", now()),
         Err(SignInError::Disabled { .. })
@@ -147,8 +182,12 @@ fn only_an_enabled_admin_manages_accounts_and_the_last_admin_stays() {
         accounts.create(&admin, &new("cy", &[Role::Practitioner], "7391046"), now()),
         Err(AccountError::NotAdmin { .. })
     ));
-    accounts.reset_secret(&bo, "ana", "a long passphrase", now()).expect("reset");
-    accounts.sign_in("ana", "a long passphrase", now()).expect("new password");
+    accounts
+        .reset_secret(&bo, "ana", "a long passphrase", now())
+        .expect("reset");
+    accounts
+        .sign_in("ana", "a long passphrase", now())
+        .expect("new password");
     let all = kinds(&dir);
     for kind in [
         AuditKind::AccountCreated,
@@ -164,9 +203,18 @@ fn only_an_enabled_admin_manages_accounts_and_the_last_admin_stays() {
 
 #[test]
 fn secrets_follow_the_rules() {
-    assert!(matches!(check_secret("1234"), Err(AccountError::Pin(PinRule::Sequence))));
-    assert!(matches!(check_secret("12"), Err(AccountError::Pin(PinRule::TooShort { .. }))));
-    assert!(matches!(check_secret("short pw"), Err(AccountError::PasswordLength { chars: 8 })));
+    assert!(matches!(
+        check_secret("1234"),
+        Err(AccountError::Pin(PinRule::Sequence))
+    ));
+    assert!(matches!(
+        check_secret("12"),
+        Err(AccountError::Pin(PinRule::TooShort { .. }))
+    ));
+    assert!(matches!(
+        check_secret("short pw"),
+        Err(AccountError::PasswordLength { chars: 8 })
+    ));
     assert!(check_secret("258013").is_ok());
     assert!(check_secret("correct horse").is_ok());
     assert!(check_id("P-7").is_ok());
@@ -176,14 +224,20 @@ fn secrets_follow_the_rules() {
         Role::parse_list("practitioner, admin").expect("roles"),
         BTreeSet::from([Role::Practitioner, Role::Admin])
     );
-    assert!(matches!(Role::parse_list("nurse"), Err(AccountError::UnknownRole { .. })));
+    assert!(matches!(
+        Role::parse_list("nurse"),
+        Err(AccountError::UnknownRole { .. })
+    ));
 }
 
 #[test]
 fn a_damaged_accounts_file_is_an_error_never_no_accounts() {
     let (_tmp, dir, accounts, _admin) = with_admin();
     fs::write(dir.path(ACCOUNTS_FILE), "{ not json").expect("damage");
-    assert!(matches!(accounts.is_empty(), Err(AccountError::Corrupt { .. })));
+    assert!(matches!(
+        accounts.is_empty(),
+        Err(AccountError::Corrupt { .. })
+    ));
     assert!(matches!(
         accounts.create_first_admin(&new("eve", &[Role::Admin], "917364"), now()),
         Err(AccountError::Corrupt { .. })

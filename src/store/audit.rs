@@ -277,10 +277,7 @@ impl AuditLog {
         let (last_seq, prev, torn) = match &tail {
             None => (self.head_seq().unwrap_or(0), GENESIS.to_owned(), false),
             Some(tail) => {
-                let seq = tail
-                    .last_good_seq
-                    .or_else(|| self.head_seq())
-                    .unwrap_or(0);
+                let seq = tail.last_good_seq.or_else(|| self.head_seq()).unwrap_or(0);
                 (seq, sha256_hex(&tail.bytes), !tail.ended)
             }
         };
@@ -452,6 +449,10 @@ pub fn verify(dir: &DataDir) -> Result<VerifyReport, StoreError> {
 }
 
 /// [`verify`] on explicit paths.
+#[allow(
+    clippy::too_many_lines,
+    reason = "one pass over the lines with every check in order reads best as one function"
+)]
 pub fn verify_files(log: &Path, head: &Path) -> Result<VerifyReport, StoreError> {
     let mut report = VerifyReport::default();
     let head = match read_head(head) {
@@ -669,6 +670,7 @@ pub fn show(
 /// One line for a person: `seq  time  kind  account  key=value ...`.
 #[must_use]
 pub fn describe(line: &AuditLine) -> String {
+    use fmt::Write as _;
     let mut text = format!(
         "{:>7}  {}  {:<18}  {:<12}",
         line.seq,
@@ -681,9 +683,30 @@ pub fn describe(line: &AuditLine) -> String {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         };
-        text.push_str(&format!("  {key}={}", crate::text::shown(&value)));
+        let _ = write!(text, "  {key}={}", crate::text::shown(&value));
     }
     text
+}
+
+/// Appends `event` to the audit log of the data folder a session record lives in
+/// (`<data>/sessions/<record>`), for the command-line tools; a record outside a data
+/// folder has no log to write to (`Ok`, nothing written).
+pub fn beside_record(record: &Path, event: AuditEvent) -> Result<(), String> {
+    let Some(root) = record
+        .parent()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n == crate::record::writer::SESSIONS_DIR)
+        })
+        .and_then(Path::parent)
+    else {
+        return Ok(());
+    };
+    let data = DataDir::open(root).map_err(|e| e.to_string())?;
+    AuditLog::of(&data)
+        .append(event)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// SHA-256 of `bytes` as 64 lower-case hex digits.
@@ -783,7 +806,11 @@ mod tests {
         rewrite(&dir, &lines);
         let report = verify(&dir).expect("verify");
         assert_eq!(report.problems[0].line, 3, "{:?}", report.problems);
-        assert!(report.problems[0].what.contains("1 line(s) before it were removed"));
+        assert!(
+            report.problems[0]
+                .what
+                .contains("1 line(s) before it were removed")
+        );
 
         let (_tmp, dir) = data_dir();
         write_lines(&dir, 6);
@@ -792,7 +819,11 @@ mod tests {
         rewrite(&dir, &lines);
         let report = verify(&dir).expect("verify");
         assert_eq!(report.problems[0].line, 4, "{:?}", report.problems);
-        assert!(report.problems[0].what.contains("seq 5 where 4 was expected"));
+        assert!(
+            report.problems[0]
+                .what
+                .contains("seq 5 where 4 was expected")
+        );
     }
 
     #[test]
@@ -812,7 +843,11 @@ mod tests {
         lines.truncate(2);
         rewrite(&dir, &lines);
         let report = verify(&dir).expect("verify");
-        assert!(report.problems[0].what.contains("lines at the end were removed"));
+        assert!(
+            report.problems[0]
+                .what
+                .contains("lines at the end were removed")
+        );
     }
 
     #[test]
@@ -850,7 +885,13 @@ mod tests {
         .expect("append");
         let seqs = |filter: AuditFilter| {
             let mut seqs = Vec::new();
-            show(&dir, &filter, |_, l| seqs.push(l.seq), |_| panic!("bad line")).expect("show");
+            show(
+                &dir,
+                &filter,
+                |_, l| seqs.push(l.seq),
+                |_| panic!("bad line"),
+            )
+            .expect("show");
             seqs
         };
         assert_eq!(

@@ -33,6 +33,9 @@ pub struct LimitChangeRecord {
     pub at: Timestamp,
     /// A hash of the zone table the new limit comes from.
     pub table_hash: String,
+    /// Why, when an admin changed it at the station.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// Appends `record` to `zone-limit-changes.jsonl` in `dir`, synced before returning.
@@ -84,6 +87,7 @@ mod tests {
             who: "dr. lee".to_owned(),
             at: Timestamp::from_second(1_700_000_000).expect("timestamp"),
             table_hash: "ab12".to_owned(),
+            reason: None,
         }
     }
 

@@ -26,6 +26,26 @@ use crate::sound::signal::{VOLUME_DEFAULT_PCT, check_volume};
 /// The file's name in the data folder.
 pub const SETTINGS_FILE: &str = "settings.json";
 
+/// The idle lock's default, minutes.
+pub const IDLE_LOCK_MIN_DEFAULT: u32 = 10;
+
+/// The idle lock's range, minutes: at least a minute (a lock that falls mid-sentence
+/// is a nuisance); at most an hour (Aesthetic Record's longest is 30 min).
+pub const IDLE_LOCK_MIN_RANGE: std::ops::RangeInclusive<u32> = 1..=60;
+
+/// Refuses an idle time outside [`IDLE_LOCK_MIN_RANGE`].
+pub fn check_idle_lock(minutes: u32) -> Result<(), String> {
+    if IDLE_LOCK_MIN_RANGE.contains(&minutes) {
+        Ok(())
+    } else {
+        Err(format!(
+            "idle_lock_min {minutes} refused: {} to {} minutes",
+            IDLE_LOCK_MIN_RANGE.start(),
+            IDLE_LOCK_MIN_RANGE.end()
+        ))
+    }
+}
+
 /// The settings, as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -44,6 +64,8 @@ pub struct StationSettings {
     /// The clinic's name, for the hand-outs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clinic_name: Option<String>,
+    /// Idle time before the station locks, minutes ([`IDLE_LOCK_MIN_RANGE`]).
+    pub idle_lock_min: u32,
     /// Keys a later version wrote: kept as they are.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -58,6 +80,7 @@ impl Default for StationSettings {
             numbing_max_contact_min: procedure::NUMBING_MAX_CONTACT_MIN_DEFAULT,
             test_spot_wait_min: procedure::TEST_SPOT_WAIT_MIN_DEFAULT,
             clinic_name: None,
+            idle_lock_min: IDLE_LOCK_MIN_DEFAULT,
             other: serde_json::Map::new(),
         }
     }
@@ -113,6 +136,8 @@ impl StationSettings {
         settings
             .procedure()
             .check()
+            .map_err(|why| format!("{}: {why}", path.display()))?;
+        check_idle_lock(settings.idle_lock_min)
             .map_err(|why| format!("{}: {why}", path.display()))?;
         // Keys this version does not know are kept (a later version wrote them), and
         // said: a misspelt setting must not pass for the default unnoticed.

@@ -56,6 +56,13 @@ pub enum Screen {
     LotSearch,
     /// The calibration wizard (technician mode only).
     Calibration,
+    /// Nobody is signed in: the sign-in screen (the first admin's form on the first
+    /// start).
+    SignIn,
+    /// The lock is down: unlock or take over; the E-stop and Stop stay.
+    Locked,
+    /// The admin screen: accounts, zone limits, settings.
+    Admin,
 }
 
 /// Settings kept across runs by eframe's persistence.
@@ -150,6 +157,10 @@ pub struct StationApp {
     records: client_file_panel::SharedLibrary,
     /// The technician dialog (PIN).
     technician: technician_panel::TechnicianState,
+    /// The sign-in, lock and sign-record screens' fields.
+    people: super::sign_in_panel::PeopleState,
+    /// The admin screen.
+    admin: super::admin_panel::AdminState,
     /// The calibration wizard's choices and typed reading.
     calibration: calibration_panel::CalibrationPanelState,
     /// The simulated pen to start instead of the built-in one (its hidden errors, its
@@ -287,6 +298,8 @@ impl StationApp {
             lot_search: lot_search_panel::LotSearchState::default(),
             records: client_file_panel::SharedLibrary::default(),
             technician: technician_panel::TechnicianState::default(),
+            people: super::sign_in_panel::PeopleState::default(),
+            admin: super::admin_panel::AdminState::default(),
             calibration: calibration_panel::CalibrationPanelState::default(),
             sim_config: None,
             title_sent: None,
@@ -325,9 +338,16 @@ impl StationApp {
     }
 
     fn connect(&mut self, choice: PortChoice) {
+        // Whoever is signed in stays signed in on the new connection.
+        let carried = self.station.as_mut().and_then(Station::take_sign_in);
         self.disconnect();
         match self.start_station(&choice) {
             Ok(()) => {
+                if let (Some(station), Some(carried)) = (&mut self.station, carried)
+                    && let Err(e) = station.resume_sign_in(carried)
+                {
+                    self.note(format!("sign in again: {e}"), true);
+                }
                 self.persisted.last_port = Some(choice.clone());
                 self.port = Some(choice);
             }
@@ -371,7 +391,6 @@ impl StationApp {
         let link = crate::link::Link::spawn(config)?;
         let mut station = Station::new(link, data, zones)?;
         station.set_simulated(matches!(choice, PortChoice::Simulated));
-        station.set_operator(&setup::operator(self.options.operator.as_deref()));
         station.set_sound(self.sound.clone());
         self.station = Some(station);
         self.fatal = None;
@@ -715,6 +734,10 @@ impl StationApp {
 
     /// Applies one command. Panels return these; tests may apply them directly (a
     /// buggy screen would send exactly this).
+    #[allow(
+        clippy::too_many_lines,
+        reason = "one routing table of every command to the part of the app that applies it"
+    )]
     pub fn apply(&mut self, command: UiCommand) {
         match command {
             UiCommand::Connect(choice) => self.connect(choice),
@@ -797,8 +820,21 @@ impl StationApp {
             UiCommand::SetAlarmVolume(pct) => self.set_alarm_volume(pct),
             UiCommand::CloseLibrary => self.library.close(),
             UiCommand::CloseTechnician => self.technician.close(),
+            UiCommand::CreateFirstAdmin { .. }
+            | UiCommand::SignIn { .. }
+            | UiCommand::Lock
+            | UiCommand::SignOut
+            | UiCommand::SignRecord { .. }
+            | UiCommand::SignRecordLater => self.apply_people(command),
+            UiCommand::ShowAdmin
+            | UiCommand::CloseAdmin
+            | UiCommand::CreateAccount { .. }
+            | UiCommand::DisableAccount { .. }
+            | UiCommand::ResetSecret { .. }
+            | UiCommand::SetRoles { .. }
+            | UiCommand::SetZoneLimit { .. }
+            | UiCommand::ChangeSetting { .. } => self.apply_admin(command),
             UiCommand::ShowTechnician
-            | UiCommand::SetTechnicianPin { .. }
             | UiCommand::EnterTechnician { .. }
             | UiCommand::LeaveTechnician => self.apply_technician(command),
             UiCommand::StartCalibration { .. }
@@ -810,6 +846,174 @@ impl StationApp {
         }
     }
 
+    /// Sign-in, lock and signature: the station decides, the screens show its words.
+    fn apply_people(&mut self, command: UiCommand) {
+        let Some(station) = &mut self.station else {
+            return self.note("no pen connected".into(), true);
+        };
+        let result: Result<Option<String>, String> = match command {
+            UiCommand::CreateFirstAdmin {
+                id,
+                name,
+                pin,
+                repeat,
+            } => {
+                if pin.0 == repeat.0 {
+                    let new = crate::store::accounts::NewAccount {
+                        id: id.clone(),
+                        name,
+                        roles: [crate::store::accounts::Role::Admin].into(),
+                        secret: pin.0,
+                    };
+                    station
+                        .create_first_admin(&new)
+                        .map(|_| Some(format!("first admin {id} created: sign in")))
+                        .map_err(|e| e.to_string())
+                } else {
+                    Err("the two PINs differ: type the same PIN twice".into())
+                }
+            }
+            UiCommand::SignIn { id, pin } => station
+                .sign_in(&id, &pin.0)
+                .map(|outcome| {
+                    Some(match outcome {
+                        crate::station::people::SignInOutcome::SignedIn => {
+                            format!("{id} signed in")
+                        }
+                        crate::station::people::SignInOutcome::Unlocked => {
+                            format!("unlocked by {id}")
+                        }
+                        crate::station::people::SignInOutcome::HandedOver { from } => {
+                            format!("{from} handed over to {id}")
+                        }
+                    })
+                })
+                .map_err(|e| e.to_string()),
+            UiCommand::Lock => station
+                .lock(crate::station::people::LockReason::Demand)
+                .map(|()| Some("station locked".into()))
+                .map_err(|e| e.to_string()),
+            UiCommand::SignOut => station
+                .sign_out()
+                .map(|()| Some("signed out".into()))
+                .map_err(|e| e.to_string()),
+            UiCommand::SignRecord { pin } => station
+                .sign_record(&pin.0)
+                .map(|s| {
+                    Some(format!(
+                        "record signed by {} (SHA-256 {})",
+                        s.account, s.sha256
+                    ))
+                })
+                .map_err(|e| e.to_string()),
+            UiCommand::SignRecordLater => {
+                self.people.sign_later = station.unsigned_record().map(|r| r.path.clone());
+                Ok(Some("the record stays unsigned for now".into()))
+            }
+            _ => Ok(None),
+        };
+        match result {
+            Ok(said) => {
+                self.people.done();
+                // A new account starts from the screen it chose; nothing typed stays.
+                self.people.id.clear();
+                self.people.name.clear();
+                if let Some(said) = said {
+                    self.note(said, false);
+                }
+            }
+            Err(why) => {
+                self.note(format!("refused: {why}"), true);
+                self.people.refused(why);
+            }
+        }
+    }
+
+    /// The admin screen's commands: the station checks the role and every rule.
+    fn apply_admin(&mut self, command: UiCommand) {
+        let Some(station) = &mut self.station else {
+            return self.note("no pen connected".into(), true);
+        };
+        let result: Result<String, String> = match command {
+            UiCommand::ShowAdmin => {
+                match station.require(Some(crate::store::accounts::Role::Admin)) {
+                    Ok(_) => {
+                        let accounts = station.accounts().list().unwrap_or_default();
+                        self.admin.show(accounts, station.settings().ok());
+                        return;
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            UiCommand::CloseAdmin => {
+                self.admin.close();
+                return;
+            }
+            UiCommand::CreateAccount {
+                id,
+                name,
+                roles,
+                pin,
+            } => station
+                .create_account(&crate::store::accounts::NewAccount {
+                    id,
+                    name,
+                    roles,
+                    secret: pin.0,
+                })
+                .map(|a| format!("account {} created", a.id))
+                .map_err(|e| e.to_string()),
+            UiCommand::DisableAccount { id, reason } => station
+                .disable_account(&id, &reason)
+                .map(|()| format!("account {id} disabled"))
+                .map_err(|e| e.to_string()),
+            UiCommand::ResetSecret { id, pin } => station
+                .reset_secret(&id, &pin.0)
+                .map(|()| format!("{id}: new PIN set"))
+                .map_err(|e| e.to_string()),
+            UiCommand::SetRoles { id, roles } => station
+                .set_account_roles(&id, &roles)
+                .map(|()| format!("{id}: roles {}", crate::store::accounts::roles_text(&roles)))
+                .map_err(|e| e.to_string()),
+            UiCommand::SetZoneLimit {
+                zone,
+                mm_text,
+                reason,
+            } => super::console::parse_depth_um(&mm_text)
+                .and_then(|um| {
+                    i32::try_from(um).map_err(|_| format!("{mm_text} mm is out of range"))
+                })
+                .and_then(|um| {
+                    station
+                        .set_zone_limit(zone, um, &reason)
+                        .map(|()| {
+                            format!(
+                                "{zone} limit now {}",
+                                crate::safety::interlock::mm(i64::from(um))
+                            )
+                        })
+                        .map_err(|e| e.to_string())
+                }),
+            UiCommand::ChangeSetting { key, value } => {
+                super::admin_panel::setting_change(key, &value).and_then(|change| {
+                    station
+                        .change_setting(&change)
+                        .map(|()| format!("{key} = {value}"))
+                        .map_err(|e| e.to_string())
+                })
+            }
+            _ => return,
+        };
+        let accounts = station.accounts().list().unwrap_or_default();
+        let settings = station.settings().ok();
+        self.admin.refresh(accounts, settings);
+        match &result {
+            Ok(said) => self.note(said.clone(), false),
+            Err(why) => self.note(format!("refused: {why}"), true),
+        }
+        self.admin.said(result);
+    }
+
     /// Technician mode's commands: the station decides, the dialog shows its words.
     fn apply_technician(&mut self, command: UiCommand) {
         let Some(station) = &mut self.station else {
@@ -818,28 +1022,11 @@ impl StationApp {
         };
         match command {
             UiCommand::ShowTechnician => {
-                let pin_set = station.technician_pin_is_set().map_err(|e| e.to_string());
-                self.technician.show(pin_set);
-            }
-            UiCommand::SetTechnicianPin {
-                pin,
-                repeat,
-                set_by,
-            } => {
-                let result = if pin.0 == repeat.0 {
-                    station
-                        .set_technician_pin(&pin.0, &set_by)
-                        .map_err(|e| e.to_string())
-                } else {
-                    Err("the two PINs differ: type the same PIN twice".to_owned())
-                };
-                match result {
-                    Ok(()) => self.technician.pin_was_set(&set_by),
-                    Err(why) => {
-                        self.note(format!("refused: technician PIN: {why}"), true);
-                        self.technician.refused(why);
-                    }
-                }
+                let account = station
+                    .require(Some(crate::store::accounts::Role::Technician))
+                    .map(|who| who.id().to_owned())
+                    .map_err(|e| e.to_string());
+                self.technician.show(account);
             }
             UiCommand::EnterTechnician { pin, technician_id } => {
                 match station.enter_technician(&pin.0, &technician_id) {
@@ -1097,6 +1284,10 @@ impl StationApp {
         commands
     }
 
+    #[allow(
+        clippy::too_many_lines,
+        reason = "the live window's layout in one place, top to bottom, panel by panel"
+    )]
     fn live_window_ui(&mut self, ui: &mut egui::Ui, commands: &mut Vec<UiCommand>) {
         // Keys that can only make things safer: Escape stops everything, Space stops
         // the needle (unless a text field has the keyboard). No key starts anything.
@@ -1150,6 +1341,13 @@ impl StationApp {
                 commands,
             );
         });
+        if let Some(station) = &self.station
+            && station.active_account().is_some()
+        {
+            egui::Panel::top("account_strip").show(ui, |ui| {
+                super::sign_in_panel::account_strip_ui(ui, station, self.admin.is_open(), commands);
+            });
+        }
         egui::Panel::bottom("event_log")
             .default_size(90.0)
             .resizable(true)
@@ -1179,18 +1377,26 @@ impl StationApp {
             .min_size(290.0)
             .resizable(true)
             .show(ui, |ui| {
-                controls::controls_ui(
-                    ui,
-                    self.station.as_ref(),
-                    &mut self.controls,
-                    self.last_refusal.as_ref(),
-                    commands,
-                );
+                if matches!(screen, Screen::SignIn | Screen::Locked) {
+                    // Nobody may treat: the stops only, which always work.
+                    controls::stop_only_ui(ui, self.station.as_ref(), commands);
+                } else {
+                    controls::controls_ui(
+                        ui,
+                        self.station.as_ref(),
+                        &mut self.controls,
+                        self.last_refusal.as_ref(),
+                        commands,
+                    );
+                }
                 ui.separator();
                 alarm_banner::alarm_list_ui(ui, live, commands);
             });
         self.live_central_ui(ui, screen, simulated, commands);
         technician_panel::technician_dialog_ui(ui.ctx(), &mut self.technician, commands);
+        if let Some(station) = &self.station {
+            super::sign_in_panel::sign_record_ui(ui.ctx(), &mut self.people, station, commands);
+        }
         if let Some(summary) = &self.summary {
             summary_panel::summary_window_ui(
                 ui.ctx(),
@@ -1206,7 +1412,17 @@ impl StationApp {
     /// (operators never see it), else the treatment.
     #[must_use]
     pub fn screen(&self) -> Screen {
-        if self.library.is_open() {
+        if let Some(station) = &self.station {
+            if station.signed_in().is_none() {
+                return Screen::SignIn;
+            }
+            if station.is_locked() {
+                return Screen::Locked;
+            }
+        }
+        if self.admin.is_open() {
+            Screen::Admin
+        } else if self.library.is_open() {
             Screen::Library
         } else if self.client_file.is_open() {
             Screen::ClientFile
@@ -1270,6 +1486,22 @@ impl StationApp {
                 &mut self.persisted.follow_window_s,
                 commands,
             ),
+            Screen::SignIn => {
+                let first = self.station.as_ref().map_or(Ok(false), |s| {
+                    s.needs_first_admin().map_err(|e| e.to_string())
+                });
+                super::sign_in_panel::sign_in_ui(ui, &mut self.people, first, commands);
+            }
+            Screen::Locked => {
+                if let Some(station) = &self.station {
+                    super::sign_in_panel::lock_ui(ui, &mut self.people, station, commands);
+                }
+            }
+            Screen::Admin => {
+                if let Some(station) = &self.station {
+                    super::admin_panel::admin_ui(ui, &mut self.admin, station.zones(), commands);
+                }
+            }
         });
     }
 
@@ -1384,6 +1616,23 @@ impl eframe::App for StationApp {
         // (without it the link holds back heartbeats and the pen's watchdog trips),
         // and its alarms keep being logged (the REPLAY strip shows the highest).
         self.pump();
+        // Any input is activity: the idle lock's clock starts again.
+        let active = ctx.input(|i| {
+            i.events.iter().any(|e| {
+                matches!(
+                    e,
+                    egui::Event::PointerButton { .. }
+                        | egui::Event::PointerMoved(_)
+                        | egui::Event::Key { .. }
+                        | egui::Event::Text(_)
+                        | egui::Event::MouseWheel { .. }
+                        | egui::Event::Touch { .. }
+                )
+            })
+        });
+        if active && let Some(station) = &mut self.station {
+            station.touch();
+        }
         self.poll_opening();
         self.library.poll();
         self.client_file.poll();

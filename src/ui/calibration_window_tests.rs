@@ -19,8 +19,9 @@ use crate::sim::{HiddenErrors, Journaled, PenConfig, SimConfig};
 use crate::station::Station;
 use crate::station::technician::CalibrationRun;
 
-const PIN: &str = "482916";
-const TECHNICIAN: &str = "Ana-B";
+use super::window_test_support::PIN;
+/// The window tests' account: a technician among its roles.
+const TECHNICIAN: &str = super::window_test_support::ACCOUNT;
 
 /// The pen's calibration before the wizard: valid, 200 days old.
 fn previous() -> Calibration {
@@ -79,27 +80,21 @@ fn run(h: &Harness<'static, StationApp>) -> Option<Action> {
         .map(|r| r.procedure().action())
 }
 
-/// First use: sets the PIN; then unlocks; both through the dialog's widgets.
+/// Unlocks technician mode through the dialog's widgets, as the signed-in
+/// technician (the window tests' account, every role): the PIN again.
 fn set_pin_and_unlock(h: &mut Harness<'static, StationApp>) {
     step_until(h, "a connected pen", connected);
     h.get_by_label("Technician").click();
-    step_until(h, "the PIN form", |h| {
-        h.query_by_label("Set the technician PIN").is_some()
-    });
-    type_into(h, "New PIN", PIN);
-    type_into(h, "Repeat PIN", PIN);
-    type_into(h, "Set by", TECHNICIAN);
-    h.get_by_label("Set PIN").click();
     step_until(h, "the unlock form", |h| {
         h.query_by_label("Unlock technician mode").is_some()
     });
-    // Who set the PIN is offered as the technician's id.
+    // The signed-in account is offered as the technician's id.
     assert_eq!(
         h.state().technician_dialog().technician_id,
         TECHNICIAN,
         "the id is filled in"
     );
-    type_into(h, "PIN", PIN);
+    type_into(h, "Your PIN", PIN);
     h.get_by_label("Unlock").click();
     step_until(h, "technician mode", |h| {
         h.state().station().and_then(Station::technician) == Some(TECHNICIAN)
@@ -114,47 +109,55 @@ fn set_pin_and_unlock(h: &mut Harness<'static, StationApp>) {
 }
 
 #[test]
-fn the_pin_is_set_and_unlocks_through_the_dialog_with_the_station_s_refusals_shown() {
+fn technician_mode_needs_the_technician_role_and_the_account_s_pin_with_the_station_s_refusals_shown()
+ {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut h = harness(dir.path());
     step_until(&mut h, "a connected pen", connected);
+    // A practitioner-only account is told why, and never sees the PIN form.
+    h.state_mut()
+        .station_mut()
+        .expect("station")
+        .create_account(&crate::store::accounts::NewAccount {
+            id: "Pat".into(),
+            name: "Pat".into(),
+            roles: [crate::store::accounts::Role::Practitioner].into(),
+            secret: "73910462".into(),
+        })
+        .expect("an admin adds a practitioner");
+    h.state_mut()
+        .station_mut()
+        .expect("station")
+        .lock(crate::station::people::LockReason::Demand)
+        .expect("locks");
+    super::window_test_support::sign_in(&mut h, "Pat", "73910462");
     h.get_by_label("Technician").click();
-    step_until(&mut h, "the PIN form", |h| {
-        h.query_by_label("Set the technician PIN").is_some()
+    step_until(&mut h, "the role's refusal", |h| {
+        shows(h, "Pat is not a technician")
     });
-    // A run is refused by the PIN rules, in the store's words.
-    type_into(&mut h, "New PIN", "1234");
-    type_into(&mut h, "Repeat PIN", "1234");
-    type_into(&mut h, "Set by", TECHNICIAN);
-    h.get_by_label("Set PIN").click();
-    step_until(&mut h, "the rule's refusal", |h| {
-        shows(h, "consecutive digits")
-    });
-    // Two different PINs never reach the station.
-    type_into(&mut h, "New PIN", PIN);
-    type_into(&mut h, "Repeat PIN", "482917");
-    h.get_by_label("Set PIN").click();
-    step_until(&mut h, "the mismatch", |h| shows(h, "the two PINs differ"));
-    type_into(&mut h, "New PIN", PIN);
-    type_into(&mut h, "Repeat PIN", PIN);
-    h.get_by_label("Set PIN").click();
+    assert!(h.query_by_label("Unlock technician mode").is_none());
+    h.get_by_label("Close").click();
+    h.step();
+    h.state_mut()
+        .station_mut()
+        .expect("station")
+        .lock(crate::station::people::LockReason::Demand)
+        .expect("locks");
+    super::window_test_support::sign_in(&mut h, TECHNICIAN, PIN);
+    h.get_by_label("Technician").click();
     step_until(&mut h, "the unlock form", |h| {
         h.query_by_label("Unlock technician mode").is_some()
     });
-    assert!(
-        dir.path().join("technician-pin.json").exists(),
-        "the PIN's hash is stored"
-    );
     // A wrong PIN: the station's words, and no technician mode.
-    type_into(&mut h, "PIN", "097531");
+    type_into(&mut h, "Your PIN", "097531");
     h.get_by_label("Unlock").click();
     step_until(&mut h, "the wrong-PIN refusal", |h| {
-        shows(h, "wrong technician PIN (4 tries left")
+        shows(h, "wrong PIN or password for P-7 (4 tries left")
     });
     assert!(h.state().station().and_then(Station::technician).is_none());
     assert!(h.query_by_label("Start calibration").is_none());
     // The right one.
-    type_into(&mut h, "PIN", PIN);
+    type_into(&mut h, "Your PIN", PIN);
     h.get_by_label("Unlock").click();
     step_until(&mut h, "technician mode", |h| {
         h.query_by_label(&strip_text(TECHNICIAN)).is_some()

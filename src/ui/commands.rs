@@ -113,18 +113,90 @@ pub enum UiCommand {
     RefreshLibrary,
     /// Close the session library.
     CloseLibrary,
-    /// Show the technician dialog (set the PIN, or unlock).
+    /// Show the technician dialog (unlock with the account's PIN).
     ShowTechnician,
     /// Close the technician dialog.
     CloseTechnician,
-    /// Set the technician PIN on first use (`repeat` must match).
-    SetTechnicianPin {
+    /// The first start: create the first admin (`repeat` must match).
+    CreateFirstAdmin {
+        /// The account id.
+        id: String,
+        /// The name.
+        name: String,
+        /// The PIN.
+        pin: Secret,
+        /// The PIN again.
+        repeat: Secret,
+    },
+    /// Sign in, unlock (the same account) or take over (another).
+    SignIn {
+        /// The account id.
+        id: String,
+        /// Its PIN.
+        pin: Secret,
+    },
+    /// Lock the station now.
+    Lock,
+    /// Sign out.
+    SignOut,
+    /// Sign the last closed session's record.
+    SignRecord {
+        /// The practitioner's PIN again.
+        pin: Secret,
+    },
+    /// Leave the record unsigned for now.
+    SignRecordLater,
+    /// Open the admin screen.
+    ShowAdmin,
+    /// Close the admin screen.
+    CloseAdmin,
+    /// An admin creates an account.
+    CreateAccount {
+        /// The id.
+        id: String,
+        /// The name.
+        name: String,
+        /// Its roles.
+        roles: std::collections::BTreeSet<crate::store::accounts::Role>,
+        /// Its PIN.
+        pin: Secret,
+    },
+    /// An admin disables an account.
+    DisableAccount {
+        /// The account.
+        id: String,
+        /// Why.
+        reason: String,
+    },
+    /// An admin resets an account's PIN.
+    ResetSecret {
+        /// The account.
+        id: String,
         /// The new PIN.
         pin: Secret,
-        /// The new PIN again.
-        repeat: Secret,
-        /// Who sets it.
-        set_by: String,
+    },
+    /// An admin sets an account's roles.
+    SetRoles {
+        /// The account.
+        id: String,
+        /// Its roles.
+        roles: std::collections::BTreeSet<crate::store::accounts::Role>,
+    },
+    /// An admin sets a zone's protocol limit.
+    SetZoneLimit {
+        /// The zone.
+        zone: crate::safety::zones::ZoneId,
+        /// The new limit as typed, mm.
+        mm_text: String,
+        /// Why.
+        reason: String,
+    },
+    /// An admin changes a setting.
+    ChangeSetting {
+        /// The key (`idle_lock_min`, ...).
+        key: &'static str,
+        /// The value typed.
+        value: String,
     },
     /// Unlock technician mode.
     EnterTechnician {

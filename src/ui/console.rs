@@ -48,6 +48,14 @@ pub struct ConsoleArgs {
     /// Who is at the station (recorded with zone-limit changes). [default: `$USER`]
     #[arg(long, value_name = "ID")]
     pub operator: Option<String>,
+    /// Sign in as this account at start. Its PIN is read from `--pin-fd`, else from
+    /// the terminal (echo off); never from the command line. Without it, the first
+    /// line is `sign-in <id> <pin>`.
+    #[arg(long, value_name = "ID")]
+    pub account: Option<String>,
+    /// With `--account`: read the PIN from this file descriptor (its first line).
+    #[arg(long, value_name = "FD", requires = "account")]
+    pub pin_fd: Option<u32>,
     /// Telemetry rate asked of the pen, Hz. The needle monitor sees the needle once per
     /// sample: at 5 mm/s a needle slipping deeper travels 5000/N µm between two samples
     /// (5 µm at the pen's 1000 Hz, 50 µm at 100 Hz).
@@ -95,12 +103,12 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     let link = Link::spawn(config).context("cannot start the link thread")?;
     let mut station = Station::new(link, data, zones).context("cannot open the station")?;
     station.set_simulated(sim.is_some());
-    station.set_operator(&who);
     let (sound, _, volume_warning) =
         setup::start_sound(Some(station.data()), args.sound, None, None);
     station.set_sound(sound);
-    if let Some(warning) = volume_warning {
-        out.line(&format!("warning: {warning}"));
+    if !sign_in_at_start(&mut station, args, volume_warning, &mut out) {
+        station.shutdown();
+        return Ok(ExitCode::FAILURE);
     }
 
     // Scripts start typing at once: give the link a moment to come up first.
@@ -176,6 +184,68 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     station.shutdown();
     out.line("event: console closed");
     Ok(stopped_by.map_or(ExitCode::SUCCESS, |stop| ExitCode::from(stop.exit_code())))
+}
+
+/// Says when the first admin is still to be created; with `--account`, signs it in
+/// with the PIN from `--pin-fd` or the terminal. `false` (said) when refused: the
+/// console does not start.
+/// (`volume_warning`: a bad alarm volume setting, said first.)
+fn sign_in_at_start(
+    station: &mut Station,
+    args: &ConsoleArgs,
+    volume_warning: Option<String>,
+    out: &mut Printer,
+) -> bool {
+    if let Some(warning) = volume_warning {
+        out.line(&format!("warning: {warning}"));
+    }
+    match station.needs_first_admin() {
+        Ok(true) => out.line(
+            "event: no account yet: create the clinic's first admin with first-admin <id> <pin> <name>",
+        ),
+        Ok(false) => {}
+        Err(e) => out.line(&format!("warning: {e}")),
+    }
+    let Some(account) = &args.account else {
+        return true;
+    };
+    let pin_fd = args.pin_fd;
+    let signed =
+        read_pin(pin_fd).and_then(|pin| station.sign_in(account, &pin).map_err(|e| e.to_string()));
+    match signed {
+        Ok(_) => {
+            out.line(&format!("ok: signed in as {account}"));
+            true
+        }
+        Err(why) => {
+            out.line(&format!("refused: sign-in as {account}: {why}"));
+            false
+        }
+    }
+}
+
+/// The PIN for `--account`: the first line of file descriptor `fd` (through
+/// `/proc/self/fd`, no unsafe code), else typed at the terminal with echo off.
+fn read_pin(fd: Option<u32>) -> Result<String, String> {
+    let text = match fd {
+        Some(fd) => {
+            let path = format!("/proc/self/fd/{fd}");
+            let mut line = String::new();
+            let file = std::fs::File::open(&path)
+                .map_err(|e| format!("cannot read the PIN from fd {fd}: {e}"))?;
+            std::io::BufReader::new(file)
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the PIN from fd {fd}: {e}"))?;
+            line
+        }
+        None => rpassword::prompt_password("PIN: ")
+            .map_err(|e| format!("cannot read the PIN from the terminal: {e}"))?,
+    };
+    let pin = text.trim_end_matches(['\n', '\r']).to_owned();
+    if pin.is_empty() {
+        return Err("no PIN given".into());
+    }
+    Ok(pin)
 }
 
 /// Signals as the console's loops see them: a stop taken while a command held the
@@ -323,6 +393,11 @@ fn execute(
     if line.is_empty() || line.starts_with('#') {
         return Flow::Continue;
     }
+    // Every line typed is activity: the idle lock's clock starts again.
+    station.touch();
+    if super::console_people::execute(station, line, out).is_some() {
+        return Flow::Continue;
+    }
     let words: Vec<&str> = line.split_whitespace().collect();
     if let Some(flow) = super::console_calibration::execute(station, &words, out, held) {
         return flow;
@@ -339,6 +414,7 @@ fn execute(
         ["help"] => {
             for h in HELP
                 .iter()
+                .chain(super::console_people::HELP)
                 .chain(super::console_steps::HELP)
                 .chain(super::console_steps::CLIENT_HELP)
                 .chain(super::console_calibration::HELP)

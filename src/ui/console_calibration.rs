@@ -38,8 +38,10 @@ pub(super) fn execute(
     held: &mut super::console::Held<'_>,
 ) -> Option<Flow> {
     match words {
-        ["technician", "set-pin", pin] => set_pin(station, pin, None, out),
-        ["technician", "set-pin", pin, who] => set_pin(station, pin, Some(who), out),
+        ["technician", "set-pin", ..] => out.line(
+            "refused: the technician PIN is an account's PIN now: an admin adds an account \
+             with the technician role (account add), and the technician signs in",
+        ),
         ["technician", "off"] => match station.leave_technician() {
             Ok(()) => wait_mode(station, false, out),
             Err(e) => out.line(&format!("refused: {e}")),
@@ -48,9 +50,7 @@ pub(super) fn execute(
             Ok(()) => wait_mode(station, true, out),
             Err(e) => out.line(&format!("refused: {e}")),
         },
-        ["technician", ..] => out.line(
-            "error: usage: technician <id> <pin> | technician off | technician set-pin <pin> [who]",
-        ),
+        ["technician", ..] => out.line("error: usage: technician <id> <your pin> | technician off"),
         ["cal", "depth"] => {
             return Some(calibrate(station, CalibrationKind::Depth, false, out, held));
         }
@@ -64,14 +64,6 @@ pub(super) fn execute(
         _ => return None,
     }
     Some(Flow::Continue)
-}
-
-fn set_pin(station: &mut Station, pin: &str, who: Option<&str>, out: &mut Printer) {
-    let who = who.map_or_else(|| crate::station::setup::operator(None), str::to_owned);
-    match station.set_technician_pin(pin, &who) {
-        Ok(()) => out.line("ok: technician PIN set"),
-        Err(e) => out.line(&format!("refused: {e}")),
-    }
 }
 
 /// Waits until the interlock has applied a mode change, printing the outcome.

@@ -291,8 +291,8 @@ fn parse_clock(text: &str) -> Result<i64, String> {
     Ok(at.timestamp().as_millisecond())
 }
 
-/// `0.5` (mm) as µm, exact to the µm.
-fn parse_mm(text: &str) -> Result<i32, String> {
+/// `0.5` (mm) as µm, exact to the µm (the window's admin screen too).
+pub(super) fn parse_mm(text: &str) -> Result<i32, String> {
     super::console::parse_depth_um(text)
         .ok()
         .and_then(|um| i32::try_from(um).ok())

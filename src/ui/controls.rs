@@ -45,13 +45,27 @@ const STALE_AFTER: std::time::Duration = std::time::Duration::from_millis(500);
 pub const ESTOP_LABEL: &str = "EMERGENCY STOP";
 
 /// Draws the controls.
-pub fn controls_ui(
-    ui: &mut egui::Ui,
-    station: Option<&Station>,
-    state: &mut ControlsState,
-    last_refusal: Option<&LogLine>,
-    commands: &mut Vec<UiCommand>,
-) {
+/// The controls while nobody may treat (signed out, or the lock is down): the
+/// E-stop and Stop only, which always work, and what the needle does now.
+pub fn stop_only_ui(ui: &mut egui::Ui, station: Option<&Station>, commands: &mut Vec<UiCommand>) {
+    estop_ui(ui, commands);
+    ui.separator();
+    let stop = egui::Button::new(RichText::new("Stop").strong()).min_size(Vec2::new(120.0, 36.0));
+    if ui.add(stop).clicked() {
+        commands.push(UiCommand::Stop);
+    }
+    let needle = match station.and_then(Station::last_telemetry) {
+        Some(t) if t.state == crate::protocol::PenState::Running => {
+            format!("Needle RUNNING at {} rpm", t.rpm)
+        }
+        Some(t) => format!("Needle {}", t.state),
+        None => "Needle: no telemetry".to_owned(),
+    };
+    ui.label(RichText::new(needle).strong());
+}
+
+/// The E-stop button, full width.
+fn estop_ui(ui: &mut egui::Ui, commands: &mut Vec<UiCommand>) {
     let estop = egui::Button::new(
         RichText::new(ESTOP_LABEL)
             .size(22.0)
@@ -68,6 +82,17 @@ pub fn controls_ui(
         commands.push(UiCommand::EStop);
     }
     ui.small("Esc: emergency stop · Space: stop the needle. No key starts anything.");
+}
+
+/// The operator's controls: the E-stop, depth, speed, start and stop, the needle.
+pub fn controls_ui(
+    ui: &mut egui::Ui,
+    station: Option<&Station>,
+    state: &mut ControlsState,
+    last_refusal: Option<&LogLine>,
+    commands: &mut Vec<UiCommand>,
+) {
+    estop_ui(ui, commands);
     // The session's duration, here on every screen size (the centre may scroll).
     if let Some(session) = station.and_then(super::source::SessionSource::session) {
         ui.label(RichText::new(super::plots::duration_line(&session)).strong());

@@ -1,6 +1,7 @@
 //! Front ends: the station window (one file per panel) and the operator console.
 //! They show and ask; the station core and the interlock decide.
 
+pub mod admin_panel;
 pub mod alarm_banner;
 pub mod app;
 pub mod calibration_panel;
@@ -11,6 +12,7 @@ pub mod commands;
 pub mod connection_bar;
 pub mod console;
 pub mod console_calibration;
+pub mod console_people;
 pub mod console_steps;
 pub mod controls;
 pub mod face_map;
@@ -22,6 +24,7 @@ pub mod repaint;
 pub mod replay_info;
 pub mod replay_panel;
 pub mod session_panel;
+pub mod sign_in_panel;
 pub mod source;
 pub mod summary_panel;
 pub mod technician_panel;

@@ -110,6 +110,7 @@ fn open_session(h: &mut Harness<'static, StationApp>) {
             .is_some_and(|s| s.last_telemetry().is_some())
     });
     fill_screening_form(h);
+    super::window_test_support::scroll_into_view(h, "Open session");
     h.get_by_label("Open session").click();
     step_until(h, "an open session", |h| {
         h.state().station().is_some_and(|s| s.session().is_some())

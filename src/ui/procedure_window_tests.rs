@@ -6,7 +6,8 @@ use egui_kittest::kittest::Queryable as _;
 
 use super::app::{Screen, StationApp};
 use super::window_test_support::{
-    harness, open_session_unprepared, prepare, select_cheeks, step_until, steps_recorded,
+    harness, open_session_unprepared, prepare, scroll_into_view, select_cheeks, step_until,
+    steps_recorded,
 };
 
 fn runs_at_pen(h: &Harness<'static, StationApp>) -> usize {
@@ -16,8 +17,7 @@ fn runs_at_pen(h: &Harness<'static, StationApp>) -> usize {
 }
 
 fn type_into(h: &mut Harness<'static, StationApp>, label: &str, text: &str) {
-    h.get_by_label(label).scroll_to_me();
-    h.step();
+    scroll_into_view(h, label);
     h.get_by_label(label).focus();
     h.step();
     h.get_by_label(label).type_text(text);
@@ -25,9 +25,7 @@ fn type_into(h: &mut Harness<'static, StationApp>, label: &str, text: &str) {
 }
 
 fn click(h: &mut Harness<'static, StationApp>, label: &str) {
-    h.get_by_label(label).scroll_to_me();
-    h.step();
-    h.step();
+    scroll_into_view(h, label);
     h.get_by_label(label).click();
     h.step();
 }

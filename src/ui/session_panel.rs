@@ -22,8 +22,6 @@ pub struct ScreeningForm {
     pub dob: String,
     /// The indication.
     pub indication: Option<Indication>,
-    /// The practitioner's id.
-    pub practitioner: String,
     /// Each answerable question's answer; `None` until answered.
     pub answers: BTreeMap<QuestionId, bool>,
     /// Cautions the practitioner confirmed.
@@ -35,9 +33,10 @@ pub struct ScreeningForm {
 }
 
 impl ScreeningForm {
-    /// The answers file's JSON, once every question is answered.
+    /// The answers file's JSON, once every question is answered. `practitioner`: the
+    /// signed-in account (the session's practitioner, never typed).
     #[must_use]
-    pub fn to_json(&self) -> Option<String> {
+    pub fn to_json(&self, practitioner: &str) -> Option<String> {
         let answerable: Vec<QuestionId> = QuestionId::ALL
             .into_iter()
             .filter(|q| q.answerable())
@@ -61,7 +60,7 @@ impl ScreeningForm {
                 "client": self.client.trim(),
                 "dob": self.dob.trim(),
                 "indication": self.indication.map(Indication::as_str),
-                "practitioner": self.practitioner.trim(),
+                "practitioner": practitioner,
                 "answers": answers,
                 "confirmed_cautions": confirmed,
             })
@@ -109,10 +108,12 @@ pub fn session_panel_ui(
             ui.separator();
             questions_ui(ui, form);
             ui.separator();
-            let json = form.to_json();
+            let practitioner = station.and_then(Station::account_id).unwrap_or_default();
+            ui.label(format!("Practitioner: {practitioner} (signed in)"));
+            let json = form.to_json(practitioner);
             let ready = json.is_some()
                 && !form.client.trim().is_empty()
-                && !form.practitioner.trim().is_empty()
+                && !practitioner.is_empty()
                 && form.indication.is_some();
             let open = ui.add_enabled(ready, egui::Button::new("Open session"));
             if !ready {
@@ -162,10 +163,6 @@ fn client_ui(ui: &mut egui::Ui, form: &mut ScreeningForm) {
                         );
                     }
                 });
-            ui.end_row();
-            let label = ui.label("Practitioner");
-            ui.add(egui::TextEdit::singleline(&mut form.practitioner).hint_text("P-7"))
-                .labelled_by(label.id);
             ui.end_row();
         });
 }

@@ -28,14 +28,9 @@ impl std::fmt::Debug for Secret {
 #[derive(Default)]
 pub struct TechnicianState {
     open: bool,
-    /// Whether a PIN is set, as the station last said (or why it cannot tell).
-    pin_set: Option<Result<bool, String>>,
-    /// First use: the new PIN.
-    pub new_pin: String,
-    /// First use: the new PIN again.
-    pub new_pin_repeat: String,
-    /// First use: who sets the PIN.
-    pub set_by: String,
+    /// The signed-in technician's account, or why technician mode is not open to
+    /// the account signed in (as the station last said).
+    account: Option<Result<String, String>>,
     /// The technician's id, stored on the pen with each calibration.
     pub technician_id: String,
     /// The PIN typed to unlock.
@@ -53,7 +48,7 @@ impl std::fmt::Debug for TechnicianState {
         // The PIN fields are left out on purpose.
         f.debug_struct("TechnicianState")
             .field("open", &self.open)
-            .field("pin_set", &self.pin_set)
+            .field("account", &self.account)
             .field("technician_id", &self.technician_id)
             .field("error", &self.error)
             .field("awaiting", &self.awaiting)
@@ -62,10 +57,18 @@ impl std::fmt::Debug for TechnicianState {
 }
 
 impl TechnicianState {
-    /// Shows the dialog; `pin_set` is the station's answer to "is a PIN set?".
-    pub fn show(&mut self, pin_set: Result<bool, String>) {
+    /// Shows the dialog; `account`: the signed-in technician's id, or why technician
+    /// mode is not open to whoever is signed in. The technician id stored on the pen
+    /// starts as the account's id when it fits (16 characters).
+    pub fn show(&mut self, account: Result<String, String>) {
         self.open = true;
-        self.pin_set = Some(pin_set);
+        if let Ok(id) = &account
+            && self.technician_id.is_empty()
+            && id.len() <= 16
+        {
+            id.clone_into(&mut self.technician_id);
+        }
+        self.account = Some(account);
         self.error = None;
         self.info = None;
     }
@@ -80,8 +83,6 @@ impl TechnicianState {
     }
 
     fn forget_pins(&mut self) {
-        self.new_pin.clear();
-        self.new_pin_repeat.clear();
         self.pin.clear();
     }
 
@@ -104,18 +105,6 @@ impl TechnicianState {
         self.awaiting = false;
         self.info = None;
         self.error = Some(why);
-    }
-
-    /// The PIN was set: the dialog moves on to unlocking, the technician's id filled
-    /// in with who set it.
-    pub fn pin_was_set(&mut self, set_by: &str) {
-        self.forget_pins();
-        self.pin_set = Some(Ok(true));
-        self.error = None;
-        self.info = Some("Technician PIN set. Unlock with it.".to_owned());
-        if self.technician_id.is_empty() {
-            set_by.clone_into(&mut self.technician_id);
-        }
     }
 
     /// The station took the PIN; the interlock's answer is awaited.
@@ -159,13 +148,12 @@ pub fn technician_dialog_ui(
             ui.set_min_width(380.0);
             ui.label("For bench calibration of pens. Operators do not need this.");
             ui.add_space(6.0);
-            match state.pin_set.clone() {
+            match state.account.clone() {
                 Some(Err(why)) => {
                     ui.colored_label(theme::ALARM_HIGH, why);
-                    ui.label("Technician mode stays locked until the PIN file is repaired.");
+                    ui.label("An admin gives an account the technician role.");
                 }
-                Some(Ok(false)) => set_pin_ui(ui, state, commands),
-                Some(Ok(true)) => unlock_ui(ui, state, commands),
+                Some(Ok(account)) => unlock_ui(ui, state, &account, commands),
                 None => {}
             }
             if let Some(info) = &state.info {
@@ -198,39 +186,16 @@ fn field(ui: &mut egui::Ui, label: &str, text: &mut String, password: bool) -> e
     .labelled_by(label.id)
 }
 
-fn set_pin_ui(ui: &mut egui::Ui, state: &mut TechnicianState, commands: &mut Vec<UiCommand>) {
-    ui.heading("Set the technician PIN");
-    ui.label("First use: choose the PIN that unlocks technician mode on this station.");
-    ui.label(RichText::new("4 to 12 digits, not all the same, not a run like 1234.").weak());
-    let mut submit = false;
-    egui::Grid::new("technician_set_pin")
-        .num_columns(2)
-        .spacing([10.0, 6.0])
-        .show(ui, |ui| {
-            field(ui, "New PIN", &mut state.new_pin, true);
-            ui.end_row();
-            let repeat = field(ui, "Repeat PIN", &mut state.new_pin_repeat, true);
-            submit |= repeat.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
-            ui.end_row();
-            field(ui, "Set by", &mut state.set_by, false);
-            ui.end_row();
-        });
-    let ready = !state.new_pin.is_empty() && !state.set_by.trim().is_empty();
-    if ui
-        .add_enabled(ready, egui::Button::new("Set PIN"))
-        .clicked()
-        || (submit && ready)
-    {
-        commands.push(UiCommand::SetTechnicianPin {
-            pin: Secret(state.new_pin.clone()),
-            repeat: Secret(state.new_pin_repeat.clone()),
-            set_by: state.set_by.trim().to_owned(),
-        });
-    }
-}
-
-fn unlock_ui(ui: &mut egui::Ui, state: &mut TechnicianState, commands: &mut Vec<UiCommand>) {
+fn unlock_ui(
+    ui: &mut egui::Ui,
+    state: &mut TechnicianState,
+    account: &str,
+    commands: &mut Vec<UiCommand>,
+) {
     ui.heading("Unlock technician mode");
+    ui.label(format!(
+        "Signed in as {account}: your PIN or password again."
+    ));
     let mut submit = false;
     egui::Grid::new("technician_unlock")
         .num_columns(2)
@@ -238,7 +203,7 @@ fn unlock_ui(ui: &mut egui::Ui, state: &mut TechnicianState, commands: &mut Vec<
         .show(ui, |ui| {
             field(ui, "Technician id", &mut state.technician_id, false);
             ui.end_row();
-            let pin = field(ui, "PIN", &mut state.pin, true);
+            let pin = field(ui, "Your PIN", &mut state.pin, true);
             submit |= pin.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
             ui.end_row();
         });
@@ -284,7 +249,6 @@ mod tests {
     #[test]
     fn debug_should_never_show_a_pin() {
         let state = TechnicianState {
-            new_pin: "482916".into(),
             pin: "482916".into(),
             ..TechnicianState::default()
         };
@@ -295,7 +259,7 @@ mod tests {
     #[test]
     fn a_refusal_should_clear_the_typed_pins() {
         let mut state = TechnicianState::default();
-        state.show(Ok(true));
+        state.show(Ok("Ana-B".into()));
         state.pin = "1111".into();
         state.refused("wrong technician PIN".into());
         assert!(state.pin.is_empty());

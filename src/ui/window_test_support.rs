@@ -37,8 +37,24 @@ pub fn harness_with(app: impl FnOnce() -> StationApp + 'static) -> Harness<'stat
     harness_sized(egui::Vec2::new(1280.0, 800.0), app)
 }
 
-/// The window at `size`, as `app` builds it.
+/// The window at `size`, as `app` builds it; with a live station, [`ACCOUNT`] (every
+/// role, the data folder's first admin) signs in through the sign-in screen.
 pub fn harness_sized(
+    size: egui::Vec2,
+    app: impl FnOnce() -> StationApp + 'static,
+) -> Harness<'static, StationApp> {
+    let mut h = harness_signed_out(size, app);
+    h.step();
+    let data = h.state().station().map(|s| s.data().root().to_path_buf());
+    if let Some(data) = data {
+        ensure_accounts(&data);
+        sign_in(&mut h, ACCOUNT, PIN);
+    }
+    h
+}
+
+/// The window at `size`, as `app` builds it, nobody signed in.
+pub fn harness_signed_out(
     size: egui::Vec2,
     app: impl FnOnce() -> StationApp + 'static,
 ) -> Harness<'static, StationApp> {
@@ -46,6 +62,53 @@ pub fn harness_sized(
     Harness::builder()
         .with_size(size)
         .build_eframe(move |_cc| app.take().map(|f| f()).expect("built once"))
+}
+
+/// The window tests' account: the first admin, with every role.
+pub const ACCOUNT: &str = "P-7";
+
+/// [`ACCOUNT`]'s PIN.
+pub const PIN: &str = "258013";
+
+/// Makes [`ACCOUNT`] the first admin (every role) of the data folder at `data` unless
+/// it has accounts.
+pub fn ensure_accounts(data: &Path) {
+    use crate::store::accounts::{Accounts, NewAccount, Role};
+    let dir = crate::store::DataDir::open(data).expect("data dir");
+    let accounts = Accounts::of(&dir);
+    if accounts.is_empty().expect("accounts readable") {
+        accounts
+            .create_first_admin(
+                &NewAccount {
+                    id: ACCOUNT.into(),
+                    name: "Pat Seven".into(),
+                    roles: Role::ALL.into_iter().collect(),
+                    secret: PIN.into(),
+                },
+                jiff::Timestamp::now(),
+            )
+            .expect("first admin");
+    }
+}
+
+/// Signs `id` in through the sign-in (or lock) screen, as a person types.
+pub fn sign_in(h: &mut Harness<'static, StationApp>, id: &str, pin: &str) {
+    h.step();
+    h.get_by_label("Account").focus();
+    h.step();
+    h.get_by_label("Account").type_text(id);
+    h.step();
+    h.get_by_label("PIN").focus();
+    h.step();
+    h.get_by_label("PIN").type_text(pin);
+    h.step();
+    h.key_press(egui::Key::Enter);
+    step_until(h, "the sign-in", |h| {
+        h.state()
+            .station()
+            .and_then(Station::active_account)
+            .is_some_and(|a| a.id() == id)
+    });
 }
 
 /// Runs frames until `pred` holds; a frame every few milliseconds, like a screen.
@@ -72,11 +135,7 @@ pub fn step_until(
 /// 1990-05-01, P-7, every question no, rejuvenation): the form is then ready for
 /// "Open session".
 pub fn fill_screening_form(h: &mut Harness<'static, StationApp>) {
-    for (field, text) in [
-        ("Client id", "C-0042"),
-        ("Date of birth", "1990-05-01"),
-        ("Practitioner", "P-7"),
-    ] {
+    for (field, text) in [("Client id", "C-0042"), ("Date of birth", "1990-05-01")] {
         h.get_by_label(field).focus();
         h.step();
         h.get_by_label(field).type_text(text);
@@ -118,11 +177,36 @@ pub fn open_session_unprepared(h: &mut Harness<'static, StationApp>) {
     step_until(h, "a connected pen", connected);
     fill_screening_form(h);
     let form = &h.state().screening;
-    assert!(form.to_json().is_some(), "the form is complete: {form:?}");
+    assert!(
+        form.to_json(ACCOUNT).is_some(),
+        "the form is complete: {form:?}"
+    );
+    scroll_into_view(h, "Open session");
     h.get_by_label("Open session").click();
     step_until(h, "an open session", |h| {
         h.state().station().is_some_and(|s| s.session().is_some())
     });
+}
+
+/// Scrolls the widget labelled `label` into view, as a person scrolls, and waits
+/// until the scroll's animation is over (its place unchanged for three frames): a
+/// click on a widget still sliding lands where it was.
+pub fn scroll_into_view(h: &mut Harness<'static, StationApp>, label: &str) {
+    h.get_by_label(label).scroll_to_me();
+    let deadline = Instant::now() + DEADLINE;
+    let mut last = None;
+    let mut still = 0;
+    while still < 3 {
+        assert!(Instant::now() < deadline, "{label} never settled");
+        h.step();
+        let rect = h.get_by_label(label).rect();
+        if last == Some(rect) {
+            still += 1;
+        } else {
+            still = 0;
+        }
+        last = Some(rect);
+    }
 }
 
 /// The number of steps the open session has recorded.
@@ -141,14 +225,10 @@ pub fn prepare(h: &mut Harness<'static, StationApp>) {
         h.query_by_label("Cleansing done").is_some()
     });
     // As a person does: scroll the session panel to the button, then click.
-    h.get_by_label("Cleansing done").scroll_to_me();
-    h.step();
-    h.step();
+    scroll_into_view(h, "Cleansing done");
     h.get_by_label("Cleansing done").click();
     step_until(h, "cleansing recorded", |h| steps_recorded(h) == before + 1);
-    h.get_by_label("No numbing, because").scroll_to_me();
-    h.step();
-    h.step();
+    scroll_into_view(h, "No numbing, because");
     h.get_by_label("No numbing, because").focus();
     h.step();
     h.get_by_label("No numbing, because")

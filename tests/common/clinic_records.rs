@@ -167,6 +167,7 @@ pub fn write(sessions_dir: &Path, plan: &Planned) -> PathBuf {
             seq: 1,
             command: "RUN".into(),
             origin: "operator".into(),
+            account: Some("P-7".into()),
         }),
         at,
     );

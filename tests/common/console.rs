@@ -15,6 +15,35 @@ use super::{DEADLINE, sim};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_punctum");
 
+/// The tests' practitioner: the first admin of every test data folder, with every
+/// role, so the tests written before accounts treat and calibrate as before.
+pub const ACCOUNT: &str = "P-7";
+
+/// [`ACCOUNT`]'s PIN.
+pub const PIN: &str = "258013";
+
+/// Makes [`ACCOUNT`] the first admin (with every role) of `data_dir` unless accounts
+/// exist there already; returns the accounts.
+pub fn ensure_accounts(data_dir: &Path) -> punctum::store::accounts::Accounts {
+    use punctum::store::accounts::{Accounts, NewAccount, Role};
+    let dir = punctum::store::DataDir::open(data_dir).expect("data dir");
+    let accounts = Accounts::of(&dir);
+    if accounts.is_empty().expect("accounts readable") {
+        accounts
+            .create_first_admin(
+                &NewAccount {
+                    id: ACCOUNT.into(),
+                    name: "Pat Seven".into(),
+                    roles: Role::ALL.into_iter().collect(),
+                    secret: PIN.into(),
+                },
+                jiff::Timestamp::now(),
+            )
+            .expect("first admin");
+    }
+    accounts
+}
+
 /// A screening file that passes: every question answered no.
 pub fn screening_file(dir: &Path, client: &str) -> PathBuf {
     let questions = [
@@ -77,6 +106,9 @@ pub struct Console {
     pub child: Child,
     stdin: Option<ChildStdin>,
     lines: Receiver<String>,
+    /// Lines read while the helper waited for its own sign-in, for the test's
+    /// `expect`s, in order.
+    backlog: std::collections::VecDeque<String>,
     /// Every line read so far.
     pub seen: Vec<String>,
 }
@@ -89,6 +121,52 @@ impl Console {
     /// Like [`Console::start`], with shell commands run first in the console's own
     /// process (`ulimit -f 64` to make its disk "fill"), which then execs it.
     pub fn start_with(
+        port: &Path,
+        data_dir: &Path,
+        shell_prelude: &str,
+        extra_args: &[&str],
+    ) -> Self {
+        ensure_accounts(data_dir);
+        let mut console = Self::start_as(port, data_dir, shell_prelude, extra_args);
+        console.sign_in(ACCOUNT, PIN);
+        console
+    }
+
+    /// Sends `sign-in id pin` and waits for its `ok`; the lines before it stay for
+    /// the test's `expect`s.
+    pub fn sign_in(&mut self, id: &str, pin: &str) {
+        self.send(&format!("sign-in {id} {pin}"));
+        let deadline = Instant::now() + DEADLINE;
+        let mut before = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = match self.backlog.pop_front() {
+                Some(line) => line,
+                None => match self.lines.recv_timeout(left) {
+                    Ok(line) => line,
+                    Err(e) => panic!("no sign-in answer ({e}); seen:\n{}", before.join("\n")),
+                },
+            };
+            if line.starts_with("ok: signed in as")
+                || line.starts_with("ok: unlocked by")
+                || line.contains("handed over to")
+            {
+                self.seen.push(line);
+                break;
+            }
+            assert!(
+                !line.starts_with("refused:") && !line.starts_with("error:"),
+                "sign-in refused: {line}"
+            );
+            before.push(line);
+        }
+        for line in before.into_iter().rev() {
+            self.backlog.push_front(line);
+        }
+    }
+
+    /// The console as a child process, nobody signed in (accounts or not).
+    pub fn start_as(
         port: &Path,
         data_dir: &Path,
         shell_prelude: &str,
@@ -133,6 +211,7 @@ impl Console {
             child,
             stdin,
             lines,
+            backlog: std::collections::VecDeque::new(),
             seen: Vec::new(),
         }
     }
@@ -143,12 +222,23 @@ impl Console {
         stdin.flush().expect("flush");
     }
 
+    /// The next line: the backlog's first, else the console's next within `left`.
+    fn next_line(
+        &mut self,
+        left: std::time::Duration,
+    ) -> Result<String, crossbeam_channel::RecvTimeoutError> {
+        match self.backlog.pop_front() {
+            Some(line) => Ok(line),
+            None => self.lines.recv_timeout(left),
+        }
+    }
+
     /// Waits for an output line starting with `prefix` (and containing `needle`).
     pub fn expect(&mut self, prefix: &str, needle: &str) -> String {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.lines.recv_timeout(left) else {
+            let Ok(line) = self.next_line(left) else {
                 panic!(
                     "no line `{prefix}…{needle}…` within {DEADLINE:?}; seen:\n{}",
                     self.seen.join("\n")
@@ -172,7 +262,7 @@ impl Console {
         let deadline = Instant::now() + DEADLINE;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.lines.recv_timeout(left) else {
+            let Ok(line) = self.next_line(left) else {
                 panic!("no result line; seen:\n{}", self.seen.join("\n"));
             };
             self.seen.push(line.clone());
@@ -207,6 +297,7 @@ impl Console {
     pub fn finish(mut self) -> (std::process::ExitStatus, Vec<String>) {
         drop(self.stdin.take());
         let deadline = Instant::now() + DEADLINE;
+        self.seen.extend(self.backlog.drain(..));
         while let Ok(line) = self
             .lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))

@@ -42,6 +42,11 @@ pub fn sim(mut config: SimConfig) -> SimPen {
 /// reach the pen.
 pub fn prepare_treatment(link: &Link, zone: ZoneId) {
     let updates = [
+        SafetyUpdate::Operator(Some(punctum::safety::interlock::OperatorFacts {
+            account: "P-test".into(),
+            practitioner: true,
+            technician: true,
+        })),
         SafetyUpdate::Session(Some(SessionFacts {
             session_id: "S-test".into(),
             client: "C-test".into(),
@@ -183,6 +188,20 @@ pub fn journaling_pen_with(serial: &str, mut config: SimConfig) -> SimPen {
 pub fn leave_deep(pen: &SimPen, depth_um: i64) {
     let (earlier, _) = connect(link_config(pen, 100));
     if depth_um > 1500 {
+        let id = earlier
+            .update_safety(SafetyUpdate::Operator(Some(
+                punctum::safety::interlock::OperatorFacts {
+                    account: "T-test".into(),
+                    practitioner: false,
+                    technician: true,
+                },
+            )))
+            .expect("alive");
+        expect_event(
+            &earlier,
+            "signed in",
+            |e| matches!(e, LinkEvent::SafetyApplied { id: got, result: Ok(_) } if *got == id),
+        );
         let id = earlier
             .update_safety(SafetyUpdate::Technician(true))
             .expect("alive");
