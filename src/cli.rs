@@ -1,6 +1,6 @@
 //! The command line: `punctum` (the station), `punctum replay`, `punctum sim`,
 //! `punctum monitor`, `punctum ports`, `punctum console`, `punctum report`,
-//! `punctum client`, `punctum lots`, `punctum amend`.
+//! `punctum client`, `punctum lots`, `punctum amend`, `punctum audit`.
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed with its causes), 2 a usage
 //! error (clap's own).
@@ -69,6 +69,8 @@ pub enum Cmd {
     Lots(crate::client::cmd::LotsArgs),
     /// Add a follow-up or adverse event to a session (the record is not changed).
     Amend(crate::client::cmd::AmendArgs),
+    /// The audit trail: verify its hash chain, or show it filtered.
+    Audit(crate::store::audit_cmd::AuditArgs),
 }
 
 /// Options of `punctum replay`.
@@ -182,6 +184,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Client(args)) => crate::client::cmd::run_client(&args),
         Some(Cmd::Lots(args)) => crate::client::cmd::run_lots(&args),
         Some(Cmd::Amend(args)) => crate::client::cmd::run_amend(&args),
+        Some(Cmd::Audit(args)) => crate::store::audit_cmd::run(&args),
         Some(Cmd::Ports) => {
             let ports = crate::link::discovery::list_ports()?;
             if ports.is_empty() {

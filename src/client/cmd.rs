@@ -90,6 +90,12 @@ fn existing_data_dir(dir: Option<&std::path::Path>) -> anyhow::Result<crate::sto
 /// Runs `punctum client`.
 pub fn run_client(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     let data = existing_data_dir(args.data_dir.as_deref())?;
+    audit_cli(
+        &data,
+        crate::store::audit::AuditEvent::new(crate::store::audit::AuditKind::ClientFile, None)
+            .with("client", args.client.clone())
+            .with("via", "punctum client"),
+    );
     let file = ClientFile::open(&data, &args.client, jiff::Zoned::now().date());
     if args.json {
         let mut json = serde_json::to_string_pretty(&file).context("cannot encode the file")?;
@@ -110,6 +116,18 @@ pub fn run_client(args: &ClientArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Appends a command-line tool's event to the audit log (no account: the OS user is
+/// recorded); a failure is said on stderr, the command goes on.
+fn audit_cli(data: &crate::store::DataDir, event: crate::store::audit::AuditEvent) {
+    if let Err(e) = crate::store::audit::AuditLog::of(data).append(event) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "punctum: warning: not in the audit log: {}",
+            crate::text::shown(&e.to_string())
+        );
+    }
+}
+
 /// Runs `punctum lots`: exit 0 with the uses, 1 when none.
 pub fn run_lots(args: &LotsArgs) -> anyhow::Result<ExitCode> {
     let data = existing_data_dir(args.data_dir.as_deref())?;
@@ -122,6 +140,13 @@ pub fn run_lots(args: &LotsArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let hits = lot_query(&library, &args.lot);
+    audit_cli(
+        &data,
+        crate::store::audit::AuditEvent::new(crate::store::audit::AuditKind::LotQuery, None)
+            .with("lot", args.lot.trim().to_owned())
+            .with("uses", hits.len())
+            .with("via", "punctum lots"),
+    );
     if args.json {
         let mut json = serde_json::to_string_pretty(&hits).context("cannot encode the uses")?;
         json.push('\n');

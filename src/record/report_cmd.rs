@@ -33,7 +33,24 @@ pub struct ReportArgs {
 
 /// Runs `punctum report`.
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
-    let rec = load(&args.file)?;
+    // The signature first: a record changed so much that it no longer loads still
+    // says it was signed and changed since.
+    let status = super::sign::check(&args.file)
+        .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let broken = matches!(status, super::sign::SignatureStatus::Broken { .. });
+    let rec = match load(&args.file) {
+        Ok(rec) => rec,
+        Err(e) if broken => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "punctum: error: {}\npunctum: error: {}",
+                crate::text::shown(&e.to_string()),
+                status.describe()
+            );
+            return Ok(ExitCode::from(3));
+        }
+        Err(e) => return Err(e.into()),
+    };
     {
         let mut err = std::io::stderr().lock();
         for w in &rec.warnings {
@@ -56,11 +73,8 @@ pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     }
     let mut report = Report::from_recording(&rec);
     drop(rec);
-    let status = super::sign::check(&args.file)
-        .with_context(|| format!("cannot read {}", args.file.display()))?;
     report.signature = Some(status.describe());
     report.signature_valid = Some(matches!(status, super::sign::SignatureStatus::Valid(_)));
-    let broken = matches!(status, super::sign::SignatureStatus::Broken { .. });
     if args.json || args.csv.is_some() {
         let what = match (&args.csv, args.json) {
             (Some(out), true) => format!("report as JSON, telemetry as CSV to {}", out.display()),

@@ -41,6 +41,9 @@ pub(super) struct People {
     last_activity: Instant,
     /// Idle time before the lock falls.
     idle_lock: Duration,
+    /// The interlock is being told who is active: the station pumps the link while it
+    /// waits, and the idle lock must not fall in the middle of it.
+    applying: bool,
 }
 
 impl People {
@@ -51,6 +54,7 @@ impl People {
             locked: false,
             last_activity: Instant::now(),
             idle_lock: DEFAULT_IDLE_LOCK,
+            applying: false,
         }
     }
 }
@@ -321,8 +325,9 @@ impl Station {
         if let Some(role) = role
             && !self.people.accounts.still_has(who, role).map_err(access)?
         {
+            let a = if role == Role::Admin { "an" } else { "a" };
             return Err(StationError::Access(format!(
-                "{} is not a {role} (or the account was disabled): only a {role} may do this",
+                "{} is not {a} {role} (or the account was disabled): only {a} {role} may do this",
                 who.id()
             )));
         }
@@ -428,7 +433,10 @@ impl Station {
                 })
             }
         };
-        match self.safety_from_station(SafetyUpdate::Operator(facts))? {
+        self.people.applying = true;
+        let applied = self.safety_from_station(SafetyUpdate::Operator(facts));
+        self.people.applying = false;
+        match applied? {
             Ok(_) => Ok(()),
             Err(refusal) => Err(StationError::Access(refusal.message)),
         }
@@ -448,6 +456,7 @@ impl Station {
     /// is still (else it waits for the needle to stop).
     pub(super) fn check_idle_lock(&mut self) {
         if self.people.locked
+            || self.people.applying
             || self.people.signed_in.is_none()
             || self.people.last_activity.elapsed() < self.people.idle_lock
             || self.needle_may_run()

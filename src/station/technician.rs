@@ -418,11 +418,19 @@ impl Station {
                             self.notices.push(Notice::Info(format!(
                                 "technician mode on ({technician}): calibration may be written"
                             )));
+                            self.audit_event(
+                                crate::store::audit::AuditKind::TechnicianMode,
+                                &[("on", "true".into()), ("technician_id", technician.clone())],
+                            );
                             self.desk.technician = Some(technician);
                         }
                         (Ok(_), None) => {
                             self.notices
                                 .push(Notice::Info("technician mode off".into()));
+                            self.audit_event(
+                                crate::store::audit::AuditKind::TechnicianMode,
+                                &[("on", "false".into())],
+                            );
                             self.desk.technician = None;
                             self.desk.run = None;
                         }
@@ -649,13 +657,25 @@ impl Station {
             certificate.kind().as_str()
         )));
         run.certificate = Some(written);
-        if let Some(previous) = run.procedure.pending_restore() {
-            let pending = PendingRestore {
+        let pending = run
+            .procedure
+            .pending_restore()
+            .map(|previous| PendingRestore {
                 serial: certificate.pen.serial.clone(),
                 previous: previous.clone(),
                 why: certificate.reasons.join("; "),
                 since: jiff::Timestamp::now(),
-            };
+            });
+        self.audit_event(
+            crate::store::audit::AuditKind::Calibration,
+            &[
+                ("kind", certificate.kind().as_str().to_owned()),
+                ("pen", certificate.pen.serial.clone()),
+                ("verdict", verdict),
+                ("files", files),
+            ],
+        );
+        if let Some(pending) = pending {
             self.save_pending(Some(pending));
         }
     }

@@ -39,6 +39,7 @@
 pub mod accounts;
 pub mod amendments;
 pub mod audit;
+pub mod audit_cmd;
 pub mod cartridges;
 pub mod jsonl;
 pub mod limit_log;

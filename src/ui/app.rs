@@ -1165,6 +1165,12 @@ impl StationApp {
                         .as_ref()
                         .and_then(Station::session)
                         .map(|s| s.id.clone());
+                    if let Some(station) = &mut self.station {
+                        station.audit_event(
+                            crate::store::audit::AuditKind::ClientFile,
+                            &[("client", client.clone()), ("via", "window".into())],
+                        );
+                    }
                     self.client_file.show(client, root, &self.records, open);
                 }
                 None => self.note("no data folder to read the client file from".into(), true),
@@ -1190,6 +1196,12 @@ impl StationApp {
             },
             UiCommand::SearchLot(lot) => {
                 self.note(format!("lot search: {lot}"), false);
+                if let Some(station) = &mut self.station {
+                    station.audit_event(
+                        crate::store::audit::AuditKind::LotQuery,
+                        &[("lot", lot.clone()), ("via", "window".into())],
+                    );
+                }
                 self.lot_search.search(lot);
             }
             UiCommand::CloseLotSearch => self.lot_search.close(),
@@ -1438,6 +1450,12 @@ impl StationApp {
         } else {
             Screen::Treatment
         }
+    }
+
+    /// The sign-in, lock and sign-record screens' fields.
+    #[must_use]
+    pub fn people_form(&self) -> &super::sign_in_panel::PeopleState {
+        &self.people
     }
 
     /// The client file screen's state.

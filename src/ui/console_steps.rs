@@ -299,6 +299,33 @@ pub(super) fn parse_mm(text: &str) -> Result<i32, String> {
         .ok_or_else(|| format!("{text:?} is not a depth in mm (e.g. 0.5)"))
 }
 
+/// `lots <lot>`: every use of a lot, audited.
+fn lots(station: &mut Station, lot: &str, out: &mut Printer) {
+    let library = crate::record::Library::scan(&station.data().path(crate::client::SESSIONS_DIR));
+    let hits = crate::client::lot_query(&library, lot);
+    station.audit_event(
+        crate::store::audit::AuditKind::LotQuery,
+        &[
+            ("lot", (*lot).to_owned()),
+            ("uses", hits.len().to_string()),
+            ("via", "console".into()),
+        ],
+    );
+    for h in &hits {
+        out.line(&format!(
+            "lot: {} {} {} client={} session={} by={} product={}",
+            h.lot,
+            h.date.map_or_else(|| "?".to_owned(), |d| d.to_string()),
+            h.kind,
+            h.client,
+            h.session_id,
+            h.practitioner,
+            h.product
+        ));
+    }
+    out.line(&format!("ok: {} uses", hits.len()));
+}
+
 /// The client-file commands' help lines.
 pub const CLIENT_HELP: &[&str] = &[
     "client [pseudonym]         the client's file (default: the open session's client)",
@@ -327,6 +354,10 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
                 out.line("error: no session is open; usage: client <pseudonym>");
                 return Some(());
             };
+            station.audit_event(
+                crate::store::audit::AuditKind::ClientFile,
+                &[("client", client.clone()), ("via", "console".into())],
+            );
             let mut file =
                 crate::client::ClientFile::open(station.data(), &client, jiff::Zoned::now().date());
             if let Some(open) = station.session() {
@@ -337,24 +368,7 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
             }
             out.line("ok");
         }
-        ["lots", lot] if !lot.trim().is_empty() => {
-            let library =
-                crate::record::Library::scan(&station.data().path(crate::client::SESSIONS_DIR));
-            let hits = crate::client::lot_query(&library, lot);
-            for h in &hits {
-                out.line(&format!(
-                    "lot: {} {} {} client={} session={} by={} product={}",
-                    h.lot,
-                    h.date.map_or_else(|| "?".to_owned(), |d| d.to_string()),
-                    h.kind,
-                    h.client,
-                    h.session_id,
-                    h.practitioner,
-                    h.product
-                ));
-            }
-            out.line(&format!("ok: {} uses", hits.len()));
-        }
+        ["lots", lot] if !lot.trim().is_empty() => lots(station, lot, out),
         ["client", ..] => out.line("error: usage: client [pseudonym]"),
         ["amend", session, rest @ ..] => {
             let looks_like_date = |w: &str| {

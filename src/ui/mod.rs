@@ -39,6 +39,8 @@ mod library_window_tests;
 #[cfg(test)]
 mod needle_window_tests;
 #[cfg(test)]
+mod people_window_tests;
+#[cfg(test)]
 mod procedure_window_tests;
 #[cfg(test)]
 mod replay_window_tests;

@@ -96,6 +96,12 @@ pub fn sign_in(h: &mut Harness<'static, StationApp>, id: &str, pin: &str) {
     h.step();
     h.get_by_label("Account").focus();
     h.step();
+    // The form keeps the account typed before a refusal: cleared first, as a person
+    // deletes it.
+    for _ in 0..h.state().people_form().id.chars().count() {
+        h.key_press(egui::Key::Backspace);
+    }
+    h.step();
     h.get_by_label("Account").type_text(id);
     h.step();
     h.get_by_label("PIN").focus();
