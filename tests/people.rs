@@ -8,7 +8,6 @@ use std::path::Path;
 use std::process::Command as Process;
 
 use common::console::*;
-use common::*;
 
 const PAT_PIN: &str = "73910462";
 const TOM_PIN: &str = "55019284";
