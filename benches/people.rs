@@ -90,7 +90,7 @@ fn audit_verify(c: &mut Criterion) {
     let size = std::fs::metadata(dir.path(audit::AUDIT_FILE))
         .expect("log")
         .len();
-    eprintln!("audit log: 1,000,000 lines, {:.0} MB", size as f64 / 1e6);
+    eprintln!("audit log: 1,000,000 lines, {} MB", size / 1_000_000);
     let mut group = c.benchmark_group("people");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(20));
