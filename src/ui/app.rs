@@ -739,6 +739,19 @@ impl StationApp {
         reason = "one routing table of every command to the part of the app that applies it"
     )]
     pub fn apply(&mut self, command: UiCommand) {
+        if self
+            .station
+            .as_ref()
+            .is_some_and(|s| s.active_account().is_none())
+            && !command.open_to_anyone()
+        {
+            let why = if self.station.as_ref().is_some_and(Station::is_locked) {
+                "the station is locked: unlock it first"
+            } else {
+                "nobody is signed in: sign in first"
+            };
+            return self.note(format!("refused: {why}"), true);
+        }
         match command {
             UiCommand::Connect(choice) => self.connect(choice),
             UiCommand::Disconnect => self.disconnect(),

@@ -224,6 +224,37 @@ pub enum UiCommand {
     DismissCalibration,
 }
 
+impl UiCommand {
+    /// Commands anyone at the station may give, signed in or not, locked or not:
+    /// the stops, pausing an alarm's sound (the alarm stays on screen), signing in,
+    /// closing what is open, the sound's self-test, closing the window. Every other
+    /// command waits for a signed-in, unlocked account (the station refuses its own
+    /// operations too; this also keeps records and client data off a locked screen).
+    #[must_use]
+    pub fn open_to_anyone(&self) -> bool {
+        matches!(
+            self,
+            UiCommand::Stop
+                | UiCommand::EStop
+                | UiCommand::Silence(_)
+                | UiCommand::CloseWindow
+                | UiCommand::TestAlarmSound
+                | UiCommand::SignIn { .. }
+                | UiCommand::CreateFirstAdmin { .. }
+                | UiCommand::SignRecordLater
+                | UiCommand::ShowTechnician
+                | UiCommand::CloseTechnician
+                | UiCommand::CloseLibrary
+                | UiCommand::CloseClientFile
+                | UiCommand::CloseLotSearch
+                | UiCommand::CloseSummary
+                | UiCommand::CloseOpenError
+                | UiCommand::CancelOpenRecording
+                | UiCommand::CloseAdmin
+        )
+    }
+}
+
 /// An event line in the window's log.
 #[derive(Debug, Clone)]
 pub struct LogLine {

@@ -69,6 +69,19 @@ impl PeopleState {
     }
 }
 
+/// A form's grid, centred under the heading (a grid in a centred column would sit at
+/// its left edge).
+fn centred_form(ui: &mut egui::Ui, id: &str, add: impl FnOnce(&mut egui::Ui)) {
+    const FORM_WIDTH: f32 = 290.0;
+    ui.horizontal(|ui| {
+        ui.add_space(((ui.available_width() - FORM_WIDTH) / 2.0).max(0.0));
+        egui::Grid::new(id)
+            .num_columns(2)
+            .spacing([10.0, 6.0])
+            .show(ui, add);
+    });
+}
+
 /// A labelled single-line field; `password` masks it. Enter in it submits.
 fn field(ui: &mut egui::Ui, label: &str, text: &mut String, password: bool) -> bool {
     let label = ui.label(label);
@@ -111,13 +124,10 @@ pub fn sign_in_ui(
                 ui.label("Sign in to treat, calibrate or manage the station.");
                 ui.add_space(6.0);
                 let mut submit = false;
-                egui::Grid::new("sign_in_form")
-                    .num_columns(2)
-                    .spacing([10.0, 6.0])
-                    .show(ui, |ui| {
-                        field(ui, "Account", &mut state.id, false);
-                        submit |= field(ui, "PIN", &mut state.pin, true);
-                    });
+                centred_form(ui, "sign_in_form", |ui| {
+                    field(ui, "Account", &mut state.id, false);
+                    submit |= field(ui, "PIN", &mut state.pin, true);
+                });
                 let ready = !state.id.trim().is_empty() && !state.pin.is_empty();
                 if ui
                     .add_enabled(ready, egui::Button::new(RichText::new("Sign in").strong()))
@@ -149,15 +159,12 @@ fn first_admin_ui(ui: &mut egui::Ui, state: &mut PeopleState, commands: &mut Vec
         .weak(),
     );
     let mut submit = false;
-    egui::Grid::new("first_admin_form")
-        .num_columns(2)
-        .spacing([10.0, 6.0])
-        .show(ui, |ui| {
-            field(ui, "Account", &mut state.id, false);
-            field(ui, "Name", &mut state.name, false);
-            field(ui, "PIN", &mut state.pin, true);
-            submit |= field(ui, "PIN again", &mut state.pin_repeat, true);
-        });
+    centred_form(ui, "first_admin_form", |ui| {
+        field(ui, "Account", &mut state.id, false);
+        field(ui, "Name", &mut state.name, false);
+        field(ui, "PIN", &mut state.pin, true);
+        submit |= field(ui, "PIN again", &mut state.pin_repeat, true);
+    });
     let ready =
         !state.id.trim().is_empty() && !state.name.trim().is_empty() && !state.pin.is_empty();
     if ui
@@ -207,13 +214,10 @@ pub fn lock_ui(
         }
         ui.add_space(10.0);
         let mut submit = false;
-        egui::Grid::new("unlock_form")
-            .num_columns(2)
-            .spacing([10.0, 6.0])
-            .show(ui, |ui| {
-                field(ui, "Account", &mut state.id, false);
-                submit |= field(ui, "PIN", &mut state.pin, true);
-            });
+        centred_form(ui, "unlock_form", |ui| {
+            field(ui, "Account", &mut state.id, false);
+            submit |= field(ui, "PIN", &mut state.pin, true);
+        });
         ui.label(
             RichText::new(format!(
                 "{who}'s PIN unlocks. Another practitioner's account and PIN take over \
