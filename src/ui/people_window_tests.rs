@@ -90,6 +90,15 @@ fn the_idle_lock_never_falls_while_the_needle_runs_and_the_stops_work_on_the_loc
         h.query_by_label_contains("HIGH ALARM  estop").is_some()
     });
     assert_eq!(h.state().screen(), Screen::Locked);
+    // Nothing that shows records or client data opens on the lock screen.
+    h.state_mut().apply(super::commands::UiCommand::ShowLibrary);
+    h.state_mut().apply(super::commands::UiCommand::ShowLotSearch);
+    h.step();
+    assert_eq!(h.state().screen(), Screen::Locked);
+    assert_eq!(
+        h.state().last_refusal(),
+        Some("refused: the station is locked: unlock it first")
+    );
     // The same account's PIN unlocks.
     sign_in(&mut h, ACCOUNT, PIN);
     assert!(h.state().screen() != Screen::Locked);
