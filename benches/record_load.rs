@@ -149,6 +149,7 @@ impl Generator {
             priority: "high".into(),
             action: action.into(),
             text: text.into(),
+            account: None,
         }));
     }
 }

@@ -99,6 +99,7 @@ fn recording(minutes: u32, hz: u32) -> Recording {
                         priority: "low".into(),
                         action: action.into(),
                         text: "gaps".into(),
+                        account: None,
                     }),
                 );
             }

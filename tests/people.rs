@@ -93,6 +93,8 @@ fn roles_are_enforced_below_the_interface() {
     // The admin, a practitioner too, takes over: a recorded hand-over.
     c.send(&format!("sign-in {ACCOUNT} {PIN}"));
     c.expect("ok:", "Pat handed over to P-7");
+    assert_eq!(c.run("estop"), "ok");
+    assert!(c.run("ack all").starts_with("ok"));
     c.send("end");
     c.expect("aftercare:", "");
     let (status, lines) = c.finish();
@@ -112,6 +114,11 @@ fn roles_are_enforced_below_the_interface() {
     assert!(
         text.contains(r#""account":"Pat""#),
         "her commands carry her account"
+    );
+    assert!(
+        text.lines()
+            .any(|l| l.contains(r#""action":"acknowledged""#) && l.contains(r#""account":"P-7""#)),
+        "the acknowledgement carries who"
     );
 }
 

@@ -552,6 +552,9 @@ pub struct AlarmLine {
     pub action: String,
     /// The alarm's text at that moment.
     pub text: String,
+    /// Who acknowledged or silenced it: the signed-in account (format 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
 }
 
 /// A zone made active.

@@ -128,6 +128,7 @@ pub fn alarm(at_ms: i64, alarm: &str, action: &str) -> Line {
         priority: "high".into(),
         action: action.into(),
         text: format!("{alarm} text"),
+        account: None,
     })
 }
 

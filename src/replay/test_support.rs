@@ -189,6 +189,7 @@ impl Script {
             priority: priority.into(),
             action: action.into(),
             text: text.into(),
+            account: None,
         }))
     }
 

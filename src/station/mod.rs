@@ -425,9 +425,11 @@ impl Station {
                 {
                     session.alarms_raised += 1;
                 }
+                let account = self.signed_in().map(|s| s.id().to_owned());
                 self.record(Line::Alarm(record::alarm(
                     record.at.as_millisecond(),
                     &entry,
+                    account.as_deref(),
                 )));
             }
             self.notices.push(Notice::Alarm(entry));

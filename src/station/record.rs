@@ -120,7 +120,10 @@ pub fn event(utc_ms: i64, t_ms: u32, event: &PenEvent) -> EventLine {
 
 /// An alarm transition.
 #[must_use]
-pub fn alarm(utc_ms: i64, entry: &AlarmLogEntry) -> AlarmLine {
+///
+/// `account`: who was signed in, kept for an acknowledgement or a silence (an
+/// operator's act).
+pub fn alarm(utc_ms: i64, entry: &AlarmLogEntry, account: Option<&str>) -> AlarmLine {
     let action = match entry.action {
         AlarmAction::Raised => "raised",
         AlarmAction::Acknowledged => "acknowledged",
@@ -133,6 +136,13 @@ pub fn alarm(utc_ms: i64, entry: &AlarmLogEntry) -> AlarmLine {
         priority: entry.priority.as_str().to_owned(),
         action: action.to_owned(),
         text: entry.text.clone(),
+        account: matches!(
+            entry.action,
+            AlarmAction::Acknowledged | AlarmAction::Silenced { .. }
+        )
+        .then_some(account)
+        .flatten()
+        .map(str::to_owned),
     }
 }
 

@@ -34,6 +34,8 @@ impl Station {
         mut entry: StepEntry,
         at_utc_ms: Option<i64>,
     ) -> Result<StepEntry, StationError> {
+        // Steps are the practitioner's: recorded by the signed-in one.
+        let who = self.require(Some(crate::store::accounts::Role::Practitioner))?;
         if let Some(why) = &self.record_failure {
             return Err(StationError::NotRecorded(why.clone()));
         }
@@ -63,7 +65,7 @@ impl Station {
         };
         entry.recorded_ms = recorded_ms;
         entry.at_ms = recorded_ms - earlier_ms;
-        entry.by.clone_from(&session.answers.practitioner);
+        who.id().clone_into(&mut entry.by);
         if entry.kind() == StepKind::CartridgeLot {
             entry.cartridge = cartridge;
         }

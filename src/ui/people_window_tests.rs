@@ -92,7 +92,8 @@ fn the_idle_lock_never_falls_while_the_needle_runs_and_the_stops_work_on_the_loc
     assert_eq!(h.state().screen(), Screen::Locked);
     // Nothing that shows records or client data opens on the lock screen.
     h.state_mut().apply(super::commands::UiCommand::ShowLibrary);
-    h.state_mut().apply(super::commands::UiCommand::ShowLotSearch);
+    h.state_mut()
+        .apply(super::commands::UiCommand::ShowLotSearch);
     h.step();
     assert_eq!(h.state().screen(), Screen::Locked);
     assert_eq!(
