@@ -208,6 +208,21 @@ pub fn write_handouts(
         &format!("{}_summary", summary.session_id),
         &summary_page(summary, clinic),
     )?;
+    // Client data leaving the station on paper: an export, in the audit trail. The
+    // pages are written already; a log that cannot be written is said, not hidden.
+    let event = crate::store::audit::AuditEvent::new(
+        crate::store::audit::AuditKind::Export,
+        Some(&summary.practitioner),
+    )
+    .with("session", summary.session_id.clone())
+    .with("what", "hand-outs")
+    .with(
+        "files",
+        format!("{}; {}", aftercare.display(), page.display()),
+    );
+    if let Err(e) = crate::store::audit::AuditLog::of(data).append(event) {
+        tracing::warn!("the hand-outs are not in the audit log: {e}");
+    }
     Ok((aftercare, page))
 }
 

@@ -31,12 +31,100 @@ pub struct ReportArgs {
     pub csv: Option<PathBuf>,
 }
 
+/// The signature as the record says, checked against the audit log of its data
+/// folder: a signature the log recorded must be the record's (a removed signature
+/// line, or a record changed and re-hashed, is broken).
+fn against_audit(
+    record: &std::path::Path,
+    status: super::sign::SignatureStatus,
+) -> super::sign::SignatureStatus {
+    use super::sign::SignatureStatus;
+    let Some(root) = record
+        .parent()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n == super::writer::SESSIONS_DIR)
+        })
+        .and_then(std::path::Path::parent)
+    else {
+        return status;
+    };
+    let Ok(data) = crate::store::DataDir::open(root) else {
+        return status;
+    };
+    // The session's id from the header (the first line).
+    let Some(session_id) = crate::files::open_regular(record).ok().and_then(|file| {
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(std::io::Read::take(file, 1 << 20)),
+            &mut first,
+        )
+        .ok()?;
+        serde_json::from_str::<serde_json::Value>(&first)
+            .ok()?
+            .get("session_id")?
+            .as_str()
+            .map(str::to_owned)
+    }) else {
+        return status;
+    };
+    let filter = crate::store::audit::AuditFilter {
+        kinds: vec![crate::store::audit::AuditKind::RecordSigned],
+        ..crate::store::audit::AuditFilter::default()
+    };
+    let mut logged: Option<(String, String)> = None;
+    let _ = crate::store::audit::show(
+        &data,
+        &filter,
+        |_, line| {
+            if line.detail.get("session").and_then(|v| v.as_str()) == Some(session_id.as_str()) {
+                let sha = line
+                    .detail
+                    .get("sha256")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+                logged = Some((sha, line.account.clone().unwrap_or_default()));
+            }
+        },
+        |_| {},
+    );
+    let Some((sha, account)) = logged else {
+        return status;
+    };
+    match status {
+        SignatureStatus::Unsigned => SignatureStatus::Broken {
+            why: format!(
+                "the audit log records that {account} signed it (SHA-256 {sha}), but the \
+                 record has no signature line: it was removed"
+            ),
+            signature: crate::record::format::SignatureLine {
+                utc_ms: 0,
+                account,
+                name: String::new(),
+                meaning: String::new(),
+                sha256: sha,
+                bytes: 0,
+            },
+        },
+        SignatureStatus::Valid(signature) if signature.sha256 != sha => SignatureStatus::Broken {
+            why: format!(
+                "its SHA-256 is not the one the audit log recorded at signing ({sha}): the \
+                 record was changed and re-hashed"
+            ),
+            signature,
+        },
+        other => other,
+    }
+}
+
 /// Runs `punctum report`.
 pub fn run(args: &ReportArgs) -> anyhow::Result<ExitCode> {
     // The signature first: a record changed so much that it no longer loads still
     // says it was signed and changed since.
     let status = super::sign::check(&args.file)
         .with_context(|| format!("cannot read {}", args.file.display()))?;
+    let status = against_audit(&args.file, status);
     let broken = matches!(status, super::sign::SignatureStatus::Broken { .. });
     let rec = match load(&args.file) {
         Ok(rec) => rec,

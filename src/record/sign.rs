@@ -183,7 +183,9 @@ fn find_signature<R: Read + Seek>(
         let body_end = if tail[end - 1] == b'\n' { end - 1 } else { end };
         let start = memchr::memrchr(b'\n', &tail[..body_end]).map_or(0, |i| i + 1);
         let line = &tail[start..body_end];
-        if memchr::memmem::find(line, br#""type":"signature""#).is_some()
+        // Any JSON spelling of a signature line counts (spaces, key order): one
+        // re-serialised must not pass for no signature.
+        if memchr::memmem::find(line, b"signature").is_some()
             && let Ok(Line::Signature(signature)) = serde_json::from_slice::<Line>(line)
         {
             let before = tail_start + start as u64;

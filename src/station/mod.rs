@@ -1508,7 +1508,6 @@ impl Station {
     /// Ends the session: halts the needle, records the zones treated, and returns the
     /// summary with aftercare.
     pub fn end_session(&mut self, wait: bool) -> Result<SessionSummary, StationError> {
-        self.require(None)?;
         self.end_session_ended_by(wait, None)
     }
 
@@ -1519,6 +1518,11 @@ impl Station {
         wait: bool,
         ended_by: Option<String>,
     ) -> Result<SessionSummary, StationError> {
+        // The operator's end needs an active account; a signal or a closing window
+        // (`ended_by`) always closes the record safely.
+        if ended_by.is_none() {
+            self.require(None)?;
+        }
         if self.session.is_none() {
             return Err(StationError::NoSession);
         }

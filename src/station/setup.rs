@@ -109,6 +109,16 @@ pub fn record_limit_changes(
                 reason: None,
             };
             log.append(&record)?;
+            // A table changed outside the station (a file edited by hand): audited
+            // with the OS user and `--operator`, there is no account to name.
+            let event =
+                store::audit::AuditEvent::new(store::audit::AuditKind::ZoneLimitChanged, None)
+                    .with("zone", record.zone.clone())
+                    .with("from_um", record.old_limit_um)
+                    .with("to_um", record.new_limit_um)
+                    .with("who", who.to_owned())
+                    .with("how", "the zone table file changed outside the station");
+            store::audit::AuditLog::of(data).append(event)?;
             said.push(format!(
                 "zone limit changed: {} from {} to {} by {who}",
                 record.zone,

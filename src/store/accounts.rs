@@ -148,8 +148,11 @@ pub enum AccountError {
         /// The id.
         id: String,
     },
-    /// A role name that is not one.
-    #[error("no role {name:?} (roles: practitioner, technician, admin)")]
+    /// A role name that is not one (digits are not repeated: a PIN typed in its place).
+    #[error(
+        "no role {} (roles: practitioner, technician, admin)",
+        if name.bytes().all(|b| b.is_ascii_digit()) { "(digits: a PIN in the roles' place?)".to_owned() } else { format!("{name:?}") }
+    )]
     UnknownRole {
         /// The name given.
         name: String,
@@ -172,6 +175,16 @@ pub enum AccountError {
     /// Accounts exist: the first admin is created only once.
     #[error("accounts exist already: only an admin adds accounts")]
     NotFirst,
+    /// The accounts file is empty or gone, but the audit log records a first admin:
+    /// the accounts were lost or removed, this is no first start.
+    #[error(
+        "the audit log records a first admin ({id}), but the accounts file is empty or \
+         missing: restore accounts.json from a backup (a first start happens once)"
+    )]
+    AccountsLost {
+        /// The first admin the log names.
+        id: String,
+    },
     /// The account doing this is not (or no longer) an admin, or is disabled.
     #[error("{id} is not an enabled admin: accounts are managed by an admin")]
     NotAdmin {
@@ -434,6 +447,23 @@ impl Accounts {
         let mut file = self.read()?;
         if !file.accounts.is_empty() {
             return Err(AccountError::NotFirst);
+        }
+        // Deleting accounts.json must not make anyone the admin: the log remembers.
+        let filter = super::audit::AuditFilter {
+            kinds: vec![AuditKind::FirstAdmin],
+            ..super::audit::AuditFilter::default()
+        };
+        let mut earlier = None;
+        super::audit::show(
+            &self.dir,
+            &filter,
+            |_, line| {
+                earlier.get_or_insert_with(|| line.account.clone().unwrap_or_default());
+            },
+            |_| {},
+        )?;
+        if let Some(id) = earlier {
+            return Err(AccountError::AccountsLost { id });
         }
         let mut roles = new.roles.clone();
         roles.insert(Role::Admin);

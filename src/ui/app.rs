@@ -2092,6 +2092,13 @@ mod tests {
             .allow_missing_glyphs()
             .build_eframe(move |_cc| StationApp::new(options, Persisted::default()));
         step_until(&mut h, "a connected pen", connected);
+        // Recordings open for a signed-in account only.
+        super::super::window_test_support::ensure_accounts(dir.path());
+        super::super::window_test_support::sign_in(
+            &mut h,
+            super::super::window_test_support::ACCOUNT,
+            super::super::window_test_support::PIN,
+        );
         h.get_by_label("Open recording…").click();
         step_until(&mut h, "the file in the dialog", |h| {
             h.query_by_label_contains(name).is_some()

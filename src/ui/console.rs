@@ -248,6 +248,11 @@ fn read_pin(fd: Option<u32>) -> Result<String, String> {
     Ok(pin)
 }
 
+/// `quit` refused: a locked station's open session is closed by its practitioner,
+/// or safely by the end of input or a signal.
+const LOCKED_QUIT: &str = "refused: the station is locked with a session open: unlock it first \
+                           (end of input or a signal still closes the record safely)";
+
 /// Signals as the console's loops see them: a stop taken while a command held the
 /// console (a start waiting for the needle, a calibration) stays pending until the
 /// main loop acts on it.
@@ -422,6 +427,7 @@ fn execute(
                 out.line(&format!("help: {h}"));
             }
         }
+        ["quit"] if station.is_locked() && station.session().is_some() => out.line(LOCKED_QUIT),
         ["quit"] => return Flow::Quit,
         ["session", path] => open_session(station, Path::new(path), out),
         ["zone", id] => match id.parse::<ZoneId>() {
@@ -483,7 +489,9 @@ fn execute(
         [verb, ..] if HELP.iter().any(|h| h.starts_with(verb)) => {
             usage(out, &format!("wrong arguments for {verb}; try help"));
         }
-        _ => usage(out, &format!("unknown command {line:?}; try help")),
+        // Only the first word is repeated: a mistyped `sign-in` line holds a PIN.
+        [first, ..] => usage(out, &format!("unknown command {first:?}; try help")),
+        [] => {}
     }
     warn_if_unrecorded(station, words.first().copied(), out);
     Flow::Continue

@@ -226,8 +226,9 @@ fn answer(station: &mut Station, action: &Action, line: &str, out: &mut Printer)
     match (action, line) {
         (_, "cancel") => station.calibration_cancel(),
         (Action::Review, "yes") => station.calibration_accept(),
-        (Action::Review, other) => {
-            out.line(&format!("error: {other:?}: answer yes or cancel"));
+        (Action::Review, _) => {
+            // Not repeated: a line typed here may hold a PIN.
+            out.line("error: not an answer: answer yes or cancel");
             prompt(station, action, out);
         }
         (Action::Reading(_), text) => {

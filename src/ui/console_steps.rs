@@ -339,6 +339,11 @@ pub(super) fn execute_client(station: &mut Station, line: &str, out: &mut Printe
     if !matches!(first, "client" | "lots" | "amend") {
         return None;
     }
+    // Client data and amendments: for a signed-in, unlocked account only.
+    if let Err(e) = station.require(None) {
+        out.line(&format!("refused: {e}"));
+        return Some(());
+    }
     let Some(owned) = shlex::split(line) else {
         out.line("error: unbalanced quotes");
         return Some(());
