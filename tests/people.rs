@@ -89,13 +89,25 @@ fn roles_are_enforced_below_the_interface() {
     // Locked: nothing but the stops.
     assert!(c.run("lock").starts_with("ok: station locked"));
     assert!(c.run("zone cheeks").contains("locked"));
-    for command in ["end", "client C-0042", "lots L-1", "amend S-1 follow_up mild x", "quit"] {
+    for command in [
+        "end",
+        "client C-0042",
+        "lots L-1",
+        "amend S-1 follow_up mild x",
+        "quit",
+    ] {
         let refused = c.run(command);
-        assert!(refused.starts_with("refused:") && refused.contains("locked"), "{command}: {refused}");
+        assert!(
+            refused.starts_with("refused:") && refused.contains("locked"),
+            "{command}: {refused}"
+        );
     }
     // A mistyped sign-in never repeats its PIN.
     let error = c.run(&format!("signin Pat {PAT_PIN}"));
-    assert!(error.starts_with("error: unknown command") && !error.contains(PAT_PIN), "{error}");
+    assert!(
+        error.starts_with("error: unknown command") && !error.contains(PAT_PIN),
+        "{error}"
+    );
     assert_eq!(c.run("stop"), "ok", "Stop works locked");
     // The admin, a practitioner too, takes over: a recorded hand-over.
     c.send(&format!("sign-in {ACCOUNT} {PIN}"));
@@ -210,7 +222,10 @@ fn a_technician_pin_is_migrated_into_an_account_and_keeps_working() {
     std::fs::remove_file(data.join("accounts.json")).expect("remove");
     let mut c = Console::start_as(&pen.port_path(), &data, "", &[]);
     let refused = c.run("first-admin evil 7391046 Evil");
-    assert!(refused.contains("the audit log records a first admin (boss)"), "{refused}");
+    assert!(
+        refused.contains("the audit log records a first admin (boss)"),
+        "{refused}"
+    );
     c.finish();
 }
 
