@@ -159,6 +159,10 @@ pub struct StationApp {
     technician: technician_panel::TechnicianState,
     /// The sign-in, lock and sign-record screens' fields.
     people: super::sign_in_panel::PeopleState,
+    /// Whether the data folder has no account yet (the first-admin form), read once
+    /// and again after each sign-in command: the sign-in screen must not read
+    /// `accounts.json` every frame.
+    first_admin_needed: Option<Result<bool, String>>,
     /// The admin screen.
     admin: super::admin_panel::AdminState,
     /// The calibration wizard's choices and typed reading.
@@ -299,6 +303,7 @@ impl StationApp {
             records: client_file_panel::SharedLibrary::default(),
             technician: technician_panel::TechnicianState::default(),
             people: super::sign_in_panel::PeopleState::default(),
+            first_admin_needed: None,
             admin: super::admin_panel::AdminState::default(),
             calibration: calibration_panel::CalibrationPanelState::default(),
             sim_config: None,
@@ -861,6 +866,8 @@ impl StationApp {
 
     /// Sign-in, lock and signature: the station decides, the screens show its words.
     fn apply_people(&mut self, command: UiCommand) {
+        // Another station or the console may have created the first admin meanwhile.
+        self.first_admin_needed = None;
         let Some(station) = &mut self.station else {
             return self.note("no pen connected".into(), true);
         };
@@ -1518,9 +1525,15 @@ impl StationApp {
                 commands,
             ),
             Screen::SignIn => {
-                let first = self.station.as_ref().map_or(Ok(false), |s| {
-                    s.needs_first_admin().map_err(|e| e.to_string())
-                });
+                let station = self.station.as_ref();
+                let first = self
+                    .first_admin_needed
+                    .get_or_insert_with(|| {
+                        station.map_or(Ok(false), |s| {
+                            s.needs_first_admin().map_err(|e| e.to_string())
+                        })
+                    })
+                    .clone();
                 super::sign_in_panel::sign_in_ui(ui, &mut self.people, first, commands);
             }
             Screen::Locked => {
