@@ -1,6 +1,7 @@
 //! The command line: `punctum` (the station), `punctum replay`, `punctum sim`,
 //! `punctum monitor`, `punctum ports`, `punctum console`, `punctum report`,
-//! `punctum client`, `punctum lots`, `punctum amend`, `punctum audit`.
+//! `punctum client`, `punctum lots`, `punctum amend`, `punctum audit`,
+//! `punctum clinic`.
 //!
 //! Exit codes: 0 success, 1 a runtime error (printed with its causes), 2 a usage
 //! error (clap's own).
@@ -46,6 +47,11 @@ pub struct WindowArgs {
     /// (5 µm at the pen's 1000 Hz, 50 µm at 100 Hz).
     #[arg(long, default_value_t = 1000)]
     pub telemetry_hz: u32,
+    /// The clinic store this station is part of: a `postgres://` URL, or a connection
+    /// file (mode 0600; a password on the command line is visible to other users).
+    /// [default: `<data dir>/clinic.conn` when it exists; else the station works alone]
+    #[arg(long, value_name = "URL|FILE")]
+    pub clinic: Option<String>,
 }
 
 /// The subcommands.
@@ -71,6 +77,8 @@ pub enum Cmd {
     Amend(crate::client::cmd::AmendArgs),
     /// The audit trail: verify its hash chain, or show it filtered.
     Audit(crate::store::audit_cmd::AuditArgs),
+    /// The clinic store (PostgreSQL): create or upgrade its schema, or show its state.
+    Clinic(crate::clinic::cmd::ClinicArgs),
 }
 
 /// Options of `punctum replay`.
@@ -150,6 +158,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 repaint_ctx: None,
                 sound: true,
                 sound_socket: None,
+                clinic: w.clinic.clone(),
             })
             .map(window_exit_code)
         }
@@ -174,6 +183,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 repaint_ctx: None,
                 sound: true,
                 sound_socket: None,
+                clinic: w.clinic.clone(),
             })
             .map(window_exit_code)
         }
@@ -185,6 +195,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Some(Cmd::Lots(args)) => crate::client::cmd::run_lots(&args),
         Some(Cmd::Amend(args)) => crate::client::cmd::run_amend(&args),
         Some(Cmd::Audit(args)) => crate::store::audit_cmd::run(&args),
+        Some(Cmd::Clinic(args)) => crate::clinic::cmd::run(&args),
         Some(Cmd::Ports) => {
             let ports = crate::link::discovery::list_ports()?;
             if ports.is_empty() {

@@ -5,6 +5,7 @@
 pub mod calibration;
 pub mod cli;
 pub mod client;
+pub mod clinic;
 pub mod files;
 pub mod handout;
 pub mod link;

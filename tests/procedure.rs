@@ -128,7 +128,7 @@ fn the_needle_waits_for_cleansing_and_the_numbing_contact_time() {
     assert_eq!(steps[3]["corrects"], 2);
     assert!(steps[3]["at_utc_ms"].is_i64());
     assert_eq!(
-        text.lines().next().map(|l| l.contains(r#""version":4"#)),
+        text.lines().next().map(|l| l.contains(r#""version":5"#)),
         Some(true)
     );
     // The report lists the steps with their times, and the corrected one says so.

@@ -315,14 +315,14 @@ fn an_unknown_line_type_should_be_skipped_naming_it() {
 fn a_future_format_version_should_be_refused() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut lines = session(true);
-    lines[0] = header(5);
+    lines[0] = header(6);
     let path = write(dir.path(), &jsonl(&lines));
     let (out, stdout, stderr) = report(&path, &[]);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert!(
         stderr.contains(
-            "was written by a newer Punctum (format version 5; this station reads up to 4)"
+            "was written by a newer Punctum (format version 6; this station reads up to 5)"
         ),
         "{stderr}"
     );

@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 /// The `format` field of every header.
 pub const FORMAT_NAME: &str = "punctum-session";
 
-/// The format version this station writes, and the newest it reads (1 to 3).
+/// The format version this station writes, and the newest it reads (1 to 5).
 /// Version 2 adds `mono_ms` to every line and the `clock` line; version 3 the `step`
 /// line (the procedure around the needling, products and lots) and the summary's
-/// `indication`, `lots`, `notes`.
-pub const FORMAT_VERSION: u32 = 4;
+/// `indication`, `lots`, `notes`; version 4 the `access` and `signature` lines;
+/// version 5 the `clinic` line.
+pub const FORMAT_VERSION: u32 = 5;
 
 /// One line of a session record.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -71,6 +72,10 @@ pub enum Line {
     /// The practitioner's signature (format 4): the last line, after the summary,
     /// with the SHA-256 of every byte before it (see `record::sign`).
     Signature(SignatureLine),
+    /// The clinic store as the session saw it (format 5): unreachable, reachable
+    /// again, a sealed pack confirmed, the client's history incomplete, a cartridge
+    /// claim conflict.
+    Clinic(ClinicLine),
 }
 
 impl Line {
@@ -96,6 +101,7 @@ impl Line {
             Line::Step(_) => "step",
             Line::Access(_) => "access",
             Line::Signature(_) => "signature",
+            Line::Clinic(_) => "clinic",
         }
     }
 
@@ -121,11 +127,12 @@ impl Line {
             Line::Step(l) => l.utc_ms,
             Line::Access(l) => l.utc_ms,
             Line::Signature(l) => l.utc_ms,
+            Line::Clinic(l) => l.utc_ms,
         }
     }
 
     /// Every `type` word this version knows, in the order the documentation lists them.
-    pub const KINDS: [&'static str; 18] = [
+    pub const KINDS: [&'static str; 19] = [
         "header",
         "tel",
         "command",
@@ -142,6 +149,7 @@ impl Line {
         "sound",
         "step",
         "access",
+        "clinic",
         "summary",
         "signature",
     ];
@@ -476,6 +484,24 @@ pub struct AccessLine {
     /// For a hand-over: who was at the station before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<String>,
+}
+
+/// The clinic store as the session saw it (format 5).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClinicLine {
+    /// Station UTC time, ms.
+    pub utc_ms: i64,
+    /// `unreachable`, `reachable`, `sealed_pack_confirmed`, `history_incomplete`,
+    /// `claim_conflict`.
+    pub event: String,
+    /// What happened, in words (a reason, the other session and station).
+    pub detail: String,
+    /// The account that confirmed (a sealed pack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The cartridge concerned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cartridge: Option<String>,
 }
 
 /// The practitioner's signature: the record's last line (format 4).

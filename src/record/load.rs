@@ -980,14 +980,14 @@ mod tests {
 
     #[test]
     fn a_newer_format_version_should_be_refused_even_with_fields_this_version_lacks() {
-        let header = r#"{"type":"header","format":"punctum-session","version":5,"utc_ms":1,"hologram":{"x":1}}"#;
+        let header = r#"{"type":"header","format":"punctum-session","version":6,"utc_ms":1,"hologram":{"x":1}}"#;
         let mut bytes = header.as_bytes().to_vec();
         bytes.push(b'\n');
         bytes.extend_from_slice(&kit::jsonl(&session()[1..]));
         let message = error(&bytes);
         assert!(
             message.ends_with(
-                "was written by a newer Punctum (format version 5; this station reads up to 4)"
+                "was written by a newer Punctum (format version 6; this station reads up to 5)"
             ),
             "{message}"
         );

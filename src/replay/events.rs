@@ -146,6 +146,7 @@ pub fn event_of(line: &TimedLine) -> Option<TimelineEvent> {
                 None => format!("{} ({})", a.action, a.account),
             },
         ),
+        Line::Clinic(c) => (EventKind::Note, format!("clinic store: {}", c.detail)),
         Line::Header(_)
         | Line::Tel(_)
         | Line::Command(_)

@@ -116,6 +116,9 @@ pub enum AlarmId {
     Estop,
     /// The session recording could not be written.
     RecordingFailed,
+    /// A cartridge ran in two sessions of the clinic: one claimed it while its
+    /// station could not reach the clinic store.
+    CartridgeClaimConflict,
     /// The needle monitor saw the needle turn far faster than allowed, and stopped it.
     Overspeed,
     /// The needle monitor saw the running needle stay away from its depth target, and
@@ -126,6 +129,8 @@ pub enum AlarmId {
     /// No alarm can sound: no sound server, no device, or the stream failed. Every
     /// visual alarm goes on.
     AlarmSoundUnavailable,
+    /// The clinic store cannot be reached: records queue at the station.
+    ClinicStoreUnreachable,
     /// The interlock refused a depth.
     DepthRefused,
     /// The depth is above 1.5 mm (not evaluated in De Novo DEN160029).
@@ -140,7 +145,7 @@ pub enum AlarmId {
 
 impl AlarmId {
     /// Every alarm, high priority first.
-    pub const ALL: [Self; 16] = [
+    pub const ALL: [Self; 18] = [
         Self::DepthOverLimit,
         Self::UnexpectedRun,
         Self::TelemetryLost,
@@ -148,10 +153,12 @@ impl AlarmId {
         Self::PenFault,
         Self::Estop,
         Self::RecordingFailed,
+        Self::CartridgeClaimConflict,
         Self::Overspeed,
         Self::DepthOffTarget,
         Self::PenChanged,
         Self::AlarmSoundUnavailable,
+        Self::ClinicStoreUnreachable,
         Self::DepthRefused,
         Self::DeepCaution,
         Self::StartRefused,
@@ -179,6 +186,8 @@ impl AlarmId {
             Self::DepthOffTarget => "depth_off_target",
             Self::PenChanged => "pen_changed",
             Self::AlarmSoundUnavailable => "alarm_sound_unavailable",
+            Self::CartridgeClaimConflict => "cartridge_claim_conflict",
+            Self::ClinicStoreUnreachable => "clinic_store_unreachable",
         }
     }
 
@@ -212,14 +221,16 @@ impl AlarmId {
             | Self::RecordingFailed
             | Self::DepthOverLimit
             | Self::UnexpectedRun
-            | Self::TelemetryLost => Priority::High,
+            | Self::TelemetryLost
+            | Self::CartridgeClaimConflict => Priority::High,
             Self::DepthRefused
             | Self::DeepCaution
             | Self::StartRefused
             | Self::Overspeed
             | Self::DepthOffTarget
             | Self::PenChanged
-            | Self::AlarmSoundUnavailable => Priority::Medium,
+            | Self::AlarmSoundUnavailable
+            | Self::ClinicStoreUnreachable => Priority::Medium,
             Self::TelemetryGaps | Self::CalibrationDue => Priority::Low,
         }
     }
@@ -246,11 +257,13 @@ impl AlarmId {
             | Self::TelemetryLost
             | Self::Overspeed
             | Self::DepthOffTarget
-            | Self::PenChanged => true,
+            | Self::PenChanged
+            | Self::CartridgeClaimConflict => true,
             Self::DeepCaution
             | Self::TelemetryGaps
             | Self::CalibrationDue
-            | Self::AlarmSoundUnavailable => false,
+            | Self::AlarmSoundUnavailable
+            | Self::ClinicStoreUnreachable => false,
         }
     }
 
@@ -302,6 +315,13 @@ impl AlarmId {
             Self::AlarmSoundUnavailable => {
                 "Alarms cannot sound: only the screen shows them (no sound server or stream)."
             }
+            Self::CartridgeClaimConflict => {
+                "A cartridge ran in two sessions: one claimed it while the clinic store was unreachable."
+            }
+            Self::ClinicStoreUnreachable => {
+                "The clinic store cannot be reached: records wait at this station; other rooms' \
+                 cartridges and treatments are not known."
+            }
         }
     }
 
@@ -336,6 +356,12 @@ impl AlarmId {
             }
             Self::AlarmSoundUnavailable => {
                 "Watch the screen; check the speakers and the sound server, or call service."
+            }
+            Self::CartridgeClaimConflict => {
+                "Discard the cartridge; check the client of both sessions; report it as an incident."
+            }
+            Self::ClinicStoreUnreachable => {
+                "Check the network or call IT; confirm each new cartridge came from a sealed pack."
             }
         }
     }
@@ -963,6 +989,14 @@ mod tests {
             AlarmId::AlarmSoundUnavailable,
             ("alarm_sound_unavailable", Medium, false, 0),
         );
+        check(
+            AlarmId::CartridgeClaimConflict,
+            ("cartridge_claim_conflict", High, true, 0),
+        );
+        check(
+            AlarmId::ClinicStoreUnreachable,
+            ("clinic_store_unreachable", Medium, false, 0),
+        );
         assert!(High > Medium && Medium > Low);
         // Declared in the order of ALL: the tie-break between equal alarms.
         assert!(AlarmId::ALL.windows(2).all(|w| w[0] < w[1]));
@@ -978,9 +1012,10 @@ mod tests {
             "siren".parse::<AlarmId>().map_err(|e| e.to_string()),
             Err(
                 "unknown alarm id \"siren\"; valid: depth_over_limit, unexpected_run, \
-                 telemetry_lost, link_lost, pen_fault, estop, recording_failed, overspeed, depth_off_target, \
-                 pen_changed, alarm_sound_unavailable, depth_refused, deep_caution, \
-                 start_refused, telemetry_gaps, calibration_due"
+                 telemetry_lost, link_lost, pen_fault, estop, recording_failed, \
+                 cartridge_claim_conflict, overspeed, depth_off_target, pen_changed, \
+                 alarm_sound_unavailable, clinic_store_unreachable, depth_refused, \
+                 deep_caution, start_refused, telemetry_gaps, calibration_due"
                     .to_owned()
             )
         );

@@ -127,6 +127,12 @@ pub enum Rule {
     /// The signed-in account lacks the role (practitioner to treat, technician to
     /// calibrate).
     RoleMissing,
+    /// The clinic store cannot be reached to check a new cartridge, and the operator
+    /// has not confirmed that it came from a sealed pack.
+    SealedPackUnconfirmed,
+    /// The clinic's strict mode: nothing starts while the clinic store cannot be
+    /// reached.
+    ClinicStoreRequired,
 }
 
 impl Rule {
@@ -169,6 +175,8 @@ impl Rule {
             Self::TestSpotPending => "test_spot_pending",
             Self::NotSignedIn => "not_signed_in",
             Self::RoleMissing => "role_missing",
+            Self::SealedPackUnconfirmed => "sealed_pack_unconfirmed",
+            Self::ClinicStoreRequired => "clinic_store_required",
         }
     }
 
@@ -258,6 +266,23 @@ pub enum CartridgeCheck {
         /// That session.
         session_id: String,
     },
+    /// The clinic store could not be asked (unreachable): the data folder knows no
+    /// use of it, but another room may have used it. It runs only once the operator
+    /// confirms it came from a sealed pack.
+    Offline {
+        /// The operator confirmed a sealed pack (recorded by the station).
+        sealed_pack_confirmed: bool,
+    },
+}
+
+/// The clinic store as the interlock needs it (absent: the station works alone).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClinicFacts {
+    /// The clinic's strict mode: nothing starts without the store.
+    pub strict: bool,
+    /// The store answered the station's latest request (or its thread's latest
+    /// attempt).
+    pub reachable: bool,
 }
 
 /// The open session's facts, as the station established them.
@@ -315,6 +340,8 @@ pub enum SafetyUpdate {
     /// The clinic's admin changed the zone table (a protocol limit): refused while a
     /// session is open or the needle runs, so a pass never sees its limit move.
     ZoneTable(Box<ZoneTable>),
+    /// The clinic store's state (`None`: the station works alone on its folder).
+    ClinicStore(Option<ClinicFacts>),
 }
 
 /// The signed-in account as the interlock needs it (the station reads the roles
@@ -437,6 +464,8 @@ pub struct InterlockState {
     pub pen_serial: Option<String>,
     /// Who is signed in, unlocked (`None`: nobody, or locked).
     pub operator: Option<OperatorFacts>,
+    /// The clinic store, when the station is part of one.
+    pub clinic: Option<ClinicFacts>,
 }
 
 /// A different pen answered after a reconnection.
@@ -475,6 +504,7 @@ impl InterlockState {
             run_in_flight: false,
             pen_serial: None,
             operator: None,
+            clinic: None,
         }
     }
 
@@ -830,6 +860,10 @@ impl InterlockState {
                     ));
                 }
                 self.operator = operator;
+                Ok(None)
+            }
+            SafetyUpdate::ClinicStore(clinic) => {
+                self.clinic = clinic;
                 Ok(None)
             }
         }
@@ -1396,6 +1430,14 @@ fn check_needle(
 fn check_run_equipment(state: &InterlockState, zone: ZoneId, today: Date) -> Result<(), Refusal> {
     let refuse = |rule, why: String| Err(Refusal::new(rule, format!("start refused: {why}")));
     let limit_um = state.zones.limit_um(zone);
+    if state.clinic.is_some_and(|c| c.strict && !c.reachable) {
+        return refuse(
+            Rule::ClinicStoreRequired,
+            "the clinic store cannot be reached, and the clinic's strict mode starts \
+             nothing without it"
+                .into(),
+        );
+    }
     let Some(cartridge) = &state.cartridge else {
         return refuse(Rule::NoCartridge, "no cartridge is in the pen".into());
     };
@@ -1418,7 +1460,22 @@ fn check_run_equipment(state: &InterlockState, zone: ZoneId, today: Date) -> Res
                 ),
             );
         }
-        CartridgeCheck::Fresh => {}
+        CartridgeCheck::Offline {
+            sealed_pack_confirmed: false,
+        } => {
+            return refuse(
+                Rule::SealedPackUnconfirmed,
+                format!(
+                    "the clinic store cannot be reached to check cartridge {}: confirm it \
+                     came from a sealed pack",
+                    cartridge.id
+                ),
+            );
+        }
+        CartridgeCheck::Fresh
+        | CartridgeCheck::Offline {
+            sealed_pack_confirmed: true,
+        } => {}
     }
     check_calibration(state.calibration.as_ref(), today).or_else(|r| refuse(r.rule, r.message))?;
     if let Some(target_um) = state.depth_target_um {

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::{Station, StationError};
 use crate::safety::interlock::{SafetyUpdate, mm};
-use crate::safety::zones::ZoneId;
+use crate::safety::zones::{ZoneId, ZoneTable};
 use crate::store::accounts::Role;
 use crate::store::audit::{AuditEvent, AuditKind};
 use crate::store::settings::check_idle_lock;
@@ -30,6 +30,8 @@ pub enum SettingChange {
     TestSpotWaitMin(u32),
     /// The clinic's name on the hand-outs (`None`: none).
     ClinicName(Option<String>),
+    /// The clinic store's strict mode: nothing starts while it cannot be reached.
+    ClinicStrict(bool),
 }
 
 impl SettingChange {
@@ -42,6 +44,7 @@ impl SettingChange {
             SettingChange::NumbingMaxContactMin(_) => "numbing_max_contact_min",
             SettingChange::TestSpotWaitMin(_) => "test_spot_wait_min",
             SettingChange::ClinicName(_) => "clinic_name",
+            SettingChange::ClinicStrict(_) => "clinic_strict",
         }
     }
 
@@ -61,10 +64,15 @@ impl SettingChange {
             "clinic_name" => {
                 SettingChange::ClinicName(Some(value.trim().to_owned()).filter(|v| !v.is_empty()))
             }
+            "clinic_strict" => SettingChange::ClinicStrict(match value.trim() {
+                "on" | "true" | "yes" => true,
+                "off" | "false" | "no" => false,
+                other => return Err(format!("clinic_strict: {other:?} is not on or off")),
+            }),
             other => {
                 return Err(format!(
                     "no setting {other:?} (idle_lock_min, numbing_min_contact_min, \
-                     numbing_max_contact_min, test_spot_wait_min, clinic_name)"
+                     numbing_max_contact_min, test_spot_wait_min, clinic_name, clinic_strict)"
                 ));
             }
         })
@@ -77,6 +85,7 @@ impl SettingChange {
             | SettingChange::NumbingMaxContactMin(v)
             | SettingChange::TestSpotWaitMin(v) => v.to_string(),
             SettingChange::ClinicName(name) => name.clone().unwrap_or_default(),
+            SettingChange::ClinicStrict(on) => if *on { "on" } else { "off" }.to_owned(),
         }
     }
 }
@@ -118,29 +127,8 @@ impl Station {
             Ok(_) => {}
             Err(refusal) => return Err(StationError::Access(refusal.message)),
         }
-        let (mut settings, _) = StationSettings::load(&self.data).map_err(StationError::Access)?;
-        let file = settings
-            .zones_file
-            .clone()
-            .unwrap_or_else(|| self.data.path(CLINIC_ZONES_FILE));
-        store::replace_file(&file, table.to_json().as_bytes())?;
-        if settings.zones_file.is_none() {
-            settings.zones_file = Some(file.clone());
-            settings.save(&self.data)?;
-        }
-        store::append_limit_change(
-            &self.data,
-            &store::LimitChangeRecord {
-                zone: zone.as_str().to_owned(),
-                old_limit_um: old_um,
-                new_limit_um: limit_um,
-                who: admin.id().to_owned(),
-                at: Timestamp::now(),
-                table_hash: table.hash_hex().to_owned(),
-                reason: Some(reason.trim().to_owned()),
-            },
-        )?;
-        store::store_zone_table(&self.data, &table.to_json())?;
+        let file = self.keep_zone_table(&table, admin.id(), reason.trim())?;
+        self.publish_zone_table(&table, zone, old_um, limit_um, admin.id(), reason.trim());
         self.zones = table;
         self.audit(
             AuditEvent::new(AuditKind::ZoneLimitChanged, Some(admin.id()))
@@ -151,6 +139,44 @@ impl Station {
                 .with("file", file.display().to_string()),
         );
         Ok(())
+    }
+
+    /// Writes `table` (the interlock holds it already) where the station reads its
+    /// table at start (the clinic's table file, named in the settings), each changed
+    /// limit to `zone-limit-changes.jsonl` (by `who`, for `reason`), and as the table
+    /// last run with. Returns the table file.
+    pub(super) fn keep_zone_table(
+        &mut self,
+        table: &ZoneTable,
+        who: &str,
+        reason: &str,
+    ) -> Result<std::path::PathBuf, StationError> {
+        let (mut settings, _) = StationSettings::load(&self.data).map_err(StationError::Access)?;
+        let file = settings
+            .zones_file
+            .clone()
+            .unwrap_or_else(|| self.data.path(CLINIC_ZONES_FILE));
+        store::replace_file(&file, table.to_json().as_bytes())?;
+        if settings.zones_file.is_none() {
+            settings.zones_file = Some(file.clone());
+            settings.save(&self.data)?;
+        }
+        for change in self.zones.limit_changes(table) {
+            store::append_limit_change(
+                &self.data,
+                &store::LimitChangeRecord {
+                    zone: change.zone.as_str().to_owned(),
+                    old_limit_um: change.old_limit_um,
+                    new_limit_um: change.new_limit_um,
+                    who: who.to_owned(),
+                    at: Timestamp::now(),
+                    table_hash: table.hash_hex().to_owned(),
+                    reason: Some(reason.to_owned()),
+                },
+            )?;
+        }
+        store::store_zone_table(&self.data, &table.to_json())?;
+        Ok(file)
     }
 
     /// The settings as the file holds them now.
@@ -172,6 +198,9 @@ impl Station {
             SettingChange::NumbingMaxContactMin(_) => settings.numbing_max_contact_min.to_string(),
             SettingChange::TestSpotWaitMin(_) => settings.test_spot_wait_min.to_string(),
             SettingChange::ClinicName(_) => settings.clinic_name.clone().unwrap_or_default(),
+            SettingChange::ClinicStrict(_) => {
+                if settings.clinic_strict { "on" } else { "off" }.to_owned()
+            }
         };
         match change {
             SettingChange::IdleLockMin(v) => {
@@ -189,6 +218,7 @@ impl Station {
                 }
                 settings.clinic_name.clone_from(name);
             }
+            SettingChange::ClinicStrict(on) => settings.clinic_strict = *on,
         }
         settings
             .procedure()
@@ -197,6 +227,9 @@ impl Station {
         settings.save(&self.data)?;
         if let SettingChange::IdleLockMin(v) = change {
             self.set_idle_lock(std::time::Duration::from_mins(u64::from(*v)));
+        }
+        if let SettingChange::ClinicStrict(on) = change {
+            self.set_clinic_strict(*on);
         }
         self.audit(
             AuditEvent::new(AuditKind::SettingsChanged, Some(admin.id()))

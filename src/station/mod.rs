@@ -6,6 +6,7 @@
 //! only the station knows, and the interlock, in the link thread, decides.
 
 pub mod admin;
+mod clinic;
 pub mod people;
 pub mod record;
 pub mod session;
@@ -196,6 +197,8 @@ pub struct Station {
     /// The sound's status generation and whether a session was recorded when the
     /// station last looked ([`Self::watch_sound`]).
     sound_seen: Option<(u64, bool)>,
+    /// The clinic store, when the station is part of one.
+    clinic: Option<clinic::ClinicPart>,
 }
 
 /// The station's hold on the alarm sound: a station that goes (a disconnect, the
@@ -323,6 +326,7 @@ impl Station {
             sound: SoundFollower(Sound::off()),
             sound_recorded: None,
             sound_seen: None,
+            clinic: None,
         };
         if let Ok((settings, _)) = crate::store::StationSettings::load(&station.data) {
             station.set_idle_lock(Duration::from_mins(u64::from(settings.idle_lock_min)));
@@ -383,6 +387,7 @@ impl Station {
     fn tick(&mut self) {
         self.drive_calibration();
         self.check_idle_lock();
+        self.clinic_tick();
         if let Some(e) = self.recorder.as_ref().and_then(Recorder::failure) {
             self.on_record_error(&e);
         }
@@ -1082,6 +1087,9 @@ impl Station {
         if !outcome.passed() {
             return Ok(outcome);
         }
+        // The clinic's zone table first: a limit changed in another room holds here
+        // from this session on.
+        self.refresh_clinic_zone_table();
         self.sessions_opened += 1;
         // Unique across stations too: two stations sharing a data folder may open a
         // session for one client in the same second, and the cartridge and zone rules
@@ -1096,10 +1104,19 @@ impl Station {
         // What other stations have written since the last look counts too.
         self.refresh_stores();
         let mut last_treated = BTreeMap::new();
-        for (zone, date) in self.history.zones_for(&answers.client) {
+        // Other rooms' treatments too, when the clinic store answers; else the
+        // history is marked incomplete (on screen, and in the record once it opens).
+        let clinic_history = self.clinic_history(&answers.client).unwrap_or_default();
+        for (zone, date) in self
+            .history
+            .zones_for(&answers.client)
+            .into_iter()
+            .chain(clinic_history)
+        {
             match zone.parse::<ZoneId>() {
                 Ok(zone) => {
-                    last_treated.insert(zone, date);
+                    let last = last_treated.entry(zone).or_insert(date);
+                    *last = (*last).max(date);
                 }
                 // Never silently: a hand-edited line the 4-week rule cannot use.
                 Err(e) => self.notices.push(Notice::Info(format!(
@@ -1140,6 +1157,14 @@ impl Station {
         session.record_path = Some(record_path);
         self.session = Some(session);
         self.recorder = Some(recorder);
+        // Said in the record now that there is one.
+        if let Some(c) = &mut self.clinic
+            && std::mem::take(&mut c.history_incomplete)
+        {
+            self.mark_history_incomplete(
+                "the clinic store could not be read when the session opened",
+            );
+        }
         // What the header says; a change from here on is a `sound` line.
         self.sound_recorded = Some(sound_at_open);
         self.record_failure = None;
@@ -1265,15 +1290,26 @@ impl Station {
         };
         let summary = self.summary.clone();
         if let Some(c) = summary.as_ref().and_then(|s| s.cartridge.as_ref()) {
-            let claimed = self
-                .registry
-                .claim(c.id, &session_id, &client, jiff::Timestamp::now());
+            // The clinic store first (every room's claims), then the data folder.
+            let in_store = self.clinic_cartridge(c.id, &session_id, &client);
+            let claimed = match &in_store {
+                clinic::StoreCartridge::HeldBy(other) => Ok(crate::store::CartridgeClaim::UsedIn(
+                    crate::store::CartridgeUse::new(c.id, other, &client, jiff::Timestamp::now()),
+                )),
+                _ => self
+                    .registry
+                    .claim(c.id, &session_id, &client, jiff::Timestamp::now()),
+            };
             let check = match claimed {
                 Ok(crate::store::CartridgeClaim::Claimed { new }) => {
                     if new {
                         claims.cartridge = Some(c.id);
                     }
-                    CartridgeCheck::Fresh
+                    if matches!(in_store, clinic::StoreCartridge::Unreachable) {
+                        self.offline_check(c.id)
+                    } else {
+                        CartridgeCheck::Fresh
+                    }
                 }
                 Ok(crate::store::CartridgeClaim::UsedIn(used)) => CartridgeCheck::UsedBefore {
                     session_id: used.session_id,
@@ -1288,11 +1324,21 @@ impl Station {
             self.request_safety(SafetyUpdate::CartridgeChecked { id: c.id, check })?;
         }
         if let Some(zone) = summary.as_ref().and_then(|s| s.zone) {
-            let claimed = self
-                .history
-                .claim(&client, zone.as_str(), today, &session_id, |last| {
-                    last.is_none_or(|last| same_zone_allowed(last, today))
-                });
+            // The clinic store first: a treatment in another room within 4 weeks
+            // refuses the start (the interlock judges on that day).
+            let in_store = self.clinic_zone(&client, zone.as_str(), today, &session_id);
+            let store_day = match in_store {
+                clinic::StoreZone::TreatedOn(day) => Some(day),
+                _ => None,
+            };
+            let claimed = if store_day.is_some() {
+                Ok(crate::store::ZoneClaim::Claimed { new: false })
+            } else {
+                self.history
+                    .claim(&client, zone.as_str(), today, &session_id, |last| {
+                        last.is_none_or(|last| same_zone_allowed(last, today))
+                    })
+            };
             match claimed {
                 Ok(crate::store::ZoneClaim::Claimed { new: true }) => claims.zone = Some(zone),
                 Ok(_) => {}
@@ -1302,14 +1348,19 @@ impl Station {
                 }
             }
             // The interlock judges on what every station has written until now.
-            let history = self
+            let mut history: BTreeMap<ZoneId, Date> = self
                 .history
                 .zones_for_other(&client, Some(&session_id))
                 .into_iter()
                 .filter_map(|(zone, date)| zone.parse::<ZoneId>().ok().map(|z| (z, date)))
                 .collect();
+            if let Some(day) = store_day {
+                let last = history.entry(zone).or_insert(day);
+                *last = (*last).max(day);
+            }
             self.request_safety(SafetyUpdate::ZoneHistory(history))?;
         }
+        self.wake_clinic();
         Ok(Some(claims))
     }
 

@@ -160,3 +160,39 @@ pub fn start_builtin_sim(data: &DataDir) -> anyhow::Result<SimPen> {
     };
     SimPen::spawn(config).context("cannot start the simulated pen")
 }
+
+/// Joins the clinic store `flag` names (a `postgres://` URL, or a connection file),
+/// else the one in the data folder's `clinic.conn`; nothing when neither exists.
+/// Returns what to tell the operator (the store without its password, this station's
+/// id, strict or not).
+///
+/// # Errors
+/// A wrong address or connection file, an identity that cannot be written, or the
+/// thread not starting. An unreachable store is not an error: the station starts,
+/// and says so.
+pub fn join_clinic(
+    station: &mut crate::station::Station,
+    flag: Option<&str>,
+) -> anyhow::Result<Option<String>> {
+    let root = station.data().root().to_path_buf();
+    let Some(target) = crate::clinic::ClinicTarget::resolve(flag, &root)? else {
+        return Ok(None);
+    };
+    let identity = crate::clinic::StationIdentity::of(&root)?;
+    let strict = crate::store::StationSettings::load(station.data())
+        .map(|(s, _)| s.clinic_strict)
+        .map_err(anyhow::Error::msg)?;
+    let said = format!(
+        "clinic store {target} as station {}{}",
+        identity.station_id,
+        if strict {
+            " (strict: nothing starts without it)"
+        } else {
+            ""
+        }
+    );
+    let link = crate::clinic::ClinicLink::start(target, root, identity.station_id)
+        .context("cannot start the clinic store's thread")?;
+    station.join_clinic(link, strict)?;
+    Ok(Some(said))
+}

@@ -92,6 +92,11 @@ pub enum AuditKind {
     LotQuery,
     /// A client's file was opened.
     ClientFile,
+    /// The clinic store could not check a new cartridge; the operator confirmed it
+    /// came from a sealed pack.
+    SealedPackConfirmed,
+    /// A cartridge ran in two sessions: an offline claim met another station's.
+    ClaimConflict,
     /// A kind a later version wrote: kept and shown, never dropped.
     #[serde(other)]
     Other,
@@ -99,7 +104,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for help texts and filters.
-    pub const ALL: [AuditKind; 21] = [
+    pub const ALL: [AuditKind; 23] = [
         Self::FirstAdmin,
         Self::AccountMigrated,
         Self::SignIn,
@@ -121,6 +126,8 @@ impl AuditKind {
         Self::Export,
         Self::LotQuery,
         Self::ClientFile,
+        Self::SealedPackConfirmed,
+        Self::ClaimConflict,
     ];
 
     /// The name in the file (`sign_in_failed`).
@@ -148,6 +155,8 @@ impl AuditKind {
             Self::Export => "export",
             Self::LotQuery => "lot_query",
             Self::ClientFile => "client_file",
+            Self::SealedPackConfirmed => "sealed_pack_confirmed",
+            Self::ClaimConflict => "claim_conflict",
             Self::Other => "other",
         }
     }
@@ -728,7 +737,7 @@ pub fn hex(bytes: &[u8]) -> String {
 
 /// This machine's name (`/proc/sys/kernel/hostname`, else `$HOSTNAME`, else
 /// "unknown").
-fn host_name() -> String {
+pub(crate) fn host_name() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|s| s.trim().to_owned())

@@ -8,6 +8,7 @@
 //! | `numbing_max_contact_min` | the end of its contact window, from the minimum to 240 min (default 40) |
 //! | `test_spot_wait_min` | the wait before a test spot's reaction is read, 0–180 min (default 15) |
 //! | `clinic_name` | the clinic's name on the hand-outs (default: none, the pages say "Punctum") |
+//! | `clinic_strict` | with a clinic store: nothing starts while it cannot be reached (default false: a new cartridge needs a sealed-pack confirmation instead) |
 //!
 //! A file that is not JSON refuses the station's start (a zone table named in it must
 //! not be silently ignored), and so do procedure times out of range (a numbing time
@@ -66,6 +67,9 @@ pub struct StationSettings {
     pub clinic_name: Option<String>,
     /// Idle time before the station locks, minutes ([`IDLE_LOCK_MIN_RANGE`]).
     pub idle_lock_min: u32,
+    /// With a clinic store: nothing starts while it cannot be reached.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub clinic_strict: bool,
     /// Keys a later version wrote: kept as they are.
     #[serde(flatten)]
     pub other: serde_json::Map<String, serde_json::Value>,
@@ -81,6 +85,7 @@ impl Default for StationSettings {
             test_spot_wait_min: procedure::TEST_SPOT_WAIT_MIN_DEFAULT,
             clinic_name: None,
             idle_lock_min: IDLE_LOCK_MIN_DEFAULT,
+            clinic_strict: false,
             other: serde_json::Map::new(),
         }
     }

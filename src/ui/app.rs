@@ -113,6 +113,24 @@ pub struct WindowOptions {
     pub sound: bool,
     /// The sound server's socket instead of the environment's (tests).
     pub sound_socket: Option<PathBuf>,
+    /// `--clinic`: the clinic store (a URL or a connection file); else the data
+    /// folder's `clinic.conn`, else none.
+    pub clinic: Option<String>,
+}
+
+/// A file's length and modification time (`None` when it does not exist): enough to
+/// tell that it changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileStamp(Option<(u64, Option<std::time::SystemTime>)>);
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> Self {
+        Self(
+            std::fs::metadata(path)
+                .ok()
+                .map(|m| (m.len(), m.modified().ok())),
+        )
+    }
 }
 
 /// The station window.
@@ -159,10 +177,11 @@ pub struct StationApp {
     technician: technician_panel::TechnicianState,
     /// The sign-in, lock and sign-record screens' fields.
     people: super::sign_in_panel::PeopleState,
-    /// Whether the data folder has no account yet (the first-admin form), read once
-    /// and again after each sign-in command: the sign-in screen must not read
-    /// `accounts.json` every frame.
-    first_admin_needed: Option<Result<bool, String>>,
+    /// Whether the data folder has no account yet (the first-admin form), with the
+    /// accounts file's length and time when it was read: the sign-in screen reads
+    /// the file again only when it changed (another station or the console may
+    /// create the first admin), not every frame.
+    first_admin_needed: Option<(FileStamp, Result<bool, String>)>,
     /// The admin screen.
     admin: super::admin_panel::AdminState,
     /// The calibration wizard's choices and typed reading.
@@ -397,6 +416,9 @@ impl StationApp {
         let mut station = Station::new(link, data, zones)?;
         station.set_simulated(matches!(choice, PortChoice::Simulated));
         station.set_sound(self.sound.clone());
+        if let Some(said) = setup::join_clinic(&mut station, self.options.clinic.as_deref())? {
+            self.note(said, false);
+        }
         self.station = Some(station);
         self.fatal = None;
         Ok(())
@@ -864,10 +886,25 @@ impl StationApp {
         }
     }
 
+    /// Whether the first admin is still to be created: read again only when the
+    /// accounts file changed since the last look (a stat per frame, not a read).
+    fn first_admin_needed(&mut self) -> Result<bool, String> {
+        let Some(station) = &self.station else {
+            return Ok(false);
+        };
+        let stamp = FileStamp::of(&station.data().path(crate::store::accounts::ACCOUNTS_FILE));
+        match &self.first_admin_needed {
+            Some((seen, answer)) if *seen == stamp => answer.clone(),
+            _ => {
+                let answer = station.needs_first_admin().map_err(|e| e.to_string());
+                self.first_admin_needed = Some((stamp, answer.clone()));
+                answer
+            }
+        }
+    }
+
     /// Sign-in, lock and signature: the station decides, the screens show its words.
     fn apply_people(&mut self, command: UiCommand) {
-        // Another station or the console may have created the first admin meanwhile.
-        self.first_admin_needed = None;
         let Some(station) = &mut self.station else {
             return self.note("no pen connected".into(), true);
         };
@@ -1122,6 +1159,16 @@ impl StationApp {
             }
             UiCommand::SetSpeedRpm(rpm) => station.request(Command::Speed { rpm }).map(|_| ()),
             UiCommand::Start => station.start().map(|_| ()),
+            UiCommand::ConfirmSealedPack => match station.confirm_sealed_pack() {
+                Ok(id) => {
+                    self.note(
+                        format!("cartridge {id} confirmed from a sealed pack (recorded)"),
+                        false,
+                    );
+                    Ok(())
+                }
+                Err(e) => Err(e),
+            },
             UiCommand::Stop => station.request(Command::Halt).map(|_| ()),
             UiCommand::Reset => station.request(Command::Reset).map(|_| ()),
             UiCommand::EStop => station.estop(),
@@ -1499,6 +1546,11 @@ impl StationApp {
         commands: &mut Vec<UiCommand>,
     ) {
         let refused = self.replay_refused();
+        let first_admin = if screen == Screen::SignIn {
+            self.first_admin_needed()
+        } else {
+            Ok(false)
+        };
         let live = self.station.as_ref().map(|s| s as &dyn SessionSource);
         egui::CentralPanel::default().show(ui, |ui| match screen {
             Screen::Library => {
@@ -1525,16 +1577,12 @@ impl StationApp {
                 commands,
             ),
             Screen::SignIn => {
-                let station = self.station.as_ref();
-                let first = self
-                    .first_admin_needed
-                    .get_or_insert_with(|| {
-                        station.map_or(Ok(false), |s| {
-                            s.needs_first_admin().map_err(|e| e.to_string())
-                        })
-                    })
-                    .clone();
-                super::sign_in_panel::sign_in_ui(ui, &mut self.people, first, commands);
+                super::sign_in_panel::sign_in_ui(
+                    ui,
+                    &mut self.people,
+                    first_admin.clone(),
+                    commands,
+                );
             }
             Screen::Locked => {
                 if let Some(station) = &self.station {

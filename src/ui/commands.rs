@@ -222,6 +222,9 @@ pub enum UiCommand {
     CalibrationCancel,
     /// Close the finished calibration's result.
     DismissCalibration,
+    /// The operator confirms the cartridge in the pen came from a sealed pack (the
+    /// clinic store cannot check it).
+    ConfirmSealedPack,
 }
 
 impl UiCommand {

@@ -104,8 +104,12 @@ pub fn connection_bar_ui(
             return;
         };
         link_ui(ui, station);
+        if let Some(status) = station.clinic_status() {
+            ui.separator();
+            clinic_ui(ui, &status);
+        }
         ui.separator();
-        pen_ui(ui, station);
+        pen_ui(ui, station, commands);
         if station.technician().is_none() {
             ui.separator();
             // Small and last: operators never need it, so they do not stumble into it.
@@ -210,7 +214,47 @@ fn link_ui(ui: &mut egui::Ui, station: &Station) {
     }
 }
 
-fn pen_ui(ui: &mut egui::Ui, station: &Station) {
+/// The clinic store: its state in a word, the outbox's depth and the last upload;
+/// the store, this station's id and the reason on hover. Never silent: a station
+/// that works alone shows nothing here.
+fn clinic_ui(ui: &mut egui::Ui, status: &crate::clinic::ClinicStatus) {
+    use crate::clinic::StoreState;
+    let (word, color) = match &status.state {
+        StoreState::Connected => ("Clinic: connected", theme::OK),
+        StoreState::Connecting => ("Clinic: connecting…", theme::WARN),
+        StoreState::Unreachable(_) => ("Clinic: UNREACHABLE", theme::ALARM_MEDIUM),
+        StoreState::Incompatible(_) => ("Clinic: NOT USABLE", theme::ALARM_HIGH),
+    };
+    let last = status.last_upload.map_or_else(
+        || "never".to_owned(),
+        |t| {
+            t.to_zoned(jiff::tz::TimeZone::system())
+                .strftime("%H:%M:%S")
+                .to_string()
+        },
+    );
+    let outbox = if status.outbox.lines == 0 {
+        "outbox empty".to_owned()
+    } else {
+        format!("outbox {} lines", status.outbox.lines)
+    };
+    let reason = match &status.state {
+        StoreState::Unreachable(why) | StoreState::Incompatible(why) => format!("\n{why}"),
+        _ => String::new(),
+    };
+    ui.label(RichText::new(word).strong().color(color))
+        .on_hover_text(format!(
+            "{} as station {}{reason}",
+            status.store, status.station_id
+        ));
+    ui.label(format!("{outbox} · uploaded {last}"))
+        .on_hover_text(format!(
+            "{} lines ({} bytes) written here and not yet in the clinic store",
+            status.outbox.lines, status.outbox.bytes
+        ));
+}
+
+fn pen_ui(ui: &mut egui::Ui, station: &Station, commands: &mut Vec<UiCommand>) {
     if let Some(info) = station.info() {
         ui.label(crate::text::pen_line(&info.model, &info.serial, &info.fw));
     }
@@ -237,11 +281,32 @@ fn pen_ui(ui: &mut egui::Ui, station: &Station) {
                 CartridgeCheck::Fresh => ("fresh", theme::OK),
                 CartridgeCheck::Unchecked => ("checking…", theme::WARN),
                 CartridgeCheck::UsedBefore { .. } => ("USED", theme::ALARM_HIGH),
+                CartridgeCheck::Offline {
+                    sealed_pack_confirmed: true,
+                } => ("sealed pack confirmed", theme::WARN),
+                CartridgeCheck::Offline {
+                    sealed_pack_confirmed: false,
+                } => ("NOT CHECKED: clinic store away", theme::ALARM_MEDIUM),
             };
             ui.colored_label(
                 color,
                 format!("cartridge {} · {} needles · {state}", c.id, c.needles),
             );
+            if matches!(
+                c.check,
+                CartridgeCheck::Offline {
+                    sealed_pack_confirmed: false
+                }
+            ) && ui
+                .button("Confirm sealed pack")
+                .on_hover_text(
+                    "The clinic store cannot tell whether another room used this cartridge. \
+                     Confirm only if you took it from a sealed pack yourself: it is recorded.",
+                )
+                .clicked()
+            {
+                commands.push(UiCommand::ConfirmSealedPack);
+            }
         }
     }
 }

@@ -61,29 +61,25 @@ pub struct ConsoleArgs {
     /// (5 µm at the pen's 1000 Hz, 50 µm at 100 Hz).
     #[arg(long, default_value_t = 1000)]
     pub telemetry_hz: u32,
+    /// The clinic store this station is part of: a `postgres://` URL, or a connection
+    /// file (mode 0600; a password on the command line is visible to other users).
+    /// [default: `<data dir>/clinic.conn` when it exists; else the station works alone]
+    #[arg(long, value_name = "URL|FILE")]
+    pub clinic: Option<String>,
     /// Sound the alarms (IEC 60601-1-8 signals through the desktop's sound server).
     /// Without it the console is silent, so bench scripts are not noisy.
     #[arg(long)]
     pub sound: bool,
 }
 
-/// Runs the console until `quit`, the end of input or a signal.
-pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
-    // First of all: from here on SIGINT, SIGTERM and SIGHUP halt the pen and close the
-    // record before the console leaves, rather than ending it on the spot.
-    let mut stops = Stops {
-        rx: crate::signals::listen(None).context("cannot install the signal handlers")?,
-        pending: None,
-    };
-    let data = setup::open_data_dir(args.data_dir.as_deref())?;
-    let zones = setup::load_zones(args.zones.as_deref(), &data)?;
-    let mut out = Printer::default();
-    let who = setup::operator(args.operator.as_deref());
-    for change in setup::record_limit_changes(&data, &zones, &who)? {
-        out.line(&format!("event: {change}"));
-    }
-
-    // The built-in simulated pen lives as long as the console.
+/// The station on the pen `--port` names, else on the built-in simulated pen (which
+/// lives as long as the console: it is returned with the station).
+fn open_station(
+    args: &ConsoleArgs,
+    data: crate::store::DataDir,
+    zones: crate::safety::zones::ZoneTable,
+    out: &mut Printer,
+) -> anyhow::Result<(Station, Option<crate::sim::SimPen>)> {
     let mut sim = None;
     let port = if let Some(port) = &args.port {
         port.clone()
@@ -103,10 +99,47 @@ pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
     let link = Link::spawn(config).context("cannot start the link thread")?;
     let mut station = Station::new(link, data, zones).context("cannot open the station")?;
     station.set_simulated(sim.is_some());
+    Ok((station, sim))
+}
+
+/// Joins the clinic store `--clinic` (or `clinic.conn`) names, if any: false when it
+/// is named wrongly (said; the console ends).
+fn join_clinic(station: &mut Station, args: &ConsoleArgs, out: &mut Printer) -> bool {
+    match setup::join_clinic(station, args.clinic.as_deref()) {
+        Ok(Some(said)) => out.line(&format!("event: {said}")),
+        Ok(None) => {}
+        Err(e) => {
+            out.line(&format!("error: {e:#}"));
+            return false;
+        }
+    }
+    true
+}
+
+/// Runs the console until `quit`, the end of input or a signal.
+pub fn run(args: &ConsoleArgs) -> anyhow::Result<ExitCode> {
+    // First of all: from here on SIGINT, SIGTERM and SIGHUP halt the pen and close the
+    // record before the console leaves, rather than ending it on the spot.
+    let mut stops = Stops {
+        rx: crate::signals::listen(None).context("cannot install the signal handlers")?,
+        pending: None,
+    };
+    let data = setup::open_data_dir(args.data_dir.as_deref())?;
+    let zones = setup::load_zones(args.zones.as_deref(), &data)?;
+    let mut out = Printer::default();
+    let who = setup::operator(args.operator.as_deref());
+    for change in setup::record_limit_changes(&data, &zones, &who)? {
+        out.line(&format!("event: {change}"));
+    }
+
+    // The built-in simulated pen lives as long as the console.
+    let (mut station, _sim) = open_station(args, data, zones, &mut out)?;
     let (sound, _, volume_warning) =
         setup::start_sound(Some(station.data()), args.sound, None, None);
     station.set_sound(sound);
-    if !sign_in_at_start(&mut station, args, volume_warning, &mut out) {
+    if !join_clinic(&mut station, args, &mut out)
+        || !sign_in_at_start(&mut station, args, volume_warning, &mut out)
+    {
         station.shutdown();
         return Ok(ExitCode::FAILURE);
     }
@@ -407,7 +440,10 @@ fn execute(
     if let Some(flow) = super::console_calibration::execute(station, &words, out, held) {
         return flow;
     }
-    if super::console_steps::execute_client(station, line, out).is_some() {
+    if super::console_clinic::execute(station, &words, out)
+        .or_else(|| super::console_steps::execute_client(station, line, out))
+        .is_some()
+    {
         return Flow::Continue;
     }
     if super::console_steps::execute(station, line, out).is_some() {
@@ -416,17 +452,7 @@ fn execute(
     }
     let usage = |out: &mut Printer, text: &str| out.line(&format!("error: {text}"));
     match words.as_slice() {
-        ["help"] => {
-            for h in HELP
-                .iter()
-                .chain(super::console_people::HELP)
-                .chain(super::console_steps::HELP)
-                .chain(super::console_steps::CLIENT_HELP)
-                .chain(super::console_calibration::HELP)
-            {
-                out.line(&format!("help: {h}"));
-            }
-        }
+        ["help"] => print_help(out),
         ["quit"] if station.is_locked() && station.session().is_some() => out.line(LOCKED_QUIT),
         ["quit"] => return Flow::Quit,
         ["session", path] => open_session(station, Path::new(path), out),
@@ -495,6 +521,20 @@ fn execute(
     }
     warn_if_unrecorded(station, words.first().copied(), out);
     Flow::Continue
+}
+
+/// `help`: every command, one per line.
+fn print_help(out: &mut Printer) {
+    for h in HELP
+        .iter()
+        .chain(super::console_people::HELP)
+        .chain(super::console_steps::HELP)
+        .chain(super::console_steps::CLIENT_HELP)
+        .chain(super::console_calibration::HELP)
+        .chain(super::console_clinic::HELP)
+    {
+        out.line(&format!("help: {h}"));
+    }
 }
 
 fn note(station: &mut Station, line: &str, out: &mut Printer) {
@@ -856,6 +896,12 @@ fn status_line(station: &Station) -> String {
                 crate::safety::interlock::CartridgeCheck::Unchecked => "unchecked",
                 crate::safety::interlock::CartridgeCheck::Fresh => "fresh",
                 crate::safety::interlock::CartridgeCheck::UsedBefore { .. } => "used",
+                crate::safety::interlock::CartridgeCheck::Offline {
+                    sealed_pack_confirmed: true,
+                } => "offline-confirmed",
+                crate::safety::interlock::CartridgeCheck::Offline {
+                    sealed_pack_confirmed: false,
+                } => "offline-unconfirmed",
             };
             format!("{}:{}:{check}", c.id, c.needles)
         },

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod connection_bar;
 pub mod console;
 pub mod console_calibration;
+pub mod console_clinic;
 pub mod console_people;
 pub mod console_steps;
 pub mod controls;

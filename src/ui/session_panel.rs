@@ -85,6 +85,13 @@ pub fn session_panel_ui(
             .auto_shrink([false, false])
             .show(ui, |ui| {
                 open_session_ui(ui, session, station.record_path(), commands);
+                if station.history_incomplete() {
+                    ui.colored_label(
+                        theme::ALARM_MEDIUM,
+                        "History incomplete: the clinic store cannot be reached, so other \
+                         rooms' treatments of this client are not known.",
+                    );
+                }
                 ui.separator();
                 super::checklist_panel::checklist_ui(ui, station, session, checklist, commands);
                 ui.separator();

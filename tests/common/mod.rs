@@ -4,6 +4,7 @@
 
 pub mod clinic_records;
 pub mod console;
+pub mod pg;
 pub mod pulse;
 
 use std::io::{Read as _, Write as _};

@@ -1,0 +1,410 @@
+//! The outbox: the data folder's append-only files, each uploaded up to a cursor.
+//!
+//! Nothing is copied into a queue: the station writes its files as it always has,
+//! and what lies beyond a file's cursor is what the store has not got yet. The
+//! cursor is always at a line's end; a batch is whole lines. The store's own copy of
+//! each cursor (`upload_cursors`) is the truth; `clinic-outbox.json` keeps the last
+//! one this station saw, so the depth can be shown while the store is unreachable.
+
+use std::collections::BTreeMap;
+use std::io::{Read as _, Seek as _, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+
+/// The local copy of the cursors.
+pub const CURSORS_FILE: &str = "clinic-outbox.json";
+
+/// The sessions' records folder in the data folder.
+const SESSIONS_DIR: &str = "sessions";
+
+/// The largest batch, bytes: a batch is a transaction, and a claim waits behind it.
+pub const BATCH_BYTES: usize = 256 * 1024;
+
+/// A local file the outbox uploads.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Stream {
+    /// `cartridges.jsonl`: claims and releases.
+    Cartridges,
+    /// `treatments.jsonl`: zones treated, for the 4-week rule.
+    Treatments,
+    /// `audit.jsonl`: the audit trail, chain and all.
+    Audit,
+    /// `amendments.jsonl`: follow-ups and adverse events.
+    Amendments,
+    /// `clinic-zone-tables.jsonl`: zone tables an admin made at this station.
+    ZoneTables,
+    /// `sessions/<file>`: one session's record.
+    Record(String),
+}
+
+impl Stream {
+    /// The fixed streams, in the order they upload (claims first: they matter to
+    /// other stations' decisions).
+    pub const FIXED: [Stream; 5] = [
+        Stream::Cartridges,
+        Stream::Treatments,
+        Stream::ZoneTables,
+        Stream::Audit,
+        Stream::Amendments,
+    ];
+
+    /// The stream's name in `upload_cursors`: `cartridges`, `record:<file>`.
+    #[must_use]
+    pub fn name(&self) -> String {
+        match self {
+            Self::Cartridges => "cartridges".into(),
+            Self::Treatments => "treatments".into(),
+            Self::Audit => "audit".into(),
+            Self::Amendments => "amendments".into(),
+            Self::ZoneTables => "zone_tables".into(),
+            Self::Record(file) => format!("record:{file}"),
+        }
+    }
+
+    /// The stream a name stands for.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Stream> {
+        match name {
+            "cartridges" => Some(Self::Cartridges),
+            "treatments" => Some(Self::Treatments),
+            "audit" => Some(Self::Audit),
+            "amendments" => Some(Self::Amendments),
+            "zone_tables" => Some(Self::ZoneTables),
+            other => other
+                .strip_prefix("record:")
+                .filter(|f| !f.is_empty() && !f.contains('/'))
+                .map(|f| Self::Record(f.to_owned())),
+        }
+    }
+
+    /// The local file.
+    #[must_use]
+    pub fn path(&self, data_root: &Path) -> PathBuf {
+        match self {
+            Self::Cartridges => data_root.join(crate::store::CARTRIDGES_FILE),
+            Self::Treatments => data_root.join(crate::store::TREATMENTS_FILE),
+            Self::Audit => data_root.join(crate::store::audit::AUDIT_FILE),
+            Self::Amendments => data_root.join(crate::store::amendments::AMENDMENTS_FILE),
+            Self::ZoneTables => data_root.join(super::zones::ZONE_TABLES_FILE),
+            Self::Record(file) => data_root.join(SESSIONS_DIR).join(file),
+        }
+    }
+}
+
+/// Every stream of a data folder: the fixed files that exist, then every session
+/// record (`sessions/*.jsonl`) in name order (oldest first: names start with the
+/// opening time).
+#[must_use]
+pub fn list(data_root: &Path) -> Vec<Stream> {
+    let mut streams: Vec<Stream> = Stream::FIXED
+        .into_iter()
+        .filter(|s| s.path(data_root).is_file())
+        .collect();
+    let mut records: Vec<String> = std::fs::read_dir(data_root.join(SESSIONS_DIR))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_owned();
+            let is_file = e.file_type().is_ok_and(|t| t.is_file());
+            let jsonl = Path::new(&name)
+                .extension()
+                .is_some_and(|x| x.eq_ignore_ascii_case("jsonl"));
+            (is_file && jsonl && !name.starts_with('.')).then_some(name)
+        })
+        .collect();
+    records.sort();
+    streams.extend(records.into_iter().map(Stream::Record));
+    streams
+}
+
+/// Where a stream's upload stands: bytes and lines of the local file in the store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Cursor {
+    /// Bytes uploaded (at a line's end).
+    pub bytes: u64,
+    /// Lines uploaded.
+    pub lines: u64,
+}
+
+/// `clinic-outbox.json`: the cursors last seen in the store, and the last upload.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LocalCursors {
+    /// The station these cursors are for (a data folder moved to another store id
+    /// starts over).
+    #[serde(default)]
+    pub station_id: String,
+    /// Per stream name.
+    #[serde(default)]
+    pub cursors: BTreeMap<String, Cursor>,
+    /// When a batch last reached the store.
+    #[serde(default)]
+    pub last_upload: Option<Timestamp>,
+}
+
+impl LocalCursors {
+    /// Reads the file; a missing or unreadable one is an empty one (the store's
+    /// cursors are the truth, read at every connection).
+    #[must_use]
+    pub fn load(data_root: &Path) -> Self {
+        std::fs::read(data_root.join(CURSORS_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// Writes the file (atomically).
+    ///
+    /// # Errors
+    /// The store's error when it cannot be written.
+    ///
+    /// # Panics
+    /// Never: the cursors are plain data, which always serialise.
+    pub fn save(&self, data_root: &Path) -> Result<(), crate::store::StoreError> {
+        let text = serde_json::to_vec_pretty(self).expect("plain data");
+        crate::store::replace_file(&data_root.join(CURSORS_FILE), &text)
+    }
+
+    /// A stream's cursor (0 when never uploaded).
+    #[must_use]
+    pub fn get(&self, stream: &Stream) -> Cursor {
+        self.cursors
+            .get(&stream.name())
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// Whole lines read from a stream's file beyond a cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// Where it starts.
+    pub from: Cursor,
+    /// The bytes: whole lines, each ending in `\n`.
+    pub bytes: Vec<u8>,
+    /// How many lines.
+    pub lines: u64,
+}
+
+impl Batch {
+    /// The cursor after this batch.
+    #[must_use]
+    pub fn to(&self) -> Cursor {
+        Cursor {
+            bytes: self.from.bytes + self.bytes.len() as u64,
+            lines: self.from.lines + self.lines,
+        }
+    }
+
+    /// The lines, without their `\n`.
+    pub fn lines(&self) -> impl Iterator<Item = &[u8]> {
+        self.bytes
+            .strip_suffix(b"\n")
+            .unwrap_or(&self.bytes)
+            .split(|b| *b == b'\n')
+            .filter(|_| !self.bytes.is_empty())
+    }
+}
+
+/// What [`read_batch`] found.
+#[derive(Debug)]
+pub enum Read {
+    /// Whole lines to upload.
+    Lines(Batch),
+    /// Nothing beyond the cursor (or only a line still being written).
+    UpToDate,
+    /// The file is shorter than its cursor: it was cut or replaced after upload.
+    Shorter {
+        /// Its length now.
+        len: u64,
+    },
+}
+
+/// Reads whole lines from `path` beyond `from`, at most about `max_bytes` (more
+/// only when one line is longer).
+///
+/// # Errors
+/// The read's error; a missing file is [`Read::UpToDate`] when its cursor is 0.
+pub fn read_batch(path: &Path, from: Cursor, max_bytes: usize) -> std::io::Result<Read> {
+    let mut file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && from.bytes == 0 => {
+            return Ok(Read::UpToDate);
+        }
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if len < from.bytes {
+        return Ok(Read::Shorter { len });
+    }
+    if len == from.bytes {
+        return Ok(Read::UpToDate);
+    }
+    file.seek(SeekFrom::Start(from.bytes))?;
+    let mut bytes =
+        Vec::with_capacity(max_bytes.min(usize::try_from(len - from.bytes).unwrap_or(max_bytes)));
+    let mut chunk = max_bytes;
+    loop {
+        let before = bytes.len();
+        (&mut file).take(chunk as u64).read_to_end(&mut bytes)?;
+        if let Some(end) = bytes.iter().rposition(|b| *b == b'\n') {
+            bytes.truncate(end + 1);
+            break;
+        }
+        if bytes.len() == before {
+            // The end of the file and no newline: a line still being written.
+            return Ok(Read::UpToDate);
+        }
+        chunk = max_bytes;
+    }
+    let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+    Ok(Read::Lines(Batch { from, bytes, lines }))
+}
+
+/// Counts the complete lines beyond each cursor, reading each file only once: what
+/// was counted is remembered, and only what was appended since is read.
+#[derive(Debug, Default)]
+pub struct DepthCounter {
+    /// Per stream: counted up to this offset, and the lines in `[0, offset)`.
+    counted: BTreeMap<Stream, Cursor>,
+}
+
+/// The outbox's depth: what the store has not got yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Depth {
+    /// Complete lines.
+    pub lines: u64,
+    /// Their bytes.
+    pub bytes: u64,
+}
+
+impl DepthCounter {
+    /// The depth of `data_root`'s outbox beyond `cursors`.
+    pub fn depth(&mut self, data_root: &Path, cursors: &LocalCursors) -> Depth {
+        let mut depth = Depth::default();
+        for stream in list(data_root) {
+            let cursor = cursors.get(&stream);
+            let path = stream.path(data_root);
+            let Ok(len) = std::fs::metadata(&path).map(|m| m.len()) else {
+                continue;
+            };
+            let counted = self.counted.entry(stream).or_insert(cursor);
+            // A cursor past what was counted (uploaded meanwhile), or a file cut
+            // short: count again from the cursor.
+            if counted.bytes < cursor.bytes || counted.bytes > len {
+                *counted = cursor;
+            }
+            if len > counted.bytes
+                && let Ok(Some(more)) = count_lines(&path, counted.bytes, len)
+            {
+                counted.bytes += more.bytes;
+                counted.lines += more.lines;
+            }
+            if counted.bytes > cursor.bytes {
+                depth.bytes += counted.bytes - cursor.bytes;
+                depth.lines += counted.lines.saturating_sub(cursor.lines);
+            }
+        }
+        depth
+    }
+}
+
+/// The complete lines in `[from, to)` of `path`: their bytes (up to the last `\n`)
+/// and count.
+fn count_lines(path: &Path, from: u64, to: u64) -> std::io::Result<Option<Cursor>> {
+    let mut file = std::fs::File::open(path)?;
+    file.seek(SeekFrom::Start(from))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, file.take(to - from));
+    let (mut pos, mut last_end, mut lines) = (0u64, 0u64, 0u64);
+    loop {
+        let buf = std::io::BufRead::fill_buf(&mut reader)?;
+        if buf.is_empty() {
+            break;
+        }
+        for (i, b) in buf.iter().enumerate() {
+            if *b == b'\n' {
+                lines += 1;
+                last_end = pos + i as u64 + 1;
+            }
+        }
+        let n = buf.len();
+        pos += n as u64;
+        std::io::BufRead::consume(&mut reader, n);
+    }
+    Ok((lines > 0).then_some(Cursor {
+        bytes: last_end,
+        lines,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_are_whole_lines_and_depth_counts_only_complete_ones() {
+        let dir = tempfile::tempdir().expect("test");
+        let path = Stream::Audit.path(dir.path());
+        std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n{\"torn").expect("test");
+        let Read::Lines(b) = read_batch(&path, Cursor::default(), 10).expect("test") else {
+            panic!("lines")
+        };
+        assert_eq!(b.bytes, b"{\"a\":1}\n");
+        assert_eq!(b.lines().collect::<Vec<_>>(), vec![&b"{\"a\":1}"[..]]);
+        let Read::Lines(rest) = read_batch(&path, b.to(), 1 << 20).expect("test") else {
+            panic!("lines")
+        };
+        assert_eq!(rest.lines, 2);
+        assert_eq!(
+            rest.to(),
+            Cursor {
+                bytes: 24,
+                lines: 3
+            }
+        );
+        assert!(matches!(
+            read_batch(&path, rest.to(), 1 << 20).expect("test"),
+            Read::UpToDate
+        ));
+        let mut counter = DepthCounter::default();
+        let mut cursors = LocalCursors::default();
+        assert_eq!(
+            counter.depth(dir.path(), &cursors),
+            Depth {
+                lines: 3,
+                bytes: 24
+            }
+        );
+        cursors.cursors.insert("audit".into(), b.to());
+        assert_eq!(
+            counter.depth(dir.path(), &cursors),
+            Depth {
+                lines: 2,
+                bytes: 16
+            }
+        );
+        // The torn line is finished: it counts now.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("test")
+            .write_all(b"\"}\n")
+            .expect("test");
+        assert_eq!(counter.depth(dir.path(), &cursors).lines, 3);
+        assert!(matches!(
+            read_batch(
+                &path,
+                Cursor {
+                    bytes: 10_000,
+                    lines: 9
+                },
+                10
+            )
+            .expect("test"),
+            Read::Shorter { .. }
+        ));
+    }
+
+    use std::io::Write as _;
+}

@@ -1,0 +1,698 @@
+//! The `punctum-clinic` thread: the station's one connection to the clinic store.
+//!
+//! It answers the station's claims first (each with a deadline: an answer too late
+//! is not given, the station has decided without it), then uploads the outbox one
+//! batch at a time, so a claim waits at most one batch. It reconnects on its own
+//! (0.5 s, doubling to 5 s), learns of conflicts that name this station's sessions,
+//! and keeps a [`ClinicStatus`] for the connection bar and `punctum clinic status`.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use jiff::Timestamp;
+
+use super::claims::{self, CartridgeAnswer, CartridgeClaimRequest, ZoneAnswer, ZoneClaimRequest};
+use super::streams::{self, Depth, DepthCounter, LocalCursors, Read, Stream};
+use super::upload::{self, Conflict, Outcome};
+use super::{ClinicError, ClinicTarget, schema};
+
+/// How long a claim may wait for the store before the station decides without it.
+pub const CLAIM_DEADLINE: Duration = Duration::from_millis(1500);
+
+/// The first wait before reconnecting; it doubles up to [`RECONNECT_MAX`].
+const RECONNECT_FIRST: Duration = Duration::from_millis(500);
+/// The longest wait between two connection attempts.
+const RECONNECT_MAX: Duration = Duration::from_secs(5);
+/// How often conflicts naming this station are looked for, and the depth counted.
+const POLL_EVERY: Duration = Duration::from_secs(1);
+/// Requests waiting for the thread, at most.
+const REQUESTS_CAPACITY: usize = 64;
+/// Events waiting for the station, at most (it reads them every tick).
+const EVENTS_CAPACITY: usize = 4096;
+/// How often the local copy of the cursors is written (it is only a cache).
+const SAVE_CURSORS_EVERY: Duration = Duration::from_secs(1);
+
+/// Where the connection to the store stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(tag = "state", content = "reason", rename_all = "snake_case")]
+pub enum StoreState {
+    /// Not connected yet.
+    #[default]
+    Connecting,
+    /// Connected, schema checked.
+    Connected,
+    /// Cannot be reached (or stopped answering): why.
+    Unreachable(String),
+    /// Reached, but its schema is not this station's: what to do.
+    Incompatible(String),
+}
+
+impl StoreState {
+    /// Whether the store answers and can be used.
+    #[must_use]
+    pub fn is_connected(&self) -> bool {
+        matches!(self, Self::Connected)
+    }
+}
+
+/// What the connection bar and `punctum clinic status` show.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ClinicStatus {
+    /// The store, without its password.
+    pub store: String,
+    /// This station's id in the store.
+    pub station_id: String,
+    /// The connection.
+    #[serde(flatten)]
+    pub state: StoreState,
+    /// Since when (UTC).
+    pub since: Option<Timestamp>,
+    /// What the store has not got yet.
+    pub outbox: Depth,
+    /// When a batch last reached the store.
+    pub last_upload: Option<Timestamp>,
+}
+
+/// What the thread tells the station.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClinicEvent {
+    /// The store answers again (or for the first time).
+    Reachable,
+    /// The store cannot be used: why.
+    Unreachable(String),
+    /// A cartridge ran in two sessions: one of them was this station's, claimed
+    /// while the store was unreachable (or another station's was).
+    Conflict(Conflict),
+    /// A line the store could not take (kept in the local file): where and why.
+    Warning(String),
+    /// A zone table newer than the last one told (this station's own included).
+    ZoneTable(super::zones::StoreTable),
+}
+
+/// A request to the thread, answered on `reply` if before `deadline`.
+enum Request {
+    Cartridge {
+        claim: CartridgeClaimRequest,
+        deadline: Instant,
+        reply: Sender<Result<CartridgeAnswer, ClinicError>>,
+    },
+    Zone {
+        claim: ZoneClaimRequest,
+        deadline: Instant,
+        reply: Sender<Result<ZoneAnswer, ClinicError>>,
+    },
+    History {
+        client: String,
+        except: Option<String>,
+        deadline: Instant,
+        reply: Sender<Result<Vec<(String, jiff::civil::Date)>, ClinicError>>,
+    },
+    /// The store's newest zone table.
+    ZoneTable {
+        deadline: Instant,
+        reply: Sender<Result<Option<super::zones::StoreTable>, ClinicError>>,
+    },
+    /// Something was written: look at the outbox now.
+    Wake,
+}
+
+/// The station's handle on the `punctum-clinic` thread.
+pub struct ClinicLink {
+    requests: Sender<Request>,
+    events: Receiver<ClinicEvent>,
+    status: Arc<Mutex<ClinicStatus>>,
+    stop: Arc<AtomicBool>,
+    done: Receiver<()>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for ClinicLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClinicLink")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClinicLink {
+    /// Starts the thread for the data folder at `data_root`, as `station_id`.
+    ///
+    /// # Errors
+    /// When the thread cannot be started.
+    pub fn start(
+        target: ClinicTarget,
+        data_root: PathBuf,
+        station_id: String,
+    ) -> std::io::Result<ClinicLink> {
+        // Requests wait for their deadline at most (`send_deadline`); events are few
+        // (state changes, conflicts, warnings), and the station reads them every tick.
+        let (requests, inbox) = bounded(REQUESTS_CAPACITY);
+        let (events_tx, events) = bounded(EVENTS_CAPACITY);
+        let (done_tx, done) = bounded(1);
+        let local = LocalCursors::load(&data_root);
+        let status = Arc::new(Mutex::new(ClinicStatus {
+            store: target.to_string(),
+            station_id: station_id.clone(),
+            state: StoreState::Connecting,
+            since: Some(Timestamp::now()),
+            outbox: Depth::default(),
+            last_upload: local.last_upload,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut worker = Worker {
+            target,
+            data_root,
+            station_id,
+            db: None,
+            next_attempt: Instant::now(),
+            backoff: RECONNECT_FIRST,
+            local,
+            cursors_dirty: false,
+            cursors_saved: Instant::now(),
+            counter: DepthCounter::default(),
+            polled: None,
+            inbox,
+            events: events_tx,
+            status: Arc::clone(&status),
+            stop: Arc::clone(&stop),
+            shorter_said: std::collections::BTreeSet::new(),
+            zone_version_told: 0,
+        };
+        let thread = std::thread::Builder::new()
+            .name("punctum-clinic".into())
+            .spawn(move || {
+                worker.run();
+                let _ = done_tx.send(());
+            })?;
+        Ok(ClinicLink {
+            requests,
+            events,
+            status,
+            stop,
+            done,
+            thread: Some(thread),
+        })
+    }
+
+    /// The status now.
+    #[must_use]
+    pub fn status(&self) -> ClinicStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The events since the last call.
+    #[must_use]
+    pub fn events(&self) -> Vec<ClinicEvent> {
+        self.events.try_iter().collect()
+    }
+
+    /// Tells the thread that something was written (it also looks every second).
+    pub fn wake(&self) {
+        // A full queue wakes the thread anyway.
+        let _ = self.requests.try_send(Request::Wake);
+    }
+
+    /// Claims a cartridge in the store, waiting at most [`CLAIM_DEADLINE`].
+    ///
+    /// # Errors
+    /// [`ClinicError::Unreachable`] when the store did not answer in time.
+    pub fn claim_cartridge(
+        &self,
+        claim: CartridgeClaimRequest,
+    ) -> Result<CartridgeAnswer, ClinicError> {
+        self.ask(|deadline, reply| Request::Cartridge {
+            claim,
+            deadline,
+            reply,
+        })
+    }
+
+    /// Claims a zone under the 4-week rule in the store, waiting at most
+    /// [`CLAIM_DEADLINE`].
+    ///
+    /// # Errors
+    /// [`ClinicError::Unreachable`] when the store did not answer in time.
+    pub fn claim_zone(&self, claim: ZoneClaimRequest) -> Result<ZoneAnswer, ClinicError> {
+        self.ask(|deadline, reply| Request::Zone {
+            claim,
+            deadline,
+            reply,
+        })
+    }
+
+    /// The last day each zone was treated for `client` at any station, but in
+    /// `except` (the session asking).
+    ///
+    /// # Errors
+    /// [`ClinicError::Unreachable`] when the store did not answer in time.
+    pub fn zone_history(
+        &self,
+        client: &str,
+        except: Option<&str>,
+    ) -> Result<Vec<(String, jiff::civil::Date)>, ClinicError> {
+        let (client, except) = (client.to_owned(), except.map(str::to_owned));
+        self.ask(|deadline, reply| Request::History {
+            client,
+            except,
+            deadline,
+            reply,
+        })
+    }
+
+    /// The store's newest zone table (`None`: no station published one), waiting at
+    /// most [`CLAIM_DEADLINE`].
+    ///
+    /// # Errors
+    /// [`ClinicError::Unreachable`] when the store did not answer in time.
+    pub fn zone_table(&self) -> Result<Option<super::zones::StoreTable>, ClinicError> {
+        self.ask(|deadline, reply| Request::ZoneTable { deadline, reply })
+    }
+
+    /// Sends a request and waits for its answer until the deadline.
+    fn ask<T>(
+        &self,
+        make: impl FnOnce(Instant, Sender<Result<T, ClinicError>>) -> Request,
+    ) -> Result<T, ClinicError> {
+        // Known unreachable: no wait, the station decides at once.
+        let state = self.status().state;
+        if let StoreState::Unreachable(why) | StoreState::Incompatible(why) = &state {
+            return Err(ClinicError::Unreachable(why.clone()));
+        }
+        let deadline = Instant::now() + CLAIM_DEADLINE;
+        let (reply, answer) = bounded(1);
+        self.requests
+            .send_deadline(make(deadline, reply), deadline)
+            .map_err(|_| {
+                ClinicError::Unreachable("the clinic thread does not take requests".into())
+            })?;
+        match answer.recv_deadline(deadline) {
+            Ok(result) => result,
+            Err(_) => Err(ClinicError::Unreachable(format!(
+                "no answer within {} ms",
+                CLAIM_DEADLINE.as_millis()
+            ))),
+        }
+    }
+}
+
+impl Drop for ClinicLink {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = self.requests.try_send(Request::Wake);
+        // A thread stuck on a dead connection ends with the process: the outbox is
+        // the local files, so nothing is lost by not waiting for it.
+        if self.done.recv_timeout(Duration::from_secs(3)).is_ok()
+            && let Some(thread) = self.thread.take()
+        {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The thread's state.
+struct Worker {
+    target: ClinicTarget,
+    data_root: PathBuf,
+    station_id: String,
+    db: Option<postgres::Client>,
+    next_attempt: Instant,
+    backoff: Duration,
+    local: LocalCursors,
+    cursors_dirty: bool,
+    cursors_saved: Instant,
+    counter: DepthCounter,
+    polled: Option<Instant>,
+    inbox: Receiver<Request>,
+    events: Sender<ClinicEvent>,
+    status: Arc<Mutex<ClinicStatus>>,
+    stop: Arc<AtomicBool>,
+    /// Streams whose file was found shorter than its cursor (said once each).
+    shorter_said: std::collections::BTreeSet<String>,
+    /// The newest zone table version told to the station.
+    zone_version_told: i64,
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let application = format!("punctum {}", self.station_id);
+        while !self.stop.load(Ordering::SeqCst) {
+            if self.db.is_none() && Instant::now() >= self.next_attempt {
+                self.connect(&application);
+            }
+            self.serve_requests();
+            if self.stop.load(Ordering::SeqCst) {
+                break;
+            }
+            let uploaded = self.db.is_some() && self.upload_one();
+            if self.polled.is_none_or(|t| t.elapsed() >= POLL_EVERY) {
+                self.polled = Some(Instant::now());
+                self.poll_conflicts();
+                self.poll_zone_table();
+                self.count_depth();
+            }
+            if self.cursors_dirty && self.cursors_saved.elapsed() >= SAVE_CURSORS_EVERY {
+                self.save_cursors();
+            }
+            if !uploaded {
+                // Nothing to send: sleep until asked, written to, or the next look.
+                let wait = if self.db.is_none() {
+                    self.next_attempt
+                        .saturating_duration_since(Instant::now())
+                        .min(POLL_EVERY)
+                } else {
+                    POLL_EVERY
+                };
+                if let Ok(request) = self.inbox.recv_timeout(wait) {
+                    self.serve(request);
+                }
+            }
+        }
+        if self.cursors_dirty {
+            self.save_cursors();
+        }
+    }
+
+    fn set_state(&self, state: StoreState) {
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if status.state != state {
+            let event = match &state {
+                StoreState::Connected => Some(ClinicEvent::Reachable),
+                StoreState::Unreachable(why) | StoreState::Incompatible(why) => {
+                    Some(ClinicEvent::Unreachable(why.clone()))
+                }
+                StoreState::Connecting => None,
+            };
+            // The first unreachable after another unreachable reason is no news.
+            let news = !matches!(
+                (&status.state, &state),
+                (StoreState::Unreachable(_), StoreState::Unreachable(_))
+            );
+            status.state = state;
+            status.since = Some(Timestamp::now());
+            if news && let Some(e) = event {
+                let _ = self.events.send(e);
+            }
+        }
+    }
+
+    fn connect(&mut self, application: &str) {
+        let connected = self.target.connect(application).and_then(|mut db| {
+            schema::check_current(&mut db)?;
+            upload::register_station(&mut db, &self.station_id)?;
+            let store = upload::cursors(&mut db, &self.station_id)?;
+            Ok((db, store))
+        });
+        match connected {
+            Ok((db, store)) => {
+                self.db = Some(db);
+                self.backoff = RECONNECT_FIRST;
+                // The store's cursors are the truth (a batch may have landed just
+                // before a crash, or the store been restored from a backup).
+                self.local.station_id.clone_from(&self.station_id);
+                self.local.cursors = store;
+                self.cursors_dirty = true;
+                self.set_state(StoreState::Connected);
+            }
+            Err(e) => {
+                self.next_attempt = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                let state = match e {
+                    ClinicError::Schema(why) | ClinicError::Config(why) => {
+                        StoreState::Incompatible(why)
+                    }
+                    ClinicError::Unreachable(why) | ClinicError::Db(why) => {
+                        StoreState::Unreachable(why)
+                    }
+                };
+                self.set_state(state);
+            }
+        }
+    }
+
+    /// The connection failed under a statement: drop it, and try again soon.
+    fn lost(&mut self, e: &ClinicError) {
+        if e.is_transient() {
+            self.db = None;
+            self.next_attempt = Instant::now() + RECONNECT_FIRST;
+            self.set_state(StoreState::Unreachable(e.to_string()));
+        } else {
+            let _ = self.events.send(ClinicEvent::Warning(e.to_string()));
+        }
+    }
+
+    fn serve_requests(&mut self) {
+        while let Ok(request) = self.inbox.try_recv() {
+            self.serve(request);
+        }
+    }
+
+    fn serve(&mut self, request: Request) {
+        match request {
+            Request::Wake => {}
+            Request::Cartridge {
+                claim,
+                deadline,
+                reply,
+            } => {
+                let station = self.station_id.clone();
+                let answer =
+                    self.with_db(deadline, |db| claims::claim_cartridge(db, &station, &claim));
+                if let Some(answer) = answer {
+                    let _ = reply.send(answer);
+                }
+            }
+            Request::Zone {
+                claim,
+                deadline,
+                reply,
+            } => {
+                let station = self.station_id.clone();
+                let answer = self.with_db(deadline, |db| claims::claim_zone(db, &station, &claim));
+                if let Some(answer) = answer {
+                    let _ = reply.send(answer);
+                }
+            }
+            Request::ZoneTable { deadline, reply } => {
+                if let Some(answer) = self.with_db(deadline, super::zones::newest) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Request::History {
+                client,
+                except,
+                deadline,
+                reply,
+            } => {
+                let answer = self.with_db(deadline, |db| {
+                    claims::zone_history(db, &client, except.as_deref())
+                });
+                if let Some(answer) = answer {
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    }
+
+    /// Runs `f` on the connection unless `deadline` has passed (the asker has gone
+    /// on without the answer: a claim made now would be one the station does not
+    /// know of). `None`: not run.
+    fn with_db<T>(
+        &mut self,
+        deadline: Instant,
+        f: impl FnOnce(&mut postgres::Client) -> Result<T, ClinicError>,
+    ) -> Option<Result<T, ClinicError>> {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        let Some(db) = self.db.as_mut() else {
+            let why = match &self.status().state {
+                StoreState::Unreachable(w) | StoreState::Incompatible(w) => w.clone(),
+                _ => "not connected yet".into(),
+            };
+            return Some(Err(ClinicError::Unreachable(why)));
+        };
+        let result = f(db);
+        if let Err(e) = &result {
+            self.lost(e);
+        }
+        Some(result)
+    }
+
+    fn status(&self) -> ClinicStatus {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Uploads one batch of the first stream with something to send. Whether it did.
+    fn upload_one(&mut self) -> bool {
+        for stream in streams::list(&self.data_root) {
+            let from = self.local.get(&stream);
+            let path = stream.path(&self.data_root);
+            let read = match streams::read_batch(&path, from, streams::BATCH_BYTES) {
+                Ok(read) => read,
+                Err(e) => {
+                    self.warn_once(&stream, format!("cannot read {}: {e}", path.display()));
+                    continue;
+                }
+            };
+            let batch = match read {
+                Read::UpToDate => continue,
+                Read::Shorter { len } => {
+                    self.warn_once(
+                        &stream,
+                        format!(
+                            "{} is shorter ({len} bytes) than what the clinic store has of it \
+                             ({} bytes): it was cut or replaced after upload; not uploaded again",
+                            path.display(),
+                            from.bytes
+                        ),
+                    );
+                    continue;
+                }
+                Read::Lines(batch) => batch,
+            };
+            let Some(db) = self.db.as_mut() else {
+                return false;
+            };
+            match upload::apply(db, &self.station_id, &stream, &batch) {
+                Ok(Outcome::Done(applied)) => {
+                    self.local.cursors.insert(stream.name(), batch.to());
+                    self.local.last_upload = Some(Timestamp::now());
+                    self.cursors_dirty = true;
+                    {
+                        let mut status = self
+                            .status
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        status.last_upload = self.local.last_upload;
+                    }
+                    for w in applied.warnings {
+                        let _ = self.events.send(ClinicEvent::Warning(format!(
+                            "{}: {w} (kept in the local file, not in the clinic store)",
+                            path.display()
+                        )));
+                    }
+                    if matches!(stream, Stream::Cartridges) {
+                        self.poll_conflicts();
+                    }
+                }
+                Ok(Outcome::CursorAt(at)) => {
+                    self.local.cursors.insert(stream.name(), at);
+                    self.cursors_dirty = true;
+                }
+                Err(e) => {
+                    self.lost(&e);
+                    if !e.is_transient() {
+                        // A statement the store refuses will be refused again: say it
+                        // and go on with the other streams rather than spin.
+                        self.warn_once(&stream, format!("{}: {e}", path.display()));
+                        continue;
+                    }
+                    return false;
+                }
+            }
+            return true;
+        }
+        false
+    }
+
+    fn warn_once(&mut self, stream: &Stream, text: String) {
+        if self.shorter_said.insert(stream.name()) {
+            let _ = self.events.send(ClinicEvent::Warning(text));
+        }
+    }
+
+    /// Conflicts naming this station's sessions, not yet told: told once.
+    fn poll_conflicts(&mut self) {
+        let station = self.station_id.clone();
+        let Some(db) = self.db.as_mut() else {
+            return;
+        };
+        let found = (|| -> Result<Vec<Conflict>, ClinicError> {
+            let rows = db
+                .query(
+                    "UPDATE claim_conflicts SET
+                        notified_holder = notified_holder OR holder_station = $1,
+                        notified_offline = notified_offline OR offline_station = $1
+                     WHERE (holder_station = $1 AND NOT notified_holder)
+                        OR (offline_station = $1 AND NOT notified_offline)
+                     RETURNING cartridge_id, holder_session, holder_station,
+                               offline_session, offline_station",
+                    &[&station],
+                )
+                .map_err(super::db_error)?;
+            Ok(rows
+                .iter()
+                .map(|r| Conflict {
+                    cartridge_id: r.get(0),
+                    holder_session: r.get(1),
+                    holder_station: r.get(2),
+                    offline_session: r.get(3),
+                    offline_station: r.get(4),
+                })
+                .collect())
+        })();
+        match found {
+            Ok(conflicts) => {
+                for c in conflicts {
+                    let _ = self.events.send(ClinicEvent::Conflict(c));
+                }
+            }
+            Err(e) => self.lost(&e),
+        }
+    }
+
+    /// A zone table newer than the last told, once this station's own published
+    /// tables are all in the store (else an older one would be told over a newer one
+    /// made here while the store was away).
+    fn poll_zone_table(&mut self) {
+        let own = Stream::ZoneTables;
+        let pending = streams::read_batch(
+            &own.path(&self.data_root),
+            self.local.get(&own),
+            streams::BATCH_BYTES,
+        );
+        if !matches!(pending, Ok(Read::UpToDate)) {
+            return;
+        }
+        let Some(db) = self.db.as_mut() else {
+            return;
+        };
+        match super::zones::newest(db) {
+            Ok(Some(table)) if table.version > self.zone_version_told => {
+                self.zone_version_told = table.version;
+                let _ = self.events.send(ClinicEvent::ZoneTable(table));
+            }
+            Ok(_) => {}
+            Err(e) => self.lost(&e),
+        }
+    }
+
+    fn count_depth(&mut self) {
+        let depth = self.counter.depth(&self.data_root, &self.local);
+        let mut status = self
+            .status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        status.outbox = depth;
+    }
+
+    fn save_cursors(&mut self) {
+        self.local.station_id.clone_from(&self.station_id);
+        if self.local.save(&self.data_root).is_ok() {
+            self.cursors_dirty = false;
+        }
+        self.cursors_saved = Instant::now();
+    }
+}

@@ -1,0 +1,543 @@
+//! The clinic store for real: a throwaway `PostgreSQL` server (`common::pg`), stations
+//! as `punctum console` processes on their simulated pens, each with its own data
+//! folder, and network faults made by stopping the server or cutting one station's
+//! link (`CutProxy`). Never a mock; never skipped.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command as Process;
+use std::time::Instant;
+
+use common::console::{BIN, Console, open_session};
+use common::pg::{CutProxy, PgServer};
+use common::*;
+use punctum::protocol::{CartridgeId, Command};
+use punctum::sim::{Cartridge, PenConfig, SimConfig, SimPen};
+
+/// A pen with cartridge `cartridge` in it.
+fn pen_with(serial: &str, cartridge: u64) -> SimPen {
+    journaling_pen_with(
+        serial,
+        SimConfig {
+            pen: PenConfig {
+                cartridge: Some(Cartridge {
+                    id: CartridgeId(cartridge),
+                    needles: 12,
+                }),
+                ..PenConfig::default()
+            },
+            ..SimConfig::default()
+        },
+    )
+}
+
+fn ran(pen: &SimPen) -> bool {
+    executed(pen).iter().any(|(_, c)| *c == Command::Run)
+}
+
+/// `punctum clinic <args>` on `data`: exit code and output.
+fn clinic_cmd(data: &Path, url: &str, args: &[&str]) -> (i32, String) {
+    let out = Process::new(BIN)
+        .arg("clinic")
+        .args(args)
+        .arg("--clinic")
+        .arg(url)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .expect("punctum clinic runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// A station on `pen` with data folder `data`, joined to the store at `url`.
+fn station(pen: &SimPen, data: &Path, url: &str) -> Console {
+    let mut c = Console::start_with(&pen.port_path(), data, "", &["--clinic", url]);
+    c.expect("event: clinic store", "as station");
+    c
+}
+
+/// Waits until the station's `clinic` line contains every one of `needles`.
+fn wait_clinic(station: &mut Console, needles: &[&str]) -> String {
+    let deadline = Instant::now() + 3 * DEADLINE;
+    loop {
+        station.send("clinic");
+        let line = station.expect("clinic:", "");
+        if needles.iter().all(|n| line.contains(n)) {
+            return line;
+        }
+        assert!(Instant::now() < deadline, "never {needles:?}: {line}");
+        // Asked again at once: each `clinic` is answered after the console's own
+        // loop turn, so this is no busy spin.
+        std::thread::yield_now();
+    }
+}
+
+/// A store with its schema, and its URL.
+fn store(server: &PgServer, name: &str) -> String {
+    let url = server.create_db(name);
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (code, out) = clinic_cmd(tmp.path(), &url, &["init"]);
+    assert_eq!(code, 0, "{out}");
+    url
+}
+
+#[test]
+fn the_schema_is_created_upgraded_and_refused_when_newer_and_no_output_shows_the_password() {
+    let server = PgServer::start();
+    let url = server.create_db("schema");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path();
+    // Everything any command printed: the password must be in none of it.
+    let mut said = String::new();
+    let mut clinic_cmd = |data: &Path, url: &str, args: &[&str]| {
+        let (code, out) = clinic_cmd(data, url, args);
+        said.push_str(&out);
+        (code, out)
+    };
+    let (code, out) = clinic_cmd(data, &url, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("state: incompatible") && out.contains("clinic init"),
+        "{out}"
+    );
+    let (code, out) = clinic_cmd(data, &url, &["init"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("initialised at schema version"), "{out}");
+    let (code, out) = clinic_cmd(data, &url, &["init"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("already has the clinic schema"), "{out}");
+    let (code, out) = clinic_cmd(data, &url, &["migrate"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("already"), "{out}");
+    let (code, out) = clinic_cmd(data, &url, &["status", "--json"]);
+    assert_eq!(code, 0, "{out}");
+    let status: serde_json::Value = serde_json::from_str(out.trim()).expect("JSON");
+    assert_eq!(status["state"], "connected");
+    assert_eq!(status["schema"], status["station_schema"]);
+    // A store migrated by a newer station: this one refuses to migrate or use it.
+    let mut db = server.client("schema");
+    db.execute(
+        "INSERT INTO punctum_schema (version, name, sha256) VALUES (999, 'future', 'x')",
+        &[],
+    )
+    .expect("a newer version");
+    let (code, out) = clinic_cmd(data, &url, &["migrate"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("update this station"), "{out}");
+    let (code, out) = clinic_cmd(data, &url, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("update this station"), "{out}");
+    db.execute("DELETE FROM punctum_schema WHERE version = 999", &[])
+        .expect("back");
+    // An applied migration edited since: refused.
+    db.execute(
+        "UPDATE punctum_schema SET sha256 = 'edited' WHERE version = 1",
+        &[],
+    )
+    .expect("edit");
+    let (code, out) = clinic_cmd(data, &url, &["migrate"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("differs from this station's"), "{out}");
+    // A wrong password, a refused connection: said, and the password never shown.
+    let wrong = url.replace(server.password(), "not-the-password");
+    let (code, out) = clinic_cmd(data, &wrong, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("password authentication failed"), "{out}");
+    let mut stopped = PgServer::start();
+    let gone = stopped.url("postgres");
+    stopped.stop();
+    let (code, out) = clinic_cmd(data, &gone, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("state: unreachable"), "{out}");
+    assert!(!said.contains(server.password()) && !said.contains(stopped.password()));
+}
+
+#[test]
+fn two_stations_claiming_one_cartridge_in_the_same_moment_run_it_at_one() {
+    let server = PgServer::start();
+    let url = store(&server, "race");
+    for trial in 0..3u64 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let cartridge = 0x0000_0000_0000_0A00 + trial;
+        let pens = [pen_with("SIM-A1", cartridge), pen_with("SIM-A2", cartridge)];
+        let mut stations = [
+            station(&pens[0], &dir.path().join("a"), &url),
+            station(&pens[1], &dir.path().join("b"), &url),
+        ];
+        // New clients each trial: the store remembers the last trial's cheeks.
+        let clients = [format!("C-{trial}001"), format!("C-{trial}002")];
+        for (s, client) in stations.iter_mut().zip(&clients) {
+            open_session(s, dir.path(), client);
+            wait_clinic(s, &["state=connected"]);
+            assert_eq!(s.run("zone cheeks"), "ok");
+        }
+        stations[0].send("start");
+        stations[1].send("start");
+        let answers = [stations[0].expect_result(), stations[1].expect_result()];
+        assert_eq!(
+            answers.iter().filter(|a| *a == "ok").count(),
+            1,
+            "trial {trial}: {answers:?}"
+        );
+        let refused = answers.iter().find(|a| *a != "ok").expect("one refused");
+        assert!(refused.contains("cartridge_used"), "{refused}");
+        assert_eq!(usize::from(ran(&pens[0])) + usize::from(ran(&pens[1])), 1);
+        let live: i64 = server
+            .client("race")
+            .query_one(
+                "SELECT count(*) FROM cartridge_claims WHERE cartridge_id = $1 \
+                 AND released_at IS NULL",
+                &[&CartridgeId(cartridge).to_string()],
+            )
+            .expect("count")
+            .get(0);
+        assert_eq!(live, 1, "one live claim in the store");
+        for s in stations {
+            drop(s.finish());
+        }
+    }
+}
+
+#[test]
+fn a_zone_treated_in_one_room_is_refused_in_another_within_4_weeks() {
+    let server = PgServer::start();
+    let url = store(&server, "zones");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pens = [
+        pen_with("SIM-B1", 0x0000_0000_0000_0B01),
+        pen_with("SIM-B2", 0x0000_0000_0000_0B02),
+    ];
+    let mut first = station(&pens[0], &dir.path().join("a"), &url);
+    open_session(&mut first, dir.path(), "C-0042");
+    wait_clinic(&mut first, &["state=connected"]);
+    assert_eq!(first.run("zone cheeks"), "ok");
+    assert_eq!(first.run("start"), "ok");
+    assert_eq!(first.run("stop"), "ok");
+    drop(first.finish());
+    // Another room, later, its own data folder: only the store knows.
+    let mut second = station(&pens[1], &dir.path().join("b"), &url);
+    open_session(&mut second, dir.path(), "C-0042");
+    wait_clinic(&mut second, &["state=connected"]);
+    assert_eq!(second.run("zone cheeks"), "ok");
+    let refused = second.run("start");
+    assert!(
+        refused.contains("zone_treated_recently") && refused.contains("cheeks"),
+        "{refused}"
+    );
+    assert_eq!(second.run("zone forehead"), "ok");
+    assert_eq!(second.run("start"), "ok");
+    assert!(!ran(&pens[1]) || second.run("stop") == "ok");
+    drop(second.finish());
+}
+
+/// Lines of a local file, and of its copy in the store (decompressed, in order).
+fn local_and_stored(server: &PgServer, db: &str, record: &Path) -> (Vec<u8>, Vec<u8>, i64) {
+    let local = std::fs::read(record).expect("record");
+    let session_id = String::from_utf8_lossy(&local)
+        .lines()
+        .next()
+        .and_then(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .and_then(|v| v["session_id"].as_str().map(str::to_owned))
+        .expect("header");
+    let rows = server
+        .client(db)
+        .query(
+            "SELECT first_byte, end_byte, lines, zstd FROM record_chunks \
+             WHERE session_id = $1 ORDER BY first_byte",
+            &[&session_id],
+        )
+        .expect("chunks");
+    let mut stored = Vec::new();
+    let mut lines = 0i64;
+    for row in rows {
+        let first: i64 = row.get(0);
+        assert_eq!(
+            first,
+            i64::try_from(stored.len()).expect("size"),
+            "chunks in order, no gap"
+        );
+        let bytes = zstd::decode_all(row.get::<_, &[u8]>(3)).expect("zstd");
+        assert_eq!(
+            row.get::<_, i64>(1) - first,
+            i64::try_from(bytes.len()).expect("size")
+        );
+        lines += i64::from(row.get::<_, i32>(2));
+        stored.extend(bytes);
+    }
+    (local, stored, lines)
+}
+
+#[test]
+fn a_store_outage_mid_session_queues_the_record_and_the_upload_loses_and_doubles_nothing() {
+    let mut server = PgServer::start();
+    let url = store(&server, "outage");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("a");
+    let pen = pen_with("SIM-C1", 0x0000_0000_0000_0C01);
+    let mut s = station(&pen, &data, &url);
+    open_session(&mut s, dir.path(), "C-0007");
+    wait_clinic(&mut s, &["state=connected"]);
+    assert_eq!(s.run("zone cheeks"), "ok");
+    assert_eq!(s.run("start"), "ok");
+    wait_clinic(
+        &mut s,
+        &["state=connected", "outbox_lines=", "last_upload=2"],
+    );
+    server.stop();
+    s.expect("alarm: raised medium clinic_store_unreachable", "");
+    // The session goes on: the needle stops and starts again, all recorded locally.
+    assert_eq!(s.run("stop"), "ok");
+    assert_eq!(s.run("start"), "ok");
+    let queued = wait_clinic(&mut s, &["state=unreachable"]);
+    let depth: u64 = queued
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("outbox_lines="))
+        .and_then(|n| n.parse().ok())
+        .expect("outbox_lines");
+    assert!(depth > 0, "records queue while the store is away: {queued}");
+    assert_eq!(s.run("stop"), "ok");
+    server.start_again();
+    s.expect("alarm: cleared medium clinic_store_unreachable", "");
+    s.send("end");
+    s.expect("summary: session=", "");
+    wait_clinic(&mut s, &["state=connected", "outbox_lines=0 "]);
+    let record = std::fs::read_dir(data.join("sessions"))
+        .expect("sessions")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a record");
+    let (local, stored, lines) = local_and_stored(&server, "outage", &record);
+    assert_eq!(
+        stored.len(),
+        local.len(),
+        "every byte in the store, none twice"
+    );
+    assert!(
+        stored == local,
+        "the store's copy is the record, byte for byte"
+    );
+    let local_lines = memchr::memchr_iter(b'\n', &local).count();
+    assert_eq!(usize::try_from(lines).expect("lines"), local_lines);
+    assert!(
+        String::from_utf8_lossy(&local).contains("\"event\":\"unreachable\""),
+        "the record says the store was away"
+    );
+    // The session's rows.
+    let mut db = server.client("outage");
+    let row = db
+        .query_one(
+            "SELECT client, summary IS NOT NULL FROM sessions s \
+             JOIN upload_cursors c ON c.session_id = s.session_id LIMIT 1",
+            &[],
+        )
+        .expect("session row");
+    assert_eq!(row.get::<_, String>(0), "C-0007");
+    assert!(row.get::<_, bool>(1), "the summary is a row too");
+    // The audit trail, line for line.
+    let audit_local = std::fs::read_to_string(data.join("audit.jsonl")).expect("audit");
+    let audit_store: i64 = db
+        .query_one("SELECT count(*) FROM audit_events", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(
+        usize::try_from(audit_store).expect("n"),
+        audit_local.lines().count()
+    );
+    drop(s.finish());
+}
+
+#[test]
+fn a_cartridge_claimed_while_cut_off_needs_a_sealed_pack_and_a_later_conflict_alarms_both_rooms() {
+    let server = PgServer::start();
+    let url = store(&server, "conflict");
+    let proxy = CutProxy::start(server.port());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cartridge = 0x0000_0000_0000_0D07;
+    let pens = [pen_with("SIM-D1", cartridge), pen_with("SIM-D2", cartridge)];
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    let mut a = station(&pens[0], &data_a, &server.url_via(&proxy, "conflict"));
+    let mut b = station(&pens[1], &data_b, &url);
+    for (s, client) in [(&mut a, "C-0101"), (&mut b, "C-0102")] {
+        open_session(s, dir.path(), client);
+        wait_clinic(s, &["state=connected"]);
+        assert_eq!(s.run("zone cheeks"), "ok");
+    }
+    // Room A loses the network in the middle of its claim.
+    proxy.cut();
+    let refused = a.run("start");
+    assert!(refused.contains("sealed_pack_unconfirmed"), "{refused}");
+    assert!(
+        a.seen
+            .iter()
+            .any(|l| l.starts_with("alarm: raised medium clinic_store_unreachable")),
+        "{:#?}",
+        a.seen
+    );
+    let history = wait_clinic(&mut a, &["state=unreachable"]);
+    assert!(history.contains("history=incomplete"), "{history}");
+    assert!(a.run("sealed-pack").starts_with("ok: cartridge"));
+    assert_eq!(a.run("start"), "ok");
+    assert_eq!(a.run("stop"), "ok");
+    // Room B, connected, claims the same cartridge: the store has no claim yet.
+    assert_eq!(b.run("start"), "ok");
+    assert_eq!(b.run("stop"), "ok");
+    assert!(ran(&pens[0]) && ran(&pens[1]));
+    // The network returns: A's claim reaches the store and meets B's.
+    proxy.restore();
+    a.expect("alarm: raised high cartridge_claim_conflict", "C-01");
+    b.expect("alarm: raised high cartridge_claim_conflict", "");
+    let conflicts: i64 = server
+        .client("conflict")
+        .query_one("SELECT count(*) FROM claim_conflicts", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(conflicts, 1);
+    for (s, data) in [(a, &data_a), (b, &data_b)] {
+        drop(s.finish());
+        let audit = std::fs::read_to_string(data.join("audit.jsonl")).expect("audit");
+        assert!(audit.contains("\"claim_conflict\""), "{}", data.display());
+        let record = std::fs::read_dir(data.join("sessions"))
+            .expect("sessions")
+            .flatten()
+            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+            .collect::<String>();
+        assert!(
+            record.contains("\"event\":\"claim_conflict\""),
+            "the conflict is in {}'s record",
+            data.display()
+        );
+    }
+    let a_record = std::fs::read_dir(data_a.join("sessions"))
+        .expect("sessions")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect::<String>();
+    assert!(a_record.contains("\"event\":\"sealed_pack_confirmed\""));
+}
+
+#[test]
+fn in_strict_mode_nothing_starts_without_the_store() {
+    let server = PgServer::start();
+    store(&server, "strict");
+    let proxy = CutProxy::start(server.port());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("a");
+    std::fs::create_dir_all(&data).expect("data");
+    std::fs::write(data.join("settings.json"), r#"{"clinic_strict": true}"#).expect("settings");
+    let pen = pen_with("SIM-E1", 0x0000_0000_0000_0E77);
+    let mut s = station(&pen, &data, &server.url_via(&proxy, "strict"));
+    open_session(&mut s, dir.path(), "C-0201");
+    wait_clinic(&mut s, &["state=connected", "strict=true"]);
+    assert_eq!(s.run("zone cheeks"), "ok");
+    proxy.cut();
+    let refused = s.run("start");
+    assert!(refused.contains("clinic_store_required"), "{refused}");
+    assert!(
+        s.run("sealed-pack").starts_with("ok"),
+        "confirming changes nothing"
+    );
+    let refused = s.run("start");
+    assert!(refused.contains("clinic_store_required"), "{refused}");
+    assert!(!ran(&pen));
+    proxy.restore();
+    wait_clinic(&mut s, &["state=connected"]);
+    assert_eq!(s.run("start"), "ok");
+    drop(s.finish());
+}
+
+#[test]
+fn a_zone_limit_changed_at_one_station_holds_at_the_others_from_their_next_session() {
+    let server = PgServer::start();
+    let url = store(&server, "limits");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pens = [
+        pen_with("SIM-F1", 0x0000_0000_0000_0F71),
+        pen_with("SIM-F2", 0x0000_0000_0000_0F72),
+    ];
+    let mut a = station(&pens[0], &dir.path().join("a"), &url);
+    let mut b = station(&pens[1], &dir.path().join("b"), &url);
+    for s in [&mut a, &mut b] {
+        s.expect("event: link connected", "");
+        wait_clinic(s, &["state=connected"]);
+    }
+    let changed = a.run("limit cheeks 0.5 lowered after a reaction in room 3");
+    assert!(changed.starts_with("ok"), "{changed}");
+    // Room B opens its next session at once: the clinic's table holds there.
+    let screening = common::console::screening_file(dir.path(), "C-0401");
+    assert_eq!(b.run(&format!("session {}", screening.display())), "ok");
+    assert_eq!(b.run("zone cheeks"), "ok");
+    b.expect("event: zone cheeks active", "limit 0.50 mm");
+    let refused = b.run("depth 0.8");
+    assert!(refused.contains("depth_above_limit"), "{refused}");
+    assert_eq!(b.run("depth 0.5"), "ok");
+    drop(b.finish());
+    // Written where B reads its table at its next start, and audited with its origin.
+    let data_b = dir.path().join("b");
+    let audit = std::fs::read_to_string(data_b.join("audit.jsonl")).expect("audit");
+    assert!(
+        audit.contains("\"via\":\"clinic store\"") && audit.contains("reaction in room 3"),
+        "{audit}"
+    );
+    let table = std::fs::read_to_string(data_b.join("zones.clinic.json")).expect("table file");
+    let table = punctum::safety::zones::ZoneTable::from_json(&table).expect("a zone table");
+    let cheeks = "cheeks".parse().expect("zone id");
+    assert_eq!(table.limit_um(cheeks), 500);
+    let versions: i64 = server
+        .client("limits")
+        .query_one(
+            "SELECT count(*) FROM zone_tables WHERE changed_by = 'P-7'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(versions, 1);
+    drop(a.finish());
+}
+
+#[test]
+fn a_store_at_the_previous_schema_with_data_in_it_is_migrated_and_keeps_it() {
+    let server = PgServer::start();
+    let url = server.create_db("old");
+    let mut db = server.client("old");
+    let done = punctum::clinic::schema::migrate(&mut db, 1).expect("schema version 1");
+    assert_eq!((done.from, done.to), (0, 1));
+    // What a version-1 clinic holds: a station, a live cartridge claim, a treatment.
+    db.batch_execute(
+        "INSERT INTO stations (station_id, version) VALUES ('room-1', '0.0.9');
+         INSERT INTO cartridge_claims (cartridge_id, session_id, station_id, client, claimed_at)
+             VALUES ('00000000000000F1', 'old-session', 'room-1', 'C-0300', now());
+         INSERT INTO treatments (client, zone, treated_on, session_id, station_id)
+             VALUES ('C-0301', 'cheeks', current_date, 'old-session-2', 'room-1');",
+    )
+    .expect("version 1 data");
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let (code, out) = clinic_cmd(tmp.path(), &url, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("punctum clinic migrate"), "{out}");
+    let (code, out) = clinic_cmd(tmp.path(), &url, &["migrate"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("migrated from schema version 1 to 2"), "{out}");
+    // The old treatment and claim still decide.
+    let pen = pen_with("SIM-G1", 0x0000_0000_0000_00F1);
+    let mut s = station(&pen, &tmp.path().join("a"), &url);
+    open_session(&mut s, tmp.path(), "C-0301");
+    wait_clinic(&mut s, &["state=connected"]);
+    assert_eq!(s.run("zone cheeks"), "ok");
+    let refused = s.run("start");
+    assert!(refused.contains("zone_treated_recently"), "{refused}");
+    assert_eq!(s.run("zone forehead"), "ok");
+    let refused = s.run("start");
+    assert!(
+        refused.contains("cartridge_used") && refused.contains("old-session"),
+        "{refused}"
+    );
+    assert!(!ran(&pen));
+    drop(s.finish());
+}
