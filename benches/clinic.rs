@@ -87,10 +87,12 @@ fn run_station(
     root: &Path,
     link: &ClinicLink,
     pool: u64,
+    offset: Duration,
     until: Instant,
     totals: &Mutex<Totals>,
 ) {
     std::fs::create_dir_all(root.join("sessions")).expect("sessions dir");
+    std::thread::sleep(offset);
     let mut session = 0u64;
     let mut n = 0u64;
     while Instant::now() < until {
@@ -153,8 +155,8 @@ fn run_station(
                 n += 1;
                 chunk.push_str(&tel(now_ms(), n));
             }
+            // Like the station's recorder: no wake; the upload looks each second.
             file.write_all(chunk.as_bytes()).expect("tel");
-            link.wake();
             next += Duration::from_millis(100);
             std::thread::sleep(next.saturating_duration_since(Instant::now()));
         }
@@ -255,6 +257,19 @@ fn load(server: &pg::PgServer) {
     let depths = Arc::new(Mutex::new(Vec::<(f64, u64)>::new()));
     let started = Instant::now();
     let until = started + Duration::from_secs(secs);
+    // Stations open their sessions spread over the 10 s a session lasts, as rooms do;
+    // `PUNCTUM_BENCH_ALIGNED=1`: all in the same instant (the worst burst).
+    let aligned = env_or("PUNCTUM_BENCH_ALIGNED", 0) == 1;
+    let offsets: Vec<Duration> = (0..stations)
+        .map(|i| {
+            if aligned {
+                Duration::ZERO
+            } else {
+                Duration::from_millis(10_000 * i as u64 / stations as u64)
+            }
+        })
+        .collect();
+    let offsets = &offsets;
     // Pool: about as many cartridges as claims in the run, so stations often meet.
     let pool = (stations as u64 * (secs / 10 + 1)).max(10);
     std::thread::scope(|scope| {
@@ -263,7 +278,7 @@ fn load(server: &pg::PgServer) {
             std::thread::Builder::new()
                 .name(format!("bench-station-{i}"))
                 .spawn_scoped(scope, move || {
-                    run_station(i, root, link, pool, until, totals);
+                    run_station(i, root, link, pool, offsets[i], until, totals);
                 })
                 .expect("station thread");
         }
@@ -302,7 +317,12 @@ fn load(server: &pg::PgServer) {
         .get(0);
     let (record_lines, lost) = check_records(&mut db, &totals.records);
     println!(
-        "clinic/load: {stations} stations × {secs} s, telemetry 100 Hz each ({lines_per_s} record lines/s in all)"
+        "clinic/load: {stations} stations × {secs} s, telemetry 100 Hz each ({lines_per_s} record lines/s in all), sessions opened {}",
+        if aligned {
+            "by every station in the same instant"
+        } else {
+            "spread over 10 s"
+        }
     );
     println!(
         "  claims: {} ({} won, {} held elsewhere, {} unanswered); latency p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",

@@ -185,6 +185,8 @@ pub struct Batch {
     pub bytes: Vec<u8>,
     /// How many lines.
     pub lines: u64,
+    /// The file held more when it was read (a batch full, or lines after it).
+    pub more: bool,
 }
 
 impl Batch {
@@ -259,7 +261,13 @@ pub fn read_batch(path: &Path, from: Cursor, max_bytes: usize) -> std::io::Resul
         chunk = max_bytes;
     }
     let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
-    Ok(Read::Lines(Batch { from, bytes, lines }))
+    let more = from.bytes + (bytes.len() as u64) < len;
+    Ok(Read::Lines(Batch {
+        from,
+        bytes,
+        lines,
+        more,
+    }))
 }
 
 /// Counts the complete lines beyond each cursor, reading each file only once: what

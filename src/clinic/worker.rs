@@ -1,10 +1,13 @@
 //! The `punctum-clinic` thread: the station's one connection to the clinic store.
 //!
-//! It answers the station's claims first (each with a deadline: an answer too late
-//! is not given, the station has decided without it), then uploads the outbox one
-//! batch at a time, so a claim waits at most one batch. It reconnects on its own
-//! (0.5 s, doubling to 5 s), learns of conflicts that name this station's sessions,
-//! and keeps a [`ClinicStatus`] for the connection bar and `punctum clinic status`.
+//! Two threads, each with its own connection. `punctum-clinic-claims` answers the
+//! station's questions (claims, history, the zone table), each with a deadline: an
+//! answer too late is not given, the station has decided without it; a connection
+//! found dead is made again at once. `punctum-clinic` uploads the outbox one batch
+//! at a time, learns of conflicts that name this station's sessions and of new zone
+//! tables, counts the outbox, and reconnects on its own (0.5 s, doubling to 5 s).
+//! A claim never waits behind an upload. Both keep one [`ClinicStatus`] for the
+//! connection bar and `punctum clinic status`.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -115,18 +118,22 @@ enum Request {
         deadline: Instant,
         reply: Sender<Result<Option<super::zones::StoreTable>, ClinicError>>,
     },
-    /// Something was written: look at the outbox now.
+    /// Nothing to answer: the link is closing (look at the stop flag).
     Wake,
 }
 
 /// The station's handle on the `punctum-clinic` thread.
 pub struct ClinicLink {
+    /// To `punctum-clinic-claims`: the station's questions.
     requests: Sender<Request>,
+    /// To `punctum-clinic`: "something was written".
+    wakes: Sender<()>,
     events: Receiver<ClinicEvent>,
     status: Arc<Mutex<ClinicStatus>>,
     stop: Arc<AtomicBool>,
+    /// One message per thread as it ends.
     done: Receiver<()>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for ClinicLink {
@@ -149,9 +156,10 @@ impl ClinicLink {
     ) -> std::io::Result<ClinicLink> {
         // Requests wait for their deadline at most (`send_deadline`); events are few
         // (state changes, conflicts, warnings), and the station reads them every tick.
-        let (requests, inbox) = bounded(REQUESTS_CAPACITY);
+        let (requests, claims_inbox) = bounded(REQUESTS_CAPACITY);
+        let (wakes, inbox) = bounded(REQUESTS_CAPACITY);
         let (events_tx, events) = bounded(EVENTS_CAPACITY);
-        let (done_tx, done) = bounded(1);
+        let (done_tx, done) = bounded(2);
         let local = LocalCursors::load(&data_root);
         let status = Arc::new(Mutex::new(ClinicStatus {
             store: target.to_string(),
@@ -162,6 +170,17 @@ impl ClinicLink {
             last_upload: local.last_upload,
         }));
         let stop = Arc::new(AtomicBool::new(false));
+        let mut claims = ClaimsWorker {
+            target: target.clone(),
+            station_id: station_id.clone(),
+            db: None,
+            next_attempt: Instant::now(),
+            backoff: RECONNECT_FIRST,
+            inbox: claims_inbox,
+            events: events_tx.clone(),
+            status: Arc::clone(&status),
+            stop: Arc::clone(&stop),
+        };
         let mut worker = Worker {
             target,
             data_root,
@@ -181,19 +200,29 @@ impl ClinicLink {
             shorter_said: std::collections::BTreeSet::new(),
             zone_version_told: 0,
         };
-        let thread = std::thread::Builder::new()
-            .name("punctum-clinic".into())
-            .spawn(move || {
-                worker.run();
-                let _ = done_tx.send(());
-            })?;
+        let claims_done = done_tx.clone();
+        let threads = vec![
+            std::thread::Builder::new()
+                .name("punctum-clinic".into())
+                .spawn(move || {
+                    worker.run();
+                    let _ = done_tx.send(());
+                })?,
+            std::thread::Builder::new()
+                .name("punctum-clinic-claims".into())
+                .spawn(move || {
+                    claims.run();
+                    let _ = claims_done.send(());
+                })?,
+        ];
         Ok(ClinicLink {
             requests,
+            wakes,
             events,
             status,
             stop,
             done,
-            thread: Some(thread),
+            threads,
         })
     }
 
@@ -215,7 +244,7 @@ impl ClinicLink {
     /// Tells the thread that something was written (it also looks every second).
     pub fn wake(&self) {
         // A full queue wakes the thread anyway.
-        let _ = self.requests.try_send(Request::Wake);
+        let _ = self.wakes.try_send(());
     }
 
     /// Claims a cartridge in the store, waiting at most [`CLAIM_DEADLINE`].
@@ -304,13 +333,16 @@ impl ClinicLink {
 impl Drop for ClinicLink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        let _ = self.wakes.try_send(());
         let _ = self.requests.try_send(Request::Wake);
         // A thread stuck on a dead connection ends with the process: the outbox is
         // the local files, so nothing is lost by not waiting for it.
-        if self.done.recv_timeout(Duration::from_secs(3)).is_ok()
-            && let Some(thread) = self.thread.take()
-        {
-            let _ = thread.join();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let ended = (0..self.threads.len()).all(|_| self.done.recv_deadline(deadline).is_ok());
+        if ended {
+            for thread in self.threads.drain(..) {
+                let _ = thread.join();
+            }
         }
     }
 }
@@ -328,7 +360,8 @@ struct Worker {
     cursors_saved: Instant,
     counter: DepthCounter,
     polled: Option<Instant>,
-    inbox: Receiver<Request>,
+    /// "Something was written" (the station's wakes).
+    inbox: Receiver<()>,
     events: Sender<ClinicEvent>,
     status: Arc<Mutex<ClinicStatus>>,
     stop: Arc<AtomicBool>,
@@ -345,11 +378,9 @@ impl Worker {
             if self.db.is_none() && Instant::now() >= self.next_attempt {
                 self.connect(&application);
             }
-            self.serve_requests();
-            if self.stop.load(Ordering::SeqCst) {
-                break;
-            }
-            let uploaded = self.db.is_some() && self.upload_one();
+            // Wakes that came meanwhile are all answered by this round.
+            while self.inbox.try_recv().is_ok() {}
+            let more = self.db.is_some() && self.upload_round();
             if self.polled.is_none_or(|t| t.elapsed() >= POLL_EVERY) {
                 self.polled = Some(Instant::now());
                 self.poll_conflicts();
@@ -359,8 +390,8 @@ impl Worker {
             if self.cursors_dirty && self.cursors_saved.elapsed() >= SAVE_CURSORS_EVERY {
                 self.save_cursors();
             }
-            if !uploaded {
-                // Nothing to send: sleep until asked, written to, or the next look.
+            if !more {
+                // Nothing to send: sleep until written to, or the next look.
                 let wait = if self.db.is_none() {
                     self.next_attempt
                         .saturating_duration_since(Instant::now())
@@ -368,9 +399,7 @@ impl Worker {
                 } else {
                     POLL_EVERY
                 };
-                if let Ok(request) = self.inbox.recv_timeout(wait) {
-                    self.serve(request);
-                }
+                let _ = self.inbox.recv_timeout(wait);
             }
         }
         if self.cursors_dirty {
@@ -379,34 +408,17 @@ impl Worker {
     }
 
     fn set_state(&self, state: StoreState) {
-        let mut status = self
-            .status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if status.state != state {
-            let event = match &state {
-                StoreState::Connected => Some(ClinicEvent::Reachable),
-                StoreState::Unreachable(why) | StoreState::Incompatible(why) => {
-                    Some(ClinicEvent::Unreachable(why.clone()))
-                }
-                StoreState::Connecting => None,
-            };
-            // The first unreachable after another unreachable reason is no news.
-            let news = !matches!(
-                (&status.state, &state),
-                (StoreState::Unreachable(_), StoreState::Unreachable(_))
-            );
-            status.state = state;
-            status.since = Some(Timestamp::now());
-            if news && let Some(e) = event {
-                let _ = self.events.send(e);
-            }
-        }
+        publish_state(&self.status, &self.events, state);
     }
 
     fn connect(&mut self, application: &str) {
         let connected = self.target.connect(application).and_then(|mut db| {
             schema::check_current(&mut db)?;
+            // Uploads commit without waiting for the server's disk: a batch lost in a
+            // server crash is lost with its cursor (one transaction), so the station
+            // sends it again. Claims, on their own connection, wait for the disk.
+            db.batch_execute("SET synchronous_commit = off")
+                .map_err(super::db_error)?;
             upload::register_station(&mut db, &self.station_id)?;
             let store = upload::cursors(&mut db, &self.station_id)?;
             Ok((db, store))
@@ -425,15 +437,7 @@ impl Worker {
             Err(e) => {
                 self.next_attempt = Instant::now() + self.backoff;
                 self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
-                let state = match e {
-                    ClinicError::Schema(why) | ClinicError::Config(why) => {
-                        StoreState::Incompatible(why)
-                    }
-                    ClinicError::Unreachable(why) | ClinicError::Db(why) => {
-                        StoreState::Unreachable(why)
-                    }
-                };
-                self.set_state(state);
+                self.set_state(state_of(e));
             }
         }
     }
@@ -449,93 +453,11 @@ impl Worker {
         }
     }
 
-    fn serve_requests(&mut self) {
-        while let Ok(request) = self.inbox.try_recv() {
-            self.serve(request);
-        }
-    }
-
-    fn serve(&mut self, request: Request) {
-        match request {
-            Request::Wake => {}
-            Request::Cartridge {
-                claim,
-                deadline,
-                reply,
-            } => {
-                let station = self.station_id.clone();
-                let answer =
-                    self.with_db(deadline, |db| claims::claim_cartridge(db, &station, &claim));
-                if let Some(answer) = answer {
-                    let _ = reply.send(answer);
-                }
-            }
-            Request::Zone {
-                claim,
-                deadline,
-                reply,
-            } => {
-                let station = self.station_id.clone();
-                let answer = self.with_db(deadline, |db| claims::claim_zone(db, &station, &claim));
-                if let Some(answer) = answer {
-                    let _ = reply.send(answer);
-                }
-            }
-            Request::ZoneTable { deadline, reply } => {
-                if let Some(answer) = self.with_db(deadline, super::zones::newest) {
-                    let _ = reply.send(answer);
-                }
-            }
-            Request::History {
-                client,
-                except,
-                deadline,
-                reply,
-            } => {
-                let answer = self.with_db(deadline, |db| {
-                    claims::zone_history(db, &client, except.as_deref())
-                });
-                if let Some(answer) = answer {
-                    let _ = reply.send(answer);
-                }
-            }
-        }
-    }
-
-    /// Runs `f` on the connection unless `deadline` has passed (the asker has gone
-    /// on without the answer: a claim made now would be one the station does not
-    /// know of). `None`: not run.
-    fn with_db<T>(
-        &mut self,
-        deadline: Instant,
-        f: impl FnOnce(&mut postgres::Client) -> Result<T, ClinicError>,
-    ) -> Option<Result<T, ClinicError>> {
-        if Instant::now() >= deadline {
-            return None;
-        }
-        let Some(db) = self.db.as_mut() else {
-            let why = match &self.status().state {
-                StoreState::Unreachable(w) | StoreState::Incompatible(w) => w.clone(),
-                _ => "not connected yet".into(),
-            };
-            return Some(Err(ClinicError::Unreachable(why)));
-        };
-        let result = f(db);
-        if let Err(e) = &result {
-            self.lost(e);
-        }
-        Some(result)
-    }
-
-    fn status(&self) -> ClinicStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Uploads one batch of the first stream with something to send. Whether it did.
-    fn upload_one(&mut self) -> bool {
+    /// Uploads one batch of every stream with something to send: a record written
+    /// at 1000 Hz goes up about once a second (each loop), not in a transaction per
+    /// handful of lines. Whether some stream has more waiting (then at once again).
+    fn upload_round(&mut self) -> bool {
+        let mut more = false;
         for stream in streams::list(&self.data_root) {
             let from = self.local.get(&stream);
             let path = stream.path(&self.data_root);
@@ -567,6 +489,8 @@ impl Worker {
             };
             match upload::apply(db, &self.station_id, &stream, &batch) {
                 Ok(Outcome::Done(applied)) => {
+                    more |= batch.more;
+                    self.set_state(StoreState::Connected);
                     self.local.cursors.insert(stream.name(), batch.to());
                     self.local.last_upload = Some(Timestamp::now());
                     self.cursors_dirty = true;
@@ -590,6 +514,7 @@ impl Worker {
                 Ok(Outcome::CursorAt(at)) => {
                     self.local.cursors.insert(stream.name(), at);
                     self.cursors_dirty = true;
+                    more = true;
                 }
                 Err(e) => {
                     self.lost(&e);
@@ -602,9 +527,8 @@ impl Worker {
                     return false;
                 }
             }
-            return true;
         }
-        false
+        more
     }
 
     fn warn_once(&mut self, stream: &Stream, text: String) {
@@ -694,5 +618,185 @@ impl Worker {
             self.cursors_dirty = false;
         }
         self.cursors_saved = Instant::now();
+    }
+}
+
+/// Publishes a change of the store's state: the status, and an event for the
+/// station (a change between two reasons of unreachability is no news).
+fn publish_state(status: &Mutex<ClinicStatus>, events: &Sender<ClinicEvent>, state: StoreState) {
+    let mut status = status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if status.state == state {
+        return;
+    }
+    let event = match &state {
+        StoreState::Connected => Some(ClinicEvent::Reachable),
+        StoreState::Unreachable(why) | StoreState::Incompatible(why) => {
+            Some(ClinicEvent::Unreachable(why.clone()))
+        }
+        StoreState::Connecting => None,
+    };
+    let news = !matches!(
+        (&status.state, &state),
+        (StoreState::Unreachable(_), StoreState::Unreachable(_))
+    );
+    status.state = state;
+    status.since = Some(Timestamp::now());
+    if news && let Some(e) = event {
+        let _ = events.send(e);
+    }
+}
+
+/// The state a failed connection or statement means.
+fn state_of(e: ClinicError) -> StoreState {
+    match e {
+        ClinicError::Schema(why) | ClinicError::Config(why) => StoreState::Incompatible(why),
+        ClinicError::Unreachable(why) | ClinicError::Db(why) => StoreState::Unreachable(why),
+    }
+}
+
+/// The `punctum-clinic-claims` thread: the station's questions on a connection of
+/// their own, so a claim never waits behind an upload's transaction.
+struct ClaimsWorker {
+    target: ClinicTarget,
+    station_id: String,
+    db: Option<postgres::Client>,
+    next_attempt: Instant,
+    backoff: Duration,
+    inbox: Receiver<Request>,
+    events: Sender<ClinicEvent>,
+    status: Arc<Mutex<ClinicStatus>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl ClaimsWorker {
+    fn run(&mut self) {
+        while !self.stop.load(Ordering::SeqCst) {
+            // Connected ahead of the first question, and again after a failure.
+            if self.db.is_none() && Instant::now() >= self.next_attempt {
+                self.connect();
+            }
+            if let Ok(request) = self.inbox.recv_timeout(POLL_EVERY) {
+                self.serve(request);
+            }
+        }
+    }
+
+    fn connect(&mut self) -> bool {
+        let application = format!("punctum {} claims", self.station_id);
+        match self.target.connect(&application).and_then(|mut db| {
+            schema::check_current(&mut db)?;
+            Ok(db)
+        }) {
+            Ok(db) => {
+                self.db = Some(db);
+                self.backoff = RECONNECT_FIRST;
+                true
+            }
+            Err(e) => {
+                self.next_attempt = Instant::now() + self.backoff;
+                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                publish_state(&self.status, &self.events, state_of(e));
+                false
+            }
+        }
+    }
+
+    fn serve(&mut self, request: Request) {
+        let station = self.station_id.clone();
+        match request {
+            Request::Wake => {}
+            Request::Cartridge {
+                claim,
+                deadline,
+                reply,
+            } => {
+                if let Some(answer) =
+                    self.ask(deadline, |db| claims::claim_cartridge(db, &station, &claim))
+                {
+                    let _ = reply.send(answer);
+                }
+            }
+            Request::Zone {
+                claim,
+                deadline,
+                reply,
+            } => {
+                if let Some(answer) =
+                    self.ask(deadline, |db| claims::claim_zone(db, &station, &claim))
+                {
+                    let _ = reply.send(answer);
+                }
+            }
+            Request::ZoneTable { deadline, reply } => {
+                if let Some(answer) = self.ask(deadline, super::zones::newest) {
+                    let _ = reply.send(answer);
+                }
+            }
+            Request::History {
+                client,
+                except,
+                deadline,
+                reply,
+            } => {
+                if let Some(answer) = self.ask(deadline, |db| {
+                    claims::zone_history(db, &client, except.as_deref())
+                }) {
+                    let _ = reply.send(answer);
+                }
+            }
+        }
+    }
+
+    /// Runs `f` unless `deadline` has passed (the asker has gone on without the
+    /// answer: a claim made now would be one the station does not know of). A
+    /// connection found dead (the server restarted, the network came back) is made
+    /// again at once and `f` tried once more. `None`: not run.
+    fn ask<T>(
+        &mut self,
+        deadline: Instant,
+        mut f: impl FnMut(&mut postgres::Client) -> Result<T, ClinicError>,
+    ) -> Option<Result<T, ClinicError>> {
+        for attempt in 0..2 {
+            if Instant::now() >= deadline {
+                return None;
+            }
+            if self.db.is_none() && !self.connect() {
+                let why = match self.status_state() {
+                    StoreState::Unreachable(w) | StoreState::Incompatible(w) => w,
+                    _ => "cannot connect".into(),
+                };
+                return Some(Err(ClinicError::Unreachable(why)));
+            }
+            let db = self.db.as_mut()?;
+            match f(db) {
+                Ok(value) => {
+                    publish_state(&self.status, &self.events, StoreState::Connected);
+                    return Some(Ok(value));
+                }
+                Err(e) if e.is_transient() => {
+                    self.db = None;
+                    if attempt == 1 {
+                        publish_state(
+                            &self.status,
+                            &self.events,
+                            StoreState::Unreachable(e.to_string()),
+                        );
+                        return Some(Err(e));
+                    }
+                }
+                Err(e) => return Some(Err(e)),
+            }
+        }
+        None
+    }
+
+    fn status_state(&self) -> StoreState {
+        self.status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .state
+            .clone()
     }
 }
