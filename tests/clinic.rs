@@ -78,6 +78,22 @@ fn wait_clinic(station: &mut Console, needles: &[&str]) -> String {
     }
 }
 
+/// Waits until `sql` (one row, one bigint) on database `db` gives `want`: the store
+/// has what the station uploads (its `clinic` line's depth is counted each second,
+/// so it may lag the files by that much).
+fn wait_store(server: &PgServer, db: &str, sql: &str, want: i64) {
+    let mut client = server.client(db);
+    let deadline = Instant::now() + 3 * DEADLINE;
+    loop {
+        let got: i64 = client.query_one(sql, &[]).expect(sql).get(0);
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{sql}: {got}, never {want}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// A store with its schema, and its URL.
 fn store(server: &PgServer, name: &str) -> String {
     let url = server.create_db(name);
@@ -143,6 +159,9 @@ fn the_schema_is_created_upgraded_and_refused_when_newer_and_no_output_shows_the
     .expect("edit");
     let (code, out) = clinic_cmd(data, &url, &["migrate"]);
     assert_eq!(code, 1, "{out}");
+    assert!(out.contains("differs from this station's"), "{out}");
+    let (code, out) = clinic_cmd(data, &url, &["status"]);
+    assert_eq!(code, 3, "a station does not use it either: {out}");
     assert!(out.contains("differs from this station's"), "{out}");
     // A wrong password, a refused connection: said, and the password never shown.
     let wrong = url.replace(server.password(), "not-the-password");
@@ -306,13 +325,32 @@ fn a_store_outage_mid_session_queues_the_record_and_the_upload_loses_and_doubles
     s.expect("alarm: cleared medium clinic_store_unreachable", "");
     s.send("end");
     s.expect("summary: session=", "");
-    wait_clinic(&mut s, &["state=connected", "outbox_lines=0 "]);
     let record = std::fs::read_dir(data.join("sessions"))
         .expect("sessions")
         .flatten()
         .map(|e| e.path())
         .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
         .expect("a record");
+    // The record is closed once the pen answered the closing HALT (the summary is its
+    // last line): then every byte of it is in the store.
+    let closed = Instant::now() + DEADLINE;
+    while !std::fs::read_to_string(&record)
+        .unwrap_or_default()
+        .lines()
+        .last()
+        .is_some_and(|l| l.contains("\"type\":\"summary\""))
+    {
+        assert!(Instant::now() < closed, "the record never closed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let size = i64::try_from(std::fs::metadata(&record).expect("record").len()).expect("size");
+    wait_store(
+        &server,
+        "outage",
+        "SELECT coalesce(max(end_byte), 0) FROM record_chunks",
+        size,
+    );
+    wait_clinic(&mut s, &["state=connected", "outbox_lines=0 "]);
     let (local, stored, lines) = local_and_stored(&server, "outage", &record);
     assert_eq!(
         stored.len(),
@@ -439,9 +477,10 @@ fn in_strict_mode_nothing_starts_without_the_store() {
     proxy.cut();
     let refused = s.run("start");
     assert!(refused.contains("clinic_store_required"), "{refused}");
+    let refused = s.run("sealed-pack");
     assert!(
-        s.run("sealed-pack").starts_with("ok"),
-        "confirming changes nothing"
+        refused.contains("strict mode"),
+        "confirming changes nothing: {refused}"
     );
     let refused = s.run("start");
     assert!(refused.contains("clinic_store_required"), "{refused}");
@@ -523,7 +562,7 @@ fn a_store_at_the_previous_schema_with_data_in_it_is_migrated_and_keeps_it() {
     assert!(out.contains("punctum clinic migrate"), "{out}");
     let (code, out) = clinic_cmd(tmp.path(), &url, &["migrate"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("migrated from schema version 1 to 2"), "{out}");
+    assert!(out.contains("migrated from schema version 1 to 3"), "{out}");
     // The old treatment and claim still decide.
     let pen = pen_with("SIM-G1", 0x0000_0000_0000_00F1);
     let mut s = station(&pen, &tmp.path().join("a"), &url);
@@ -540,4 +579,127 @@ fn a_store_at_the_previous_schema_with_data_in_it_is_migrated_and_keeps_it() {
     );
     assert!(!ran(&pen));
     drop(s.finish());
+}
+
+#[test]
+fn a_calibration_certificate_reaches_the_store_by_pen_serial() {
+    let server = PgServer::start();
+    let url = store(&server, "certificates");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = journaling_pen_with(
+        "SIM-CAL7",
+        SimConfig {
+            pen: PenConfig {
+                hidden: punctum::sim::HiddenErrors {
+                    speed_gain_ppm: 20_000,
+                    ..punctum::sim::HiddenErrors::default()
+                },
+                ..PenConfig::default()
+            },
+            ..SimConfig::default()
+        },
+    );
+    let mut s = station(&pen, &dir.path().join("a"), &url);
+    s.expect("event: link connected", "");
+    let entered = s.run(&format!("technician Ana-B {}", common::console::PIN));
+    assert_eq!(entered, "ok: technician mode on (Ana-B)");
+    s.send("cal speed");
+    for phase in ["cal: reading fit", "cal: reading verify"] {
+        if phase == "cal: reading verify" {
+            s.expect("cal: write this fit to the pen?", "");
+            s.send("yes");
+        }
+        for _ in 0..3 {
+            s.expect(phase, "");
+            s.send(&format!("{:.0}", pen.stats().true_rpm));
+        }
+    }
+    s.expect("ok: speed calibration passed", "certificate");
+    wait_store(
+        &server,
+        "certificates",
+        "SELECT count(*) FROM calibration_certificates",
+        1,
+    );
+    let row = server
+        .client("certificates")
+        .query_one(
+            "SELECT pen_serial, technician, passed, body->>'readings_from' \
+             FROM calibration_certificates",
+            &[],
+        )
+        .expect("one certificate");
+    assert_eq!(row.get::<_, String>(0), "SIM-CAL7");
+    assert_eq!(row.get::<_, String>(1), "Ana-B");
+    assert!(row.get::<_, bool>(2));
+    drop(s.finish());
+}
+
+#[test]
+fn what_the_store_refused_stays_refused_when_it_goes_away() {
+    let server = PgServer::start();
+    let url = store(&server, "memory");
+    let proxy = CutProxy::start(server.port());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cartridge = 0x0000_0000_0000_0E51;
+    let pens = [pen_with("SIM-H1", cartridge), pen_with("SIM-H2", cartridge)];
+    let mut a = station(&pens[0], &dir.path().join("a"), &url);
+    let mut b = station(
+        &pens[1],
+        &dir.path().join("b"),
+        &server.url_via(&proxy, "memory"),
+    );
+    for s in [&mut a, &mut b] {
+        open_session(s, dir.path(), "C-0501");
+        wait_clinic(s, &["state=connected"]);
+        assert_eq!(s.run("zone cheeks"), "ok");
+    }
+    assert_eq!(a.run("start"), "ok");
+    let refused = b.run("start");
+    assert!(refused.contains("zone_treated_recently"), "{refused}");
+    assert_eq!(b.run("zone forehead"), "ok");
+    let refused = b.run("start");
+    assert!(refused.contains("cartridge_used"), "{refused}");
+    // Room B loses the store: what it said stands, no sealed pack makes it otherwise.
+    proxy.cut();
+    let refused = b.run("start");
+    assert!(refused.contains("cartridge_used"), "offline: {refused}");
+    let refused = b.run("sealed-pack");
+    assert!(refused.contains("was used in session"), "{refused}");
+    assert_eq!(b.run("zone cheeks"), "ok");
+    let refused = b.run("start");
+    assert!(
+        refused.contains("zone_treated_recently") || refused.contains("cartridge_used"),
+        "offline: {refused}"
+    );
+    assert!(!ran(&pens[1]));
+    drop(b.finish());
+    drop(a.finish());
+}
+
+#[test]
+fn a_station_that_never_reaches_the_store_says_so_and_a_lost_identity_is_refused() {
+    let server = PgServer::start();
+    let url = store(&server, "ident");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pen = pen_with("SIM-I1", 0x0000_0000_0000_0E61);
+    // A store nobody listens for: the alarm, from the start.
+    let mut gone = PgServer::start();
+    let gone_url = gone.create_db("ident");
+    gone.stop();
+    let mut s = station(&pen, &dir.path().join("a"), &gone_url);
+    s.expect("alarm: raised medium clinic_store_unreachable", "");
+    drop(s.finish());
+    // Joined and uploaded, then its identity lost: no second identity.
+    let data = dir.path().join("b");
+    let mut s = station(&pen, &data, &url);
+    s.expect("event: link connected", "");
+    wait_clinic(&mut s, &["state=connected", "last_upload=2"]);
+    drop(s.finish());
+    std::fs::remove_file(data.join("clinic-station.json")).expect("identity");
+    let mut c = Console::start_as(&pen.port_path(), &data, "", &["--clinic", &url]);
+    let said = c.expect("error:", "clinic-station.json");
+    assert!(said.contains("restore it"), "{said}");
+    let (status, _) = c.finish();
+    assert!(!status.success());
 }

@@ -34,6 +34,19 @@ impl StationIdentity {
                 ClinicError::Config(format!("{}: not a station identity: {e}", path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // A folder that uploaded before, its identity lost: a new id would
+                // upload everything again under it.
+                let known = super::streams::LocalCursors::load(data_root).station_id;
+                if !known.is_empty() {
+                    return Err(ClinicError::Config(format!(
+                        "{} is missing, but this data folder uploaded to the clinic store as \
+                         station {known} ({}): restore it as {{\"station_id\": \"{known}\"}} \
+                         rather than join as a new station (which would upload everything \
+                         again)",
+                        path.display(),
+                        super::streams::CURSORS_FILE
+                    )));
+                }
                 let seed = format!(
                     "{}-{}-{:?}-{}",
                     crate::store::audit::host_name(),

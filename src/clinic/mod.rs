@@ -62,6 +62,14 @@ impl ClinicError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Unreachable(_))
     }
+
+    /// The reason alone, without the variant's prefix.
+    #[must_use]
+    pub fn reason(&self) -> &str {
+        match self {
+            Self::Config(why) | Self::Unreachable(why) | Self::Schema(why) | Self::Db(why) => why,
+        }
+    }
 }
 
 /// A `PostgreSQL` error in words: the server's message when it sent one, else the

@@ -34,6 +34,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "zone_tables",
         sql: include_str!("../../assets/clinic/V2__zone_tables.sql"),
     },
+    Migration {
+        version: 3,
+        name: "certificates",
+        sql: include_str!("../../assets/clinic/V3__certificates.sql"),
+    },
 ];
 
 /// The schema version this station is built for: the last migration's.
@@ -169,7 +174,20 @@ fn check_applied(applied: &[(i32, String)], target: i32) -> Result<(), ClinicErr
 /// [`ClinicError::Schema`] saying what to run (`punctum clinic init`, `migrate`, or
 /// an update of the station).
 pub fn check_current(client: &mut postgres::Client) -> Result<(), ClinicError> {
-    match version(client)? {
+    let current = version(client)?;
+    if current > 0 {
+        let applied: Vec<(i32, String)> = client
+            .query(
+                "SELECT version, sha256 FROM punctum_schema ORDER BY version",
+                &[],
+            )
+            .map_err(super::db_error)?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        check_applied(&applied, SCHEMA_VERSION)?;
+    }
+    match current {
         0 => Err(ClinicError::Schema(
             "the clinic store has no schema yet: run `punctum clinic init`".into(),
         )),

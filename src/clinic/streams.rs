@@ -36,6 +36,9 @@ pub enum Stream {
     ZoneTables,
     /// `sessions/<file>`: one session's record.
     Record(String),
+    /// `certificates/<file>.json`: one calibration certificate, a whole JSON
+    /// document, uploaded once it is complete.
+    Certificate(String),
 }
 
 impl Stream {
@@ -59,6 +62,7 @@ impl Stream {
             Self::Amendments => "amendments".into(),
             Self::ZoneTables => "zone_tables".into(),
             Self::Record(file) => format!("record:{file}"),
+            Self::Certificate(file) => format!("certificate:{file}"),
         }
     }
 
@@ -71,10 +75,17 @@ impl Stream {
             "audit" => Some(Self::Audit),
             "amendments" => Some(Self::Amendments),
             "zone_tables" => Some(Self::ZoneTables),
-            other => other
-                .strip_prefix("record:")
-                .filter(|f| !f.is_empty() && !f.contains('/'))
-                .map(|f| Self::Record(f.to_owned())),
+            other => {
+                let plain = |f: &&str| !f.is_empty() && !f.contains('/');
+                if let Some(f) = other.strip_prefix("record:").filter(plain) {
+                    Some(Self::Record(f.to_owned()))
+                } else {
+                    other
+                        .strip_prefix("certificate:")
+                        .filter(plain)
+                        .map(|f| Self::Certificate(f.to_owned()))
+                }
+            }
         }
     }
 
@@ -88,35 +99,92 @@ impl Stream {
             Self::Amendments => data_root.join(crate::store::amendments::AMENDMENTS_FILE),
             Self::ZoneTables => data_root.join(super::zones::ZONE_TABLES_FILE),
             Self::Record(file) => data_root.join(SESSIONS_DIR).join(file),
+            Self::Certificate(file) => data_root
+                .join(crate::calibration::certificate::CERTIFICATES_DIR)
+                .join(file),
         }
     }
 }
 
-/// Every stream of a data folder: the fixed files that exist, then every session
-/// record (`sessions/*.jsonl`) in name order (oldest first: names start with the
-/// opening time).
+/// Every stream of a data folder: the fixed files that exist, every session record
+/// (`sessions/*.jsonl`) in name order (oldest first: names start with the opening
+/// time), then every calibration certificate (`certificates/*.json`).
 #[must_use]
 pub fn list(data_root: &Path) -> Vec<Stream> {
     let mut streams: Vec<Stream> = Stream::FIXED
         .into_iter()
         .filter(|s| s.path(data_root).is_file())
         .collect();
-    let mut records: Vec<String> = std::fs::read_dir(data_root.join(SESSIONS_DIR))
+    streams.extend(
+        files_in(&data_root.join(SESSIONS_DIR), "jsonl")
+            .into_iter()
+            .map(Stream::Record),
+    );
+    streams.extend(
+        files_in(
+            &data_root.join(crate::calibration::certificate::CERTIFICATES_DIR),
+            "json",
+        )
+        .into_iter()
+        .map(Stream::Certificate),
+    );
+    streams
+}
+
+/// The regular files of `dir` ending in `.extension` (not hidden), by name.
+fn files_in(dir: &Path, extension: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .into_iter()
         .flatten()
         .flatten()
         .filter_map(|e| {
             let name = e.file_name().to_str()?.to_owned();
             let is_file = e.file_type().is_ok_and(|t| t.is_file());
-            let jsonl = Path::new(&name)
+            let matches = Path::new(&name)
                 .extension()
-                .is_some_and(|x| x.eq_ignore_ascii_case("jsonl"));
-            (is_file && jsonl && !name.starts_with('.')).then_some(name)
+                .is_some_and(|x| x.eq_ignore_ascii_case(extension));
+            (is_file && matches && !name.starts_with('.')).then_some(name)
         })
         .collect();
-    records.sort();
-    streams.extend(records.into_iter().map(Stream::Record));
-    streams
+    names.sort();
+    names
+}
+
+/// The largest certificate uploaded, bytes (a certificate is some kilobytes).
+pub const CERTIFICATE_MAX_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A certificate's whole file as one batch, once it is complete (it parses as a
+/// certificate), or why not yet.
+///
+/// # Errors
+/// The read's error, or why the file is not a complete certificate (too large, not
+/// JSON yet: being written, or damaged).
+pub fn read_certificate(path: &Path, from: Cursor) -> std::io::Result<Result<Read, String>> {
+    let len = std::fs::metadata(path)?.len();
+    if from.bytes == len {
+        return Ok(Ok(Read::UpToDate));
+    }
+    if from.bytes != 0 {
+        return Ok(Err(format!(
+            "changed after it was uploaded ({} bytes then, {len} now): certificates are \
+             never rewritten; not uploaded again",
+            from.bytes
+        )));
+    }
+    if len > CERTIFICATE_MAX_BYTES {
+        return Ok(Err(format!("{len} bytes: not a certificate")));
+    }
+    let bytes = std::fs::read(path)?;
+    if let Err(e) = serde_json::from_slice::<crate::calibration::certificate::Certificate>(&bytes) {
+        return Ok(Err(format!("not a certificate (yet): {e}")));
+    }
+    let lines = memchr::memchr_iter(b'\n', &bytes).count() as u64;
+    Ok(Ok(Read::Lines(Batch {
+        from,
+        bytes,
+        lines,
+        more: false,
+    })))
 }
 
 /// Where a stream's upload stands: bytes and lines of the local file in the store.
@@ -216,8 +284,9 @@ pub enum Read {
     Lines(Batch),
     /// Nothing beyond the cursor (or only a line still being written).
     UpToDate,
-    /// The file is shorter than its cursor: it was cut or replaced after upload.
-    Shorter {
+    /// The file is not the one uploaded: shorter than its cursor, or the cursor no
+    /// longer at a line's end (cut, or replaced, after upload).
+    Replaced {
         /// Its length now.
         len: u64,
     },
@@ -238,7 +307,16 @@ pub fn read_batch(path: &Path, from: Cursor, max_bytes: usize) -> std::io::Resul
     };
     let len = file.metadata()?.len();
     if len < from.bytes {
-        return Ok(Read::Shorter { len });
+        return Ok(Read::Replaced { len });
+    }
+    if from.bytes > 0 {
+        // The cursor is always just after a newline: anything else is another file.
+        let mut before = [0u8; 1];
+        file.seek(SeekFrom::Start(from.bytes - 1))?;
+        file.read_exact(&mut before)?;
+        if before[0] != b'\n' {
+            return Ok(Read::Replaced { len });
+        }
     }
     if len == from.bytes {
         return Ok(Read::UpToDate);
@@ -410,7 +488,22 @@ mod tests {
                 10
             )
             .expect("test"),
-            Read::Shorter { .. }
+            Read::Replaced { .. }
+        ));
+    }
+
+    #[test]
+    fn a_file_rewritten_under_its_cursor_is_replaced_never_read_mid_line() {
+        let dir = tempfile::tempdir().expect("test");
+        let path = Stream::Treatments.path(dir.path());
+        std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n").expect("test");
+        let at = Cursor { bytes: 8, lines: 1 };
+        assert!(matches!(read_batch(&path, at, 1 << 20).expect("test"), Read::Lines(_)));
+        // Emptied and written again past the cursor: the cursor is mid-line now.
+        std::fs::write(&path, b"{\"b\":10}\n{\"b\":20}\n").expect("test");
+        assert!(matches!(
+            read_batch(&path, at, 1 << 20).expect("test"),
+            Read::Replaced { len: 20 }
         ));
     }
 

@@ -67,11 +67,33 @@ impl ClinicTarget {
                 "the clinic store's address names no host".into(),
             ));
         }
+        // An '@' in a password must be written %40: unescaped, the URL parser takes
+        // part of the password for the host, which would then be shown.
+        let at_in_host = config.get_hosts().iter().any(|h| match h {
+            postgres::config::Host::Tcp(name) => name.contains('@'),
+            #[cfg(unix)]
+            postgres::config::Host::Unix(path) => path.to_string_lossy().contains('@'),
+        });
+        if at_in_host {
+            return Err(ClinicError::Config(
+                "the clinic store's address has an '@' after the user's name: write an '@' \
+                 in the password as %40"
+                    .into(),
+            ));
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
         if config.get_tcp_user_timeout().is_none() {
             config.tcp_user_timeout(TCP_USER_TIMEOUT);
+        }
+        // The server drops a connection whose station went quiet within about 25 s
+        // (its default is hours), so a reconnecting station is not kept waiting by
+        // its own dead connection.
+        if config.get_options().is_none() {
+            config.options(
+                "-c tcp_keepalives_idle=10 -c tcp_keepalives_interval=5 -c tcp_keepalives_count=3",
+            );
         }
         // A link that goes quiet (the server's side of a cut cable) is noticed by
         // keepalives within about 5 s.
@@ -99,6 +121,12 @@ impl ClinicTarget {
             use std::os::unix::fs::MetadataExt as _;
             let meta = std::fs::metadata(path)
                 .map_err(|e| ClinicError::Config(format!("cannot read {}: {e}", path.display())))?;
+            if !meta.is_file() {
+                return Err(ClinicError::Config(format!(
+                    "{} is not a file: the connection file is one line, postgres://...",
+                    path.display()
+                )));
+            }
             if meta.mode() & 0o077 != 0 {
                 return Err(ClinicError::Config(format!(
                     "{} can be read by other users (mode {:o}): it holds the clinic store's \
@@ -108,18 +136,26 @@ impl ClinicTarget {
                 )));
             }
         }
-        let text = std::fs::read_to_string(path)
+        // Opened without blocking (a FIFO is refused, not waited on), size-limited.
+        let text = crate::files::read_text(path, 64 * 1024)
             .map_err(|e| ClinicError::Config(format!("cannot read {}: {e}", path.display())))?;
-        let line = text
+        let mut lines = text
+            .trim_start_matches('\u{feff}')
             .lines()
             .map(str::trim)
-            .find(|l| !l.is_empty() && !l.starts_with('#'))
-            .ok_or_else(|| {
-                ClinicError::Config(format!(
-                    "{} holds no connection URL (one line: postgres://user:password@host/db)",
-                    path.display()
-                ))
-            })?;
+            .filter(|l| !l.is_empty() && !l.starts_with('#'));
+        let line = lines.next().ok_or_else(|| {
+            ClinicError::Config(format!(
+                "{} holds no connection URL (one line: postgres://user:password@host/db)",
+                path.display()
+            ))
+        })?;
+        if lines.next().is_some() {
+            return Err(ClinicError::Config(format!(
+                "{} holds more than one connection URL: one line (comments start with #)",
+                path.display()
+            )));
+        }
         Self::parse(line).map_err(|e| ClinicError::Config(format!("{}: {e}", path.display())))
     }
 
@@ -225,6 +261,7 @@ mod tests {
             "postgres://clinic:S3cretPW@db.example:notaport/punctum",
             "postgres://clinic:S3cretPW@/punctum?sslmode=maybe",
             "postgres://clinic:S3cretPW@db.example/punctum?unknown_option=S3cretPW",
+            "postgres://clinic:S3cret@PW@db.example/punctum",
         ] {
             let e = ClinicTarget::parse(bad).expect_err("test").to_string();
             assert!(!e.contains("S3cretPW"), "{e}");

@@ -12,6 +12,7 @@
 //! - `audit`: `audit_events`, the line kept as written (its hash chain with it).
 //! - `amendments`: `amendments`.
 //! - `zone_tables`: a new version of the clinic's zone table (`zone_tables`).
+//! - `certificate:<file>`: a calibration certificate, whole, by pen serial.
 //! - `record:<file>`: a zstd chunk of the bytes in `record_chunks`, plus the
 //!   session's header, steps, summary and signature as rows.
 //!
@@ -111,6 +112,25 @@ pub fn cursors(
         .collect())
 }
 
+/// Sets a stream's cursor back to its start: the local file was replaced, and its
+/// lines (each with a key of its own) are uploaded again.
+///
+/// # Errors
+/// [`ClinicError::Unreachable`] or [`ClinicError::Db`].
+pub fn rewind(
+    db: &mut postgres::Client,
+    station_id: &str,
+    stream: &Stream,
+) -> Result<(), ClinicError> {
+    db.execute(
+        "UPDATE upload_cursors SET bytes = 0, lines = 0, updated_at = now()
+         WHERE station_id = $1 AND stream = $2",
+        &[&station_id, &stream.name()],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// Records the station as seen (first upload, or a new version).
 ///
 /// # Errors
@@ -159,6 +179,7 @@ pub fn apply(
         Stream::Amendments => amendments(&mut tx, station_id, batch)?,
         Stream::ZoneTables => super::zones::apply_lines(&mut tx, station_id, batch)?,
         Stream::Record(file) => record(&mut tx, station_id, file, batch, &mut session_id)?,
+        Stream::Certificate(file) => certificate(&mut tx, station_id, file, batch)?,
     };
     let to = batch.to();
     let (bytes, lines) = (i64_of(to.bytes), i64_of(to.lines));
@@ -407,6 +428,37 @@ fn amendments(
         conflicts: Vec::new(),
         warnings,
     })
+}
+
+/// A certificate, whole (checked complete by `streams::read_certificate`): its row,
+/// by pen serial.
+fn certificate(
+    tx: &mut Transaction<'_>,
+    station_id: &str,
+    file: &str,
+    batch: &Batch,
+) -> Result<Applied, ClinicError> {
+    let c: crate::calibration::certificate::Certificate = serde_json::from_slice(&batch.bytes)
+        .map_err(|e| ClinicError::Db(format!("{file}: not a certificate: {e}")))?;
+    let body: serde_json::Value = serde_json::from_slice(&batch.bytes)
+        .map_err(|e| ClinicError::Db(format!("{file}: {e}")))?;
+    tx.execute(
+        "INSERT INTO calibration_certificates
+         (station_id, file, pen_serial, pen_model, issued_at, technician, passed, body)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
+        &[
+            &station_id,
+            &file,
+            &c.pen.serial,
+            &c.pen.model,
+            &c.utc,
+            &c.technician,
+            &c.passed,
+            &body,
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(Applied::default())
 }
 
 /// A record's batch: the chunk, then the rows its lines make. The session's id is

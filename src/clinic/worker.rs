@@ -18,7 +18,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use jiff::Timestamp;
 
 use super::claims::{self, CartridgeAnswer, CartridgeClaimRequest, ZoneAnswer, ZoneClaimRequest};
-use super::streams::{self, Depth, DepthCounter, LocalCursors, Read, Stream};
+use super::streams::{self, Cursor, Depth, DepthCounter, LocalCursors, Read, Stream};
 use super::upload::{self, Conflict, Outcome};
 use super::{ClinicError, ClinicTarget, schema};
 
@@ -77,6 +77,8 @@ pub struct ClinicStatus {
     pub outbox: Depth,
     /// When a batch last reached the store.
     pub last_upload: Option<Timestamp>,
+    /// Streams that cannot be uploaded (a file replaced after upload): never silent.
+    pub blocked: Vec<String>,
 }
 
 /// What the thread tells the station.
@@ -168,6 +170,7 @@ impl ClinicLink {
             since: Some(Timestamp::now()),
             outbox: Depth::default(),
             last_upload: local.last_upload,
+            blocked: Vec::new(),
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let mut claims = ClaimsWorker {
@@ -199,6 +202,7 @@ impl ClinicLink {
             stop: Arc::clone(&stop),
             shorter_said: std::collections::BTreeSet::new(),
             zone_version_told: 0,
+            certificates_waiting: std::collections::BTreeMap::new(),
         };
         let claims_done = done_tx.clone();
         let threads = vec![
@@ -369,11 +373,20 @@ struct Worker {
     shorter_said: std::collections::BTreeSet<String>,
     /// The newest zone table version told to the station.
     zone_version_told: i64,
+    /// Certificates found incomplete, since when.
+    certificates_waiting: std::collections::BTreeMap<String, Instant>,
 }
 
 impl Worker {
     fn run(&mut self) {
-        let application = format!("punctum {}", self.station_id);
+        // This process's own name for its connection: an older connection of its own
+        // that the server still holds after a cut is told apart from another process
+        // with the same station id (a copied data folder).
+        let application = format!(
+            "punctum {} {:x}",
+            self.station_id,
+            std::process::id() ^ (Timestamp::now().subsec_nanosecond().unsigned_abs())
+        );
         while !self.stop.load(Ordering::SeqCst) {
             if self.db.is_none() && Instant::now() >= self.next_attempt {
                 self.connect(&application);
@@ -383,6 +396,7 @@ impl Worker {
             let more = self.db.is_some() && self.upload_round();
             if self.polled.is_none_or(|t| t.elapsed() >= POLL_EVERY) {
                 self.polled = Some(Instant::now());
+                self.poll_schema();
                 self.poll_conflicts();
                 self.poll_zone_table();
                 self.count_depth();
@@ -419,6 +433,7 @@ impl Worker {
             // sends it again. Claims, on their own connection, wait for the disk.
             db.batch_execute("SET synchronous_commit = off")
                 .map_err(super::db_error)?;
+            take_station_lock(&mut db, &self.station_id, application)?;
             upload::register_station(&mut db, &self.station_id)?;
             let store = upload::cursors(&mut db, &self.station_id)?;
             Ok((db, store))
@@ -447,7 +462,7 @@ impl Worker {
         if e.is_transient() {
             self.db = None;
             self.next_attempt = Instant::now() + RECONNECT_FIRST;
-            self.set_state(StoreState::Unreachable(e.to_string()));
+            self.set_state(StoreState::Unreachable(e.reason().to_owned()));
         } else {
             let _ = self.events.send(ClinicEvent::Warning(e.to_string()));
         }
@@ -461,7 +476,21 @@ impl Worker {
         for stream in streams::list(&self.data_root) {
             let from = self.local.get(&stream);
             let path = stream.path(&self.data_root);
-            let read = match streams::read_batch(&path, from, streams::BATCH_BYTES) {
+            let read = if let Stream::Certificate(_) = stream {
+                // A document, whole, once complete: a certificate being written (or
+                // damaged) waits; said once if it stays so.
+                match streams::read_certificate(&path, from) {
+                    Ok(Ok(read)) => Ok(read),
+                    Ok(Err(why)) => {
+                        self.waiting_certificate(&stream, &path, &why);
+                        continue;
+                    }
+                    Err(e) => Err(e),
+                }
+            } else {
+                streams::read_batch(&path, from, streams::BATCH_BYTES)
+            };
+            let read = match read {
                 Ok(read) => read,
                 Err(e) => {
                     self.warn_once(&stream, format!("cannot read {}: {e}", path.display()));
@@ -470,16 +499,11 @@ impl Worker {
             };
             let batch = match read {
                 Read::UpToDate => continue,
-                Read::Shorter { len } => {
-                    self.warn_once(
-                        &stream,
-                        format!(
-                            "{} is shorter ({len} bytes) than what the clinic store has of it \
-                             ({} bytes): it was cut or replaced after upload; not uploaded again",
-                            path.display(),
-                            from.bytes
-                        ),
-                    );
+                Read::Replaced { len } => {
+                    match self.replaced(&stream, &path, from, len) {
+                        Some(again) => more |= again,
+                        None => return false,
+                    }
                     continue;
                 }
                 Read::Lines(batch) => batch,
@@ -531,6 +555,74 @@ impl Worker {
         more
     }
 
+    /// A file cut or replaced after upload. Lines with keys of their own (a claim, a
+    /// treatment, an audit seq) are uploaded again from the start: the store keeps
+    /// what it had, and nothing is doubled. Any other such file is blocked. Whether
+    /// to look again at once; `None`: the connection failed.
+    fn replaced(
+        &mut self,
+        stream: &Stream,
+        path: &std::path::Path,
+        from: Cursor,
+        len: u64,
+    ) -> Option<bool> {
+        let what = format!(
+            "{} was cut or replaced after upload ({len} bytes now, {} in the clinic store)",
+            path.display(),
+            from.bytes
+        );
+        if !matches!(
+            stream,
+            Stream::Cartridges | Stream::Treatments | Stream::Audit
+        ) {
+            self.block(
+                stream,
+                format!("{what}: not uploaded again; restore the file"),
+            );
+            return Some(false);
+        }
+        let db = self.db.as_mut()?;
+        if let Err(e) = upload::rewind(db, &self.station_id, stream) {
+            self.lost(&e);
+            return None;
+        }
+        self.local.cursors.insert(stream.name(), Cursor::default());
+        self.cursors_dirty = true;
+        let _ = self.events.send(ClinicEvent::Warning(format!(
+            "{what}: uploaded again from its start (the store keeps what it had)"
+        )));
+        Some(true)
+    }
+
+    /// A certificate not complete yet: said once it has stayed so a whole poll
+    /// period (a certificate is written in one go; one that stays unreadable is
+    /// damaged).
+    fn waiting_certificate(&mut self, stream: &Stream, path: &std::path::Path, why: &str) {
+        let first_seen = *self
+            .certificates_waiting
+            .entry(stream.name())
+            .or_insert_with(Instant::now);
+        if first_seen.elapsed() >= POLL_EVERY {
+            self.warn_once(stream, format!("{}: {why}", path.display()));
+        }
+    }
+
+    /// A stream that cannot go on: said once, and listed in the status until the
+    /// station restarts.
+    fn block(&mut self, stream: &Stream, text: String) {
+        let name = stream.name();
+        {
+            let mut status = self
+                .status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if !status.blocked.contains(&name) {
+                status.blocked.push(name);
+            }
+        }
+        self.warn_once(stream, text);
+    }
+
     fn warn_once(&mut self, stream: &Stream, text: String) {
         if self.shorter_said.insert(stream.name()) {
             let _ = self.events.send(ClinicEvent::Warning(text));
@@ -577,6 +669,23 @@ impl Worker {
         }
     }
 
+    /// The store migrated while the station runs: a newer schema is not written
+    /// into (the station stops using it and says so).
+    fn poll_schema(&mut self) {
+        let Some(db) = self.db.as_mut() else {
+            return;
+        };
+        match schema::check_current(db) {
+            Ok(()) => {}
+            Err(ClinicError::Schema(why)) => {
+                self.db = None;
+                self.next_attempt = Instant::now() + RECONNECT_MAX;
+                self.set_state(StoreState::Incompatible(why));
+            }
+            Err(e) => self.lost(&e),
+        }
+    }
+
     /// A zone table newer than the last told, once this station's own published
     /// tables are all in the store (else an older one would be told over a newer one
     /// made here while the store was away).
@@ -594,7 +703,7 @@ impl Worker {
             return;
         };
         match super::zones::newest(db) {
-            Ok(Some(table)) if table.version > self.zone_version_told => {
+            Ok(Some(table)) if table.version != self.zone_version_told => {
                 self.zone_version_told = table.version;
                 let _ = self.events.send(ClinicEvent::ZoneTable(table));
             }
@@ -646,6 +755,49 @@ fn publish_state(status: &Mutex<ClinicStatus>, events: &Sender<ClinicEvent>, sta
     if news && let Some(e) = event {
         let _ = events.send(e);
     }
+}
+
+/// Takes the station's advisory lock for this connection's life: one process per
+/// station id uploads. Held by this process's own older connection (a cut the server
+/// has not noticed yet), that connection is ended first; held by another process (a
+/// copy of this data folder, running), the store is not usable from here.
+fn take_station_lock(
+    db: &mut postgres::Client,
+    station_id: &str,
+    application: &str,
+) -> Result<(), ClinicError> {
+    let key = format!("punctum station {station_id}");
+    // An ended backend lets its lock go a moment later: asked again for up to 1 s.
+    for attempt in 0..20 {
+        let got: bool = db
+            .query_one(
+                "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                &[&key],
+            )
+            .map_err(super::db_error)?
+            .get(0);
+        if got {
+            return Ok(());
+        }
+        if attempt == 0 {
+            let ended = db
+                .execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                     WHERE application_name = $1 AND pid <> pg_backend_pid()",
+                    &[&application],
+                )
+                .map_err(super::db_error)?;
+            if ended == 0 {
+                break;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Err(ClinicError::Schema(format!(
+        "station {station_id} is connected to the clinic store from another process: a \
+         copy of this data folder? Two stations with one id would mix their uploads; \
+         give the copy its own identity (remove its clinic-station.json and clinic-outbox.json)"
+    )))
 }
 
 /// The state a failed connection or statement means.
@@ -781,7 +933,7 @@ impl ClaimsWorker {
                         publish_state(
                             &self.status,
                             &self.events,
-                            StoreState::Unreachable(e.to_string()),
+                            StoreState::Unreachable(e.reason().to_owned()),
                         );
                         return Some(Err(e));
                     }

@@ -36,7 +36,9 @@ pub struct PublishedTable {
     pub at: Timestamp,
 }
 
-/// The store's newest zone table.
+/// The store's newest zone table: the last change made (by the stations' clocks),
+/// not the last to arrive: a change made offline and uploaded later does not undo a
+/// newer one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreTable {
     /// Its version (grows with every change at any station).
@@ -68,7 +70,7 @@ pub fn newest(db: &mut postgres::Client) -> Result<Option<StoreTable>, ClinicErr
         .query_opt(
             "SELECT version, station_id, sha256, table_json::text, zone, old_limit_um,
                     new_limit_um, changed_by, reason
-             FROM zone_tables ORDER BY version DESC LIMIT 1",
+             FROM zone_tables ORDER BY changed_at DESC, version DESC LIMIT 1",
             &[],
         )
         .map_err(db_error)?;
@@ -102,6 +104,19 @@ pub(super) fn apply_lines(
                 continue;
             }
         };
+        // A change made while this station could not reach the store, older than
+        // one another station made meanwhile: kept, but the newer change stands.
+        let newest: Option<Timestamp> = tx
+            .query_one("SELECT max(changed_at) FROM zone_tables", &[])
+            .map_err(db_error)?
+            .get(0);
+        if newest.is_some_and(|t| t > line.at) {
+            applied.warnings.push(format!(
+                "line {n}: the {} limit change to {} µm by {} ({}) reached the clinic store \
+                 after a newer change at another station: the newer one stands",
+                line.zone, line.new_limit_um, line.by, line.at
+            ));
+        }
         tx.execute(
             "INSERT INTO zone_tables (station_id, line_no, sha256, table_json, zone,
                  old_limit_um, new_limit_um, changed_by, reason, changed_at)

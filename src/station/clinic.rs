@@ -36,8 +36,16 @@ pub(super) struct ClinicPart {
     pub(super) link: ClinicLink,
     /// The clinic's strict mode: nothing starts without the store.
     pub(super) strict: bool,
-    /// The store answered the latest request (what the interlock was told).
-    pub(super) reachable: bool,
+    /// The store answered the latest request (what the interlock was told); `None`
+    /// until the first answer or failure.
+    pub(super) reachable: Option<bool>,
+    /// Cartridges the store said another session holds: remembered, so the store
+    /// going away does not turn "used" into a sealed-pack question.
+    pub(super) store_used: std::collections::BTreeMap<CartridgeId, String>,
+    /// The last day each (client, zone) was treated elsewhere, as the store said it
+    /// (at the opening, at starts): kept while the store is away, so a refusal it
+    /// gave is not forgotten.
+    pub(super) store_treated: std::collections::BTreeMap<(String, String), jiff::civil::Date>,
     /// A cartridge the operator confirmed came from a sealed pack, for a session.
     pub(super) sealed_pack: Option<(String, CartridgeId)>,
     /// A cartridge the store gave a session: a later start in the same session
@@ -87,7 +95,9 @@ impl Station {
             strict,
             // Until the thread says otherwise: a strict station refuses starts until
             // the store has answered once.
-            reachable: false,
+            reachable: None,
+            store_used: std::collections::BTreeMap::new(),
+            store_treated: std::collections::BTreeMap::new(),
             sealed_pack: None,
             store_claimed: None,
             history_incomplete: false,
@@ -150,7 +160,21 @@ impl Station {
                     .into(),
             ));
         };
-        if clinic.link.status().state.is_connected() && clinic.reachable {
+        if let Some(holder) = clinic.store_used.get(&cartridge.id) {
+            return Err(StationError::Pen(format!(
+                "the clinic store said cartridge {} was used in session {holder}: insert a new \
+                 one",
+                cartridge.id
+            )));
+        }
+        if clinic.strict {
+            return Err(StationError::Pen(
+                "the clinic's strict mode starts nothing without the clinic store: a \
+                 sealed-pack confirmation does not change that"
+                    .into(),
+            ));
+        }
+        if clinic.link.status().state.is_connected() && clinic.reachable == Some(true) {
             return Err(StationError::Pen(
                 "the clinic store answers: it checks the cartridge, no confirmation is needed"
                     .into(),
@@ -216,11 +240,23 @@ impl Station {
                 station_id,
             }) => {
                 self.clinic_reachable(true, None);
-                StoreCartridge::HeldBy(format!("{session_id} (station {station_id})"))
+                let holder = format!("{session_id} (station {station_id})");
+                if let Some(c) = &mut self.clinic {
+                    c.store_used.insert(cartridge, holder.clone());
+                }
+                StoreCartridge::HeldBy(holder)
             }
             Err(e) => {
                 self.clinic_reachable(false, Some(&e));
-                StoreCartridge::Unreachable
+                // What the store said before it went away still stands.
+                match self
+                    .clinic
+                    .as_ref()
+                    .and_then(|c| c.store_used.get(&cartridge))
+                {
+                    Some(holder) => StoreCartridge::HeldBy(holder.clone()),
+                    None => StoreCartridge::Unreachable,
+                }
             }
         }
     }
@@ -270,12 +306,22 @@ impl Station {
             }
             Ok(ZoneAnswer::TreatedOn { date, .. }) => {
                 self.clinic_reachable(true, None);
+                self.remember_treated(client, zone, date);
                 StoreZone::TreatedOn(date)
             }
             Err(e) => {
                 self.clinic_reachable(false, Some(&e));
-                self.mark_history_incomplete(&e.to_string());
-                StoreZone::Unreachable
+                self.mark_history_incomplete(e.reason());
+                // What the store said before it went away still stands.
+                let known = self
+                    .clinic
+                    .as_ref()
+                    .and_then(|c| c.store_treated.get(&(client.to_owned(), zone.to_owned())))
+                    .copied();
+                match known {
+                    Some(day) => StoreZone::TreatedOn(day),
+                    None => StoreZone::Unreachable,
+                }
             }
         }
     }
@@ -291,6 +337,9 @@ impl Station {
         match clinic.link.zone_history(client, None) {
             Ok(history) => {
                 self.clinic_reachable(true, None);
+                for (zone, day) in &history {
+                    self.remember_treated(client, zone, *day);
+                }
                 Some(history)
             }
             Err(e) => {
@@ -300,6 +349,28 @@ impl Station {
                 }
                 None
             }
+        }
+    }
+
+    /// What the store said of `client`'s zones (the latest day each), this run.
+    pub(super) fn store_history_of(&self, client: &str) -> Vec<(ZoneId, jiff::civil::Date)> {
+        self.clinic.as_ref().map_or_else(Vec::new, |c| {
+            c.store_treated
+                .iter()
+                .filter(|((who, _), _)| who == client)
+                .filter_map(|((_, zone), day)| zone.parse::<ZoneId>().ok().map(|z| (z, *day)))
+                .collect()
+        })
+    }
+
+    /// Keeps what the store said of a client's zone (the latest day).
+    fn remember_treated(&mut self, client: &str, zone: &str, day: jiff::civil::Date) {
+        if let Some(c) = &mut self.clinic {
+            let last = c
+                .store_treated
+                .entry((client.to_owned(), zone.to_owned()))
+                .or_insert(day);
+            *last = (*last).max(day);
         }
     }
 
@@ -338,16 +409,19 @@ impl Station {
         let Some(clinic) = &mut self.clinic else {
             return;
         };
-        if clinic.reachable == reachable {
+        if clinic.reachable == Some(reachable) {
             return;
         }
-        clinic.reachable = reachable;
+        clinic.reachable = Some(reachable);
         let now = self.now_ms();
         if reachable {
             self.alarms
                 .condition_ended(AlarmId::ClinicStoreUnreachable, now);
         } else {
-            let why = why.map_or_else(|| "no answer".to_owned(), ToString::to_string);
+            let why = why.map_or_else(
+                || "no answer".to_owned(),
+                |e| format!("clinic store unreachable: {}", e.reason()),
+            );
             self.alarms
                 .condition_present(AlarmId::ClinicStoreUnreachable, now, &why);
         }
@@ -375,7 +449,7 @@ impl Station {
     fn tell_clinic_facts(&mut self) {
         let facts = self.clinic.as_ref().map(|c| ClinicFacts {
             strict: c.strict,
-            reachable: c.reachable,
+            reachable: c.reachable == Some(true),
         });
         if let Err(e) = self.safety_from_station(SafetyUpdate::ClinicStore(facts)) {
             self.notices.push(Notice::Info(format!(

@@ -1354,8 +1354,14 @@ impl Station {
                 .into_iter()
                 .filter_map(|(zone, date)| zone.parse::<ZoneId>().ok().map(|z| (z, date)))
                 .collect();
-            if let Some(day) = store_day {
-                let last = history.entry(zone).or_insert(day);
+            // Every room's treatments the store told of (now, at the opening, at
+            // earlier starts): kept while the store is away.
+            for (z, day) in self
+                .store_history_of(&client)
+                .into_iter()
+                .chain(store_day.map(|day| (zone, day)))
+            {
+                let last = history.entry(z).or_insert(day);
                 *last = (*last).max(day);
             }
             self.request_safety(SafetyUpdate::ZoneHistory(history))?;

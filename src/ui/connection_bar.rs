@@ -247,6 +247,13 @@ fn clinic_ui(ui: &mut egui::Ui, status: &crate::clinic::ClinicStatus) {
             "{} as station {}{reason}",
             status.store, status.station_id
         ));
+    if !status.blocked.is_empty() {
+        ui.colored_label(
+            theme::ALARM_HIGH,
+            format!("NOT UPLOADED: {}", status.blocked.join(", ")),
+        )
+        .on_hover_text("A file was cut or replaced after upload: restore it from a backup");
+    }
     ui.label(format!("{outbox} · uploaded {last}"))
         .on_hover_text(format!(
             "{} lines ({} bytes) written here and not yet in the clinic store",

@@ -40,7 +40,7 @@ pub(super) fn clinic_line(station: &Station) -> String {
     let (state, reason) = state_words(&status.state);
     format!(
         "clinic: state={state} outbox_lines={} outbox_bytes={} last_upload={} station={} \
-         store={} strict={} history={}{}",
+         store={} strict={} history={}{}{}",
         status.outbox.lines,
         status.outbox.bytes,
         status
@@ -53,6 +53,11 @@ pub(super) fn clinic_line(station: &Station) -> String {
             "incomplete"
         } else {
             "complete"
+        },
+        if status.blocked.is_empty() {
+            String::new()
+        } else {
+            format!(" blocked={}", status.blocked.join(","))
         },
         reason.map_or_else(String::new, |r| format!(" reason={r}")),
     )
