@@ -503,7 +503,7 @@ mod tests {
         std::fs::write(&path, b"{\"b\":10}\n{\"b\":20}\n").expect("test");
         assert!(matches!(
             read_batch(&path, at, 1 << 20).expect("test"),
-            Read::Replaced { len: 20 }
+            Read::Replaced { len: 18 }
         ));
     }
 
