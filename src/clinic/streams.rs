@@ -498,7 +498,10 @@ mod tests {
         let path = Stream::Treatments.path(dir.path());
         std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n").expect("test");
         let at = Cursor { bytes: 8, lines: 1 };
-        assert!(matches!(read_batch(&path, at, 1 << 20).expect("test"), Read::Lines(_)));
+        assert!(matches!(
+            read_batch(&path, at, 1 << 20).expect("test"),
+            Read::Lines(_)
+        ));
         // Emptied and written again past the cursor: the cursor is mid-line now.
         std::fs::write(&path, b"{\"b\":10}\n{\"b\":20}\n").expect("test");
         assert!(matches!(
