@@ -13,24 +13,7 @@ use common::console::{BIN, Console, open_session};
 use common::pg::{CutProxy, PgServer};
 use common::*;
 use punctum::protocol::{CartridgeId, Command};
-use punctum::sim::{Cartridge, PenConfig, SimConfig, SimPen};
-
-/// A pen with cartridge `cartridge` in it.
-fn pen_with(serial: &str, cartridge: u64) -> SimPen {
-    journaling_pen_with(
-        serial,
-        SimConfig {
-            pen: PenConfig {
-                cartridge: Some(Cartridge {
-                    id: CartridgeId(cartridge),
-                    needles: 12,
-                }),
-                ..PenConfig::default()
-            },
-            ..SimConfig::default()
-        },
-    )
-}
+use punctum::sim::{PenConfig, SimConfig, SimPen};
 
 fn ran(pen: &SimPen) -> bool {
     executed(pen).iter().any(|(_, c)| *c == Command::Run)
@@ -184,7 +167,10 @@ fn two_stations_claiming_one_cartridge_in_the_same_moment_run_it_at_one() {
     for trial in 0..3u64 {
         let dir = tempfile::tempdir().expect("temp dir");
         let cartridge = 0x0000_0000_0000_0A00 + trial;
-        let pens = [pen_with("SIM-A1", cartridge), pen_with("SIM-A2", cartridge)];
+        let pens = [
+            pen_with_cartridge("SIM-A1", cartridge),
+            pen_with_cartridge("SIM-A2", cartridge),
+        ];
         let mut stations = [
             station(&pens[0], &dir.path().join("a"), &url),
             station(&pens[1], &dir.path().join("b"), &url),
@@ -229,8 +215,8 @@ fn a_zone_treated_in_one_room_is_refused_in_another_within_4_weeks() {
     let url = store(&server, "zones");
     let dir = tempfile::tempdir().expect("temp dir");
     let pens = [
-        pen_with("SIM-B1", 0x0000_0000_0000_0B01),
-        pen_with("SIM-B2", 0x0000_0000_0000_0B02),
+        pen_with_cartridge("SIM-B1", 0x0000_0000_0000_0B01),
+        pen_with_cartridge("SIM-B2", 0x0000_0000_0000_0B02),
     ];
     let mut first = station(&pens[0], &dir.path().join("a"), &url);
     open_session(&mut first, dir.path(), "C-0042");
@@ -298,7 +284,7 @@ fn a_store_outage_mid_session_queues_the_record_and_the_upload_loses_and_doubles
     let url = store(&server, "outage");
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("a");
-    let pen = pen_with("SIM-C1", 0x0000_0000_0000_0C01);
+    let pen = pen_with_cartridge("SIM-C1", 0x0000_0000_0000_0C01);
     let mut s = station(&pen, &data, &url);
     open_session(&mut s, dir.path(), "C-0007");
     wait_clinic(&mut s, &["state=connected"]);
@@ -398,7 +384,10 @@ fn a_cartridge_claimed_while_cut_off_needs_a_sealed_pack_and_a_later_conflict_al
     let proxy = CutProxy::start(server.port());
     let dir = tempfile::tempdir().expect("temp dir");
     let cartridge = 0x0000_0000_0000_0D07;
-    let pens = [pen_with("SIM-D1", cartridge), pen_with("SIM-D2", cartridge)];
+    let pens = [
+        pen_with_cartridge("SIM-D1", cartridge),
+        pen_with_cartridge("SIM-D2", cartridge),
+    ];
     let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
     let mut a = station(&pens[0], &data_a, &server.url_via(&proxy, "conflict"));
     let mut b = station(&pens[1], &data_b, &url);
@@ -469,7 +458,7 @@ fn in_strict_mode_nothing_starts_without_the_store() {
     let data = dir.path().join("a");
     std::fs::create_dir_all(&data).expect("data");
     std::fs::write(data.join("settings.json"), r#"{"clinic_strict": true}"#).expect("settings");
-    let pen = pen_with("SIM-E1", 0x0000_0000_0000_0E77);
+    let pen = pen_with_cartridge("SIM-E1", 0x0000_0000_0000_0E77);
     let mut s = station(&pen, &data, &server.url_via(&proxy, "strict"));
     open_session(&mut s, dir.path(), "C-0201");
     wait_clinic(&mut s, &["state=connected", "strict=true"]);
@@ -497,8 +486,8 @@ fn a_zone_limit_changed_at_one_station_holds_at_the_others_from_their_next_sessi
     let url = store(&server, "limits");
     let dir = tempfile::tempdir().expect("temp dir");
     let pens = [
-        pen_with("SIM-F1", 0x0000_0000_0000_0F71),
-        pen_with("SIM-F2", 0x0000_0000_0000_0F72),
+        pen_with_cartridge("SIM-F1", 0x0000_0000_0000_0F71),
+        pen_with_cartridge("SIM-F2", 0x0000_0000_0000_0F72),
     ];
     let mut a = station(&pens[0], &dir.path().join("a"), &url);
     let mut b = station(&pens[1], &dir.path().join("b"), &url);
@@ -564,7 +553,7 @@ fn a_store_at_the_previous_schema_with_data_in_it_is_migrated_and_keeps_it() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("migrated from schema version 1 to 3"), "{out}");
     // The old treatment and claim still decide.
-    let pen = pen_with("SIM-G1", 0x0000_0000_0000_00F1);
+    let pen = pen_with_cartridge("SIM-G1", 0x0000_0000_0000_00F1);
     let mut s = station(&pen, &tmp.path().join("a"), &url);
     open_session(&mut s, tmp.path(), "C-0301");
     wait_clinic(&mut s, &["state=connected"]);
@@ -642,7 +631,10 @@ fn what_the_store_refused_stays_refused_when_it_goes_away() {
     let proxy = CutProxy::start(server.port());
     let dir = tempfile::tempdir().expect("temp dir");
     let cartridge = 0x0000_0000_0000_0E51;
-    let pens = [pen_with("SIM-H1", cartridge), pen_with("SIM-H2", cartridge)];
+    let pens = [
+        pen_with_cartridge("SIM-H1", cartridge),
+        pen_with_cartridge("SIM-H2", cartridge),
+    ];
     let mut a = station(&pens[0], &dir.path().join("a"), &url);
     let mut b = station(
         &pens[1],
@@ -674,6 +666,30 @@ fn what_the_store_refused_stays_refused_when_it_goes_away() {
     );
     assert!(!ran(&pens[1]));
     drop(b.finish());
+    // Restarted while the store is still away: kept in the data folder.
+    let mut b = Console::start_with(
+        &pens[1].port_path(),
+        &dir.path().join("b"),
+        "",
+        &["--clinic", &server.url_via(&proxy, "memory")],
+    );
+    open_session(&mut b, dir.path(), "C-0501");
+    assert_eq!(b.run("zone cheeks"), "ok");
+    let refused = b.run("start");
+    assert!(
+        refused.contains("cartridge_used") || refused.contains("zone_treated_recently"),
+        "after a restart: {refused}"
+    );
+    let refused = b.run("sealed-pack");
+    assert!(refused.contains("was used in session"), "{refused}");
+    assert_eq!(b.run("zone forehead"), "ok");
+    let refused = b.run("start");
+    assert!(
+        refused.contains("cartridge_used"),
+        "after a restart: {refused}"
+    );
+    assert!(!ran(&pens[1]));
+    drop(b.finish());
     drop(a.finish());
 }
 
@@ -682,14 +698,24 @@ fn a_station_that_never_reaches_the_store_says_so_and_a_lost_identity_is_refused
     let server = PgServer::start();
     let url = store(&server, "ident");
     let dir = tempfile::tempdir().expect("temp dir");
-    let pen = pen_with("SIM-I1", 0x0000_0000_0000_0E61);
+    let pen = pen_with_cartridge("SIM-I1", 0x0000_0000_0000_0E61);
     // A store nobody listens for: the alarm, from the start.
     let mut gone = PgServer::start();
     let gone_url = gone.create_db("ident");
     gone.stop();
     let mut s = station(&pen, &dir.path().join("a"), &gone_url);
     s.expect("alarm: raised medium clinic_store_unreachable", "");
+    open_session(&mut s, dir.path(), "C-0601");
     drop(s.finish());
+    let record: String = std::fs::read_dir(dir.path().join("a").join("sessions"))
+        .expect("sessions")
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+        .collect();
+    assert!(
+        record.contains("\"event\":\"unreachable\"") && record.contains("history_incomplete"),
+        "a session opened while the store is away says so: {record}"
+    );
     // Joined and uploaded, then its identity lost: no second identity.
     let data = dir.path().join("b");
     let mut s = station(&pen, &data, &url);

@@ -10,24 +10,7 @@ use std::path::Path;
 use common::console::{Console, open_session};
 use common::*;
 use punctum::protocol::{CartridgeId, Command};
-use punctum::sim::{Cartridge, PenConfig, SimConfig, SimPen};
-
-/// A pen with cartridge `cartridge` in it.
-fn pen_with(serial: &str, cartridge: u64) -> SimPen {
-    journaling_pen_with(
-        serial,
-        SimConfig {
-            pen: PenConfig {
-                cartridge: Some(Cartridge {
-                    id: CartridgeId(cartridge),
-                    needles: 12,
-                }),
-                ..PenConfig::default()
-            },
-            ..SimConfig::default()
-        },
-    )
-}
+use punctum::sim::{Cartridge, SimPen};
 
 /// Two stations on one data folder, both started before either treats: sessions open
 /// for `clients`, the cheeks selected.
@@ -63,7 +46,10 @@ fn a_cartridge_one_station_used_is_refused_by_the_other_in_either_order() {
     for first in [0, 1] {
         let dir = tempfile::tempdir().expect("temp dir");
         let cartridge = 0x0000_0000_0000_00C1;
-        let pens = [pen_with("SIM-R1", cartridge), pen_with("SIM-R2", cartridge)];
+        let pens = [
+            pen_with_cartridge("SIM-R1", cartridge),
+            pen_with_cartridge("SIM-R2", cartridge),
+        ];
         let mut stations = two_stations(dir.path(), &pens, ["C-0001", "C-0002"]);
         let second = 1 - first;
         assert_eq!(stations[first].run("start"), "ok");
@@ -84,7 +70,10 @@ fn one_cartridge_started_at_two_stations_at_once_runs_in_one() {
     for trial in 0..3u64 {
         let dir = tempfile::tempdir().expect("temp dir");
         let cartridge = 0x0000_0000_0000_0D00 + trial;
-        let pens = [pen_with("SIM-S1", cartridge), pen_with("SIM-S2", cartridge)];
+        let pens = [
+            pen_with_cartridge("SIM-S1", cartridge),
+            pen_with_cartridge("SIM-S2", cartridge),
+        ];
         let mut stations = two_stations(dir.path(), &pens, ["C-0001", "C-0002"]);
         let answers = start_both(&mut stations);
         let oks = answers.iter().filter(|a| *a == "ok").count();
@@ -107,8 +96,8 @@ fn a_zone_treated_at_one_station_is_refused_at_the_other_within_4_weeks() {
     for first in [0, 1] {
         let dir = tempfile::tempdir().expect("temp dir");
         let pens = [
-            pen_with("SIM-Z1", 0x0000_0000_0000_0E01),
-            pen_with("SIM-Z2", 0x0000_0000_0000_0E02),
+            pen_with_cartridge("SIM-Z1", 0x0000_0000_0000_0E01),
+            pen_with_cartridge("SIM-Z2", 0x0000_0000_0000_0E02),
         ];
         let mut stations = two_stations(dir.path(), &pens, ["C-0042", "C-0042"]);
         let second = 1 - first;
@@ -132,8 +121,8 @@ fn one_client_started_at_two_stations_at_once_is_treated_at_one() {
     for trial in 0..3u64 {
         let dir = tempfile::tempdir().expect("temp dir");
         let pens = [
-            pen_with("SIM-T1", 0x0000_0000_0000_0F00 + 2 * trial),
-            pen_with("SIM-T2", 0x0000_0000_0000_0F01 + 2 * trial),
+            pen_with_cartridge("SIM-T1", 0x0000_0000_0000_0F00 + 2 * trial),
+            pen_with_cartridge("SIM-T2", 0x0000_0000_0000_0F01 + 2 * trial),
         ];
         let mut stations = two_stations(dir.path(), &pens, ["C-0042", "C-0042"]);
         let answers = start_both(&mut stations);
@@ -152,7 +141,10 @@ fn a_start_refused_for_another_reason_claims_nothing() {
     for trial in 0..3u64 {
         let dir = tempfile::tempdir().expect("temp dir");
         let cartridge = 0x0000_0000_0000_0AB0 + trial;
-        let pens = [pen_with("SIM-P1", cartridge), pen_with("SIM-P2", cartridge)];
+        let pens = [
+            pen_with_cartridge("SIM-P1", cartridge),
+            pen_with_cartridge("SIM-P2", cartridge),
+        ];
         let data = dir.path().join("shared-data");
         // Station 0 cannot see its needle (telemetry off): its start is refused, and it
         // must not hold the cartridge meanwhile, even for a moment.
@@ -182,7 +174,7 @@ fn a_start_refused_for_another_reason_claims_nothing() {
 #[test]
 fn a_start_again_with_its_claims_held_takes_no_lock_and_a_new_claim_gives_up_on_one() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let pen = pen_with("SIM-L1", 0x0000_0000_0000_0CC1);
+    let pen = pen_with_cartridge("SIM-L1", 0x0000_0000_0000_0CC1);
     let data = dir.path().join("data");
     let mut c = Console::start(&pen.port_path(), &data);
     open_session(&mut c, dir.path(), "C-0009");

@@ -101,6 +101,14 @@ struct Status {
 }
 
 fn status(target: &ClinicTarget, root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
+    // A folder that uploaded and lost its identity: said, as the station says it.
+    if !root.join(super::identity::IDENTITY_FILE).exists()
+        && !LocalCursors::load(root).station_id.is_empty()
+    {
+        let e = StationIdentity::of(root).expect_err("refused without the identity file");
+        eprintln!("punctum: error: {e}");
+        return Ok(ExitCode::from(3));
+    }
     // The identity is only read: `status` on a folder that never joined makes none.
     let station_id = root
         .join(super::identity::IDENTITY_FILE)

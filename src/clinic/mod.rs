@@ -31,6 +31,7 @@ pub mod schema;
 pub mod streams;
 pub mod target;
 pub mod upload;
+pub mod verdicts;
 pub mod worker;
 pub mod zones;
 

@@ -100,15 +100,7 @@ pub fn migrate(client: &mut postgres::Client, target: i32) -> Result<Migrated, C
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
         .map_err(super::db_error)?;
     tx.batch_execute(SCHEMA_TABLE).map_err(super::db_error)?;
-    let applied: Vec<(i32, String)> = tx
-        .query(
-            "SELECT version, sha256 FROM punctum_schema ORDER BY version",
-            &[],
-        )
-        .map_err(super::db_error)?
-        .iter()
-        .map(|r| (r.get(0), r.get(1)))
-        .collect();
+    let applied = applied(&mut tx)?;
     let from = applied.last().map_or(0, |(v, _)| *v);
     check_applied(&applied, target)?;
     for m in MIGRATIONS
@@ -134,6 +126,19 @@ pub fn migrate(client: &mut postgres::Client, target: i32) -> Result<Migrated, C
         from,
         to: target.max(from),
     })
+}
+
+/// The migrations applied, in order: version and SHA-256.
+fn applied(client: &mut impl postgres::GenericClient) -> Result<Vec<(i32, String)>, ClinicError> {
+    Ok(client
+        .query(
+            "SELECT version, sha256 FROM punctum_schema ORDER BY version",
+            &[],
+        )
+        .map_err(super::db_error)?
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect())
 }
 
 /// Refuses a store this station cannot use as it is: newer than `target`, or with a
@@ -176,16 +181,7 @@ fn check_applied(applied: &[(i32, String)], target: i32) -> Result<(), ClinicErr
 pub fn check_current(client: &mut postgres::Client) -> Result<(), ClinicError> {
     let current = version(client)?;
     if current > 0 {
-        let applied: Vec<(i32, String)> = client
-            .query(
-                "SELECT version, sha256 FROM punctum_schema ORDER BY version",
-                &[],
-            )
-            .map_err(super::db_error)?
-            .iter()
-            .map(|r| (r.get(0), r.get(1)))
-            .collect();
-        check_applied(&applied, SCHEMA_VERSION)?;
+        check_applied(&applied(client)?, SCHEMA_VERSION)?;
     }
     match current {
         0 => Err(ClinicError::Schema(

@@ -216,7 +216,9 @@ fn parsed<'a, T: serde::de::DeserializeOwned>(
         match serde_json::from_slice::<T>(line) {
             Ok(v) => Some((n, v)),
             Err(e) => {
-                warnings.push(format!("line {n}: {e}"));
+                warnings.push(format!(
+                    "line {n}: {e} (kept in the local file, not in the clinic store)"
+                ));
                 None
             }
         }
@@ -379,7 +381,9 @@ fn audit(
         let line = match serde_json::from_slice::<crate::store::audit::AuditLine>(raw) {
             Ok(line) => line,
             Err(e) => {
-                warnings.push(format!("line {n}: {e}"));
+                warnings.push(format!(
+                    "line {n}: {e} (kept in the local file, not in the clinic store)"
+                ));
                 continue;
             }
         };
@@ -490,7 +494,9 @@ fn record(
                 }
                 rows.push((n, v));
             }
-            Err(e) => warnings.push(format!("line {n}: {e}")),
+            Err(e) => warnings.push(format!(
+                "line {n}: {e} (in the store's copy of the record; no row made of it)"
+            )),
         }
     }
     // A record whose header cannot be read is still uploaded, under its file's name:

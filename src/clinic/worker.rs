@@ -526,10 +526,9 @@ impl Worker {
                         status.last_upload = self.local.last_upload;
                     }
                     for w in applied.warnings {
-                        let _ = self.events.send(ClinicEvent::Warning(format!(
-                            "{}: {w} (kept in the local file, not in the clinic store)",
-                            path.display()
-                        )));
+                        let _ = self
+                            .events
+                            .send(ClinicEvent::Warning(format!("{}: {w}", path.display())));
                     }
                     if matches!(stream, Stream::Cartridges) {
                         self.poll_conflicts();

@@ -100,7 +100,9 @@ pub(super) fn apply_lines(
         let line: PublishedTable = match serde_json::from_slice(raw) {
             Ok(line) => line,
             Err(e) => {
-                applied.warnings.push(format!("line {n}: {e}"));
+                applied.warnings.push(format!(
+                    "line {n}: {e} (kept in the local file, not in the clinic store)"
+                ));
                 continue;
             }
         };

@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use super::{Notice, Station, StationError};
 use crate::clinic::claims::{CartridgeAnswer, CartridgeClaimRequest, ZoneAnswer, ZoneClaimRequest};
 use crate::clinic::upload::Conflict;
+use crate::clinic::verdicts::Verdicts;
 use crate::clinic::zones::{PublishedTable, StoreTable, ZONE_TABLES_FILE};
 use crate::clinic::{ClinicError, ClinicEvent, ClinicLink, ClinicStatus};
 use crate::protocol::CartridgeId;
@@ -39,13 +40,10 @@ pub(super) struct ClinicPart {
     /// The store answered the latest request (what the interlock was told); `None`
     /// until the first answer or failure.
     pub(super) reachable: Option<bool>,
-    /// Cartridges the store said another session holds: remembered, so the store
-    /// going away does not turn "used" into a sealed-pack question.
-    pub(super) store_used: std::collections::BTreeMap<CartridgeId, String>,
-    /// The last day each (client, zone) was treated elsewhere, as the store said it
-    /// (at the opening, at starts): kept while the store is away, so a refusal it
-    /// gave is not forgotten.
-    pub(super) store_treated: std::collections::BTreeMap<(String, String), jiff::civil::Date>,
+    /// What the store refused (cartridges other sessions hold, zones treated
+    /// elsewhere), kept in the data folder: the store going away, or a restart, does
+    /// not turn "used" into a sealed-pack question.
+    pub(super) verdicts: Verdicts,
     /// A cartridge the operator confirmed came from a sealed pack, for a session.
     pub(super) sealed_pack: Option<(String, CartridgeId)>,
     /// A cartridge the store gave a session: a later start in the same session
@@ -88,16 +86,17 @@ impl Station {
     /// claims from now on. `strict`: nothing starts while the store is unreachable.
     ///
     /// # Errors
-    /// [`StationError::Access`] when the interlock cannot be told (the link ended).
+    /// [`StationError::Store`] when `clinic-verdicts.json` cannot be read: what the
+    /// store refused must not be forgotten silently.
     pub fn join_clinic(&mut self, link: ClinicLink, strict: bool) -> Result<(), StationError> {
+        let verdicts = Verdicts::load(self.data.root(), Self::today())?;
         self.clinic = Some(ClinicPart {
             link,
             strict,
             // Until the thread says otherwise: a strict station refuses starts until
             // the store has answered once.
             reachable: None,
-            store_used: std::collections::BTreeMap::new(),
-            store_treated: std::collections::BTreeMap::new(),
+            verdicts,
             sealed_pack: None,
             store_claimed: None,
             history_incomplete: false,
@@ -153,6 +152,12 @@ impl Station {
         let Some(cartridge) = self.summary.as_ref().and_then(|s| s.cartridge.clone()) else {
             return Err(StationError::Pen("no cartridge is in the pen".into()));
         };
+        if let Some(used) = self.registry.used_outside(cartridge.id, Some(&session_id)) {
+            return Err(StationError::Pen(format!(
+                "cartridge {} was used in session {}: insert a new one",
+                cartridge.id, used.session_id
+            )));
+        }
         let Some(clinic) = &mut self.clinic else {
             return Err(StationError::Pen(
                 "this station is not part of a clinic store: the data folder checks the \
@@ -160,7 +165,7 @@ impl Station {
                     .into(),
             ));
         };
-        if let Some(holder) = clinic.store_used.get(&cartridge.id) {
+        if let Some(holder) = clinic.verdicts.holder(&cartridge.id.to_string()) {
             return Err(StationError::Pen(format!(
                 "the clinic store said cartridge {} was used in session {holder}: insert a new \
                  one",
@@ -242,8 +247,11 @@ impl Station {
                 self.clinic_reachable(true, None);
                 let holder = format!("{session_id} (station {station_id})");
                 if let Some(c) = &mut self.clinic {
-                    c.store_used.insert(cartridge, holder.clone());
+                    c.verdicts
+                        .cartridges
+                        .insert(cartridge.to_string(), holder.clone());
                 }
+                self.save_verdicts();
                 StoreCartridge::HeldBy(holder)
             }
             Err(e) => {
@@ -252,9 +260,9 @@ impl Station {
                 match self
                     .clinic
                     .as_ref()
-                    .and_then(|c| c.store_used.get(&cartridge))
+                    .and_then(|c| c.verdicts.holder(&cartridge.to_string()))
                 {
-                    Some(holder) => StoreCartridge::HeldBy(holder.clone()),
+                    Some(holder) => StoreCartridge::HeldBy(holder.to_owned()),
                     None => StoreCartridge::Unreachable,
                 }
             }
@@ -316,8 +324,7 @@ impl Station {
                 let known = self
                     .clinic
                     .as_ref()
-                    .and_then(|c| c.store_treated.get(&(client.to_owned(), zone.to_owned())))
-                    .copied();
+                    .and_then(|c| c.verdicts.treated(client, zone));
                 match known {
                     Some(day) => StoreZone::TreatedOn(day),
                     None => StoreZone::Unreachable,
@@ -355,22 +362,65 @@ impl Station {
     /// What the store said of `client`'s zones (the latest day each), this run.
     pub(super) fn store_history_of(&self, client: &str) -> Vec<(ZoneId, jiff::civil::Date)> {
         self.clinic.as_ref().map_or_else(Vec::new, |c| {
-            c.store_treated
-                .iter()
-                .filter(|((who, _), _)| who == client)
-                .filter_map(|((_, zone), day)| zone.parse::<ZoneId>().ok().map(|z| (z, *day)))
+            c.verdicts
+                .of_client(client)
+                .into_iter()
+                .filter_map(|(zone, day)| zone.parse::<ZoneId>().ok().map(|z| (z, day)))
                 .collect()
         })
     }
 
-    /// Keeps what the store said of a client's zone (the latest day).
+    /// Keeps what the store said of a client's zone (the latest day), in the data
+    /// folder too.
     fn remember_treated(&mut self, client: &str, zone: &str, day: jiff::civil::Date) {
-        if let Some(c) = &mut self.clinic {
-            let last = c
-                .store_treated
-                .entry((client.to_owned(), zone.to_owned()))
-                .or_insert(day);
-            *last = (*last).max(day);
+        let changed = self
+            .clinic
+            .as_mut()
+            .is_some_and(|c| c.verdicts.keep_treated(client, zone, day));
+        if changed {
+            self.save_verdicts();
+        }
+    }
+
+    /// Writes `clinic-verdicts.json`; a failure is said (the verdict holds in memory
+    /// until the station stops).
+    fn save_verdicts(&mut self) {
+        let saved = self
+            .clinic
+            .as_ref()
+            .map(|c| c.verdicts.save(self.data.root()));
+        if let Some(Err(e)) = saved {
+            self.notices.push(Notice::Info(format!(
+                "clinic store: what it refused could not be kept in the data folder: {e}"
+            )));
+        }
+    }
+
+    /// A session just opened: its record says whether the store is away, and whether
+    /// the client's history is incomplete (read while it opened).
+    pub(super) fn clinic_state_into_record(&mut self) {
+        let Some(clinic) = &mut self.clinic else {
+            return;
+        };
+        let incomplete = std::mem::take(&mut clinic.history_incomplete);
+        if clinic.reachable == Some(false) {
+            let why = match clinic.link.status().state {
+                crate::clinic::StoreState::Unreachable(why)
+                | crate::clinic::StoreState::Incompatible(why) => why,
+                _ => "no answer".to_owned(),
+            };
+            self.record(Line::Clinic(ClinicLine {
+                utc_ms: super::record::utc_ms_now(),
+                event: "unreachable".into(),
+                detail: format!("clinic store unreachable when the session opened: {why}"),
+                account: None,
+                cartridge: None,
+            }));
+        }
+        if incomplete {
+            self.mark_history_incomplete(
+                "the clinic store could not be read when the session opened",
+            );
         }
     }
 

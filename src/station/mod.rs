@@ -1158,13 +1158,7 @@ impl Station {
         self.session = Some(session);
         self.recorder = Some(recorder);
         // Said in the record now that there is one.
-        if let Some(c) = &mut self.clinic
-            && std::mem::take(&mut c.history_incomplete)
-        {
-            self.mark_history_incomplete(
-                "the clinic store could not be read when the session opened",
-            );
-        }
+        self.clinic_state_into_record();
         // What the header says; a change from here on is a `sound` line.
         self.sound_recorded = Some(sound_at_open);
         self.record_failure = None;
@@ -1273,7 +1267,12 @@ impl Station {
             && !refusal.rule.is_transient()
             && !matches!(
                 refusal.rule,
-                Rule::CartridgeUnchecked | Rule::CartridgeUsed | Rule::ZoneTreatedRecently
+                Rule::CartridgeUnchecked
+                    | Rule::CartridgeUsed
+                    | Rule::ZoneTreatedRecently
+                    // The store is asked again: it may answer now.
+                    | Rule::SealedPackUnconfirmed
+                    | Rule::ClinicStoreRequired
             )
         {
             return Ok(None);

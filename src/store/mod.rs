@@ -18,6 +18,11 @@
 //! | `sign-in-lockouts.json` | [`accounts::Accounts`] | wrong tries and lockouts per account, so a restart does not reset them |
 //! | `audit.jsonl`, `audit.head.json` | [`audit::AuditLog`] | the hash-chained audit trail and its last line's hash |
 //! | `technician-pin.json` | [`TechnicianPin`] | before accounts: the technician PIN; moved into an account at the first start (`technician-pin.migrated.json`) |
+//! | `clinic.conn` | the clinic's IT | the clinic store's URL, one line, mode 0600 (`crate::clinic::ClinicTarget`) |
+//! | `clinic-station.json` | `crate::clinic::StationIdentity` | this station's id in the clinic store |
+//! | `clinic-outbox.json` | `crate::clinic::worker` | the upload cursors last seen in the store (a cache) |
+//! | `clinic-zone-tables.jsonl` | the station's admin changes | zone tables made here, for the clinic store |
+//! | `clinic-verdicts.json` | `crate::clinic::verdicts` | what the clinic store refused (used cartridges, zones treated elsewhere), kept while it is away |
 //!
 //! The `.jsonl` files are append-only JSON Lines ([`jsonl`]): each record is written as
 //! one line and synced before the call returns. A line that cannot be read (a crash in

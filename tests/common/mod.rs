@@ -176,6 +176,23 @@ pub fn journaling_pen(serial: &str) -> SimPen {
     journaling_pen_with(serial, SimConfig::default())
 }
 
+/// A journaling pen with cartridge `cartridge` (12 needles) in it.
+pub fn pen_with_cartridge(serial: &str, cartridge: u64) -> SimPen {
+    journaling_pen_with(
+        serial,
+        SimConfig {
+            pen: punctum::sim::PenConfig {
+                cartridge: Some(punctum::sim::Cartridge {
+                    id: CartridgeId(cartridge),
+                    needles: 12,
+                }),
+                ..punctum::sim::PenConfig::default()
+            },
+            ..SimConfig::default()
+        },
+    )
+}
+
 /// [`journaling_pen`] on top of `config` (a cartridge, a link path...).
 pub fn journaling_pen_with(serial: &str, mut config: SimConfig) -> SimPen {
     config.pen.serial = serial.into();
