@@ -129,7 +129,7 @@ pub struct ClinicLink {
     /// To `punctum-clinic-claims`: the station's questions.
     requests: Sender<Request>,
     /// To `punctum-clinic`: "something was written".
-    wakes: Sender<()>,
+    wakes: Sender<Option<Sender<bool>>>,
     events: Receiver<ClinicEvent>,
     status: Arc<Mutex<ClinicStatus>>,
     stop: Arc<AtomicBool>,
@@ -203,6 +203,7 @@ impl ClinicLink {
             shorter_said: std::collections::BTreeSet::new(),
             zone_version_told: 0,
             certificates_waiting: std::collections::BTreeMap::new(),
+            flushes: Vec::new(),
         };
         let claims_done = done_tx.clone();
         let threads = vec![
@@ -248,7 +249,20 @@ impl ClinicLink {
     /// Tells the thread that something was written (it also looks every second).
     pub fn wake(&self) {
         // A full queue wakes the thread anyway.
-        let _ = self.wakes.try_send(());
+        let _ = self.wakes.try_send(None);
+    }
+
+    /// Has the uploads' thread send the zone tables published here now, waiting at
+    /// most [`CLAIM_DEADLINE`]: an admin's limit reaches the store before the command
+    /// returns, so another room's next session has it. Whether it is in the store.
+    #[must_use]
+    pub fn flush_zone_tables(&self) -> bool {
+        let (reply, answer) = bounded(1);
+        let deadline = Instant::now() + CLAIM_DEADLINE;
+        if self.wakes.send_deadline(Some(reply), deadline).is_err() {
+            return false;
+        }
+        answer.recv_deadline(deadline).unwrap_or(false)
     }
 
     /// Claims a cartridge in the store, waiting at most [`CLAIM_DEADLINE`].
@@ -337,7 +351,7 @@ impl ClinicLink {
 impl Drop for ClinicLink {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        let _ = self.wakes.try_send(());
+        let _ = self.wakes.try_send(None);
         let _ = self.requests.try_send(Request::Wake);
         // A thread stuck on a dead connection ends with the process: the outbox is
         // the local files, so nothing is lost by not waiting for it.
@@ -364,8 +378,11 @@ struct Worker {
     cursors_saved: Instant,
     counter: DepthCounter,
     polled: Option<Instant>,
-    /// "Something was written" (the station's wakes).
-    inbox: Receiver<()>,
+    /// "Something was written" (the station's wakes), or "send the zone tables now
+    /// and say when they are in".
+    inbox: Receiver<Option<Sender<bool>>>,
+    /// Flushes asked, answered after the next round.
+    flushes: Vec<Sender<bool>>,
     events: Sender<ClinicEvent>,
     status: Arc<Mutex<ClinicStatus>>,
     stop: Arc<AtomicBool>,
@@ -392,8 +409,25 @@ impl Worker {
                 self.connect(&application);
             }
             // Wakes that came meanwhile are all answered by this round.
-            while self.inbox.try_recv().is_ok() {}
+            while let Ok(wake) = self.inbox.try_recv() {
+                self.flushes.extend(wake);
+            }
             let more = self.db.is_some() && self.upload_round();
+            if !self.flushes.is_empty() {
+                let own = Stream::ZoneTables;
+                let done = self.db.is_some()
+                    && matches!(
+                        streams::read_batch(
+                            &own.path(&self.data_root),
+                            self.local.get(&own),
+                            streams::BATCH_BYTES
+                        ),
+                        Ok(Read::UpToDate)
+                    );
+                for reply in self.flushes.drain(..) {
+                    let _ = reply.send(done);
+                }
+            }
             if self.polled.is_none_or(|t| t.elapsed() >= POLL_EVERY) {
                 self.polled = Some(Instant::now());
                 self.poll_schema();
@@ -413,7 +447,9 @@ impl Worker {
                 } else {
                     POLL_EVERY
                 };
-                let _ = self.inbox.recv_timeout(wait);
+                if let Ok(wake) = self.inbox.recv_timeout(wait) {
+                    self.flushes.extend(wake);
+                }
             }
         }
         if self.cursors_dirty {

@@ -559,11 +559,24 @@ impl Station {
             reason: reason.to_owned(),
             at: Timestamp::now(),
         };
-        match crate::store::jsonl::append(&self.data.path(ZONE_TABLES_FILE), &line) {
-            Ok(()) => self.wake_clinic(),
-            Err(e) => self.notices.push(Notice::Info(format!(
+        if let Err(e) = crate::store::jsonl::append(&self.data.path(ZONE_TABLES_FILE), &line) {
+            self.notices.push(Notice::Info(format!(
                 "the new limit holds here but could not be queued for the clinic store: {e}"
-            ))),
+            )));
+            return;
+        }
+        // Into the store before the admin's command returns, so another room's next
+        // session has it; when the store is away, the outbox keeps it.
+        let sent = self
+            .clinic
+            .as_ref()
+            .is_some_and(|c| c.link.flush_zone_tables());
+        if !sent {
+            self.notices.push(Notice::Info(
+                "the new limit holds here; the clinic store has not got it yet (other rooms \
+                 take it once it has)"
+                    .into(),
+            ));
         }
     }
 

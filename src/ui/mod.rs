@@ -34,6 +34,8 @@ pub mod theme;
 #[cfg(test)]
 mod calibration_window_tests;
 #[cfg(test)]
+mod clinic_window_tests;
+#[cfg(test)]
 mod frames_window_tests;
 #[cfg(test)]
 mod library_window_tests;
