@@ -733,3 +733,39 @@ fn a_station_that_never_reaches_the_store_says_so_and_a_lost_identity_is_refused
     let (status, _) = c.finish();
     assert!(!status.success());
 }
+
+#[test]
+fn a_treatments_file_cut_after_upload_is_uploaded_again_from_its_start_and_loses_nothing_new() {
+    let server = PgServer::start();
+    let url = store(&server, "cut");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("a");
+    let pen = pen_with_cartridge("SIM-J1", 0x0000_0000_0000_0E71);
+    let mut s = station(&pen, &data, &url);
+    open_session(&mut s, dir.path(), "C-0701");
+    wait_clinic(&mut s, &["state=connected"]);
+    assert_eq!(s.run("zone cheeks"), "ok");
+    assert_eq!(s.run("start"), "ok");
+    wait_store(&server, "cut", "SELECT count(*) FROM treatments", 1);
+    drop(s.finish());
+    // Cut by hand (a restore from an old backup, an editor): the store has more.
+    std::fs::File::create(data.join("treatments.jsonl")).expect("truncate");
+    // A new cartridge for the new session (the first is used).
+    let pen = pen_with_cartridge("SIM-J1", 0x0000_0000_0000_0E72);
+    let mut s = station(&pen, &data, &url);
+    open_session(&mut s, dir.path(), "C-0702");
+    let notice = "uploaded again from its start";
+    if !s.seen.iter().any(|l| l.contains(notice)) {
+        s.expect("event: clinic store:", notice);
+    }
+    assert_eq!(s.run("zone nose"), "ok");
+    assert_eq!(s.run("start"), "ok");
+    // The new treatment reaches the store; the old one stays there.
+    wait_store(
+        &server,
+        "cut",
+        "SELECT count(*) FROM treatments WHERE client IN ('C-0701', 'C-0702')",
+        2,
+    );
+    drop(s.finish());
+}
