@@ -298,17 +298,22 @@ pub enum Read {
 /// # Errors
 /// The read's error; a missing file is [`Read::UpToDate`] when its cursor is 0.
 pub fn read_batch(path: &Path, from: Cursor, max_bytes: usize) -> std::io::Result<Read> {
-    let mut file = match std::fs::File::open(path) {
-        Ok(f) => f,
+    // Every stream is looked at every round (every session record): one that has not
+    // grown costs a stat, not an open.
+    let len = match std::fs::metadata(path) {
+        Ok(meta) => meta.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && from.bytes == 0 => {
             return Ok(Read::UpToDate);
         }
         Err(e) => return Err(e),
     };
-    let len = file.metadata()?.len();
     if len < from.bytes {
         return Ok(Read::Replaced { len });
     }
+    if len == from.bytes && from.bytes == 0 {
+        return Ok(Read::UpToDate);
+    }
+    let mut file = std::fs::File::open(path)?;
     if from.bytes > 0 {
         // The cursor is always just after a newline: anything else is another file.
         let mut before = [0u8; 1];

@@ -78,10 +78,15 @@ pub fn cursor(
             &[&station_id, &stream.name()],
         )
         .map_err(db_error)?;
-    Ok(row.map_or(Cursor::default(), |r| Cursor {
-        bytes: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
-        lines: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-    }))
+    Ok(row.map_or(Cursor::default(), |r| cursor_in(&r, 0)))
+}
+
+/// The cursor in columns `first` (bytes) and `first + 1` (lines) of `row`.
+fn cursor_in(row: &postgres::Row, first: usize) -> Cursor {
+    Cursor {
+        bytes: u64::try_from(row.get::<_, i64>(first)).unwrap_or(0),
+        lines: u64::try_from(row.get::<_, i64>(first + 1)).unwrap_or(0),
+    }
 }
 
 /// Every cursor of a station, by stream name.
@@ -100,15 +105,7 @@ pub fn cursors(
         .map_err(db_error)?;
     Ok(rows
         .iter()
-        .map(|r| {
-            (
-                r.get::<_, String>(0),
-                Cursor {
-                    bytes: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-                    lines: u64::try_from(r.get::<_, i64>(2)).unwrap_or(0),
-                },
-            )
-        })
+        .map(|r| (r.get::<_, String>(0), cursor_in(r, 1)))
         .collect())
 }
 
@@ -164,10 +161,7 @@ pub fn apply(
             &[&station_id, &name],
         )
         .map_err(db_error)?;
-    let at = row.as_ref().map_or(Cursor::default(), |r| Cursor {
-        bytes: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
-        lines: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-    });
+    let at = row.as_ref().map_or(Cursor::default(), |r| cursor_in(r, 0));
     if at != batch.from {
         return Ok(Outcome::CursorAt(at));
     }

@@ -177,8 +177,7 @@ impl ClinicLink {
             target: target.clone(),
             station_id: station_id.clone(),
             db: None,
-            next_attempt: Instant::now(),
-            backoff: RECONNECT_FIRST,
+            reconnect: Reconnect::new(),
             inbox: claims_inbox,
             events: events_tx.clone(),
             status: Arc::clone(&status),
@@ -189,8 +188,7 @@ impl ClinicLink {
             data_root,
             station_id,
             db: None,
-            next_attempt: Instant::now(),
-            backoff: RECONNECT_FIRST,
+            reconnect: Reconnect::new(),
             local,
             cursors_dirty: false,
             cursors_saved: Instant::now(),
@@ -234,10 +232,7 @@ impl ClinicLink {
     /// The status now.
     #[must_use]
     pub fn status(&self) -> ClinicStatus {
-        self.status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        lock(&self.status).clone()
     }
 
     /// The events since the last call.
@@ -371,8 +366,7 @@ struct Worker {
     data_root: PathBuf,
     station_id: String,
     db: Option<postgres::Client>,
-    next_attempt: Instant,
-    backoff: Duration,
+    reconnect: Reconnect,
     local: LocalCursors,
     cursors_dirty: bool,
     cursors_saved: Instant,
@@ -405,7 +399,7 @@ impl Worker {
             std::process::id() ^ (Timestamp::now().subsec_nanosecond().unsigned_abs())
         );
         while !self.stop.load(Ordering::SeqCst) {
-            if self.db.is_none() && Instant::now() >= self.next_attempt {
+            if self.db.is_none() && self.reconnect.due() {
                 self.connect(&application);
             }
             // Wakes that came meanwhile are all answered by this round.
@@ -441,9 +435,7 @@ impl Worker {
             if !more {
                 // Nothing to send: sleep until written to, or the next look.
                 let wait = if self.db.is_none() {
-                    self.next_attempt
-                        .saturating_duration_since(Instant::now())
-                        .min(POLL_EVERY)
+                    self.reconnect.wait().min(POLL_EVERY)
                 } else {
                     POLL_EVERY
                 };
@@ -477,7 +469,7 @@ impl Worker {
         match connected {
             Ok((db, store)) => {
                 self.db = Some(db);
-                self.backoff = RECONNECT_FIRST;
+                self.reconnect.succeeded();
                 // The store's cursors are the truth (a batch may have landed just
                 // before a crash, or the store been restored from a backup).
                 self.local.station_id.clone_from(&self.station_id);
@@ -486,8 +478,7 @@ impl Worker {
                 self.set_state(StoreState::Connected);
             }
             Err(e) => {
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                self.reconnect.failed();
                 self.set_state(state_of(e));
             }
         }
@@ -497,7 +488,7 @@ impl Worker {
     fn lost(&mut self, e: &ClinicError) {
         if e.is_transient() {
             self.db = None;
-            self.next_attempt = Instant::now() + RECONNECT_FIRST;
+            self.reconnect.after(RECONNECT_FIRST);
             self.set_state(StoreState::Unreachable(e.reason().to_owned()));
         } else {
             let _ = self.events.send(ClinicEvent::Warning(e.to_string()));
@@ -555,10 +546,7 @@ impl Worker {
                     self.local.last_upload = Some(Timestamp::now());
                     self.cursors_dirty = true;
                     {
-                        let mut status = self
-                            .status
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner);
+                        let mut status = lock(&self.status);
                         status.last_upload = self.local.last_upload;
                     }
                     for w in applied.warnings {
@@ -647,10 +635,7 @@ impl Worker {
     fn block(&mut self, stream: &Stream, text: String) {
         let name = stream.name();
         {
-            let mut status = self
-                .status
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut status = lock(&self.status);
             if !status.blocked.contains(&name) {
                 status.blocked.push(name);
             }
@@ -714,7 +699,7 @@ impl Worker {
             Ok(()) => {}
             Err(ClinicError::Schema(why)) => {
                 self.db = None;
-                self.next_attempt = Instant::now() + RECONNECT_MAX;
+                self.reconnect.after(RECONNECT_MAX);
                 self.set_state(StoreState::Incompatible(why));
             }
             Err(e) => self.lost(&e),
@@ -749,10 +734,7 @@ impl Worker {
 
     fn count_depth(&mut self) {
         let depth = self.counter.depth(&self.data_root, &self.local);
-        let mut status = self
-            .status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut status = lock(&self.status);
         status.outbox = depth;
     }
 
@@ -765,12 +747,67 @@ impl Worker {
     }
 }
 
+/// The status, even after a thread panicked holding it (it is plain data).
+fn lock(status: &Mutex<ClinicStatus>) -> std::sync::MutexGuard<'_, ClinicStatus> {
+    status
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// When a connection may be tried again: at once at first, then after a wait that
+/// doubles from [`RECONNECT_FIRST`] to [`RECONNECT_MAX`] while attempts fail.
+#[derive(Debug)]
+struct Reconnect {
+    next_attempt: Instant,
+    backoff: Duration,
+}
+
+impl Reconnect {
+    fn new() -> Self {
+        Self {
+            next_attempt: Instant::now(),
+            backoff: RECONNECT_FIRST,
+        }
+    }
+
+    /// An attempt is due.
+    fn due(&self) -> bool {
+        Instant::now() >= self.next_attempt
+    }
+
+    /// Until the next attempt (zero when due).
+    fn wait(&self) -> Duration {
+        self.next_attempt.saturating_duration_since(Instant::now())
+    }
+
+    /// Connected: the next failure waits the shortest time again.
+    fn succeeded(&mut self) {
+        self.backoff = RECONNECT_FIRST;
+    }
+
+    /// An attempt failed: wait, longer each time.
+    fn failed(&mut self) {
+        self.next_attempt = Instant::now() + self.backoff;
+        self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+    }
+
+    /// A connection was lost: try again after `after`.
+    fn after(&mut self, after: Duration) {
+        self.next_attempt = Instant::now() + after;
+    }
+}
+
+/// Sends `answer` on `reply`, if there is one (`None`: the asker's deadline passed).
+fn answer<T>(reply: &Sender<T>, answer: Option<T>) {
+    if let Some(answer) = answer {
+        let _ = reply.send(answer);
+    }
+}
+
 /// Publishes a change of the store's state: the status, and an event for the
 /// station (a change between two reasons of unreachability is no news).
 fn publish_state(status: &Mutex<ClinicStatus>, events: &Sender<ClinicEvent>, state: StoreState) {
-    let mut status = status
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut status = lock(status);
     if status.state == state {
         return;
     }
@@ -849,8 +886,7 @@ struct ClaimsWorker {
     target: ClinicTarget,
     station_id: String,
     db: Option<postgres::Client>,
-    next_attempt: Instant,
-    backoff: Duration,
+    reconnect: Reconnect,
     inbox: Receiver<Request>,
     events: Sender<ClinicEvent>,
     status: Arc<Mutex<ClinicStatus>>,
@@ -861,7 +897,7 @@ impl ClaimsWorker {
     fn run(&mut self) {
         while !self.stop.load(Ordering::SeqCst) {
             // Connected ahead of the first question, and again after a failure.
-            if self.db.is_none() && Instant::now() >= self.next_attempt {
+            if self.db.is_none() && self.reconnect.due() {
                 self.connect();
             }
             if let Ok(request) = self.inbox.recv_timeout(POLL_EVERY) {
@@ -878,12 +914,11 @@ impl ClaimsWorker {
         }) {
             Ok(db) => {
                 self.db = Some(db);
-                self.backoff = RECONNECT_FIRST;
+                self.reconnect.succeeded();
                 true
             }
             Err(e) => {
-                self.next_attempt = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(RECONNECT_MAX);
+                self.reconnect.failed();
                 publish_state(&self.status, &self.events, state_of(e));
                 false
             }
@@ -899,27 +934,23 @@ impl ClaimsWorker {
                 deadline,
                 reply,
             } => {
-                if let Some(answer) =
-                    self.ask(deadline, |db| claims::claim_cartridge(db, &station, &claim))
-                {
-                    let _ = reply.send(answer);
-                }
+                answer(
+                    &reply,
+                    self.ask(deadline, |db| claims::claim_cartridge(db, &station, &claim)),
+                );
             }
             Request::Zone {
                 claim,
                 deadline,
                 reply,
             } => {
-                if let Some(answer) =
-                    self.ask(deadline, |db| claims::claim_zone(db, &station, &claim))
-                {
-                    let _ = reply.send(answer);
-                }
+                answer(
+                    &reply,
+                    self.ask(deadline, |db| claims::claim_zone(db, &station, &claim)),
+                );
             }
             Request::ZoneTable { deadline, reply } => {
-                if let Some(answer) = self.ask(deadline, super::zones::newest) {
-                    let _ = reply.send(answer);
-                }
+                answer(&reply, self.ask(deadline, super::zones::newest));
             }
             Request::History {
                 client,
@@ -927,11 +958,12 @@ impl ClaimsWorker {
                 deadline,
                 reply,
             } => {
-                if let Some(answer) = self.ask(deadline, |db| {
-                    claims::zone_history(db, &client, except.as_deref())
-                }) {
-                    let _ = reply.send(answer);
-                }
+                answer(
+                    &reply,
+                    self.ask(deadline, |db| {
+                        claims::zone_history(db, &client, except.as_deref())
+                    }),
+                );
             }
         }
     }
@@ -980,10 +1012,6 @@ impl ClaimsWorker {
     }
 
     fn status_state(&self) -> StoreState {
-        self.status
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .state
-            .clone()
+        lock(&self.status).state.clone()
     }
 }
