@@ -37,6 +37,7 @@ use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::account_changes::{ACCOUNT_CHANGES_FILE, AccountChange, ChangeKind};
 use super::audit::{AuditEvent, AuditKind, AuditLog};
 use super::technician::{self, PinRule, TECHNICIAN_PIN_FILE, TechnicianPin, parse_hash};
 use super::{DataDir, StoreError, jsonl, replace_file};
@@ -256,23 +257,85 @@ pub enum SignInError {
     Accounts(#[from] AccountError),
 }
 
-/// One account as stored. No `Debug` derive: it carries the hash.
-#[derive(Clone, Serialize, Deserialize)]
-struct StoredAccount {
-    id: String,
-    name: String,
-    roles: BTreeSet<Role>,
+/// One account as stored (in `accounts.json`, a line of `account-changes.jsonl`, a
+/// clinic store's row). No `Debug` derive: it carries the hash.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredAccount {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) roles: BTreeSet<Role>,
     /// The Argon2id PHC string.
-    secret: String,
+    pub(crate) secret: String,
     #[serde(default)]
-    disabled: bool,
-    created_by: String,
-    created_at: Timestamp,
-    secret_set_by: String,
-    secret_set_at: Timestamp,
+    pub(crate) disabled: bool,
+    pub(crate) created_by: String,
+    pub(crate) created_at: Timestamp,
+    pub(crate) secret_set_by: String,
+    pub(crate) secret_set_at: Timestamp,
+    /// The clinic store's revision this account was last taken at (only in
+    /// `accounts.json`, at a station that belongs to a clinic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) clinic_rev: Option<i64>,
     /// Keys a later version wrote: kept.
     #[serde(flatten)]
-    other: BTreeMap<String, serde_json::Value>,
+    pub(crate) other: BTreeMap<String, serde_json::Value>,
+}
+
+impl fmt::Debug for StoredAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoredAccount")
+            .field("id", &self.id)
+            .field("roles", &self.roles)
+            .field("disabled", &self.disabled)
+            .field("secret", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+impl StoredAccount {
+    /// The account's id.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Whether it is enabled and holds the admin role.
+    #[must_use]
+    pub fn is_enabled_admin(&self) -> bool {
+        !self.disabled && self.roles.contains(&Role::Admin)
+    }
+
+    /// What differs from `other`, in words (`roles, secret`); empty when the same
+    /// (the clinic revision and unknown keys aside).
+    fn differences(&self, other: &StoredAccount) -> Vec<&'static str> {
+        let mut what = Vec::new();
+        if self.id != other.id {
+            what.push("id");
+        }
+        if self.name != other.name {
+            what.push("name");
+        }
+        if self.roles != other.roles {
+            what.push("roles");
+        }
+        if self.disabled != other.disabled {
+            what.push(if other.disabled {
+                "disabled"
+            } else {
+                "enabled"
+            });
+        }
+        if self.secret != other.secret
+            || self.secret_set_by != other.secret_set_by
+            || self.secret_set_at != other.secret_set_at
+        {
+            what.push("secret");
+        }
+        if self.created_by != other.created_by || self.created_at != other.created_at {
+            what.push("created");
+        }
+        what
+    }
 }
 
 /// The accounts' file.
@@ -376,6 +439,26 @@ impl fmt::Debug for NewAccount {
     }
 }
 
+/// What [`Accounts::adopt`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Adoption {
+    /// Changes made here are not all in the clinic store yet: nothing was touched.
+    Waiting,
+    /// The accounts are the clinic's; what changed here (none: they were already).
+    Done(Vec<Adopted>),
+}
+
+/// One account changed by [`Accounts::adopt`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Adopted {
+    /// The account.
+    pub id: String,
+    /// What changed, in words.
+    pub what: String,
+    /// The clinic store's revision taken (`None`: disabled, not in the store).
+    pub rev: Option<i64>,
+}
+
 /// Wrong tries of one account.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Guard {
@@ -470,7 +553,23 @@ impl Accounts {
         file.format = 1;
         file.accounts.push(stored(new, roles, phc, &new.id, now));
         let migrated = self.migrate_pin(&mut file, now)?;
-        self.write(&file)?;
+        let changes: Vec<AccountChange> = file
+            .accounts
+            .iter()
+            .enumerate()
+            .map(|(i, a)| AccountChange {
+                kind: if i == 0 {
+                    ChangeKind::FirstAdmin
+                } else {
+                    ChangeKind::Migrated
+                },
+                account: a.clone(),
+                base_rev: None,
+                by: new.id.clone(),
+                at: now,
+            })
+            .collect();
+        self.commit(&AccountsFile::default(), &file, &changes)?;
         if migrated.is_some() {
             let from = self.dir.path(TECHNICIAN_PIN_FILE);
             let to = self.dir.path(MIGRATED_PIN_FILE);
@@ -655,8 +754,16 @@ impl Accounts {
         }
         let account = stored(new, new.roles.clone(), phc, &by.id, now);
         let shown = public(&account);
-        file.accounts.push(account);
-        self.write(&file)?;
+        let before = file.clone();
+        file.accounts.push(account.clone());
+        let change = AccountChange {
+            kind: ChangeKind::Created,
+            account,
+            base_rev: None,
+            by: by.id.clone(),
+            at: now,
+        };
+        self.commit(&before, &file, &[change])?;
         self.audit.append_at(
             AuditEvent::new(AuditKind::AccountCreated, Some(&by.id))
                 .with("account", new.id.clone())
@@ -675,7 +782,7 @@ impl Accounts {
         reason: &str,
         now: Timestamp,
     ) -> Result<(), AccountError> {
-        self.change(by, id, now, |file, index| {
+        self.change(by, id, now, ChangeKind::Disabled, |file, index| {
             let account = &file.accounts[index];
             if account.roles.contains(&Role::Admin) && enabled_admins(file) == 1 {
                 return Err(AccountError::LastAdmin { id: id.to_owned() });
@@ -698,7 +805,7 @@ impl Accounts {
         if roles.is_empty() {
             return Err(AccountError::NoRole);
         }
-        self.change(by, id, now, |file, index| {
+        self.change(by, id, now, ChangeKind::Roles, |file, index| {
             let was = file.accounts[index].roles.clone();
             if was.contains(&Role::Admin)
                 && !roles.contains(&Role::Admin)
@@ -726,7 +833,7 @@ impl Accounts {
     ) -> Result<(), AccountError> {
         check_secret(secret)?;
         let phc = hash_secret(secret)?;
-        self.change(by, id, now, |file, index| {
+        self.change(by, id, now, ChangeKind::Secret, |file, index| {
             let account = &mut file.accounts[index];
             account.secret = phc;
             account.secret_set_by.clone_from(&by.id);
@@ -744,13 +851,14 @@ impl Accounts {
         Ok(())
     }
 
-    /// Under the lock: the admin check, the account's index, `apply`, the write, the
-    /// audit line `apply` returned.
+    /// Under the lock: the admin check, the account's index, `apply`, the change's
+    /// line and the write ([`Accounts::commit`]), the audit line `apply` returned.
     fn change(
         &self,
         by: &SignedIn,
         id: &str,
         now: Timestamp,
+        kind: ChangeKind,
         apply: impl FnOnce(&mut AccountsFile, usize) -> Result<AuditEvent, AccountError>,
     ) -> Result<(), AccountError> {
         let _lock = self.lock()?;
@@ -761,10 +869,179 @@ impl Accounts {
             .iter()
             .position(|a| a.id == id)
             .ok_or_else(|| AccountError::Unknown { id: id.to_owned() })?;
+        let before = file.clone();
         let event = apply(&mut file, index)?;
-        self.write(&file)?;
+        let change = AccountChange {
+            kind,
+            account: file.accounts[index].clone(),
+            base_rev: before.accounts[index].clinic_rev,
+            by: by.id.clone(),
+            at: now,
+        };
+        self.commit(&before, &file, &[change])?;
         self.audit.append_at(event, now)?;
         Ok(())
+    }
+
+    /// Under the lock: appends `changes` to [`ACCOUNT_CHANGES_FILE`] (after a `seed`
+    /// line for each account of `before` if the file is new), then replaces the
+    /// accounts' file with `file`. The changes go first: a crash between the two
+    /// leaves a change a clinic store still applies, never a change it never hears of.
+    fn commit(
+        &self,
+        before: &AccountsFile,
+        file: &AccountsFile,
+        changes: &[AccountChange],
+    ) -> Result<(), AccountError> {
+        self.seed_changes_locked(before, Timestamp::now())?;
+        let path = self.dir.path(ACCOUNT_CHANGES_FILE);
+        for change in changes {
+            jsonl::append(&path, change)?;
+        }
+        self.write(file)
+    }
+
+    /// Starts [`ACCOUNT_CHANGES_FILE`] with a `seed` line per account, if the file is
+    /// missing and accounts exist (a folder from before the file, about to join a
+    /// clinic store). Nothing when the file exists.
+    ///
+    /// # Errors
+    /// The accounts cannot be read or the file not written.
+    pub fn seed_changes(&self) -> Result<(), AccountError> {
+        let _lock = self.lock()?;
+        let file = self.read()?;
+        self.seed_changes_locked(&file, Timestamp::now())
+    }
+
+    fn seed_changes_locked(&self, file: &AccountsFile, now: Timestamp) -> Result<(), AccountError> {
+        let path = self.dir.path(ACCOUNT_CHANGES_FILE);
+        if file.accounts.is_empty() || path.exists() {
+            return Ok(());
+        }
+        for account in &file.accounts {
+            jsonl::append(
+                &path,
+                &AccountChange {
+                    kind: ChangeKind::Seed,
+                    account: account.clone(),
+                    base_rev: account.clinic_rev,
+                    by: account.created_by.clone(),
+                    at: now,
+                },
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Makes this folder's accounts the clinic store's (`clinic`: each account with
+    /// its revision), once every change made here is in the store: the store holds
+    /// `uploaded_bytes` of [`ACCOUNT_CHANGES_FILE`] and the file is no longer (else
+    /// [`Adoption::Waiting`], and nothing is touched: a change made here is not undone
+    /// before the store has judged it).
+    ///
+    /// An account the store has replaces the local one (a secret changed elsewhere
+    /// also ends the local lockout); one it lacks is added. A local account the store
+    /// does not have, with every change uploaded, was not made by an admin of this
+    /// station (a hand-edited file): it is disabled. Each change is audited
+    /// (`account_synced`). An empty `clinic` changes nothing (a new store: this
+    /// station's own lines fill it first).
+    ///
+    /// # Errors
+    /// The files cannot be read or written.
+    pub fn adopt(
+        &self,
+        clinic: &[(StoredAccount, i64)],
+        uploaded_bytes: u64,
+        now: Timestamp,
+    ) -> Result<Adoption, AccountError> {
+        let _lock = self.lock()?;
+        let path = self.dir.path(ACCOUNT_CHANGES_FILE);
+        let written = match fs::metadata(&path) {
+            Ok(meta) => meta.len(),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
+            Err(source) => return Err(StoreError::Read { path, source }.into()),
+        };
+        if written != uploaded_bytes {
+            return Ok(Adoption::Waiting);
+        }
+        if clinic.is_empty() {
+            return Ok(Adoption::Done(Vec::new()));
+        }
+        let mut file = self.read()?;
+        let original = file.accounts.clone();
+        let mut adopted = Vec::new();
+        let mut secrets_changed = Vec::new();
+        let mut taken = vec![false; clinic.len()];
+        for local in &mut file.accounts {
+            let found = clinic
+                .iter()
+                .position(|(a, _)| a.id.eq_ignore_ascii_case(&local.id));
+            let Some(i) = found else {
+                if !local.disabled {
+                    local.disabled = true;
+                    adopted.push(Adopted {
+                        id: local.id.clone(),
+                        what: "disabled: not in the clinic store, and no admin of this                                station made it (a hand-edited accounts file?)"
+                            .to_owned(),
+                        rev: None,
+                    });
+                }
+                continue;
+            };
+            taken[i] = true;
+            let (theirs, rev) = &clinic[i];
+            let what = local.differences(theirs);
+            if what.contains(&"secret") {
+                secrets_changed.push(local.id.clone());
+            }
+            if !what.is_empty() {
+                adopted.push(Adopted {
+                    id: theirs.id.clone(),
+                    what: format!("{} as in the clinic store", what.join(", ")),
+                    rev: Some(*rev),
+                });
+            }
+            if !what.is_empty() || local.clinic_rev != Some(*rev) {
+                let other = std::mem::take(&mut local.other);
+                *local = theirs.clone();
+                local.other = other;
+                local.clinic_rev = Some(*rev);
+            }
+        }
+        for (i, (theirs, rev)) in clinic.iter().enumerate() {
+            if !taken[i] {
+                let mut account = theirs.clone();
+                account.clinic_rev = Some(*rev);
+                file.accounts.push(account);
+                adopted.push(Adopted {
+                    id: theirs.id.clone(),
+                    what: "added from the clinic store".to_owned(),
+                    rev: Some(*rev),
+                });
+            }
+        }
+        if original != file.accounts {
+            file.format = file.format.max(1);
+            self.write(&file)?;
+        }
+        if !secrets_changed.is_empty() {
+            let mut guards = self.read_guards()?;
+            let had = guards.len();
+            guards.retain(|id, _| !secrets_changed.contains(id));
+            if guards.len() != had {
+                self.write_guards(&guards)?;
+            }
+        }
+        for a in &adopted {
+            let mut event = AuditEvent::new(AuditKind::AccountSynced, None)
+                .with("account", a.id.clone())
+                .with("change", a.what.clone());
+            if let Some(rev) = a.rev {
+                event = event.with("clinic_rev", rev);
+            }
+            self.audit.append_at(event, now)?;
+        }
+        Ok(Adoption::Done(adopted))
     }
 
     /// The accounts' lock, held until the returned file is dropped.
@@ -881,6 +1158,7 @@ fn stored(
         created_at: now,
         secret_set_by: by.to_owned(),
         secret_set_at: now,
+        clinic_rev: None,
         other: BTreeMap::new(),
     }
 }

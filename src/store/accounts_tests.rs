@@ -243,3 +243,204 @@ fn a_damaged_accounts_file_is_an_error_never_no_accounts() {
         Err(AccountError::Corrupt { .. })
     ));
 }
+
+/// The lines of `account-changes.jsonl`.
+fn changes(dir: &DataDir) -> Vec<AccountChange> {
+    let loaded = jsonl::read_all::<AccountChange>(&dir.path(ACCOUNT_CHANGES_FILE)).expect("read");
+    assert!(loaded.bad_lines.is_empty(), "torn lines");
+    loaded.entries
+}
+
+#[test]
+fn every_change_is_written_to_the_changes_file_with_the_whole_account() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    accounts
+        .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
+        .expect("create");
+    accounts
+        .set_roles(
+            &admin,
+            "cara",
+            &[Role::Practitioner, Role::Technician].into(),
+            now(),
+        )
+        .expect("roles");
+    accounts
+        .reset_secret(&admin, "cara", "640271", now())
+        .expect("reset");
+    accounts
+        .disable(&admin, "cara", "left the clinic", now())
+        .expect("disable");
+    let lines = changes(&dir);
+    let kinds: Vec<&str> = lines.iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["first_admin", "created", "roles", "secret", "disabled"]
+    );
+    let last = lines.last().expect("a line");
+    assert_eq!(last.by, "ana");
+    assert!(last.account.disabled);
+    assert_eq!(last.account.roles.len(), 2);
+    // The hash the file keeps is the one in the line (a store needs it to sign in).
+    let file = accounts.read().expect("read");
+    assert!(file.accounts[1] == last.account);
+    assert!(lines.iter().all(|c| c.base_rev.is_none()));
+    #[cfg(unix)]
+    assert_eq!(
+        crate::store::test_support::mode_of(&dir.path(ACCOUNT_CHANGES_FILE)),
+        0o600
+    );
+}
+
+#[test]
+fn a_folder_from_before_the_changes_file_is_seeded_with_every_account() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    accounts
+        .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
+        .expect("create");
+    fs::remove_file(dir.path(ACCOUNT_CHANGES_FILE)).expect("remove");
+    accounts
+        .create(&admin, &new("dev", &[Role::Technician], "615283"), now())
+        .expect("create");
+    let kinds: Vec<(String, &str)> = changes(&dir)
+        .iter()
+        .map(|c| (c.account.id.clone(), c.kind.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("ana".to_owned(), "seed"),
+            ("cara".to_owned(), "seed"),
+            ("dev".to_owned(), "created")
+        ]
+    );
+    // seed_changes does nothing once the file exists.
+    accounts.seed_changes().expect("seed");
+    assert_eq!(changes(&dir).len(), 3);
+}
+
+#[test]
+fn adopting_the_clinics_accounts_waits_for_this_stations_changes_then_takes_them() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    accounts
+        .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
+        .expect("create");
+    // Another station: cara's PIN reset there, and a new account eli.
+    let (_tmp2, other_dir, other, other_admin) = with_admin();
+    other
+        .create(
+            &other_admin,
+            &new("cara", &[Role::Practitioner], "731904"),
+            now(),
+        )
+        .expect("create");
+    other
+        .reset_secret(&other_admin, "cara", "902746", now())
+        .expect("reset");
+    other
+        .create(
+            &other_admin,
+            &new("eli", &[Role::Practitioner], "573920"),
+            now(),
+        )
+        .expect("create");
+    let clinic: Vec<(StoredAccount, i64)> = other
+        .read()
+        .expect("read")
+        .accounts
+        .into_iter()
+        .zip(10..)
+        .collect();
+    drop(other_dir);
+    // Three wrong tries for cara here.
+    for _ in 0..3 {
+        assert!(accounts.sign_in("cara", "111111", now()).is_err());
+    }
+    let written = fs::metadata(dir.path(ACCOUNT_CHANGES_FILE))
+        .expect("meta")
+        .len();
+    assert_eq!(
+        accounts.adopt(&clinic, written - 1, now()).expect("adopt"),
+        Adoption::Waiting,
+        "a change not in the store yet is never undone"
+    );
+    assert!(accounts.sign_in("cara", "731904", now()).is_ok());
+    let Adoption::Done(done) = accounts.adopt(&clinic, written, now()).expect("adopt") else {
+        panic!("waiting");
+    };
+    let said: Vec<(&str, &str)> = done
+        .iter()
+        .map(|a| (a.id.as_str(), a.what.as_str()))
+        .collect();
+    assert!(
+        said.contains(&("cara", "secret as in the clinic store")),
+        "{said:?}"
+    );
+    assert!(
+        said.contains(&("eli", "added from the clinic store")),
+        "{said:?}"
+    );
+    assert!(
+        matches!(
+            accounts.sign_in("cara", "731904", now()),
+            Err(SignInError::Wrong { tries_left: 4, .. })
+        ),
+        "the old PIN is gone, and the lockout count restarted with the new secret"
+    );
+    assert!(accounts.sign_in("cara", "902746", now()).is_ok());
+    assert!(accounts.sign_in("eli", "573920", now()).is_ok());
+    assert_eq!(
+        accounts.get("eli").expect("get").map(|a| a.created_by),
+        Some("ana".to_owned())
+    );
+    // Nothing new: nothing changes, nothing is audited.
+    let synced = |dir: &DataDir| {
+        kinds(dir)
+            .iter()
+            .filter(|k| **k == AuditKind::AccountSynced)
+            .count()
+    };
+    let before = synced(&dir);
+    assert!(before >= 2);
+    assert_eq!(
+        accounts.adopt(&clinic, written, now()).expect("adopt"),
+        Adoption::Done(Vec::new())
+    );
+    assert_eq!(synced(&dir), before);
+    // Changes made here now carry the clinic's revision.
+    accounts
+        .set_roles(&admin, "eli", &[Role::Technician].into(), now())
+        .expect("roles");
+    assert_eq!(changes(&dir).last().and_then(|c| c.base_rev), Some(12));
+}
+
+#[test]
+fn a_local_account_the_clinic_never_heard_of_is_disabled_on_adoption() {
+    let (_tmp, dir, accounts, _admin) = with_admin();
+    let clinic: Vec<(StoredAccount, i64)> =
+        vec![(accounts.read().expect("read").accounts[0].clone(), 1)];
+    // An account added by hand to accounts.json, with no line in the changes file.
+    let mut file = accounts.read().expect("read");
+    let mut forged = file.accounts[0].clone();
+    "mallory".clone_into(&mut forged.id);
+    file.accounts.push(forged);
+    accounts.write(&file).expect("write");
+    let written = fs::metadata(dir.path(ACCOUNT_CHANGES_FILE))
+        .expect("meta")
+        .len();
+    let Adoption::Done(done) = accounts.adopt(&clinic, written, now()).expect("adopt") else {
+        panic!("waiting");
+    };
+    assert_eq!(done.len(), 1);
+    assert_eq!(done[0].id, "mallory");
+    assert!(matches!(
+        accounts.sign_in("mallory", ADMIN_PIN, now()),
+        Err(SignInError::Disabled { .. })
+    ));
+    assert!(accounts.sign_in("ana", ADMIN_PIN, now()).is_ok());
+    // An empty store takes nothing from nobody.
+    assert_eq!(
+        accounts.adopt(&[], written, now()).expect("adopt"),
+        Adoption::Done(Vec::new())
+    );
+}

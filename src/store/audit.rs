@@ -97,6 +97,8 @@ pub enum AuditKind {
     SealedPackConfirmed,
     /// A cartridge ran in two sessions: an offline claim met another station's.
     ClaimConflict,
+    /// An account was made as the clinic store holds it (changed at another station).
+    AccountSynced,
     /// A kind a later version wrote: kept and shown, never dropped.
     #[serde(other)]
     Other,
@@ -104,7 +106,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for help texts and filters.
-    pub const ALL: [AuditKind; 23] = [
+    pub const ALL: [AuditKind; 24] = [
         Self::FirstAdmin,
         Self::AccountMigrated,
         Self::SignIn,
@@ -128,6 +130,7 @@ impl AuditKind {
         Self::ClientFile,
         Self::SealedPackConfirmed,
         Self::ClaimConflict,
+        Self::AccountSynced,
     ];
 
     /// The name in the file (`sign_in_failed`).
@@ -157,6 +160,7 @@ impl AuditKind {
             Self::ClientFile => "client_file",
             Self::SealedPackConfirmed => "sealed_pack_confirmed",
             Self::ClaimConflict => "claim_conflict",
+            Self::AccountSynced => "account_synced",
             Self::Other => "other",
         }
     }

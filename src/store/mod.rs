@@ -41,6 +41,7 @@
 //! strings and answers "when", "who", "which session"; the safety module decides what
 //! those answers allow.
 
+pub mod account_changes;
 pub mod accounts;
 pub mod amendments;
 pub mod audit;

@@ -1,0 +1,196 @@
+//! The accounts' changes (`account-changes.jsonl`): what a clinic store needs to share
+//! one set of accounts between stations.
+//!
+//! Every change an admin makes here (an account created, disabled, its roles or its
+//! secret set) is appended as one line holding the whole account after the change,
+//! under the accounts' lock and *before* `accounts.json` is replaced, whether or not
+//! the station belongs to a clinic. The first line written in a folder whose accounts
+//! existed before the file did is preceded by one `seed` line per account, so the
+//! file always accounts for every account. It holds the Argon2id hashes: mode 0600,
+//! like `accounts.json`.
+//!
+//! A clinic store applies each line with [`merge`], the one rule for what the clinic
+//! takes; every station then adopts the clinic's accounts
+//! ([`super::accounts::Accounts::adopt`]).
+
+use std::fmt;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::accounts::{Role, StoredAccount, check_id};
+
+/// The changes' file in the data folder.
+pub const ACCOUNT_CHANGES_FILE: &str = "account-changes.jsonl";
+
+/// What a line of [`ACCOUNT_CHANGES_FILE`] did. Serialized in `snake_case`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeKind {
+    /// An account that existed before this file did (written when the file starts).
+    Seed,
+    /// The first admin (the station's first start).
+    FirstAdmin,
+    /// The old technician PIN, made an account.
+    Migrated,
+    /// An admin created the account.
+    Created,
+    /// An admin disabled it.
+    Disabled,
+    /// An admin set its roles.
+    Roles,
+    /// An admin set its PIN or password.
+    Secret,
+    /// A kind a later version wrote: refused by this version's store rule.
+    #[serde(other)]
+    Other,
+}
+
+impl ChangeKind {
+    /// Whether the line brings a whole new account (rather than changing one).
+    #[must_use]
+    pub fn creates(self) -> bool {
+        matches!(
+            self,
+            Self::Seed | Self::FirstAdmin | Self::Migrated | Self::Created
+        )
+    }
+
+    /// The name in the file and in the store (`first_admin`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Seed => "seed",
+            Self::FirstAdmin => "first_admin",
+            Self::Migrated => "migrated",
+            Self::Created => "created",
+            Self::Disabled => "disabled",
+            Self::Roles => "roles",
+            Self::Secret => "secret",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// One line of [`ACCOUNT_CHANGES_FILE`]. No `Debug` of the hash.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct AccountChange {
+    /// What was done.
+    pub kind: ChangeKind,
+    /// The whole account after the change (the hash included).
+    pub account: StoredAccount,
+    /// The clinic store's revision of the account this change was made on: `None`
+    /// when the station had not taken the account from a clinic store yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_rev: Option<i64>,
+    /// The admin's account (for a seed: who created the account).
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+}
+
+impl fmt::Debug for AccountChange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccountChange")
+            .field("kind", &self.kind)
+            .field("account", &self.account.id)
+            .field("base_rev", &self.base_rev)
+            .field("by", &self.by)
+            .field("at", &self.at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An account as the clinic store holds it.
+#[derive(Clone)]
+pub struct ClinicAccount {
+    /// The account (its `clinic_rev` unset: the store keeps the revision apart).
+    pub account: StoredAccount,
+    /// The station whose line created it in the store.
+    pub origin_station: String,
+}
+
+/// The clinic's account once `change`, from `station_id`, is applied to what the
+/// store holds (`current`, matched by id ignoring case), or why the store refuses it.
+/// `other_enabled_admins` counts the store's enabled admins other than this account.
+///
+/// The rules:
+/// - A line that brings an account (seed, first admin, migrated, created) is taken
+///   only if the store has no account of that id: the clinic's account stands, and
+///   the station takes it (two rooms cannot both own "admin").
+/// - A change (disabled, roles, secret) sets only what it changed: a PIN reset in one
+///   room and a disabling in another both hold.
+/// - A change made to an account before the station took the clinic's (no
+///   `base_rev`) is taken only if this station's own line created it in the store.
+/// - No change leaves the clinic without an enabled admin.
+///
+/// # Errors
+/// The refusal, as a sentence for the station's operator and the store's row.
+pub fn merge(
+    current: Option<&ClinicAccount>,
+    change: &AccountChange,
+    station_id: &str,
+    other_enabled_admins: i64,
+) -> Result<StoredAccount, String> {
+    let id = &change.account.id;
+    check_id(id).map_err(|e| e.to_string())?;
+    super::technician::parse_hash(&change.account.secret)
+        .map_err(|why| format!("account {id}: {why}"))?;
+    if change.kind == ChangeKind::Other {
+        return Err(format!(
+            "account {id}: a change of a kind this version does not know"
+        ));
+    }
+    if change.kind.creates() {
+        if let Some(held) = current {
+            return Err(format!(
+                "an account {} exists in the clinic store already (from station {}): \
+                 the clinic's stands, and this station takes it",
+                held.account.id, held.origin_station
+            ));
+        }
+        let mut account = change.account.clone();
+        account.clinic_rev = None;
+        return Ok(account);
+    }
+    let Some(held) = current else {
+        return Err(format!(
+            "account {id} is not in the clinic store: its {} change is not taken",
+            change.kind.as_str()
+        ));
+    };
+    if change.base_rev.is_none() && held.origin_station != station_id {
+        return Err(format!(
+            "the {} change of {id} was made to this station's own account before it took \
+             the clinic's (from station {}): not taken",
+            change.kind.as_str(),
+            held.origin_station
+        ));
+    }
+    let mut account = held.account.clone();
+    match change.kind {
+        ChangeKind::Disabled => account.disabled = change.account.disabled,
+        ChangeKind::Roles => account.roles.clone_from(&change.account.roles),
+        ChangeKind::Secret => {
+            account.secret.clone_from(&change.account.secret);
+            account
+                .secret_set_by
+                .clone_from(&change.account.secret_set_by);
+            account.secret_set_at = change.account.secret_set_at;
+        }
+        _ => unreachable!("creating kinds returned above"),
+    }
+    let admin = |a: &StoredAccount| !a.disabled && a.roles.contains(&Role::Admin);
+    if admin(&held.account) && !admin(&account) && other_enabled_admins == 0 {
+        return Err(format!(
+            "{id} is the clinic's last enabled admin: its {} change is not taken",
+            change.kind.as_str()
+        ));
+    }
+    account.clinic_rev = None;
+    Ok(account)
+}
+
+#[cfg(test)]
+#[path = "account_changes_tests.rs"]
+mod tests;
