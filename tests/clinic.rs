@@ -534,8 +534,10 @@ fn a_store_at_the_previous_schema_with_data_in_it_is_migrated_and_keeps_it() {
     let server = PgServer::start();
     let url = server.create_db("old");
     let mut db = server.client("old");
-    let done = punctum::clinic::schema::migrate(&mut db, 1).expect("schema version 1");
-    assert_eq!((done.from, done.to), (0, 1));
+    // The previous version: every migration but the last.
+    let previous = punctum::clinic::schema::SCHEMA_VERSION - 1;
+    let done = punctum::clinic::schema::migrate(&mut db, previous).expect("previous schema");
+    assert_eq!((done.from, done.to), (0, previous));
     // What a version-1 clinic holds: a station, a live cartridge claim, a treatment.
     db.batch_execute(
         "INSERT INTO stations (station_id, version) VALUES ('room-1', '0.0.9');
@@ -551,7 +553,13 @@ fn a_store_at_the_previous_schema_with_data_in_it_is_migrated_and_keeps_it() {
     assert!(out.contains("punctum clinic migrate"), "{out}");
     let (code, out) = clinic_cmd(tmp.path(), &url, &["migrate"]);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("migrated from schema version 1 to 3"), "{out}");
+    assert!(
+        out.contains(&format!(
+            "migrated from schema version {previous} to {}",
+            previous + 1
+        )),
+        "{out}"
+    );
     // The old treatment and claim still decide.
     let pen = pen_with_cartridge("SIM-G1", 0x0000_0000_0000_00F1);
     let mut s = station(&pen, &tmp.path().join("a"), &url);
@@ -567,6 +575,13 @@ fn a_store_at_the_previous_schema_with_data_in_it_is_migrated_and_keeps_it() {
         "{refused}"
     );
     assert!(!ran(&pen));
+    // The new version's table fills: the station's accounts reach it.
+    wait_store(
+        &server,
+        "old",
+        "SELECT count(*) FROM accounts WHERE account_id = 'P-7'",
+        1,
+    );
     drop(s.finish());
 }
 
@@ -768,4 +783,168 @@ fn a_treatments_file_cut_after_upload_is_uploaded_again_from_its_start_and_loses
         2,
     );
     drop(s.finish());
+}
+
+/// The `account:` lines of the station's last `accounts` listing.
+fn accounts_of(station: &mut Console) -> Vec<String> {
+    assert_eq!(station.run("accounts"), "ok");
+    let end = station.seen.len() - 1;
+    let start = station.seen[..end]
+        .iter()
+        .rposition(|l| !l.starts_with("account: "))
+        .map_or(0, |i| i + 1);
+    station.seen[start..end].to_vec()
+}
+
+#[test]
+fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the_other() {
+    let server = PgServer::start();
+    let url = store(&server, "people");
+    let proxy = CutProxy::start(server.port());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pens = [
+        pen_with_cartridge("SIM-H1", 0x0000_0000_0000_0A71),
+        pen_with_cartridge("SIM-H2", 0x0000_0000_0000_0A72),
+    ];
+    // Both folders made their own first admin P-7: the clinic keeps the one that
+    // arrived first, and the other room takes it.
+    let mut a = station(&pens[0], &dir.path().join("a"), &url);
+    let mut b = station(
+        &pens[1],
+        &dir.path().join("b"),
+        &server.url_via(&proxy, "people"),
+    );
+    for s in [&mut a, &mut b] {
+        wait_clinic(s, &["state=connected"]);
+    }
+    for (id, roles, pin) in [
+        ("cara", "practitioner", "731904"),
+        ("ana", "admin", "482139"),
+        ("dev", "technician", "615283"),
+    ] {
+        let made = a.run(&format!("account add {id} {roles} {pin} {id} Name"));
+        assert!(made.starts_with("ok"), "{made}");
+    }
+    // Room B has them within moments, and cara signs in there with her PIN.
+    for id in ["cara", "ana", "dev"] {
+        let prefix = format!("event: clinic store: account {id}:");
+        let added = |l: &String| l.starts_with(&prefix) && l.contains("added from");
+        if !b.seen.iter().any(added) {
+            b.expect(&prefix, "added from the clinic store");
+        }
+    }
+    assert!(b.run("sign-in cara 731904").starts_with("ok"));
+    assert!(b.run("sign-in P-7 258013").starts_with("ok"));
+    // Disabled in room A: refused in room B.
+    assert!(
+        a.run("account disable cara left the clinic")
+            .starts_with("ok")
+    );
+    b.expect(
+        "event: clinic store: account cara:",
+        "disabled as in the clinic store",
+    );
+    let refused = b.run("sign-in cara 731904");
+    assert!(refused.contains("disabled"), "{refused}");
+
+    // Room B loses the network. Meanwhile each room changes accounts on its own.
+    proxy.cut();
+    wait_clinic(&mut b, &["state=unreachable"]);
+    assert!(
+        b.run("account disable ana no longer an admin here")
+            .starts_with("ok")
+    );
+    assert!(b.run("account reset dev 640271").starts_with("ok"));
+    assert!(a.run("sign-in ana 482139").starts_with("ok"));
+    assert!(
+        a.run("account disable dev left the clinic")
+            .starts_with("ok")
+    );
+    assert!(
+        a.run("account disable P-7 handed over to ana")
+            .starts_with("ok")
+    );
+    // The network returns: B's changes reach the store, which takes what it can.
+    proxy.restore();
+    b.expect("event: clinic store:", "last enabled admin");
+    b.expect(
+        "event: clinic store: account P-7:",
+        "disabled as in the clinic store",
+    );
+    // B's P-7 is disabled now: no more admin work as P-7 there; ana is the admin.
+    let refused = b.run("accounts");
+    assert!(refused.starts_with("refused"), "{refused}");
+    assert!(b.run("sign-in ana 482139").starts_with("ok"));
+    let wanted = |lines: &[String]| {
+        let find = |id: &str| {
+            lines
+                .iter()
+                .find(|l| l.starts_with(&format!("account: {id} ")))
+                .cloned()
+                .unwrap_or_default()
+        };
+        find("dev").ends_with("DISABLED")
+            && find("P-7").ends_with("DISABLED")
+            && find("cara").ends_with("DISABLED")
+            && !find("ana").is_empty()
+            && !find("ana").ends_with("DISABLED")
+    };
+    let listed = accounts_of(&mut b);
+    assert!(wanted(&listed), "{listed:#?}");
+    // A takes dev's new secret (disabled or not, the reset held): both rooms agree.
+    let deadline = Instant::now() + 3 * DEADLINE;
+    loop {
+        let secret = |data: &str| -> String {
+            let json: serde_json::Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.path().join(data).join("accounts.json"))
+                    .expect("accounts"),
+            )
+            .expect("json");
+            json["accounts"]
+                .as_array()
+                .expect("accounts")
+                .iter()
+                .find(|a| a["id"] == "dev")
+                .map(|a| a["secret"].to_string())
+                .unwrap_or_default()
+        };
+        if secret("a") == secret("b") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "room A never took dev's new secret"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let listed = accounts_of(&mut a);
+    assert!(wanted(&listed), "{listed:#?}");
+    // The store has every change, taken or refused, and why.
+    let mut db = server.client("people");
+    let refused: i64 = db
+        .query_one(
+            "SELECT count(*) FROM account_changes
+             WHERE NOT taken AND account_id = 'ana' AND refusal LIKE '%last enabled admin%'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(refused, 1);
+    let p7: i64 = db
+        .query_one(
+            "SELECT count(*) FROM accounts WHERE lower(account_id) = 'p-7'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(p7, 1, "one P-7 in the clinic");
+    for s in [a, b] {
+        let (_, seen) = s.finish();
+        assert!(
+            !seen.iter().any(|l| l.contains("$argon2")),
+            "no hash is ever shown"
+        );
+    }
+    let audit = std::fs::read_to_string(dir.path().join("b").join("audit.jsonl")).expect("audit");
+    assert!(audit.contains("\"account_synced\""));
 }

@@ -24,6 +24,7 @@
 //! **Boundary:** this module knows SQL and the local files' shapes; the safety rules
 //! stay in `safety`, and the station decides what the answers allow.
 
+pub mod accounts;
 pub mod claims;
 pub mod cmd;
 pub mod identity;

@@ -39,6 +39,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "certificates",
         sql: include_str!("../../assets/clinic/V3__certificates.sql"),
     },
+    Migration {
+        version: 4,
+        name: "accounts",
+        sql: include_str!("../../assets/clinic/V4__accounts.sql"),
+    },
 ];
 
 /// The schema version this station is built for: the last migration's.

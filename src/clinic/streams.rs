@@ -34,6 +34,8 @@ pub enum Stream {
     Amendments,
     /// `clinic-zone-tables.jsonl`: zone tables an admin made at this station.
     ZoneTables,
+    /// `account-changes.jsonl`: accounts an admin created or changed here.
+    Accounts,
     /// `sessions/<file>`: one session's record.
     Record(String),
     /// `certificates/<file>.json`: one calibration certificate, a whole JSON
@@ -44,10 +46,11 @@ pub enum Stream {
 impl Stream {
     /// The fixed streams, in the order they upload (claims first: they matter to
     /// other stations' decisions).
-    pub const FIXED: [Stream; 5] = [
+    pub const FIXED: [Stream; 6] = [
         Stream::Cartridges,
         Stream::Treatments,
         Stream::ZoneTables,
+        Stream::Accounts,
         Stream::Audit,
         Stream::Amendments,
     ];
@@ -61,6 +64,7 @@ impl Stream {
             Self::Audit => "audit".into(),
             Self::Amendments => "amendments".into(),
             Self::ZoneTables => "zone_tables".into(),
+            Self::Accounts => "accounts".into(),
             Self::Record(file) => format!("record:{file}"),
             Self::Certificate(file) => format!("certificate:{file}"),
         }
@@ -75,6 +79,7 @@ impl Stream {
             "audit" => Some(Self::Audit),
             "amendments" => Some(Self::Amendments),
             "zone_tables" => Some(Self::ZoneTables),
+            "accounts" => Some(Self::Accounts),
             other => {
                 let plain = |f: &&str| !f.is_empty() && !f.contains('/');
                 if let Some(f) = other.strip_prefix("record:").filter(plain) {
@@ -98,6 +103,7 @@ impl Stream {
             Self::Audit => data_root.join(crate::store::audit::AUDIT_FILE),
             Self::Amendments => data_root.join(crate::store::amendments::AMENDMENTS_FILE),
             Self::ZoneTables => data_root.join(super::zones::ZONE_TABLES_FILE),
+            Self::Accounts => data_root.join(crate::store::account_changes::ACCOUNT_CHANGES_FILE),
             Self::Record(file) => data_root.join(SESSIONS_DIR).join(file),
             Self::Certificate(file) => data_root
                 .join(crate::calibration::certificate::CERTIFICATES_DIR)

@@ -172,6 +172,7 @@ pub fn apply(
         Stream::Audit => audit(&mut tx, station_id, batch)?,
         Stream::Amendments => amendments(&mut tx, station_id, batch)?,
         Stream::ZoneTables => super::zones::apply_lines(&mut tx, station_id, batch)?,
+        Stream::Accounts => super::accounts::apply_lines(&mut tx, station_id, batch)?,
         Stream::Record(file) => record(&mut tx, station_id, file, batch, &mut session_id)?,
         Stream::Certificate(file) => certificate(&mut tx, station_id, file, batch)?,
     };

@@ -95,6 +95,8 @@ pub enum ClinicEvent {
     Warning(String),
     /// A zone table newer than the last one told (this station's own included).
     ZoneTable(super::zones::StoreTable),
+    /// The data folder's accounts were made the clinic's: what changed.
+    Accounts(Vec<crate::store::accounts::Adopted>),
 }
 
 /// A request to the thread, answered on `reply` if before `deadline`.
@@ -200,6 +202,7 @@ impl ClinicLink {
             stop: Arc::clone(&stop),
             shorter_said: std::collections::BTreeSet::new(),
             zone_version_told: 0,
+            accounts_seen: None,
             certificates_waiting: std::collections::BTreeMap::new(),
             flushes: Vec::new(),
         };
@@ -384,6 +387,9 @@ struct Worker {
     shorter_said: std::collections::BTreeSet<String>,
     /// The newest zone table version told to the station.
     zone_version_told: i64,
+    /// The store's account revision and `accounts.json`'s length and time when the
+    /// accounts were last made the clinic's: while both stay, nothing is read.
+    accounts_seen: Option<(i64, Option<(u64, std::time::SystemTime)>)>,
     /// Certificates found incomplete, since when.
     certificates_waiting: std::collections::BTreeMap<String, Instant>,
 }
@@ -398,6 +404,16 @@ impl Worker {
             self.station_id,
             std::process::id() ^ (Timestamp::now().subsec_nanosecond().unsigned_abs())
         );
+        // A folder whose accounts are older than their changes' file starts it, so
+        // the store hears of every account.
+        if let Err(e) = crate::store::DataDir::open(&self.data_root)
+            .map_err(crate::store::accounts::AccountError::from)
+            .and_then(|dir| crate::store::accounts::Accounts::of(&dir).seed_changes())
+        {
+            let _ = self.events.send(ClinicEvent::Warning(format!(
+                "the accounts cannot be shared with the clinic store: {e}"
+            )));
+        }
         while !self.stop.load(Ordering::SeqCst) {
             if self.db.is_none() && self.reconnect.due() {
                 self.connect(&application);
@@ -427,6 +443,7 @@ impl Worker {
                 self.poll_schema();
                 self.poll_conflicts();
                 self.poll_zone_table();
+                self.poll_accounts();
                 self.count_depth();
             }
             if self.cursors_dirty && self.cursors_saved.elapsed() >= SAVE_CURSORS_EVERY {
@@ -475,6 +492,7 @@ impl Worker {
                 self.local.station_id.clone_from(&self.station_id);
                 self.local.cursors = store;
                 self.cursors_dirty = true;
+                self.accounts_seen = None;
                 self.set_state(StoreState::Connected);
             }
             Err(e) => {
@@ -729,6 +747,59 @@ impl Worker {
             }
             Ok(_) => {}
             Err(e) => self.lost(&e),
+        }
+    }
+
+    /// Makes the data folder's accounts the clinic's when the store's accounts
+    /// changed (or `accounts.json` did), once this station's own account changes are
+    /// all in the store (else next round).
+    fn poll_accounts(&mut self) {
+        use crate::store::accounts::{ACCOUNTS_FILE, Accounts, Adoption};
+        let own = Stream::Accounts;
+        if lock(&self.status).blocked.contains(&own.name()) {
+            return;
+        }
+        let stamp = || {
+            std::fs::metadata(self.data_root.join(ACCOUNTS_FILE))
+                .ok()
+                .and_then(|m| Some((m.len(), m.modified().ok()?)))
+        };
+        let before = stamp();
+        let seen = self.accounts_seen;
+        let Some(db) = self.db.as_mut() else {
+            return;
+        };
+        let clinic = super::accounts::revision(db).and_then(|rev| {
+            if seen == Some((rev, before)) {
+                return Ok(None);
+            }
+            super::accounts::all(db).map(|all| Some((rev, all)))
+        });
+        let (rev, clinic) = match clinic {
+            Ok(Some(found)) => found,
+            Ok(None) => return,
+            Err(e) => {
+                self.lost(&e);
+                return;
+            }
+        };
+        let adopted = crate::store::DataDir::open(&self.data_root)
+            .map_err(crate::store::accounts::AccountError::from)
+            .and_then(|dir| {
+                Accounts::of(&dir).adopt(&clinic, self.local.get(&own).bytes, Timestamp::now())
+            });
+        match adopted {
+            Ok(Adoption::Waiting) => {}
+            Ok(Adoption::Done(changed)) => {
+                self.accounts_seen = Some((rev, stamp()));
+                if !changed.is_empty() {
+                    let _ = self.events.send(ClinicEvent::Accounts(changed));
+                }
+            }
+            Err(e) => self.warn_once(
+                &own,
+                format!("the clinic's accounts cannot be taken here: {e}"),
+            ),
         }
     }
 

@@ -525,6 +525,14 @@ impl Station {
                         .push(Notice::Info(format!("clinic store: {text}")));
                 }
                 ClinicEvent::ZoneTable(table) => self.offer_zone_table(table),
+                ClinicEvent::Accounts(changed) => {
+                    for a in changed {
+                        self.notices.push(Notice::Info(format!(
+                            "clinic store: account {}: {}",
+                            a.id, a.what
+                        )));
+                    }
+                }
             }
         }
         if self.session.is_none()

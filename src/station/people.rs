@@ -347,10 +347,14 @@ impl Station {
     /// An admin adds an account.
     pub fn create_account(&mut self, new: &NewAccount) -> Result<Account, StationError> {
         let admin = self.require(Some(Role::Admin))?;
-        self.people
+        let made = self
+            .people
             .accounts
             .create(&admin, new, Timestamp::now())
-            .map_err(access)
+            .map_err(access)?;
+        // A clinic store shares it with the other rooms at once.
+        self.wake_clinic();
+        Ok(made)
     }
 
     /// An admin disables an account (never deleted).
@@ -364,7 +368,9 @@ impl Station {
         self.people
             .accounts
             .disable(&admin, id, reason, Timestamp::now())
-            .map_err(access)
+            .map_err(access)?;
+        self.wake_clinic();
+        Ok(())
     }
 
     /// An admin sets an account's roles.
@@ -378,6 +384,7 @@ impl Station {
             .accounts
             .set_roles(&admin, id, roles, Timestamp::now())
             .map_err(access)?;
+        self.wake_clinic();
         if admin.id() == id {
             // The station's own view follows at once.
             let who = self.people.signed_in.clone();
@@ -392,7 +399,9 @@ impl Station {
         self.people
             .accounts
             .reset_secret(&admin, id, secret, Timestamp::now())
-            .map_err(access)
+            .map_err(access)?;
+        self.wake_clinic();
+        Ok(())
     }
 
     /// Appends `event` to the audit log; a failure is said, never silent.

@@ -1,0 +1,172 @@
+//! The clinic's accounts in the store. Every admin change at a station is first a
+//! line of its `account-changes.jsonl` (the data folder first); the upload applies
+//! each line with the one rule of [`merge`] (the clinic's account stands, a change
+//! sets only its own fields, no clinic without an enabled admin), and records every
+//! line, taken or refused. Each station then takes the clinic's accounts
+//! ([`crate::store::accounts::Accounts::adopt`]) within a second of a change, once
+//! its own changes are in: a practitioner created in room 1 signs in in room 2, and
+//! one disabled in room 1 no longer can.
+//!
+//! Lockouts (wrong tries) stay per station; the store never sees a secret in clear.
+
+use postgres::Transaction;
+
+use super::streams::Batch;
+use super::upload::Applied;
+use super::{ClinicError, db_error};
+use crate::store::account_changes::{AccountChange, ClinicAccount, merge};
+use crate::store::accounts::StoredAccount;
+
+/// The advisory lock every accounts batch holds: changes are applied one station at
+/// a time, so their sequence numbers commit in order (a station that saw revision
+/// `n` has seen every change before it) and two rooms cannot each disable one of the
+/// last two admins.
+const ACCOUNTS_LOCK: i64 = 0x5055_4e43_4143_4354; // "PUNCACCT"
+
+/// A batch of `account-changes.jsonl`.
+pub(super) fn apply_lines(
+    tx: &mut Transaction<'_>,
+    station_id: &str,
+    batch: &Batch,
+) -> Result<Applied, ClinicError> {
+    let mut applied = Applied::default();
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ACCOUNTS_LOCK])
+        .map_err(db_error)?;
+    let first = batch.from.lines + 1;
+    for (i, raw) in batch.lines().enumerate() {
+        let n = first + i as u64;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let change: AccountChange = match serde_json::from_slice(raw) {
+            Ok(change) => change,
+            Err(e) => {
+                applied.warnings.push(format!(
+                    "line {n}: {e} (kept in the local file, not in the clinic store)"
+                ));
+                continue;
+            }
+        };
+        let line_no = i64::try_from(n).unwrap_or(i64::MAX);
+        let id = change.account.id().to_owned();
+        let row = tx
+            .query_opt(
+                "SELECT account, origin_station FROM accounts
+                 WHERE lower(account_id) = lower($1) FOR UPDATE",
+                &[&id],
+            )
+            .map_err(db_error)?;
+        let current = match row {
+            Some(r) => {
+                let json: serde_json::Value = r.get(0);
+                let account: StoredAccount = serde_json::from_value(json)
+                    .map_err(|e| ClinicError::Db(format!("the store's account {id}: {e}")))?;
+                Some(ClinicAccount {
+                    account,
+                    origin_station: r.get(1),
+                })
+            }
+            None => None,
+        };
+        let other_admins: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM accounts
+                 WHERE lower(account_id) <> lower($1)
+                   AND NOT coalesce((account->>'disabled')::boolean, false)
+                   AND account->'roles' ? 'admin'",
+                &[&id],
+            )
+            .map_err(db_error)?
+            .get(0);
+        let verdict = merge(current.as_ref(), &change, station_id, other_admins);
+        let line: serde_json::Value =
+            serde_json::from_slice(raw).map_err(|e| ClinicError::Db(format!("line {n}: {e}")))?;
+        let refusal = verdict.as_ref().err().cloned();
+        let seq: Option<i64> = tx
+            .query_opt(
+                "INSERT INTO account_changes (station_id, line_no, account_id, kind,
+                     changed_by, changed_at, taken, refusal, change)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (station_id, line_no) DO NOTHING
+                 RETURNING seq",
+                &[
+                    &station_id,
+                    &line_no,
+                    &id,
+                    &change.kind.as_str(),
+                    &change.by,
+                    &change.at,
+                    &verdict.is_ok(),
+                    &refusal,
+                    &line,
+                ],
+            )
+            .map_err(db_error)?
+            .map(|r| r.get(0));
+        // Already recorded (a batch sent twice): applied the first time.
+        let Some(seq) = seq else {
+            continue;
+        };
+        match verdict {
+            Ok(account) => {
+                let json = serde_json::to_value(&account)
+                    .map_err(|e| ClinicError::Db(format!("account {id}: {e}")))?;
+                let stored_id = account.id().to_owned();
+                if current.is_some() {
+                    tx.execute(
+                        "UPDATE accounts SET account = $2, rev = $3, updated_at = now()
+                         WHERE lower(account_id) = lower($1)",
+                        &[&stored_id, &json, &seq],
+                    )
+                    .map_err(db_error)?;
+                } else {
+                    tx.execute(
+                        "INSERT INTO accounts (account_id, account, rev, origin_station)
+                         VALUES ($1, $2, $3, $4)",
+                        &[&stored_id, &json, &seq, &station_id],
+                    )
+                    .map_err(db_error)?;
+                }
+            }
+            Err(why) => applied.warnings.push(format!(
+                "line {n}: {why} (the change stays in the local file; this station takes \
+                 the clinic's accounts)"
+            )),
+        }
+    }
+    Ok(applied)
+}
+
+/// The clinic's newest account revision (0: no account yet): cheap, polled each
+/// second; the accounts are read only when it moves.
+///
+/// # Errors
+/// [`ClinicError::Unreachable`] or [`ClinicError::Db`].
+pub fn revision(db: &mut postgres::Client) -> Result<i64, ClinicError> {
+    Ok(db
+        .query_one("SELECT coalesce(max(rev), 0)::bigint FROM accounts", &[])
+        .map_err(db_error)?
+        .get(0))
+}
+
+/// Every account in the store with its revision, by id.
+///
+/// # Errors
+/// [`ClinicError::Unreachable`] or [`ClinicError::Db`] (a row that is not an account).
+pub fn all(db: &mut postgres::Client) -> Result<Vec<(StoredAccount, i64)>, ClinicError> {
+    let rows = db
+        .query(
+            "SELECT account_id, account, rev FROM accounts ORDER BY account_id",
+            &[],
+        )
+        .map_err(db_error)?;
+    rows.iter()
+        .map(|r| {
+            let id: String = r.get(0);
+            let json: serde_json::Value = r.get(1);
+            let account: StoredAccount = serde_json::from_value(json)
+                .map_err(|e| ClinicError::Db(format!("the store's account {id}: {e}")))?;
+            Ok((account, r.get(2)))
+        })
+        .collect()
+}
