@@ -796,6 +796,60 @@ fn accounts_of(station: &mut Console) -> Vec<String> {
     station.seen[start..end].to_vec()
 }
 
+/// The accounts after the cut in the test below: dev, P-7 and cara disabled, ana the
+/// admin.
+fn after_the_cut(lines: &[String]) -> bool {
+    let find = |id: &str| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("account: {id} ")))
+            .cloned()
+            .unwrap_or_default()
+    };
+    find("dev").ends_with("DISABLED")
+        && find("P-7").ends_with("DISABLED")
+        && find("cara").ends_with("DISABLED")
+        && !find("ana").is_empty()
+        && !find("ana").ends_with("DISABLED")
+}
+
+/// The hash `accounts.json` in `data` keeps for `id` (empty if none).
+fn secret_of(data: &Path, id: &str) -> String {
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(data.join("accounts.json")).expect("accounts"),
+    )
+    .expect("json");
+    json["accounts"]
+        .as_array()
+        .expect("accounts")
+        .iter()
+        .find(|a| a["id"] == id)
+        .map(|a| a["secret"].to_string())
+        .unwrap_or_default()
+}
+
+/// The store kept the refused change of the test below, why, and one P-7.
+fn store_kept_every_account_change(server: &PgServer, db_name: &str) {
+    let mut db = server.client(db_name);
+    let refused: i64 = db
+        .query_one(
+            "SELECT count(*) FROM account_changes
+             WHERE NOT taken AND account_id = 'ana' AND refusal LIKE '%last enabled admin%'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(refused, 1);
+    let p7: i64 = db
+        .query_one(
+            "SELECT count(*) FROM accounts WHERE lower(account_id) = 'p-7'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(p7, 1, "one P-7 in the clinic");
+}
+
 #[test]
 fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the_other() {
     let server = PgServer::start();
@@ -875,40 +929,12 @@ fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the
     let refused = b.run("accounts");
     assert!(refused.starts_with("refused"), "{refused}");
     assert!(b.run("sign-in ana 482139").starts_with("ok"));
-    let wanted = |lines: &[String]| {
-        let find = |id: &str| {
-            lines
-                .iter()
-                .find(|l| l.starts_with(&format!("account: {id} ")))
-                .cloned()
-                .unwrap_or_default()
-        };
-        find("dev").ends_with("DISABLED")
-            && find("P-7").ends_with("DISABLED")
-            && find("cara").ends_with("DISABLED")
-            && !find("ana").is_empty()
-            && !find("ana").ends_with("DISABLED")
-    };
     let listed = accounts_of(&mut b);
-    assert!(wanted(&listed), "{listed:#?}");
+    assert!(after_the_cut(&listed), "{listed:#?}");
     // A takes dev's new secret (disabled or not, the reset held): both rooms agree.
     let deadline = Instant::now() + 3 * DEADLINE;
     loop {
-        let secret = |data: &str| -> String {
-            let json: serde_json::Value = serde_json::from_str(
-                &std::fs::read_to_string(dir.path().join(data).join("accounts.json"))
-                    .expect("accounts"),
-            )
-            .expect("json");
-            json["accounts"]
-                .as_array()
-                .expect("accounts")
-                .iter()
-                .find(|a| a["id"] == "dev")
-                .map(|a| a["secret"].to_string())
-                .unwrap_or_default()
-        };
-        if secret("a") == secret("b") {
+        if secret_of(&dir.path().join("a"), "dev") == secret_of(&dir.path().join("b"), "dev") {
             break;
         }
         assert!(
@@ -918,26 +944,8 @@ fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let listed = accounts_of(&mut a);
-    assert!(wanted(&listed), "{listed:#?}");
-    // The store has every change, taken or refused, and why.
-    let mut db = server.client("people");
-    let refused: i64 = db
-        .query_one(
-            "SELECT count(*) FROM account_changes
-             WHERE NOT taken AND account_id = 'ana' AND refusal LIKE '%last enabled admin%'",
-            &[],
-        )
-        .expect("count")
-        .get(0);
-    assert_eq!(refused, 1);
-    let p7: i64 = db
-        .query_one(
-            "SELECT count(*) FROM accounts WHERE lower(account_id) = 'p-7'",
-            &[],
-        )
-        .expect("count")
-        .get(0);
-    assert_eq!(p7, 1, "one P-7 in the clinic");
+    assert!(after_the_cut(&listed), "{listed:#?}");
+    store_kept_every_account_change(&server, "people");
     for s in [a, b] {
         let (_, seen) = s.finish();
         assert!(

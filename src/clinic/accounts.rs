@@ -49,35 +49,7 @@ pub(super) fn apply_lines(
         };
         let line_no = i64::try_from(n).unwrap_or(i64::MAX);
         let id = change.account.id().to_owned();
-        let row = tx
-            .query_opt(
-                "SELECT account, origin_station FROM accounts
-                 WHERE lower(account_id) = lower($1) FOR UPDATE",
-                &[&id],
-            )
-            .map_err(db_error)?;
-        let current = match row {
-            Some(r) => {
-                let json: serde_json::Value = r.get(0);
-                let account: StoredAccount = serde_json::from_value(json)
-                    .map_err(|e| ClinicError::Db(format!("the store's account {id}: {e}")))?;
-                Some(ClinicAccount {
-                    account,
-                    origin_station: r.get(1),
-                })
-            }
-            None => None,
-        };
-        let other_admins: i64 = tx
-            .query_one(
-                "SELECT count(*) FROM accounts
-                 WHERE lower(account_id) <> lower($1)
-                   AND NOT coalesce((account->>'disabled')::boolean, false)
-                   AND account->'roles' ? 'admin'",
-                &[&id],
-            )
-            .map_err(db_error)?
-            .get(0);
+        let (current, other_admins) = held(tx, &id)?;
         let verdict = merge(current.as_ref(), &change, station_id, other_admins);
         let line: serde_json::Value =
             serde_json::from_slice(raw).map_err(|e| ClinicError::Db(format!("line {n}: {e}")))?;
@@ -137,6 +109,36 @@ pub(super) fn apply_lines(
     Ok(applied)
 }
 
+/// The store's account `id` (ignoring case), locked for this transaction, and how
+/// many other enabled admins the clinic has.
+fn held(tx: &mut Transaction<'_>, id: &str) -> Result<(Option<ClinicAccount>, i64), ClinicError> {
+    let row = tx
+        .query_opt(
+            "SELECT account, origin_station FROM accounts
+                 WHERE lower(account_id) = lower($1) FOR UPDATE",
+            &[&id],
+        )
+        .map_err(db_error)?;
+    let current = match row {
+        Some(r) => Some(ClinicAccount {
+            account: parse(r.get(0), id)?,
+            origin_station: r.get(1),
+        }),
+        None => None,
+    };
+    let other_admins: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM accounts
+                 WHERE lower(account_id) <> lower($1)
+                   AND NOT coalesce((account->>'disabled')::boolean, false)
+                   AND account->'roles' ? 'admin'",
+            &[&id],
+        )
+        .map_err(db_error)?
+        .get(0);
+    Ok((current, other_admins))
+}
+
 /// The clinic's newest account revision (0: no account yet): cheap, polled each
 /// second; the accounts are read only when it moves.
 ///
@@ -163,10 +165,13 @@ pub fn all(db: &mut postgres::Client) -> Result<Vec<(StoredAccount, i64)>, Clini
     rows.iter()
         .map(|r| {
             let id: String = r.get(0);
-            let json: serde_json::Value = r.get(1);
-            let account: StoredAccount = serde_json::from_value(json)
-                .map_err(|e| ClinicError::Db(format!("the store's account {id}: {e}")))?;
-            Ok((account, r.get(2)))
+            Ok((parse(r.get(1), &id)?, r.get(2)))
         })
         .collect()
+}
+
+/// A row's account.
+fn parse(json: serde_json::Value, id: &str) -> Result<StoredAccount, ClinicError> {
+    serde_json::from_value(json)
+        .map_err(|e| ClinicError::Db(format!("the store's account {id}: {e}")))
 }
