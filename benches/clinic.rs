@@ -21,6 +21,8 @@
 // Counts and microseconds turned into printed figures: far below 2^52.
 #![allow(clippy::cast_precision_loss)]
 
+#[path = "../tests/common/netns.rs"]
+mod netns;
 #[path = "../tests/common/pg.rs"]
 mod pg;
 

@@ -1,7 +1,9 @@
 //! The clinic store for real: a throwaway `PostgreSQL` server (`common::pg`), stations
 //! as `punctum console` processes on their simulated pens, each with its own data
-//! folder, and network faults made by stopping the server or cutting one station's
-//! link (`CutProxy`). Never a mock; never skipped.
+//! folder, and network faults made by stopping the server, by cutting one station's
+//! link at a relay (`CutProxy`: the connection drops), or by pulling one station's
+//! cable (`common::netns`: the server in a network namespace of its own, a veth pair
+//! per station, packets lost without a word). Never a mock; never skipped.
 
 mod common;
 
@@ -278,6 +280,34 @@ fn local_and_stored(server: &PgServer, db: &str, record: &Path) -> (Vec<u8>, Vec
     (local, stored, lines)
 }
 
+/// The data folder's session record once closed (the pen answered the closing HALT:
+/// the summary is its last line, and every byte of it can be in the store), and its
+/// session id.
+fn closed_record(data: &Path) -> (std::path::PathBuf, String) {
+    let record = std::fs::read_dir(data.join("sessions"))
+        .expect("sessions")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
+        .expect("a record");
+    let closed = Instant::now() + DEADLINE;
+    loop {
+        let text = std::fs::read_to_string(&record).unwrap_or_default();
+        if text
+            .lines()
+            .last()
+            .is_some_and(|l| l.contains("\"type\":\"summary\""))
+        {
+            let header: serde_json::Value =
+                serde_json::from_str(text.lines().next().expect("header")).expect("json");
+            let session = header["session_id"].as_str().expect("id").to_owned();
+            return (record, session);
+        }
+        assert!(Instant::now() < closed, "the record never closed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn a_store_outage_mid_session_queues_the_record_and_the_upload_loses_and_doubles_nothing() {
     let mut server = PgServer::start();
@@ -311,24 +341,7 @@ fn a_store_outage_mid_session_queues_the_record_and_the_upload_loses_and_doubles
     s.expect("alarm: cleared medium clinic_store_unreachable", "");
     s.send("end");
     s.expect("summary: session=", "");
-    let record = std::fs::read_dir(data.join("sessions"))
-        .expect("sessions")
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|x| x == "jsonl"))
-        .expect("a record");
-    // The record is closed once the pen answered the closing HALT (the summary is its
-    // last line): then every byte of it is in the store.
-    let closed = Instant::now() + DEADLINE;
-    while !std::fs::read_to_string(&record)
-        .unwrap_or_default()
-        .lines()
-        .last()
-        .is_some_and(|l| l.contains("\"type\":\"summary\""))
-    {
-        assert!(Instant::now() < closed, "the record never closed");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    let (record, _) = closed_record(&data);
     let size = i64::try_from(std::fs::metadata(&record).expect("record").len()).expect("size");
     wait_store(
         &server,
@@ -955,4 +968,94 @@ fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the
     }
     let audit = std::fs::read_to_string(dir.path().join("b").join("audit.jsonl")).expect("audit");
     assert!(audit.contains("\"account_synced\""));
+}
+
+#[test]
+fn a_pulled_cable_loses_packets_silently_mid_claim_and_mid_session_and_the_outbox_drains_whole() {
+    let mut net = common::netns::ServerNet::new();
+    let server = PgServer::start_in(&mut net);
+    let _ = store(&server, "cable");
+    let (cable_a, cable_b) = (net.link(), net.link());
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cartridge = 0x0000_0000_0000_0E01;
+    let pens = [
+        pen_with_cartridge("SIM-N1", cartridge),
+        pen_with_cartridge("SIM-N2", cartridge),
+    ];
+    let data_a = dir.path().join("a");
+    let mut a = station(
+        &pens[0],
+        &data_a,
+        &server.url_at(cable_a.server_ip(), "cable"),
+    );
+    let mut b = station(
+        &pens[1],
+        &dir.path().join("b"),
+        &server.url_at(cable_b.server_ip(), "cable"),
+    );
+    for (s, client) in [(&mut a, "C-0201"), (&mut b, "C-0202")] {
+        open_session(s, dir.path(), client);
+        wait_clinic(s, &["state=connected", "last_upload=2"]);
+        assert_eq!(s.run("zone cheeks"), "ok");
+    }
+    // Room A's cable is pulled just as it claims its cartridge: no answer ever comes
+    // (no reset, no refusal), and the claim's deadline decides.
+    cable_a.cut();
+    let refused = a.run("start");
+    assert!(refused.contains("sealed_pack_unconfirmed"), "{refused}");
+    assert!(a.run("sealed-pack").starts_with("ok: cartridge"));
+    assert_eq!(a.run("start"), "ok");
+    // The session goes on with the needle running; the store's silence is found
+    // (keepalives, the TCP user timeout) and said.
+    if !a
+        .seen
+        .iter()
+        .any(|l| l.starts_with("alarm: raised medium clinic_store_unreachable"))
+    {
+        a.expect("alarm: raised medium clinic_store_unreachable", "");
+    }
+    let queued = wait_clinic(&mut a, &["state=unreachable"]);
+    assert!(
+        !queued.contains("outbox_lines=0 "),
+        "records queue: {queued}"
+    );
+    assert_eq!(a.run("stop"), "ok");
+    // Room B, on its own cable, claims the same cartridge: the store knows no claim.
+    assert_eq!(b.run("start"), "ok");
+    assert_eq!(b.run("stop"), "ok");
+    assert!(ran(&pens[0]) && ran(&pens[1]));
+    // The cable is back: A's outbox drains, and its offline claim meets B's.
+    cable_a.restore();
+    a.expect("alarm: raised high cartridge_claim_conflict", "C-02");
+    b.expect("alarm: raised high cartridge_claim_conflict", "");
+    a.send("end");
+    a.expect("summary: session=", "");
+    let (record, session) = closed_record(&data_a);
+    let size = i64::try_from(std::fs::metadata(&record).expect("record").len()).expect("size");
+    wait_store(
+        &server,
+        "cable",
+        &format!(
+            "SELECT coalesce(max(end_byte), 0) FROM record_chunks WHERE session_id = '{session}'"
+        ),
+        size,
+    );
+    let (local, stored, lines) = local_and_stored(&server, "cable", &record);
+    assert!(
+        stored == local,
+        "the store's copy is the record, byte for byte"
+    );
+    assert_eq!(
+        usize::try_from(lines).expect("lines"),
+        memchr::memchr_iter(b'\n', &local).count(),
+        "every line once"
+    );
+    let conflicts: i64 = server
+        .client("cable")
+        .query_one("SELECT count(*) FROM claim_conflicts", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(conflicts, 1);
+    drop(a.finish());
+    drop(b.finish());
 }

@@ -4,6 +4,7 @@
 
 pub mod clinic_records;
 pub mod console;
+pub mod netns;
 pub mod pg;
 pub mod pulse;
 

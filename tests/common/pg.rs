@@ -19,6 +19,10 @@ pub const USER: &str = "punctum";
 
 /// A running (or stopped) throwaway server.
 pub struct PgServer {
+    /// The network namespace it runs in (`None`: the machine's own).
+    netns: Option<String>,
+    /// The address the harness's own clients use.
+    host: String,
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
@@ -74,6 +78,22 @@ impl PgServer {
     /// A server with these `postgres -c` settings (besides the port, the socket
     /// folder, listening on 127.0.0.1 and 300 connections).
     pub fn start_with(settings: &[(&str, &str)]) -> Self {
+        Self::start_on(None, "127.0.0.1", settings)
+    }
+
+    /// A server for tests in network namespace `net`, listening on every address
+    /// there: stations reach it through a link of their own
+    /// ([`super::netns::ServerNet::link`]), the harness through one made here.
+    pub fn start_in(net: &mut super::netns::ServerNet) -> Self {
+        let harness = net.link();
+        Self::start_on(
+            Some(net.name().to_owned()),
+            harness.server_ip(),
+            &[("fsync", "off"), ("synchronous_commit", "off")],
+        )
+    }
+
+    fn start_on(netns: Option<String>, host: &str, settings: &[(&str, &str)]) -> Self {
         let bin = bin_dir();
         let dir = tempfile::Builder::new()
             .prefix("punctum-pg-")
@@ -83,6 +103,8 @@ impl PgServer {
         let password = format!("pw-{:016x}", rand_u64());
         std::fs::write(dir.join("pw"), &password).expect("password file");
         let mut server = Self {
+            netns,
+            host: host.to_owned(),
             dir,
             bin,
             port: free_port(),
@@ -106,7 +128,8 @@ impl PgServer {
             );
         }
         let data = server.dir.join("data");
-        let out = Self::run_as_owner(&server.bin.join("initdb"))
+        let out = server
+            .run_as_owner(&server.bin.join("initdb"))
             .arg("-D")
             .arg(&data)
             .args(["-U", USER, "-A", "scram-sha-256", "--auth-local=trust"])
@@ -120,12 +143,28 @@ impl PgServer {
             "initdb failed: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        if server.netns.is_some() {
+            // The stations come over their links' addresses, not loopback.
+            use std::io::Write as _;
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("pg_hba.conf"))
+                .and_then(|mut f| f.write_all(b"host all all 10.0.0.0/8 scram-sha-256\n"))
+                .expect("pg_hba.conf");
+        }
         server.start_again();
         server
     }
 
-    /// A command run as the folder's owner (`postgres` when the tests run as root).
-    fn run_as_owner(program: &Path) -> Command {
+    /// A command run as the folder's owner (`postgres` when the tests run as root),
+    /// in the server's network namespace.
+    fn run_as_owner(&self, program: &Path) -> Command {
+        if let Some(ns) = &self.netns {
+            let mut c = Command::new("ip");
+            c.args(["netns", "exec", ns, "runuser", "-u", "postgres", "--"])
+                .arg(program);
+            return c;
+        }
         if is_root() {
             let mut c = Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(program);
@@ -138,15 +177,21 @@ impl PgServer {
     /// Starts the server (again, after [`Self::stop`]) on its port, and waits until
     /// it accepts connections.
     pub fn start_again(&mut self) {
+        let listen = if self.netns.is_some() {
+            "'*'"
+        } else {
+            "127.0.0.1"
+        };
         let mut options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
+            "-p {} -k {} -c listen_addresses={listen} -c max_connections=300",
             self.port,
             self.dir.display()
         );
         for (k, v) in &self.settings {
             let _ = write!(options, " -c {k}={v}");
         }
-        let out = Self::run_as_owner(&self.bin.join("pg_ctl"))
+        let out = self
+            .run_as_owner(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.join("data"))
             .arg("-l")
@@ -170,7 +215,8 @@ impl PgServer {
         if !self.running {
             return;
         }
-        let _ = Self::run_as_owner(&self.bin.join("pg_ctl"))
+        let _ = self
+            .run_as_owner(&self.bin.join("pg_ctl"))
             .arg("-D")
             .arg(self.dir.join("data"))
             .args(["-w", "-t", "60", "-m", "immediate", "stop"])
@@ -192,8 +238,13 @@ impl PgServer {
 
     /// A URL for database `db`, with the password in it.
     pub fn url(&self, db: &str) -> String {
+        self.url_at(&self.host, db)
+    }
+
+    /// A URL for database `db` at address `host` (a station's own link's).
+    pub fn url_at(&self, host: &str, db: &str) -> String {
         format!(
-            "postgres://{USER}:{}@127.0.0.1:{}/{db}",
+            "postgres://{USER}:{}@{host}:{}/{db}",
             self.password, self.port
         )
     }
