@@ -938,6 +938,11 @@ fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the
         "event: clinic store: account P-7:",
         "disabled as in the clinic store",
     );
+    // B was signed in as P-7: what its sign-in checked is gone, so it locks.
+    b.expect(
+        "event: the account P-7 was changed at another station",
+        "the station locked",
+    );
     // B's P-7 is disabled now: no more admin work as P-7 there; ana is the admin.
     let refused = b.run("accounts");
     assert!(refused.starts_with("refused"), "{refused}");
@@ -1058,4 +1063,79 @@ fn a_pulled_cable_loses_packets_silently_mid_claim_and_mid_session_and_the_outbo
     assert_eq!(conflicts, 1);
     drop(a.finish());
     drop(b.finish());
+}
+
+/// Sends `line` until the answer no longer says the store has not been asked yet
+/// (the station reads the clinic's accounts within a second of connecting).
+fn once_asked(station: &mut Console, line: &str) -> String {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        let answer = station.run(line);
+        if !answer.contains("has not been asked yet") && !answer.contains("does not answer") {
+            return answer;
+        }
+        assert!(Instant::now() < deadline, "{answer}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_new_room_takes_the_clinics_accounts_and_makes_no_admin_of_its_own() {
+    let server = PgServer::start();
+    let url = store(&server, "join");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pens = [
+        pen_with_cartridge("SIM-J1", 0x0000_0000_0000_0B71),
+        pen_with_cartridge("SIM-J2", 0x0000_0000_0000_0B72),
+    ];
+    let (data_a, data_b) = (dir.path().join("a"), dir.path().join("b"));
+    // A new clinic: the first room's first admin is the clinic's.
+    let mut a = Console::start_as(&pens[0].port_path(), &data_a, "", &["--clinic", &url]);
+    a.expect("event: no account here yet", "only for a new clinic");
+    let made = once_asked(&mut a, "first-admin boss 482139 Boss Person");
+    assert!(made.starts_with("ok"), "{made}");
+    wait_store(&server, "join", "SELECT count(*) FROM accounts", 1);
+    // A second new room cannot make an admin of its own: it takes the clinic's.
+    let mut b = Console::start_as(&pens[1].port_path(), &data_b, "", &["--clinic", &url]);
+    let refused = once_asked(&mut b, "first-admin mal 555123 Mallory");
+    assert!(
+        refused.starts_with("refused") && refused.contains("has accounts"),
+        "{refused}"
+    );
+    if !b
+        .seen
+        .iter()
+        .any(|l| l.contains("account boss: added from"))
+    {
+        b.expect(
+            "event: clinic store: account boss:",
+            "added from the clinic store",
+        );
+    }
+    assert!(b.run("sign-in boss 482139").starts_with("ok"));
+    assert!(
+        b.run("first-admin mal 555123 Mallory")
+            .starts_with("refused")
+    );
+    let accounts: i64 = server
+        .client("join")
+        .query_one("SELECT count(*) FROM accounts", &[])
+        .expect("count")
+        .get(0);
+    assert_eq!(accounts, 1, "no admin of room B's own");
+    drop(b.finish());
+    drop(a.finish());
+    // Room A's changes file cut after upload: `clinic status` says the stream is
+    // blocked, and exits 3 for scripts.
+    let changes = data_a.join("account-changes.jsonl");
+    let bytes = std::fs::read(&changes).expect("changes");
+    std::fs::write(&changes, &bytes[..bytes.len() / 2]).expect("cut");
+    let (code, out) = clinic_cmd(&data_a, &url, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("blocked: accounts:"), "{out}");
+    let (_, json) = clinic_cmd(&data_a, &url, &["status", "--json"]);
+    assert!(
+        json.contains("\"blocked\":[{\"stream\":\"accounts\""),
+        "{json}"
+    );
 }

@@ -151,23 +151,44 @@ pub fn revision(db: &mut postgres::Client) -> Result<i64, ClinicError> {
         .get(0))
 }
 
-/// Every account in the store with its revision, by id.
+/// Every account in the store with its revision, by id; and the rows a station must
+/// not take (not an account, an id that is not one, a hash that is not an Argon2id
+/// PHC string: hand-edited), by id with why. A station never writes into its own
+/// accounts file what it could not read back.
 ///
 /// # Errors
-/// [`ClinicError::Unreachable`] or [`ClinicError::Db`] (a row that is not an account).
-pub fn all(db: &mut postgres::Client) -> Result<Vec<(StoredAccount, i64)>, ClinicError> {
+/// [`ClinicError::Unreachable`] or [`ClinicError::Db`].
+#[allow(clippy::type_complexity)]
+pub fn all(
+    db: &mut postgres::Client,
+) -> Result<(Vec<(StoredAccount, i64)>, Vec<(String, String)>), ClinicError> {
     let rows = db
         .query(
             "SELECT account_id, account, rev FROM accounts ORDER BY account_id",
             &[],
         )
         .map_err(db_error)?;
-    rows.iter()
-        .map(|r| {
-            let id: String = r.get(0);
-            Ok((parse(r.get(1), &id)?, r.get(2)))
-        })
-        .collect()
+    let mut good = Vec::new();
+    let mut damaged = Vec::new();
+    for r in &rows {
+        let id: String = r.get(0);
+        let checked = parse(r.get(1), &id).and_then(|account| {
+            crate::store::accounts::check_stored(&account)
+                .map_err(ClinicError::Db)
+                .and_then(|()| {
+                    if account.id().eq_ignore_ascii_case(&id) {
+                        Ok(account)
+                    } else {
+                        Err(ClinicError::Db(format!("the row names {}", account.id())))
+                    }
+                })
+        });
+        match checked {
+            Ok(account) => good.push((account, r.get(2))),
+            Err(e) => damaged.push((id, e.reason().to_owned())),
+        }
+    }
+    Ok((good, damaged))
 }
 
 /// A row's account.

@@ -98,6 +98,15 @@ struct Status {
     outbox_lines: u64,
     outbox_bytes: u64,
     last_upload: Option<jiff::Timestamp>,
+    /// Streams that cannot be uploaded: name and why (restore the file).
+    blocked: Vec<Blocked>,
+}
+
+/// A stream that cannot be uploaded.
+#[derive(Debug, serde::Serialize)]
+struct Blocked {
+    stream: String,
+    why: String,
 }
 
 fn status(target: &ClinicTarget, root: &std::path::Path, json: bool) -> anyhow::Result<ExitCode> {
@@ -126,6 +135,7 @@ fn status(target: &ClinicTarget, root: &std::path::Path, json: bool) -> anyhow::
         outbox_lines: 0,
         outbox_bytes: 0,
         last_upload: local.last_upload,
+        blocked: Vec::new(),
     };
     match target.connect("punctum clinic status") {
         Err(e) => st.reason = Some(e.to_string()),
@@ -155,6 +165,12 @@ fn status(target: &ClinicTarget, root: &std::path::Path, json: bool) -> anyhow::
     let depth = DepthCounter::default().depth(root, &local);
     st.outbox_lines = depth.lines;
     st.outbox_bytes = depth.bytes;
+    if station_id.is_some() {
+        st.blocked = super::streams::blocked(root, &local)
+            .into_iter()
+            .map(|(stream, why)| Blocked { stream, why })
+            .collect();
+    }
     if json {
         println!("{}", serde_json::to_string(&st)?);
     } else {
@@ -182,8 +198,15 @@ fn status(target: &ClinicTarget, root: &std::path::Path, json: bool) -> anyhow::
             "last upload: {}",
             st.last_upload.map_or("never".into(), |t| t.to_string())
         );
+        for b in &st.blocked {
+            println!(
+                "blocked: {}: {} (not uploaded: restore the file)",
+                b.stream, b.why
+            );
+        }
     }
-    Ok(if st.state == "connected" {
+    // A blocked stream is data that will not reach the store: scripts hear of it.
+    Ok(if st.state == "connected" && st.blocked.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(3)

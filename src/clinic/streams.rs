@@ -94,6 +94,15 @@ impl Stream {
         }
     }
 
+    /// Whether the stream is uploaded again from its start when its file was cut or
+    /// replaced after upload: its lines have keys of their own (a claim, a treatment,
+    /// an audit seq), so the store keeps what it had and doubles nothing. Any other
+    /// such stream is blocked until its file is restored.
+    #[must_use]
+    pub fn uploads_again_when_replaced(&self) -> bool {
+        matches!(self, Self::Cartridges | Self::Treatments | Self::Audit)
+    }
+
     /// The local file.
     #[must_use]
     pub fn path(&self, data_root: &Path) -> PathBuf {
@@ -296,6 +305,42 @@ pub enum Read {
         /// Its length now.
         len: u64,
     },
+}
+
+/// The streams of `data_root` that cannot be uploaded, with why: a file cut or
+/// replaced after upload that is not uploaded again, or removed after upload.
+/// `cursors`: where each stream stands in the store.
+#[must_use]
+pub fn blocked(data_root: &Path, cursors: &LocalCursors) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut streams: Vec<Stream> = Stream::FIXED.to_vec();
+    streams.extend(
+        list(data_root)
+            .into_iter()
+            .filter(|s| !Stream::FIXED.contains(s)),
+    );
+    for stream in streams {
+        let from = cursors.get(&stream);
+        if from.bytes == 0 {
+            continue;
+        }
+        let path = stream.path(data_root);
+        let why = match read_batch(&path, from, 1) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Some(format!("{} was removed after upload", path.display()))
+            }
+            Ok(Read::Replaced { len }) if !stream.uploads_again_when_replaced() => Some(format!(
+                "{} was cut or replaced after upload ({len} bytes now, {} in the clinic store)",
+                path.display(),
+                from.bytes
+            )),
+            _ => None,
+        };
+        if let Some(why) = why {
+            found.push((stream.name(), why));
+        }
+    }
+    found
 }
 
 /// Reads whole lines from `path` beyond `from`, at most about `max_bytes` (more

@@ -79,6 +79,10 @@ pub struct ClinicStatus {
     pub last_upload: Option<Timestamp>,
     /// Streams that cannot be uploaded (a file replaced after upload): never silent.
     pub blocked: Vec<String>,
+    /// The clinic's newest account revision last read (0: the store has no account
+    /// yet; `None`: not read since the connection was made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub accounts_rev: Option<i64>,
 }
 
 /// What the thread tells the station.
@@ -173,6 +177,7 @@ impl ClinicLink {
             outbox: Depth::default(),
             last_upload: local.last_upload,
             blocked: Vec::new(),
+            accounts_rev: None,
         }));
         let stop = Arc::new(AtomicBool::new(false));
         let mut claims = ClaimsWorker {
@@ -493,6 +498,7 @@ impl Worker {
                 self.local.cursors = store;
                 self.cursors_dirty = true;
                 self.accounts_seen = None;
+                lock(&self.status).accounts_rev = None;
                 self.set_state(StoreState::Connected);
             }
             Err(e) => {
@@ -612,10 +618,7 @@ impl Worker {
             path.display(),
             from.bytes
         );
-        if !matches!(
-            stream,
-            Stream::Cartridges | Stream::Treatments | Stream::Audit
-        ) {
+        if !stream.uploads_again_when_replaced() {
             self.block(
                 stream,
                 format!("{what}: not uploaded again; restore the file"),
@@ -756,8 +759,19 @@ impl Worker {
     fn poll_accounts(&mut self) {
         use crate::store::accounts::{ACCOUNTS_FILE, Accounts, Adoption};
         let own = Stream::Accounts;
-        if lock(&self.status).blocked.contains(&own.name()) {
-            return;
+        // A changes file cut or replaced after upload cannot be sent again: the
+        // clinic's accounts are taken anyway (a disabling elsewhere must hold here),
+        // and the changes made here that never reached the store are undone.
+        let mut blocked = lock(&self.status).blocked.contains(&own.name());
+        if !blocked
+            && let Some((_, why)) = streams::blocked(&self.data_root, &self.local)
+                .into_iter()
+                .find(|(name, _)| *name == own.name())
+        {
+            // Removed after upload (a removed file is not listed, so the upload
+            // round never sees it): blocked like a cut one.
+            self.block(&own, format!("{why}: not uploaded again; restore the file"));
+            blocked = true;
         }
         let stamp = || {
             std::fs::metadata(self.data_root.join(ACCOUNTS_FILE))
@@ -770,12 +784,13 @@ impl Worker {
             return;
         };
         let clinic = super::accounts::revision(db).and_then(|rev| {
+            lock(&self.status).accounts_rev = Some(rev);
             if seen == Some((rev, before)) {
                 return Ok(None);
             }
             super::accounts::all(db).map(|all| Some((rev, all)))
         });
-        let (rev, clinic) = match clinic {
+        let (rev, (clinic, damaged)) = match clinic {
             Ok(Some(found)) => found,
             Ok(None) => return,
             Err(e) => {
@@ -786,12 +801,21 @@ impl Worker {
         let adopted = crate::store::DataDir::open(&self.data_root)
             .map_err(crate::store::accounts::AccountError::from)
             .and_then(|dir| {
-                Accounts::of(&dir).adopt(&clinic, self.local.get(&own).bytes, Timestamp::now())
+                let uploaded = (!blocked).then(|| self.local.get(&own).bytes);
+                Accounts::of(&dir).adopt(&clinic, &damaged, uploaded, Timestamp::now())
             });
         match adopted {
             Ok(Adoption::Waiting) => {}
             Ok(Adoption::Done(changed)) => {
                 self.accounts_seen = Some((rev, stamp()));
+                // Said once per revision: a damaged row is not taken (the station
+                // keeps its own copy of that account).
+                for (id, why) in damaged {
+                    let _ = self.events.send(ClinicEvent::Warning(format!(
+                        "the clinic store's account {id} is damaged ({why}): not taken; \
+                         this station keeps its own copy of it"
+                    )));
+                }
                 if !changed.is_empty() {
                     let _ = self.events.send(ClinicEvent::Accounts(changed));
                 }

@@ -531,6 +531,9 @@ impl Station {
                             "clinic store: account {}: {}",
                             a.id, a.what
                         )));
+                        if a.relock {
+                            self.account_changed_elsewhere(&a.id);
+                        }
                     }
                 }
             }

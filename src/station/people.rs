@@ -44,6 +44,9 @@ pub(super) struct People {
     /// The interlock is being told who is active: the station pumps the link while it
     /// waits, and the idle lock must not fall in the middle of it.
     applying: bool,
+    /// The account signed in was changed elsewhere: the lock falls as soon as the
+    /// needle is still.
+    relock: bool,
 }
 
 impl People {
@@ -55,6 +58,7 @@ impl People {
             last_activity: Instant::now(),
             idle_lock: DEFAULT_IDLE_LOCK,
             applying: false,
+            relock: false,
         }
     }
 }
@@ -66,6 +70,9 @@ pub enum LockReason {
     Idle,
     /// The operator locked it.
     Demand,
+    /// The account signed in was changed at another station (through the clinic
+    /// store): its PIN, roles or state here are no longer what the sign-in checked.
+    AccountChanged,
 }
 
 impl LockReason {
@@ -73,6 +80,7 @@ impl LockReason {
         match self {
             LockReason::Idle => "idle",
             LockReason::Demand => "on demand",
+            LockReason::AccountChanged => "account changed at the clinic",
         }
     }
 }
@@ -104,8 +112,30 @@ impl Station {
     }
 
     /// Creates the first admin (and moves an old technician PIN into an account).
-    /// Nobody is signed in afterwards: the admin signs in like anyone.
+    /// Nobody is signed in afterwards: the admin signs in like anyone. At a station
+    /// that belongs to a clinic store, only for a new clinic: the store answers and
+    /// has no account yet (else the station takes the clinic's accounts; a first
+    /// admin made here would become an admin of every room).
     pub fn create_first_admin(&mut self, new: &NewAccount) -> Result<Vec<Account>, StationError> {
+        if let Some(status) = self.clinic_status() {
+            let connected = matches!(status.state, crate::clinic::StoreState::Connected);
+            if !(connected && status.accounts_rev == Some(0)) {
+                return Err(StationError::Access(format!(
+                    "this station belongs to the clinic store {}, which {}: its accounts \
+                     come from the store; sign in with a clinic account once they arrive \
+                     (a first admin is made here only for a new clinic, with the store \
+                     answering)",
+                    status.store,
+                    if !connected {
+                        "does not answer now"
+                    } else if status.accounts_rev.is_none() {
+                        "has not been asked yet (a moment)"
+                    } else {
+                        "has accounts"
+                    }
+                )));
+            }
+        }
         let accounts = self
             .people
             .accounts
@@ -404,6 +434,19 @@ impl Station {
         Ok(())
     }
 
+    /// The clinic store changed account `id`: if it is the one signed in, the station
+    /// locks as soon as the needle is still (the sign-in checked a PIN and roles that
+    /// may be gone), and the same account unlocks with its PIN as it is now.
+    pub(super) fn account_changed_elsewhere(&mut self, id: &str) {
+        if self
+            .account_id()
+            .is_some_and(|who| who.eq_ignore_ascii_case(id))
+        {
+            self.people.relock = true;
+            self.check_idle_lock();
+        }
+    }
+
     /// Appends `event` to the audit log; a failure is said, never silent.
     pub(super) fn audit(&mut self, event: AuditEvent) {
         if let Err(e) = self.people.accounts.audit().append(event) {
@@ -464,6 +507,25 @@ impl Station {
     /// From every tick: the idle lock falls when its time has come and the needle
     /// is still (else it waits for the needle to stop).
     pub(super) fn check_idle_lock(&mut self) {
+        if self.people.relock
+            && !self.people.locked
+            && !self.people.applying
+            && self.people.signed_in.is_some()
+            && !self.needle_may_run()
+        {
+            self.people.relock = false;
+            let who = self.account_id().unwrap_or_default().to_owned();
+            match self.lock(LockReason::AccountChanged) {
+                Ok(()) => self.notices.push(Notice::Info(format!(
+                    "the account {who} was changed at another station: the station locked; \
+                     sign in again"
+                ))),
+                Err(e) => self.notices.push(Notice::Info(format!(
+                    "the account {who} was changed at another station, and the station could \
+                     not lock: {e}"
+                ))),
+            }
+        }
         if self.people.locked
             || self.people.applying
             || self.people.signed_in.is_none()

@@ -18,7 +18,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{Role, StoredAccount, check_id};
+use super::accounts::{Role, StoredAccount, check_stored};
 
 /// The changes' file in the data folder.
 pub const ACCOUNT_CHANGES_FILE: &str = "account-changes.jsonl";
@@ -133,9 +133,7 @@ pub fn merge(
     other_enabled_admins: i64,
 ) -> Result<StoredAccount, String> {
     let id = &change.account.id;
-    check_id(id).map_err(|e| e.to_string())?;
-    super::technician::parse_hash(&change.account.secret)
-        .map_err(|why| format!("account {id}: {why}"))?;
+    check_stored(&change.account)?;
     if change.kind == ChangeKind::Other {
         return Err(format!(
             "account {id}: a change of a kind this version does not know"

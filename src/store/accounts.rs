@@ -237,7 +237,14 @@ pub enum SignInError {
         id: String,
     },
     /// The secret is wrong.
-    #[error("wrong PIN or password for {id} ({tries_left} tries left before a pause)")]
+    #[error(
+        "wrong PIN or password for {id} ({})",
+        match tries_left {
+            0 => format!("too many wrong tries: paused for {} s", LOCKOUT.as_secs()),
+            1 => "1 try left before a pause".to_owned(),
+            n => format!("{n} tries left before a pause"),
+        }
+    )]
     Wrong {
         /// The id.
         id: String,
@@ -457,6 +464,22 @@ pub struct Adopted {
     pub what: String,
     /// The clinic store's revision taken (`None`: disabled, not in the store).
     pub rev: Option<i64>,
+    /// Whether a station where this account is signed in must lock: what its sign-in
+    /// checked (enabled, roles, secret) changed.
+    pub relock: bool,
+}
+
+impl Adopted {
+    /// Its audit line (`account_synced`: the clinic store acted, no account did).
+    fn audit_event(&self) -> AuditEvent {
+        let event = AuditEvent::new(AuditKind::AccountSynced, None)
+            .with("account", self.id.clone())
+            .with("change", self.what.clone());
+        match self.rev {
+            Some(rev) => event.with("clinic_rev", rev),
+            None => event,
+        }
+    }
 }
 
 /// Wrong tries of one account.
@@ -918,7 +941,8 @@ impl Accounts {
         if file.accounts.is_empty() || path.exists() {
             return Ok(());
         }
-        for account in &file.accounts {
+        // Accounts taken from a clinic store are the clinic's already.
+        for account in file.accounts.iter().filter(|a| a.clinic_rev.is_none()) {
             jsonl::append(
                 &path,
                 &AccountChange {
@@ -931,6 +955,18 @@ impl Accounts {
             )?;
         }
         Ok(())
+    }
+
+    /// The bytes of [`ACCOUNT_CHANGES_FILE`] up to its last newline: whole lines only
+    /// (a torn last line, a write cut short, is no change, and the next line written
+    /// ends it first).
+    fn changes_written(&self) -> Result<u64, AccountError> {
+        let path = self.dir.path(ACCOUNT_CHANGES_FILE);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(memchr::memrchr(b'\n', &bytes).map_or(0, |i| i as u64 + 1)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+            Err(source) => Err(StoreError::Read { path, source }.into()),
+        }
     }
 
     /// Makes this folder's accounts the clinic store's (`clinic`: each account with
@@ -951,19 +987,28 @@ impl Accounts {
     pub fn adopt(
         &self,
         clinic: &[(StoredAccount, i64)],
-        uploaded_bytes: u64,
+        damaged: &[(String, String)],
+        uploaded_bytes: Option<u64>,
         now: Timestamp,
     ) -> Result<Adoption, AccountError> {
         let _lock = self.lock()?;
-        let path = self.dir.path(ACCOUNT_CHANGES_FILE);
-        let written = match fs::metadata(&path) {
-            Ok(meta) => meta.len(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
-            Err(source) => return Err(StoreError::Read { path, source }.into()),
-        };
-        if written != uploaded_bytes {
+        if let Some(uploaded) = uploaded_bytes
+            && self.changes_written()? != uploaded
+        {
             return Ok(Adoption::Waiting);
         }
+        // Never written here what this station could not read back.
+        let mut damaged: Vec<(String, String)> = damaged.to_vec();
+        let clinic: Vec<&(StoredAccount, i64)> = clinic
+            .iter()
+            .filter(|(a, _)| match check_stored(a) {
+                Ok(()) => true,
+                Err(why) => {
+                    damaged.push((a.id.clone(), why));
+                    false
+                }
+            })
+            .collect();
         if clinic.is_empty() {
             return Ok(Adoption::Done(Vec::new()));
         }
@@ -976,39 +1021,36 @@ impl Accounts {
             let found = clinic
                 .iter()
                 .position(|(a, _)| a.id.eq_ignore_ascii_case(&local.id));
+            if found.is_none()
+                && damaged
+                    .iter()
+                    .any(|(id, _)| id.eq_ignore_ascii_case(&local.id))
+            {
+                // The store's row is damaged: this station's copy stays as it is.
+                continue;
+            }
             let Some(i) = found else {
                 if !local.disabled {
                     local.disabled = true;
                     adopted.push(Adopted {
                         id: local.id.clone(),
-                        what: "disabled: not in the clinic store, and no admin of this                                station made it (a hand-edited accounts file?)"
+                        what: "disabled: not in the clinic store, and no admin of this \
+                               station made it (a hand-edited accounts file?)"
                             .to_owned(),
                         rev: None,
+                        relock: true,
                     });
                 }
                 continue;
             };
             taken[i] = true;
-            let (theirs, rev) = &clinic[i];
-            let what = local.differences(theirs);
-            if what.contains(&"secret") {
+            let (theirs, rev) = clinic[i];
+            if local.secret != theirs.secret {
                 secrets_changed.push(local.id.clone());
             }
-            if !what.is_empty() {
-                adopted.push(Adopted {
-                    id: theirs.id.clone(),
-                    what: format!("{} as in the clinic store", what.join(", ")),
-                    rev: Some(*rev),
-                });
-            }
-            if !what.is_empty() || local.clinic_rev != Some(*rev) {
-                let other = std::mem::take(&mut local.other);
-                *local = theirs.clone();
-                local.other = other;
-                local.clinic_rev = Some(*rev);
-            }
+            adopted.extend(take_clinics(local, theirs, *rev));
         }
-        for (i, (theirs, rev)) in clinic.iter().enumerate() {
+        for (i, (theirs, rev)) in clinic.iter().copied().enumerate() {
             if !taken[i] {
                 let mut account = theirs.clone();
                 account.clinic_rev = Some(*rev);
@@ -1017,6 +1059,7 @@ impl Accounts {
                     id: theirs.id.clone(),
                     what: "added from the clinic store".to_owned(),
                     rev: Some(*rev),
+                    relock: false,
                 });
             }
         }
@@ -1033,13 +1076,7 @@ impl Accounts {
             }
         }
         for a in &adopted {
-            let mut event = AuditEvent::new(AuditKind::AccountSynced, None)
-                .with("account", a.id.clone())
-                .with("change", a.what.clone());
-            if let Some(rev) = a.rev {
-                event = event.with("clinic_rev", rev);
-            }
-            self.audit.append_at(event, now)?;
+            self.audit.append_at(a.audit_event(), now)?;
         }
         Ok(Adoption::Done(adopted))
     }
@@ -1109,6 +1146,31 @@ impl Accounts {
     }
 }
 
+/// Makes `local` the clinic's `theirs`, at revision `rev`: what changed, if anything
+/// a person would see.
+fn take_clinics(local: &mut StoredAccount, theirs: &StoredAccount, rev: i64) -> Option<Adopted> {
+    let what = local.differences(theirs);
+    // What a sign-in checked is gone: a disabling, other roles, or a secret changed
+    // at another station. Not the first taking of an account this station made
+    // before it joined, whose roles stand.
+    let relock = what
+        .iter()
+        .any(|w| ["disabled", "enabled", "roles", "id"].contains(w))
+        || (what.contains(&"secret") && local.clinic_rev.is_some());
+    if !what.is_empty() || local.clinic_rev != Some(rev) {
+        let other = std::mem::take(&mut local.other);
+        *local = theirs.clone();
+        local.other = other;
+        local.clinic_rev = Some(rev);
+    }
+    (!what.is_empty()).then(|| Adopted {
+        id: theirs.id.clone(),
+        what: format!("{} as in the clinic store", what.join(", ")),
+        rev: Some(rev),
+        relock,
+    })
+}
+
 /// Refuses unless `by` is, in `file` as it is now, an enabled admin.
 fn require_admin(file: &AccountsFile, by: &SignedIn) -> Result<(), AccountError> {
     let ok = file
@@ -1174,6 +1236,17 @@ fn check_new(new: &NewAccount) -> Result<(), AccountError> {
         return Err(AccountError::NoRole);
     }
     check_secret(&new.secret)
+}
+
+/// Whether `account` (from a clinic store, or a changes line) is one a station can
+/// keep: a valid id and an Argon2id PHC string within this station's cost limits.
+///
+/// # Errors
+/// Why not, in words (never quoting the hash).
+pub fn check_stored(account: &StoredAccount) -> Result<(), String> {
+    check_id(&account.id).map_err(|e| e.to_string())?;
+    parse_hash(&account.secret).map_err(|why| format!("account {}: {why}", account.id))?;
+    Ok(())
 }
 
 /// An id is 1 to 32 of `A-Z a-z 0-9 _ -` (the screening file's practitioner id).

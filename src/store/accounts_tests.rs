@@ -360,12 +360,17 @@ fn adopting_the_clinics_accounts_waits_for_this_stations_changes_then_takes_them
         .expect("meta")
         .len();
     assert_eq!(
-        accounts.adopt(&clinic, written - 1, now()).expect("adopt"),
+        accounts
+            .adopt(&clinic, &[], Some(written - 1), now())
+            .expect("adopt"),
         Adoption::Waiting,
         "a change not in the store yet is never undone"
     );
     assert!(accounts.sign_in("cara", "731904", now()).is_ok());
-    let Adoption::Done(done) = accounts.adopt(&clinic, written, now()).expect("adopt") else {
+    let Adoption::Done(done) = accounts
+        .adopt(&clinic, &[], Some(written), now())
+        .expect("adopt")
+    else {
         panic!("waiting");
     };
     let said: Vec<(&str, &str)> = done
@@ -403,7 +408,9 @@ fn adopting_the_clinics_accounts_waits_for_this_stations_changes_then_takes_them
     let before = synced(&dir);
     assert!(before >= 2);
     assert_eq!(
-        accounts.adopt(&clinic, written, now()).expect("adopt"),
+        accounts
+            .adopt(&clinic, &[], Some(written), now())
+            .expect("adopt"),
         Adoption::Done(Vec::new())
     );
     assert_eq!(synced(&dir), before);
@@ -428,7 +435,10 @@ fn a_local_account_the_clinic_never_heard_of_is_disabled_on_adoption() {
     let written = fs::metadata(dir.path(ACCOUNT_CHANGES_FILE))
         .expect("meta")
         .len();
-    let Adoption::Done(done) = accounts.adopt(&clinic, written, now()).expect("adopt") else {
+    let Adoption::Done(done) = accounts
+        .adopt(&clinic, &[], Some(written), now())
+        .expect("adopt")
+    else {
         panic!("waiting");
     };
     assert_eq!(done.len(), 1);
@@ -440,7 +450,117 @@ fn a_local_account_the_clinic_never_heard_of_is_disabled_on_adoption() {
     assert!(accounts.sign_in("ana", ADMIN_PIN, now()).is_ok());
     // An empty store takes nothing from nobody.
     assert_eq!(
-        accounts.adopt(&[], written, now()).expect("adopt"),
+        accounts
+            .adopt(&[], &[], Some(written), now())
+            .expect("adopt"),
         Adoption::Done(Vec::new())
     );
+}
+
+#[test]
+fn a_torn_last_line_a_damaged_clinic_row_and_a_blocked_file_do_not_stop_adoption() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    accounts
+        .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
+        .expect("create");
+    let (_tmp2, _other_dir, other, other_admin) = with_admin();
+    other
+        .create(
+            &other_admin,
+            &new("cara", &[Role::Practitioner], "731904"),
+            now(),
+        )
+        .expect("create");
+    other
+        .create(
+            &other_admin,
+            &new("eli", &[Role::Practitioner], "573920"),
+            now(),
+        )
+        .expect("create");
+    let mut clinic: Vec<(StoredAccount, i64)> = other
+        .read()
+        .expect("read")
+        .accounts
+        .into_iter()
+        .zip(1..)
+        .collect();
+    // The store's cara was edited by hand into a hash no station can read.
+    "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$notahash".clone_into(&mut clinic[1].0.secret);
+    let path = dir.path(ACCOUNT_CHANGES_FILE);
+    let written = fs::metadata(&path).expect("meta").len();
+    // A write cut short at the end of the changes file: no change, no wait.
+    std::io::Write::write_all(
+        &mut fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .expect("open"),
+        b"{\"kind\":\"roles\",\"acc",
+    )
+    .expect("torn");
+    let Adoption::Done(done) = accounts
+        .adopt(&clinic, &[], Some(written), now())
+        .expect("adopt")
+    else {
+        panic!("a torn last line held the adoption");
+    };
+    let ids: Vec<&str> = done.iter().map(|a| a.id.as_str()).collect();
+    assert!(ids.contains(&"eli"), "{ids:?}");
+    assert!(
+        !ids.contains(&"cara"),
+        "a damaged row is not taken: {ids:?}"
+    );
+    // This station's own cara stands, and everyone still signs in.
+    assert!(accounts.sign_in("cara", "731904", now()).is_ok());
+    assert!(accounts.sign_in("eli", "573920", now()).is_ok());
+    assert!(accounts.sign_in("ana", ADMIN_PIN, now()).is_ok());
+    // A row the store could not even read as an account: named, and this
+    // station's copy kept.
+    let without_cara: Vec<(StoredAccount, i64)> = clinic
+        .iter()
+        .filter(|(a, _)| a.id != "cara")
+        .cloned()
+        .collect();
+    let damaged = [("cara".to_owned(), "not an account".to_owned())];
+    accounts
+        .adopt(&without_cara, &damaged, Some(written), now())
+        .expect("adopt");
+    assert!(
+        !accounts.get("cara").expect("get").expect("cara").disabled,
+        "not disabled for a damaged row"
+    );
+    // A blocked changes file (no wait): the clinic's accounts are taken anyway.
+    accounts
+        .create(&admin, &new("fay", &[Role::Practitioner], "830541"), now())
+        .expect("create");
+    assert_eq!(
+        accounts
+            .adopt(&without_cara, &damaged, Some(written), now())
+            .expect("adopt"),
+        Adoption::Waiting
+    );
+    let Adoption::Done(done) = accounts
+        .adopt(&without_cara, &damaged, None, now())
+        .expect("adopt")
+    else {
+        panic!("waiting");
+    };
+    assert!(
+        done.iter()
+            .any(|a| a.id == "fay" && a.what.starts_with("disabled"))
+    );
+}
+
+#[test]
+fn accounts_taken_from_the_clinic_are_not_seeded_back() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    let mut file = accounts.read().expect("read");
+    file.accounts[0].clinic_rev = Some(4);
+    accounts.write(&file).expect("write");
+    fs::remove_file(dir.path(ACCOUNT_CHANGES_FILE)).expect("remove");
+    accounts
+        .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
+        .expect("create");
+    let kinds: Vec<&str> = changes(&dir).iter().map(|c| c.kind.as_str()).collect();
+    assert_eq!(kinds, ["created"], "ana is the clinic's: no seed line");
 }

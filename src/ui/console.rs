@@ -233,6 +233,10 @@ fn sign_in_at_start(
         out.line(&format!("warning: {warning}"));
     }
     match station.needs_first_admin() {
+        Ok(true) if station.clinic_status().is_some() => out.line(
+            "event: no account here yet: the clinic store's accounts are taken as soon as it \
+             answers (first-admin <id> <pin> <name> only for a new clinic, whose store has none)",
+        ),
         Ok(true) => out.line(
             "event: no account yet: create the clinic's first admin with first-admin <id> <pin> <name>",
         ),
