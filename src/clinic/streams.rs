@@ -312,23 +312,20 @@ pub enum Read {
 /// `cursors`: where each stream stands in the store.
 #[must_use]
 pub fn blocked(data_root: &Path, cursors: &LocalCursors) -> Vec<(String, String)> {
-    let mut found = Vec::new();
-    let mut streams: Vec<Stream> = Stream::FIXED.to_vec();
-    streams.extend(
-        list(data_root)
-            .into_iter()
-            .filter(|s| !Stream::FIXED.contains(s)),
-    );
-    for stream in streams {
+    let mut found: Vec<(String, String)> = removed(data_root, cursors)
+        .into_iter()
+        .map(|s| {
+            let why = format!("{} was removed after upload", s.path(data_root).display());
+            (s.name(), why)
+        })
+        .collect();
+    for stream in list(data_root) {
         let from = cursors.get(&stream);
         if from.bytes == 0 {
             continue;
         }
         let path = stream.path(data_root);
         let why = match read_batch(&path, from, 1) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Some(format!("{} was removed after upload", path.display()))
-            }
             Ok(Read::Replaced { len }) if !stream.uploads_again_when_replaced() => Some(format!(
                 "{} was cut or replaced after upload ({len} bytes now, {} in the clinic store)",
                 path.display(),
@@ -341,6 +338,25 @@ pub fn blocked(data_root: &Path, cursors: &LocalCursors) -> Vec<(String, String)
         }
     }
     found
+}
+
+/// The streams the store holds some of whose file is gone from `data_root` (a stat
+/// each: cheap enough for every second). The upload never lists a missing file, so
+/// without this a record removed after upload would go unsaid.
+#[must_use]
+pub fn removed(data_root: &Path, cursors: &LocalCursors) -> Vec<Stream> {
+    cursors
+        .cursors
+        .iter()
+        .filter(|(_, c)| c.bytes > 0)
+        .filter_map(|(name, _)| Stream::parse(name))
+        .filter(|s| {
+            matches!(
+                std::fs::symlink_metadata(s.path(data_root)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound
+            )
+        })
+        .collect()
 }
 
 /// Reads whole lines from `path` beyond `from`, at most about `max_bytes` (more
@@ -564,6 +580,35 @@ mod tests {
             read_batch(&path, at, 1 << 20).expect("test"),
             Read::Replaced { len: 18 }
         ));
+    }
+
+    #[test]
+    fn files_removed_cut_or_replaced_after_upload_are_named_blocked_unless_they_upload_again() {
+        let dir = tempfile::tempdir().expect("test");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join(SESSIONS_DIR)).expect("test");
+        let record = Stream::Record("2026-12-01-a.jsonl".into());
+        let mut cursors = LocalCursors::default();
+        let at = |bytes| Cursor { bytes, lines: 1 };
+        for s in [
+            &record,
+            &Stream::Accounts,
+            &Stream::Cartridges,
+            &Stream::Amendments,
+        ] {
+            cursors.cursors.insert(s.name(), at(8));
+        }
+        // The record is gone; the accounts' file cut mid-line; the cartridges' cut
+        // (they upload again); the amendments' as uploaded.
+        std::fs::write(Stream::Accounts.path(root), b"{\"a\":1}").expect("test");
+        std::fs::write(Stream::Cartridges.path(root), b"{}\n").expect("test");
+        std::fs::write(Stream::Amendments.path(root), b"{\"a\":1}\n").expect("test");
+        assert_eq!(removed(root, &cursors), vec![record.clone()]);
+        let names: Vec<String> = blocked(root, &cursors)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(names, vec![record.name(), Stream::Accounts.name()]);
     }
 
     use std::io::Write as _;

@@ -448,6 +448,7 @@ impl Worker {
                 self.poll_schema();
                 self.poll_conflicts();
                 self.poll_zone_table();
+                self.poll_removed();
                 self.poll_accounts();
                 self.count_depth();
             }
@@ -753,6 +754,21 @@ impl Worker {
         }
     }
 
+    /// A file the store holds some of, removed from the data folder (the upload
+    /// never lists a missing file): blocked, and said, like a cut one.
+    fn poll_removed(&mut self) {
+        for stream in streams::removed(&self.data_root, &self.local) {
+            let path = stream.path(&self.data_root);
+            self.block(
+                &stream,
+                format!(
+                    "{} was removed after upload: not uploaded again; restore the file",
+                    path.display()
+                ),
+            );
+        }
+    }
+
     /// Makes the data folder's accounts the clinic's when the store's accounts
     /// changed (or `accounts.json` did), once this station's own account changes are
     /// all in the store (else next round).
@@ -762,17 +778,7 @@ impl Worker {
         // A changes file cut or replaced after upload cannot be sent again: the
         // clinic's accounts are taken anyway (a disabling elsewhere must hold here),
         // and the changes made here that never reached the store are undone.
-        let mut blocked = lock(&self.status).blocked.contains(&own.name());
-        if !blocked
-            && let Some((_, why)) = streams::blocked(&self.data_root, &self.local)
-                .into_iter()
-                .find(|(name, _)| *name == own.name())
-        {
-            // Removed after upload (a removed file is not listed, so the upload
-            // round never sees it): blocked like a cut one.
-            self.block(&own, format!("{why}: not uploaded again; restore the file"));
-            blocked = true;
-        }
+        let blocked = lock(&self.status).blocked.contains(&own.name());
         let stamp = || {
             std::fs::metadata(self.data_root.join(ACCOUNTS_FILE))
                 .ok()
