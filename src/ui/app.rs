@@ -1577,10 +1577,16 @@ impl StationApp {
                 commands,
             ),
             Screen::SignIn => {
+                let clinic = self
+                    .station
+                    .as_ref()
+                    .and_then(Station::clinic_status)
+                    .map(|c| c.store);
                 super::sign_in_panel::sign_in_ui(
                     ui,
                     &mut self.people,
                     first_admin.clone(),
+                    clinic.as_deref(),
                     commands,
                 );
             }

@@ -7,7 +7,8 @@ use egui_kittest::kittest::Queryable as _;
 
 use super::app::{Persisted, StationApp, WindowOptions};
 use super::window_test_support::{
-    harness_with, open_session, options, runs_executed, scroll_into_view, select_cheeks, step_until,
+    harness_signed_out, harness_with, open_session, options, runs_executed, scroll_into_view,
+    select_cheeks, step_until,
 };
 use crate::safety::interlock::CartridgeCheck;
 use crate::station::Station;
@@ -76,4 +77,48 @@ fn with_the_clinic_store_away_the_bar_says_so_and_a_new_cartridge_waits_for_a_se
                 && text.contains("\"event\":\"unreachable\"")
         })
     });
+}
+
+#[test]
+fn a_new_room_of_a_clinic_waits_for_the_clinics_accounts_rather_than_making_its_own_admin() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let options = WindowOptions {
+        clinic: Some("postgres://punctum:not-shown@127.0.0.1:1/clinic".into()),
+        ..options(dir.path())
+    };
+    let mut h = harness_signed_out(egui::vec2(1280.0, 800.0), move || {
+        StationApp::new(options, Persisted::default())
+    });
+    step_until(&mut h, "the clinic's words on the first start", |h| {
+        h.query_by_label_contains("No account at this station yet")
+            .is_some()
+            && h.query_by_label_contains(
+                "belongs to the clinic store postgres://punctum@127.0.0.1:1/clinic",
+            )
+            .is_some()
+    });
+    assert!(h.query_by_label_contains("not-shown").is_none());
+    for (field, text) in [
+        ("Account", "mal"),
+        ("Name", "Mallory"),
+        ("PIN", "7391046"),
+        ("PIN again", "7391046"),
+    ] {
+        h.get_by_label(field).focus();
+        h.step();
+        h.get_by_label(field).type_text(text);
+        h.step();
+    }
+    h.get_by_label("Create admin").click();
+    step_until(&mut h, "the refusal", |h| {
+        h.query_all_by_label_contains("does not answer now")
+            .next()
+            .is_some()
+    });
+    let accounts =
+        crate::store::accounts::Accounts::of(h.state().station().expect("station").data());
+    assert!(
+        accounts.is_empty().expect("readable"),
+        "no admin of its own"
+    );
 }

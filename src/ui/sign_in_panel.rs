@@ -104,10 +104,13 @@ fn error_ui(ui: &mut egui::Ui, state: &PeopleState) {
 
 /// The sign-in screen; on the first start (`first_admin`), the first admin's form.
 /// `first_admin`: `Err` when the accounts file cannot be read (nobody signs in).
+/// `clinic`: the clinic store this station belongs to (without its password), whose
+/// accounts it takes.
 pub fn sign_in_ui(
     ui: &mut egui::Ui,
     state: &mut PeopleState,
     first_admin: Result<bool, String>,
+    clinic: Option<&str>,
     commands: &mut Vec<UiCommand>,
 ) {
     ui.add_space(24.0);
@@ -119,7 +122,7 @@ pub fn sign_in_ui(
                 ui.colored_label(theme::ALARM_HIGH, why);
                 ui.label("Nobody can sign in until the accounts file is restored.");
             }
-            Ok(true) => first_admin_ui(ui, state, commands),
+            Ok(true) => first_admin_ui(ui, state, clinic, commands),
             Ok(false) => {
                 ui.label("Sign in to treat, calibrate or manage the station.");
                 ui.add_space(6.0);
@@ -145,7 +148,27 @@ pub fn sign_in_ui(
     });
 }
 
-fn first_admin_ui(ui: &mut egui::Ui, state: &mut PeopleState, commands: &mut Vec<UiCommand>) {
+fn first_admin_ui(
+    ui: &mut egui::Ui,
+    state: &mut PeopleState,
+    clinic: Option<&str>,
+    commands: &mut Vec<UiCommand>,
+) {
+    if let Some(store) = clinic {
+        // A room of a clinic takes the clinic's accounts: the form is for a new
+        // clinic only (the station refuses it otherwise, and says why).
+        ui.label(RichText::new("No account at this station yet").strong());
+        ui.add(
+            egui::Label::new(format!(
+                "This station belongs to the clinic store {store}: its accounts are taken \
+                 from the store as soon as it answers (the bar shows its state), and the \
+                 sign-in appears. Create an admin here only for a new clinic, whose store \
+                 has no account yet."
+            ))
+            .wrap(),
+        );
+        ui.add_space(6.0);
+    }
     ui.label(RichText::new("First start: create the clinic's first admin account").strong());
     ui.label(
         "The admin adds the practitioners and technicians. A technician PIN set before \
