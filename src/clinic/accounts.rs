@@ -32,13 +32,10 @@ pub(super) fn apply_lines(
     let mut applied = Applied::default();
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ACCOUNTS_LOCK])
         .map_err(db_error)?;
-    let first = batch.from.lines + 1;
-    for (i, raw) in batch.lines().enumerate() {
-        let n = first + i as u64;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let change: AccountChange = match serde_json::from_slice(raw) {
+    let lines: Vec<(u64, serde_json::Value)> =
+        super::upload::parsed(batch, &mut applied.warnings).collect();
+    for (n, line) in lines {
+        let change: AccountChange = match serde_json::from_value(line.clone()) {
             Ok(change) => change,
             Err(e) => {
                 applied.warnings.push(format!(
@@ -51,8 +48,6 @@ pub(super) fn apply_lines(
         let id = change.account.id().to_owned();
         let (current, other_admins) = held(tx, &id)?;
         let verdict = merge(current.as_ref(), &change, station_id, other_admins);
-        let line: serde_json::Value =
-            serde_json::from_slice(raw).map_err(|e| ClinicError::Db(format!("line {n}: {e}")))?;
         let refusal = verdict.as_ref().err().cloned();
         let seq: Option<i64> = tx
             .query_opt(

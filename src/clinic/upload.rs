@@ -198,7 +198,7 @@ fn i64_of(n: u64) -> i64 {
 
 /// Each line with its 1-based number in the file, parsed as `T`; an unparsable line
 /// is a warning.
-fn parsed<'a, T: serde::de::DeserializeOwned>(
+pub(super) fn parsed<'a, T: serde::de::DeserializeOwned>(
     batch: &'a Batch,
     warnings: &'a mut Vec<String>,
 ) -> impl Iterator<Item = (u64, T)> + 'a {

@@ -319,31 +319,36 @@ fn a_folder_from_before_the_changes_file_is_seeded_with_every_account() {
     assert_eq!(changes(&dir).len(), 3);
 }
 
-#[test]
-fn adopting_the_clinics_accounts_waits_for_this_stations_changes_then_takes_them() {
-    let (_tmp, dir, accounts, admin) = with_admin();
+/// Two rooms: here ana (the admin) and cara; the other room ana, cara and eli,
+/// each made there (other hashes, other times).
+fn two_rooms() -> (
+    tempfile::TempDir,
+    DataDir,
+    Accounts,
+    SignedIn,
+    tempfile::TempDir,
+    Accounts,
+    SignedIn,
+) {
+    let (tmp, dir, accounts, admin) = with_admin();
     accounts
         .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
         .expect("create");
-    // Another station: cara's PIN reset there, and a new account eli.
-    let (_tmp2, other_dir, other, other_admin) = with_admin();
-    other
-        .create(
-            &other_admin,
-            &new("cara", &[Role::Practitioner], "731904"),
-            now(),
-        )
-        .expect("create");
+    let (tmp2, _, other, other_admin) = with_admin();
+    for (id, pin) in [("cara", "731904"), ("eli", "573920")] {
+        other
+            .create(&other_admin, &new(id, &[Role::Practitioner], pin), now())
+            .expect("create");
+    }
+    (tmp, dir, accounts, admin, tmp2, other, other_admin)
+}
+
+#[test]
+fn adopting_the_clinics_accounts_waits_for_this_stations_changes_then_takes_them() {
+    let (_tmp, dir, accounts, admin, _tmp2, other, other_admin) = two_rooms();
     other
         .reset_secret(&other_admin, "cara", "902746", now())
         .expect("reset");
-    other
-        .create(
-            &other_admin,
-            &new("eli", &[Role::Practitioner], "573920"),
-            now(),
-        )
-        .expect("create");
     let clinic: Vec<(StoredAccount, i64)> = other
         .read()
         .expect("read")
@@ -351,7 +356,6 @@ fn adopting_the_clinics_accounts_waits_for_this_stations_changes_then_takes_them
         .into_iter()
         .zip(10..)
         .collect();
-    drop(other_dir);
     // Three wrong tries for cara here.
     for _ in 0..3 {
         assert!(accounts.sign_in("cara", "111111", now()).is_err());
@@ -459,25 +463,7 @@ fn a_local_account_the_clinic_never_heard_of_is_disabled_on_adoption() {
 
 #[test]
 fn a_torn_last_line_a_damaged_clinic_row_and_a_blocked_file_do_not_stop_adoption() {
-    let (_tmp, dir, accounts, admin) = with_admin();
-    accounts
-        .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
-        .expect("create");
-    let (_tmp2, _other_dir, other, other_admin) = with_admin();
-    other
-        .create(
-            &other_admin,
-            &new("cara", &[Role::Practitioner], "731904"),
-            now(),
-        )
-        .expect("create");
-    other
-        .create(
-            &other_admin,
-            &new("eli", &[Role::Practitioner], "573920"),
-            now(),
-        )
-        .expect("create");
+    let (_tmp, dir, accounts, admin, _tmp2, other, _) = two_rooms();
     let mut clinic: Vec<(StoredAccount, i64)> = other
         .read()
         .expect("read")

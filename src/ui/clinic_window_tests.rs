@@ -98,17 +98,15 @@ fn a_new_room_of_a_clinic_waits_for_the_clinics_accounts_rather_than_making_its_
             .is_some()
     });
     assert!(h.query_by_label_contains("not-shown").is_none());
-    for (field, text) in [
-        ("Account", "mal"),
-        ("Name", "Mallory"),
-        ("PIN", "7391046"),
-        ("PIN again", "7391046"),
-    ] {
-        h.get_by_label(field).focus();
-        h.step();
-        h.get_by_label(field).type_text(text);
-        h.step();
-    }
+    super::window_test_support::fill(
+        &mut h,
+        &[
+            ("Account", "mal"),
+            ("Name", "Mallory"),
+            ("PIN", "7391046"),
+            ("PIN again", "7391046"),
+        ],
+    );
     h.get_by_label("Create admin").click();
     step_until(&mut h, "the refusal", |h| {
         h.query_all_by_label_contains("does not answer now")

@@ -9,8 +9,8 @@ use egui_kittest::kittest::Queryable as _;
 use super::app::{Persisted, Screen, StationApp};
 use super::controls::ESTOP_LABEL;
 use super::window_test_support::{
-    ACCOUNT, PIN, harness, harness_signed_out, options, scroll_into_view, sign_in, start_in_cheeks,
-    step_until,
+    ACCOUNT, PIN, fill, harness, harness_signed_out, options, scroll_into_view, sign_in,
+    start_in_cheeks, step_until,
 };
 use crate::sim::Journaled;
 use crate::station::Station;
@@ -131,17 +131,15 @@ fn the_first_start_creates_the_admin_and_a_wrong_pin_is_said() {
     // Nothing but the stops while nobody is signed in.
     assert!(h.query_by_label("Start").is_none());
     assert!(h.query_by_label(ESTOP_LABEL).is_some());
-    for (field, text) in [
-        ("Account", "boss"),
-        ("Name", "Dr Boss"),
-        ("PIN", "7391046"),
-        ("PIN again", "7391046"),
-    ] {
-        h.get_by_label(field).focus();
-        h.step();
-        h.get_by_label(field).type_text(text);
-        h.step();
-    }
+    fill(
+        &mut h,
+        &[
+            ("Account", "boss"),
+            ("Name", "Dr Boss"),
+            ("PIN", "7391046"),
+            ("PIN again", "7391046"),
+        ],
+    );
     h.get_by_label("Create admin").click();
     step_until(&mut h, "the sign-in form", |h| {
         h.query_by_label("Sign in").is_some()

@@ -168,8 +168,10 @@ fn first_admin_ui(
             .wrap(),
         );
         ui.add_space(6.0);
+        ui.label(RichText::new("A new clinic: create its first admin account").strong());
+    } else {
+        ui.label(RichText::new("First start: create the clinic's first admin account").strong());
     }
-    ui.label(RichText::new("First start: create the clinic's first admin account").strong());
     ui.label(
         "The admin adds the practitioners and technicians. A technician PIN set before \
          becomes a technician account, with the same PIN.",

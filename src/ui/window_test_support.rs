@@ -91,6 +91,16 @@ pub fn ensure_accounts(data: &Path) {
     }
 }
 
+/// Types each `(label, text)` into its field, as a person does.
+pub fn fill(h: &mut Harness<'static, StationApp>, fields: &[(&str, &str)]) {
+    for (field, text) in fields {
+        h.get_by_label(field).focus();
+        h.step();
+        h.get_by_label(field).type_text(text);
+        h.step();
+    }
+}
+
 /// Signs `id` in through the sign-in (or lock) screen, as a person types.
 pub fn sign_in(h: &mut Harness<'static, StationApp>, id: &str, pin: &str) {
     h.step();

@@ -126,20 +126,15 @@ impl Link {
 
     /// Pulls the cable: the far end goes down, packets vanish silently.
     pub fn cut(&self) {
-        ip(&[
-            "netns",
-            "exec",
-            &self.ns,
-            "ip",
-            "link",
-            "set",
-            &self.ns_if,
-            "down",
-        ]);
+        self.far_end("down");
     }
 
     /// Plugs it back.
     pub fn restore(&self) {
+        self.far_end("up");
+    }
+
+    fn far_end(&self, state: &str) {
         ip(&[
             "netns",
             "exec",
@@ -148,7 +143,7 @@ impl Link {
             "link",
             "set",
             &self.ns_if,
-            "up",
+            state,
         ]);
     }
 }
