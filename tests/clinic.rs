@@ -809,8 +809,8 @@ fn accounts_of(station: &mut Console) -> Vec<String> {
     station.seen[start..end].to_vec()
 }
 
-/// The accounts after the cut in the test below: dev, P-7 and cara disabled, ana the
-/// admin.
+/// The accounts after the cut in the test below: dev and cara disabled, P-7 the
+/// admin still, ana a practitioner.
 fn after_the_cut(lines: &[String]) -> bool {
     let find = |id: &str| {
         lines
@@ -820,10 +820,10 @@ fn after_the_cut(lines: &[String]) -> bool {
             .unwrap_or_default()
     };
     find("dev").ends_with("DISABLED")
-        && find("P-7").ends_with("DISABLED")
         && find("cara").ends_with("DISABLED")
-        && !find("ana").is_empty()
-        && !find("ana").ends_with("DISABLED")
+        && find("P-7").contains("roles=practitioner,technician,admin")
+        && find("ana").contains("roles=practitioner")
+        && !find("ana").contains("admin")
 }
 
 /// The hash `accounts.json` in `data` keeps for `id` (empty if none).
@@ -847,7 +847,7 @@ fn store_kept_every_account_change(server: &PgServer, db_name: &str) {
     let refused: i64 = db
         .query_one(
             "SELECT count(*) FROM account_changes
-             WHERE NOT taken AND account_id = 'ana' AND refusal LIKE '%last enabled admin%'",
+             WHERE NOT taken AND account_id = 'P-7' AND refusal LIKE '%last enabled admin%'",
             &[],
         )
         .expect("count")
@@ -917,36 +917,36 @@ fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the
     // Room B loses the network. Meanwhile each room changes accounts on its own.
     proxy.cut();
     wait_clinic(&mut b, &["state=unreachable"]);
+    assert!(b.run("account reset dev 640271").starts_with("ok"));
+    // P-7 gives up the admin role here while ana still has it...
     assert!(
-        b.run("account disable ana no longer an admin here")
+        b.run("account roles P-7 practitioner,technician")
             .starts_with("ok")
     );
-    assert!(b.run("account reset dev 640271").starts_with("ok"));
+    // ...and ana gives it up in room A while P-7 still has it there.
     assert!(a.run("sign-in ana 482139").starts_with("ok"));
     assert!(
         a.run("account disable dev left the clinic")
             .starts_with("ok")
     );
-    assert!(
-        a.run("account disable P-7 handed over to ana")
-            .starts_with("ok")
-    );
-    // The network returns: B's changes reach the store, which takes what it can.
+    assert!(a.run("account roles ana practitioner").starts_with("ok"));
+    // The network returns: B's changes reach the store, which takes what it can: the
+    // new PIN of dev (disabled in room A: both hold), not the clinic's last admin
+    // giving up the role.
     proxy.restore();
     b.expect("event: clinic store:", "last enabled admin");
     b.expect(
         "event: clinic store: account P-7:",
-        "disabled as in the clinic store",
+        "roles as in the clinic store",
     );
-    // B was signed in as P-7: what its sign-in checked is gone, so it locks.
+    // B was signed in as P-7 with other roles: it locks; P-7 signs in again.
     b.expect(
         "event: the account P-7 was changed at another station",
         "the station locked",
     );
-    // B's P-7 is disabled now: no more admin work as P-7 there; ana is the admin.
     let refused = b.run("accounts");
     assert!(refused.starts_with("refused"), "{refused}");
-    assert!(b.run("sign-in ana 482139").starts_with("ok"));
+    assert!(b.run("sign-in P-7 258013").starts_with("ok"));
     let listed = accounts_of(&mut b);
     assert!(after_the_cut(&listed), "{listed:#?}");
     // A takes dev's new secret (disabled or not, the reset held): both rooms agree.
@@ -961,6 +961,7 @@ fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+    assert!(a.run("sign-in P-7 258013").starts_with("ok"));
     let listed = accounts_of(&mut a);
     assert!(after_the_cut(&listed), "{listed:#?}");
     store_kept_every_account_change(&server, "people");
@@ -1124,6 +1125,43 @@ fn a_new_room_takes_the_clinics_accounts_and_makes_no_admin_of_its_own() {
         .get(0);
     assert_eq!(accounts, 1, "no admin of room B's own");
     drop(b.finish());
+    // A room that worked alone, with an admin of its own, then joins: it brings no
+    // admin into the clinic, and its own is disabled there.
+    let data_c = dir.path().join("c");
+    {
+        use punctum::store::accounts::{Accounts, NewAccount, Role};
+        let folder = punctum::store::DataDir::open(&data_c).expect("data dir");
+        Accounts::of(&folder)
+            .create_first_admin(
+                &NewAccount {
+                    id: "mallory".into(),
+                    name: "Mallory".into(),
+                    roles: [Role::Admin].into(),
+                    secret: "731264".into(),
+                },
+                jiff::Timestamp::now(),
+            )
+            .expect("a room's own admin");
+    }
+    let mut c = Console::start_as(&pens[1].port_path(), &data_c, "", &["--clinic", &url]);
+    c.expect("event: clinic store:", "before it joined the clinic");
+    c.expect(
+        "event: clinic store: account mallory:",
+        "disabled: not in the clinic store",
+    );
+    let refused = c.run("sign-in mallory 731264");
+    assert!(refused.contains("disabled"), "{refused}");
+    assert!(c.run("sign-in boss 482139").starts_with("ok"));
+    drop(c.finish());
+    let mallory: i64 = server
+        .client("join")
+        .query_one(
+            "SELECT count(*) FROM accounts WHERE account_id = 'mallory'",
+            &[],
+        )
+        .expect("count")
+        .get(0);
+    assert_eq!(mallory, 0, "no admin of room C's own in the clinic");
     drop(a.finish());
     // Room A's changes file cut after upload: `clinic status` says the stream is
     // blocked, and exits 3 for scripts.
@@ -1138,4 +1176,14 @@ fn a_new_room_takes_the_clinics_accounts_and_makes_no_admin_of_its_own() {
         json.contains("\"blocked\":[{\"stream\":\"accounts\""),
         "{json}"
     );
+    // Room A again: its account changes could not reach the store, so none is made.
+    let mut a = Console::start_as(&pens[0].port_path(), &data_a, "", &["--clinic", &url]);
+    wait_clinic(&mut a, &["state=connected", "blocked=accounts"]);
+    assert!(a.run("sign-in boss 482139").starts_with("ok"));
+    let refused = a.run("account add zoe practitioner 318274 Zoe");
+    assert!(
+        refused.starts_with("refused") && refused.contains("cannot reach the clinic store"),
+        "{refused}"
+    );
+    drop(a.finish());
 }

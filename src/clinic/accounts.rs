@@ -14,7 +14,7 @@ use postgres::Transaction;
 use super::streams::Batch;
 use super::upload::Applied;
 use super::{ClinicError, db_error};
-use crate::store::account_changes::{AccountChange, ClinicAccount, merge};
+use crate::store::account_changes::{AccountChange, ClinicAccount, StoreView, merge};
 use crate::store::accounts::StoredAccount;
 
 /// The advisory lock every accounts batch holds: changes are applied one station at
@@ -46,8 +46,24 @@ pub(super) fn apply_lines(
         };
         let line_no = i64::try_from(n).unwrap_or(i64::MAX);
         let id = change.account.id().to_owned();
-        let (current, other_admins) = held(tx, &id)?;
-        let verdict = merge(current.as_ref(), &change, station_id, other_admins);
+        let (current, facts) = held(tx, &change, station_id)?;
+        let verdict = match &current {
+            Err(why) => Err(format!(
+                "the clinic store's account {id} is damaged ({why}): the {} change is not \
+                 taken",
+                change.kind.as_str()
+            )),
+            Ok(current) => merge(
+                &StoreView {
+                    current: current.as_ref(),
+                    other_enabled_admins: facts.other_enabled_admins,
+                    others_accounts: facts.others_accounts,
+                    by_is_admin: facts.by_is_admin,
+                },
+                &change,
+                station_id,
+            ),
+        };
         let refusal = verdict.as_ref().err().cloned();
         let seq: Option<i64> = tx
             .query_opt(
@@ -79,7 +95,7 @@ pub(super) fn apply_lines(
                 let json = serde_json::to_value(&account)
                     .map_err(|e| ClinicError::Db(format!("account {id}: {e}")))?;
                 let stored_id = account.id().to_owned();
-                if current.is_some() {
+                if matches!(current, Ok(Some(_))) {
                     tx.execute(
                         "UPDATE accounts SET account = $2, rev = $3, updated_at = now()
                          WHERE lower(account_id) = lower($1)",
@@ -106,7 +122,15 @@ pub(super) fn apply_lines(
 
 /// The store's account `id` (ignoring case), locked for this transaction, and how
 /// many other enabled admins the clinic has.
-fn held(tx: &mut Transaction<'_>, id: &str) -> Result<(Option<ClinicAccount>, i64), ClinicError> {
+/// What the store holds for `change` from `station_id`: its account, locked for this
+/// transaction (`Err`: the row is not an account someone can sign in with, edited by
+/// hand), and the rest of [`StoreView`].
+fn held(
+    tx: &mut Transaction<'_>,
+    change: &AccountChange,
+    station_id: &str,
+) -> Result<(Result<Option<ClinicAccount>, String>, StoreFacts), ClinicError> {
+    let id = change.account.id();
     let row = tx
         .query_opt(
             "SELECT account, origin_station FROM accounts
@@ -115,23 +139,50 @@ fn held(tx: &mut Transaction<'_>, id: &str) -> Result<(Option<ClinicAccount>, i6
         )
         .map_err(db_error)?;
     let current = match row {
-        Some(r) => Some(ClinicAccount {
-            account: parse(r.get(0), id)?,
-            origin_station: r.get(1),
-        }),
-        None => None,
+        Some(r) => parse(r.get(0), id)
+            .and_then(|account| {
+                crate::store::accounts::check_stored(&account)
+                    .map_err(ClinicError::Db)
+                    .map(|()| account)
+            })
+            .map(|account| {
+                Some(ClinicAccount {
+                    account,
+                    origin_station: r.get(1),
+                })
+            })
+            .map_err(|e| e.reason().to_owned()),
+        None => Ok(None),
     };
-    let other_admins: i64 = tx
+    // Text comparisons only: a row edited by hand must not fail the batch.
+    let facts = tx
         .query_one(
-            "SELECT count(*) FROM accounts
-                 WHERE lower(account_id) <> lower($1)
-                   AND NOT coalesce((account->>'disabled')::boolean, false)
-                   AND account->'roles' ? 'admin'",
-            &[&id],
+            "SELECT
+                 count(*) FILTER (WHERE lower(account_id) <> lower($1) AND enabled_admin),
+                 coalesce(bool_or(origin_station <> $2), false),
+                 coalesce(bool_or(lower(account_id) = lower($3) AND enabled_admin), false)
+             FROM (SELECT account_id, origin_station,
+                          coalesce(account->>'disabled', 'false') <> 'true'
+                          AND coalesce(account->'roles' ? 'admin', false) AS enabled_admin
+                   FROM accounts) a",
+            &[&id, &station_id, &change.by],
         )
-        .map_err(db_error)?
-        .get(0);
-    Ok((current, other_admins))
+        .map_err(db_error)?;
+    Ok((
+        current,
+        StoreFacts {
+            other_enabled_admins: facts.get(0),
+            others_accounts: facts.get(1),
+            by_is_admin: facts.get(2),
+        },
+    ))
+}
+
+/// [`StoreView`] but the account.
+struct StoreFacts {
+    other_enabled_admins: i64,
+    others_accounts: bool,
+    by_is_admin: bool,
 }
 
 /// The clinic's newest account revision (0: no account yet): cheap, polled each

@@ -351,8 +351,9 @@ pub fn removed(data_root: &Path, cursors: &LocalCursors) -> Vec<Stream> {
         .filter(|(_, c)| c.bytes > 0)
         .filter_map(|(name, _)| Stream::parse(name))
         .filter(|s| {
+            // Through links: a link to nothing is a removed file too.
             matches!(
-                std::fs::symlink_metadata(s.path(data_root)),
+                std::fs::metadata(s.path(data_root)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound
             )
         })

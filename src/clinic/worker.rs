@@ -206,6 +206,7 @@ impl ClinicLink {
             status: Arc::clone(&status),
             stop: Arc::clone(&stop),
             shorter_said: std::collections::BTreeSet::new(),
+            warned: std::collections::BTreeSet::new(),
             zone_version_told: 0,
             accounts_seen: None,
             certificates_waiting: std::collections::BTreeMap::new(),
@@ -390,6 +391,8 @@ struct Worker {
     stop: Arc<AtomicBool>,
     /// Streams whose file was found shorter than its cursor (said once each).
     shorter_said: std::collections::BTreeSet<String>,
+    /// The store's refusals already said (each once).
+    warned: std::collections::BTreeSet<String>,
     /// The newest zone table version told to the station.
     zone_version_told: i64,
     /// The store's account revision and `accounts.json`'s length and time when the
@@ -515,8 +518,11 @@ impl Worker {
             self.db = None;
             self.reconnect.after(RECONNECT_FIRST);
             self.set_state(StoreState::Unreachable(e.reason().to_owned()));
-        } else {
-            let _ = self.events.send(ClinicEvent::Warning(e.to_string()));
+        } else if self.warned.insert(e.reason().to_owned()) {
+            // Said once: a statement the store refuses is refused again each round.
+            let _ = self
+                .events
+                .send(ClinicEvent::Warning(e.reason().to_owned()));
         }
     }
 
@@ -526,6 +532,11 @@ impl Worker {
     fn upload_round(&mut self) -> bool {
         let mut more = false;
         for stream in streams::list(&self.data_root) {
+            if lock(&self.status).blocked.contains(&stream.name()) {
+                // Not uploaded again until the station restarts with the file
+                // restored: a file that grew back past its cursor is still another file.
+                continue;
+            }
             let from = self.local.get(&stream);
             let path = stream.path(&self.data_root);
             let read = if let Stream::Certificate(_) = stream {
@@ -588,14 +599,20 @@ impl Worker {
                     self.cursors_dirty = true;
                     more = true;
                 }
+                Err(e) if !e.is_transient() => {
+                    // A statement the store refuses will be refused again: the stream
+                    // is blocked (said, listed) and the others go on rather than spin.
+                    self.block(
+                        &stream,
+                        format!(
+                            "{}: the clinic store refuses it: {}",
+                            path.display(),
+                            e.reason()
+                        ),
+                    );
+                }
                 Err(e) => {
                     self.lost(&e);
-                    if !e.is_transient() {
-                        // A statement the store refuses will be refused again: say it
-                        // and go on with the other streams rather than spin.
-                        self.warn_once(&stream, format!("{}: {e}", path.display()));
-                        continue;
-                    }
                     return false;
                 }
             }
@@ -656,13 +673,19 @@ impl Worker {
     /// station restarts.
     fn block(&mut self, stream: &Stream, text: String) {
         let name = stream.name();
-        {
+        let newly = {
             let mut status = lock(&self.status);
-            if !status.blocked.contains(&name) {
+            let newly = !status.blocked.contains(&name);
+            if newly {
                 status.blocked.push(name);
             }
+            newly
+        };
+        // Said when it happens, whatever was said of the stream before.
+        if newly {
+            self.shorter_said.insert(stream.name());
+            let _ = self.events.send(ClinicEvent::Warning(text));
         }
-        self.warn_once(stream, text);
     }
 
     fn warn_once(&mut self, stream: &Stream, text: String) {

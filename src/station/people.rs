@@ -374,9 +374,29 @@ impl Station {
             .map_err(|e| StationError::Access(e.to_string()))
     }
 
+    /// At a station of a clinic, account changes must reach the clinic store: refused
+    /// while this station's changes file is blocked (cut, replaced or removed after
+    /// upload), since the store would never hear of them and the station would undo
+    /// them.
+    fn account_changes_reach_the_clinic(&self) -> Result<(), StationError> {
+        let blocked = self
+            .clinic_status()
+            .is_some_and(|s| s.blocked.iter().any(|b| b == "accounts"));
+        if blocked {
+            return Err(StationError::Access(
+                "account changes made here cannot reach the clinic store: this station's \
+                 account-changes.jsonl was cut, replaced or removed after upload (restore \
+                 it and restart); change accounts at another station"
+                    .into(),
+            ));
+        }
+        Ok(())
+    }
+
     /// An admin adds an account.
     pub fn create_account(&mut self, new: &NewAccount) -> Result<Account, StationError> {
         let admin = self.require(Some(Role::Admin))?;
+        self.account_changes_reach_the_clinic()?;
         let made = self
             .people
             .accounts
@@ -395,6 +415,7 @@ impl Station {
                 "an admin does not disable the account signed in; another admin does".into(),
             ));
         }
+        self.account_changes_reach_the_clinic()?;
         self.people
             .accounts
             .disable(&admin, id, reason, Timestamp::now())
@@ -410,6 +431,7 @@ impl Station {
         roles: &BTreeSet<Role>,
     ) -> Result<(), StationError> {
         let admin = self.require(Some(Role::Admin))?;
+        self.account_changes_reach_the_clinic()?;
         self.people
             .accounts
             .set_roles(&admin, id, roles, Timestamp::now())
@@ -426,6 +448,7 @@ impl Station {
     /// An admin resets an account's PIN or password.
     pub fn reset_secret(&mut self, id: &str, secret: &str) -> Result<(), StationError> {
         let admin = self.require(Some(Role::Admin))?;
+        self.account_changes_reach_the_clinic()?;
         self.people
             .accounts
             .reset_secret(&admin, id, secret, Timestamp::now())
@@ -515,6 +538,22 @@ impl Station {
         {
             self.people.relock = false;
             let who = self.account_id().unwrap_or_default().to_owned();
+            let still_technician = self.people.signed_in.as_ref().is_some_and(|w| {
+                self.people
+                    .accounts
+                    .still_has(w, Role::Technician)
+                    .unwrap_or(false)
+            });
+            if self.technician().is_some() && !still_technician {
+                // Technician mode is the technician role's: it ends with the role.
+                let said = match self.leave_technician() {
+                    Ok(()) => format!("technician mode ended: {who} is no longer a technician"),
+                    Err(e) => format!(
+                        "{who} is no longer a technician, and technician mode could not end: {e}"
+                    ),
+                };
+                self.notices.push(Notice::Info(said));
+            }
             match self.lock(LockReason::AccountChanged) {
                 Ok(()) => self.notices.push(Notice::Info(format!(
                     "the account {who} was changed at another station: the station locked; \

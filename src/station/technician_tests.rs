@@ -367,3 +367,37 @@ fn a_pending_restore_survives_a_station_restart_and_is_written_back_in_technicia
     });
     assert_eq!(station.calibration(), Some(&previous()));
 }
+
+#[test]
+fn technician_mode_ends_when_the_clinic_takes_the_technician_role_away() {
+    use crate::store::accounts::Role;
+    let mut b = bench(0, 0, 0);
+    unlock(&mut b.station);
+    // Another room, through the clinic store, leaves Ana-B an admin only: as the
+    // adoption writes it into this folder's accounts.
+    let accounts = b.station.accounts().clone();
+    let admin = accounts
+        .sign_in("Ana-B", PIN, jiff::Timestamp::now())
+        .expect("admin");
+    accounts
+        .set_roles(
+            &admin,
+            "Ana-B",
+            &[Role::Admin].into(),
+            jiff::Timestamp::now(),
+        )
+        .expect("roles");
+    b.station.account_changed_elsewhere("Ana-B");
+    until(&mut b.station, "technician mode over", |s| {
+        s.technician().is_none() && !s.technician_toggle_pending()
+    });
+    let notices = b.station.take_notices();
+    assert!(
+        notices
+            .iter()
+            .any(|n| format!("{n:?}").contains("no longer a technician")),
+        "{notices:?}"
+    );
+    // Locked: the account signs in again with what it is now.
+    assert!(b.station.is_locked());
+}

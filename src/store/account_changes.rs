@@ -110,15 +110,32 @@ pub struct ClinicAccount {
     pub origin_station: String,
 }
 
+/// What the clinic store holds that a change is judged on.
+#[derive(Clone, Copy, Default)]
+pub struct StoreView<'a> {
+    /// The account the change names (by id, ignoring case), if the store has it.
+    pub current: Option<&'a ClinicAccount>,
+    /// The store's enabled admins other than this account.
+    pub other_enabled_admins: i64,
+    /// Whether the store holds an account another station brought: the clinic exists
+    /// apart from this station.
+    pub others_accounts: bool,
+    /// Whether the change's author (`by`) is an enabled admin in the store.
+    pub by_is_admin: bool,
+}
+
 /// The clinic's account once `change`, from `station_id`, is applied to what the
-/// store holds (`current`, matched by id ignoring case), or why the store refuses it.
-/// `other_enabled_admins` counts the store's enabled admins other than this account.
+/// store holds (`store`), or why the store refuses it.
 ///
 /// The rules:
 /// - A line that brings an account (seed, first admin, migrated, created) is taken
 ///   only if the store has no account of that id: the clinic's account stands, and
 ///   the station takes it (two rooms cannot both own "admin").
-/// - A change (disabled, roles, secret) sets only what it changed: a PIN reset in one
+/// - A station's own accounts from before it joined (seed, first admin, migrated)
+///   found a new clinic, but are not brought into a clinic that has accounts from
+///   other stations: a room that joins brings in no admin of its own.
+/// - Every other change (created, disabled, roles, secret) is taken only from an
+///   enabled admin of the clinic, and sets only what it changed: a PIN reset in one
 ///   room and a disabling in another both hold.
 /// - A change made to an account before the station took the clinic's (no
 ///   `base_rev`) is taken only if this station's own line created it in the store.
@@ -127,11 +144,11 @@ pub struct ClinicAccount {
 /// # Errors
 /// The refusal, as a sentence for the station's operator and the store's row.
 pub fn merge(
-    current: Option<&ClinicAccount>,
+    store: &StoreView<'_>,
     change: &AccountChange,
     station_id: &str,
-    other_enabled_admins: i64,
 ) -> Result<StoredAccount, String> {
+    let (current, other_enabled_admins) = (store.current, store.other_enabled_admins);
     let id = &change.account.id;
     check_stored(&change.account)?;
     if change.kind == ChangeKind::Other {
@@ -147,6 +164,18 @@ pub fn merge(
                 held.account.id, held.origin_station
             ));
         }
+        let own = change.kind != ChangeKind::Created;
+        if own && store.others_accounts {
+            return Err(format!(
+                "account {id} was made at this station before it joined the clinic ({}): \
+                 a room brings no accounts of its own into a clinic that has accounts; \
+                 the clinic's admin adds it",
+                change.kind.as_str()
+            ));
+        }
+        if !own && !store.by_is_admin {
+            return Err(not_an_admin(change));
+        }
         let mut account = change.account.clone();
         account.clinic_rev = None;
         return Ok(account);
@@ -157,6 +186,9 @@ pub fn merge(
             change.kind.as_str()
         ));
     };
+    if !store.by_is_admin {
+        return Err(not_an_admin(change));
+    }
     if change.base_rev.is_none() && held.origin_station != station_id {
         return Err(format!(
             "the {} change of {id} was made to this station's own account before it took \
@@ -187,6 +219,18 @@ pub fn merge(
     }
     account.clinic_rev = None;
     Ok(account)
+}
+
+/// The refusal of a change whose author is not an enabled admin of the clinic.
+fn not_an_admin(change: &AccountChange) -> String {
+    format!(
+        "the {} change of {} was made by {}, who is not an enabled admin of the clinic \
+         (an admin of this station only, from before it joined, or disabled meanwhile): \
+         not taken",
+        change.kind.as_str(),
+        change.account.id,
+        change.by
+    )
 }
 
 #[cfg(test)]

@@ -1034,9 +1034,14 @@ impl Accounts {
                     local.disabled = true;
                     adopted.push(Adopted {
                         id: local.id.clone(),
-                        what: "disabled: not in the clinic store, and no admin of this \
-                               station made it (a hand-edited accounts file?)"
-                            .to_owned(),
+                        what: if uploaded_bytes.is_some() {
+                            "disabled: not in the clinic store, and no admin of this station \
+                             made it (a hand-edited accounts file?)"
+                        } else {
+                            "disabled: not in the clinic store (this station's account \
+                             changes cannot reach it: its changes file is blocked)"
+                        }
+                        .to_owned(),
                         rev: None,
                         relock: true,
                     });
@@ -1057,7 +1062,11 @@ impl Accounts {
                 file.accounts.push(account);
                 adopted.push(Adopted {
                     id: theirs.id.clone(),
-                    what: "added from the clinic store".to_owned(),
+                    what: if theirs.disabled {
+                        "added from the clinic store (disabled)".to_owned()
+                    } else {
+                        "added from the clinic store".to_owned()
+                    },
                     rev: Some(*rev),
                     relock: false,
                 });
