@@ -350,6 +350,9 @@ pub fn removed(data_root: &Path, cursors: &LocalCursors) -> Vec<Stream> {
         .iter()
         .filter(|(_, c)| c.bytes > 0)
         .filter_map(|(name, _)| Stream::parse(name))
+        // A certificate goes up whole, once complete: removed afterwards, nothing of
+        // it is missing from the store.
+        .filter(|s| !matches!(s, Stream::Certificate(_)))
         .filter(|s| {
             // Through links: a link to nothing is a removed file too.
             matches!(
