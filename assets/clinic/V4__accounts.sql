@@ -28,3 +28,9 @@ CREATE TABLE account_changes (
     UNIQUE (station_id, line_no)
 );
 CREATE INDEX account_changes_account ON account_changes (lower(account_id), seq);
+
+-- Each upload cursor also keeps the last line it passed (its length and the first 8
+-- bytes of its SHA-256), so a station tells its file from another whose line ends
+-- happen to fall at the cursor (cut, then written again): that file is not appended
+-- to what the store has.
+ALTER TABLE upload_cursors ADD COLUMN tail_len integer, ADD COLUMN tail_hash bigint;

@@ -209,6 +209,49 @@ pub struct Cursor {
     pub bytes: u64,
     /// Lines uploaded.
     pub lines: u64,
+    /// The last line uploaded, to tell the file from another whose line ends happen to
+    /// fall at the cursor (cut, then written again). `None`: not known (a cursor
+    /// from before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail: Option<Tail>,
+}
+
+/// The last line before a cursor (at most [`TAIL_MAX_BYTES`] of its end, its
+/// newline included): its length and the first 8 bytes of its SHA-256.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Tail {
+    /// Bytes.
+    pub len: u32,
+    /// The first 8 bytes of its SHA-256, big-endian (as `PostgreSQL`'s `bigint`).
+    pub hash: i64,
+}
+
+/// The most of a last line a [`Tail`] covers.
+pub const TAIL_MAX_BYTES: usize = 4096;
+
+impl Tail {
+    /// The tail of `bytes`, which end with a line's newline: the last line, or its
+    /// last [`TAIL_MAX_BYTES`]. `None` for no bytes.
+    #[must_use]
+    pub fn of(bytes: &[u8]) -> Option<Tail> {
+        let body = bytes.strip_suffix(b"\n")?;
+        let start = memchr::memrchr(b'\n', body).map_or(0, |i| i + 1);
+        let start = start.max(bytes.len().saturating_sub(TAIL_MAX_BYTES));
+        Some(Tail::hashed(&bytes[start..]))
+    }
+
+    /// The tail that is exactly `window`.
+    #[must_use]
+    pub fn hashed(window: &[u8]) -> Tail {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(window);
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        Tail {
+            len: u32::try_from(window.len()).unwrap_or(u32::MAX),
+            hash: i64::from_be_bytes(first),
+        }
+    }
 }
 
 /// `clinic-outbox.json`: the cursors last seen in the store, and the last upload.
@@ -279,6 +322,7 @@ impl Batch {
         Cursor {
             bytes: self.from.bytes + self.bytes.len() as u64,
             lines: self.from.lines + self.lines,
+            tail: Tail::of(&self.bytes).or(self.from.tail),
         }
     }
 
@@ -397,6 +441,16 @@ pub fn read_batch(path: &Path, from: Cursor, max_bytes: usize) -> std::io::Resul
     if len == from.bytes {
         return Ok(Read::UpToDate);
     }
+    // Something to send: first, is the line before the cursor still the one sent?
+    if let Some(tail) = from.tail {
+        let n = u64::from(tail.len).min(from.bytes);
+        let mut back = vec![0u8; usize::try_from(n).unwrap_or(0)];
+        file.seek(SeekFrom::Start(from.bytes - n))?;
+        file.read_exact(&mut back)?;
+        if Tail::hashed(&back) != tail {
+            return Ok(Read::Replaced { len });
+        }
+    }
     file.seek(SeekFrom::Start(from.bytes))?;
     let mut bytes =
         Vec::with_capacity(max_bytes.min(usize::try_from(len - from.bytes).unwrap_or(max_bytes)));
@@ -497,6 +551,7 @@ fn count_lines(path: &Path, from: u64, to: u64) -> std::io::Result<Option<Cursor
     Ok((lines > 0).then_some(Cursor {
         bytes: last_end,
         lines,
+        tail: None,
     }))
 }
 
@@ -522,7 +577,8 @@ mod tests {
             rest.to(),
             Cursor {
                 bytes: 24,
-                lines: 3
+                lines: 3,
+                tail: Tail::of(b"{\"a\":2}\n{\"a\":3}\n"),
             }
         );
         assert!(matches!(
@@ -559,7 +615,8 @@ mod tests {
                 &path,
                 Cursor {
                     bytes: 10_000,
-                    lines: 9
+                    lines: 9,
+                    tail: None,
                 },
                 10
             )
@@ -573,7 +630,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("test");
         let path = Stream::Treatments.path(dir.path());
         std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n").expect("test");
-        let at = Cursor { bytes: 8, lines: 1 };
+        let at = Cursor {
+            bytes: 8,
+            lines: 1,
+            tail: None,
+        };
         assert!(matches!(
             read_batch(&path, at, 1 << 20).expect("test"),
             Read::Lines(_)
@@ -593,7 +654,11 @@ mod tests {
         std::fs::create_dir_all(root.join(SESSIONS_DIR)).expect("test");
         let record = Stream::Record("2026-12-01-a.jsonl".into());
         let mut cursors = LocalCursors::default();
-        let at = |bytes| Cursor { bytes, lines: 1 };
+        let at = |bytes| Cursor {
+            bytes,
+            lines: 1,
+            tail: None,
+        };
         for s in [
             &record,
             &Stream::Accounts,
@@ -613,6 +678,35 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, vec![record.name(), Stream::Accounts.name()]);
+    }
+
+    #[test]
+    fn a_file_written_again_whose_line_ends_fall_at_the_cursor_is_told_apart_by_its_tail() {
+        let dir = tempfile::tempdir().expect("test");
+        let path = Stream::Accounts.path(dir.path());
+        std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n").expect("test");
+        let Read::Lines(sent) = read_batch(&path, Cursor::default(), 1 << 20).expect("test") else {
+            panic!("lines")
+        };
+        let at = sent.to();
+        assert_eq!(at.tail, Some(Tail::hashed(b"{\"a\":2}\n")));
+        // The same file grown: read on from the cursor.
+        std::fs::write(&path, b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n").expect("test");
+        assert!(matches!(
+            read_batch(&path, at, 1 << 20).expect("test"),
+            Read::Lines(b) if b.bytes == b"{\"a\":3}\n"
+        ));
+        // Cut to its first line, then written again to the same length and beyond:
+        // the byte before the cursor still ends a line, but it is not the line sent.
+        std::fs::write(&path, b"{\"a\":1}\n{\"x\":9}\n{\"a\":3}\n").expect("test");
+        assert!(matches!(
+            read_batch(&path, at, 1 << 20).expect("test"),
+            Read::Replaced { .. }
+        ));
+        // A line longer than the tail's window: its end is what is kept.
+        let long = format!("{{\"n\":\"{}\"}}\n", "x".repeat(2 * TAIL_MAX_BYTES));
+        let tail = Tail::of(long.as_bytes()).expect("a tail");
+        assert_eq!(tail.len as usize, TAIL_MAX_BYTES);
     }
 
     use std::io::Write as _;

@@ -74,18 +74,28 @@ pub fn cursor(
 ) -> Result<Cursor, ClinicError> {
     let row = db
         .query_opt(
-            "SELECT bytes, lines FROM upload_cursors WHERE station_id = $1 AND stream = $2",
+            "SELECT bytes, lines, tail_len, tail_hash FROM upload_cursors
+             WHERE station_id = $1 AND stream = $2",
             &[&station_id, &stream.name()],
         )
         .map_err(db_error)?;
     Ok(row.map_or(Cursor::default(), |r| cursor_in(&r, 0)))
 }
 
-/// The cursor in columns `first` (bytes) and `first + 1` (lines) of `row`.
+/// The cursor in columns `first` (bytes), `first + 1` (lines), `first + 2` and
+/// `first + 3` (its tail's length and hash) of `row`.
 fn cursor_in(row: &postgres::Row, first: usize) -> Cursor {
+    let tail_len: Option<i32> = row.get(first + 2);
+    let tail_hash: Option<i64> = row.get(first + 3);
     Cursor {
         bytes: u64::try_from(row.get::<_, i64>(first)).unwrap_or(0),
         lines: u64::try_from(row.get::<_, i64>(first + 1)).unwrap_or(0),
+        tail: tail_len
+            .zip(tail_hash)
+            .map(|(len, hash)| super::streams::Tail {
+                len: u32::try_from(len).unwrap_or(0),
+                hash,
+            }),
     }
 }
 
@@ -99,7 +109,8 @@ pub fn cursors(
 ) -> Result<std::collections::BTreeMap<String, Cursor>, ClinicError> {
     let rows = db
         .query(
-            "SELECT stream, bytes, lines FROM upload_cursors WHERE station_id = $1",
+            "SELECT stream, bytes, lines, tail_len, tail_hash FROM upload_cursors
+             WHERE station_id = $1",
             &[&station_id],
         )
         .map_err(db_error)?;
@@ -120,7 +131,8 @@ pub fn rewind(
     stream: &Stream,
 ) -> Result<(), ClinicError> {
     db.execute(
-        "UPDATE upload_cursors SET bytes = 0, lines = 0, updated_at = now()
+        "UPDATE upload_cursors SET bytes = 0, lines = 0, tail_len = NULL, tail_hash = NULL,
+             updated_at = now()
          WHERE station_id = $1 AND stream = $2",
         &[&station_id, &stream.name()],
     )
@@ -156,7 +168,7 @@ pub fn apply(
     let name = stream.name();
     let row = tx
         .query_opt(
-            "SELECT bytes, lines, session_id FROM upload_cursors
+            "SELECT bytes, lines, tail_len, tail_hash, session_id FROM upload_cursors
              WHERE station_id = $1 AND stream = $2 FOR UPDATE",
             &[&station_id, &name],
         )
@@ -165,7 +177,7 @@ pub fn apply(
     if at != batch.from {
         return Ok(Outcome::CursorAt(at));
     }
-    let mut session_id: Option<String> = row.and_then(|r| r.get(2));
+    let mut session_id: Option<String> = row.and_then(|r| r.get(4));
     let applied = match stream {
         Stream::Cartridges => cartridges(&mut tx, station_id, batch)?,
         Stream::Treatments => treatments(&mut tx, station_id, batch)?,
@@ -178,13 +190,25 @@ pub fn apply(
     };
     let to = batch.to();
     let (bytes, lines) = (i64_of(to.bytes), i64_of(to.lines));
+    let tail_len: Option<i32> = to.tail.map(|t| i32::try_from(t.len).unwrap_or(i32::MAX));
+    let tail_hash: Option<i64> = to.tail.map(|t| t.hash);
     tx.execute(
-        "INSERT INTO upload_cursors (station_id, stream, bytes, lines, session_id)
-         VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO upload_cursors (station_id, stream, bytes, lines, session_id,
+             tail_len, tail_hash)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (station_id, stream) DO UPDATE
          SET bytes = EXCLUDED.bytes, lines = EXCLUDED.lines,
-             session_id = EXCLUDED.session_id, updated_at = now()",
-        &[&station_id, &name, &bytes, &lines, &session_id],
+             session_id = EXCLUDED.session_id, tail_len = EXCLUDED.tail_len,
+             tail_hash = EXCLUDED.tail_hash, updated_at = now()",
+        &[
+            &station_id,
+            &name,
+            &bytes,
+            &lines,
+            &session_id,
+            &tail_len,
+            &tail_hash,
+        ],
     )
     .map_err(db_error)?;
     tx.commit().map_err(db_error)?;
