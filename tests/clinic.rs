@@ -941,7 +941,7 @@ fn accounts_are_the_clinics_an_account_made_or_disabled_in_one_room_holds_in_the
     );
     // B was signed in as P-7 with other roles: it locks; P-7 signs in again.
     b.expect(
-        "event: the account P-7 was changed at another station",
+        "event: the account P-7 was changed through the clinic store",
         "the station locked",
     );
     let refused = b.run("accounts");
@@ -1147,7 +1147,7 @@ fn a_new_room_takes_the_clinics_accounts_and_makes_no_admin_of_its_own() {
     c.expect("event: clinic store:", "before it joined the clinic");
     c.expect(
         "event: clinic store: account mallory:",
-        "disabled: not in the clinic store",
+        "disabled: the clinic store does not have it",
     );
     let refused = c.run("sign-in mallory 731264");
     assert!(refused.contains("disabled"), "{refused}");

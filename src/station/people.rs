@@ -556,12 +556,12 @@ impl Station {
             }
             match self.lock(LockReason::AccountChanged) {
                 Ok(()) => self.notices.push(Notice::Info(format!(
-                    "the account {who} was changed at another station: the station locked; \
-                     sign in again"
+                    "the account {who} was changed through the clinic store: the station \
+                     locked; sign in again"
                 ))),
                 Err(e) => self.notices.push(Notice::Info(format!(
-                    "the account {who} was changed at another station, and the station could \
-                     not lock: {e}"
+                    "the account {who} was changed through the clinic store, and the station \
+                     could not lock: {e}"
                 ))),
             }
         }

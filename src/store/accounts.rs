@@ -670,7 +670,8 @@ impl Accounts {
         };
         let _lock = self.lock().map_err(AccountError::from)?;
         let file = self.read()?;
-        let Some(account) = file.accounts.iter().find(|a| a.id == id) else {
+        // Ids are unique ignoring case: `admin` signs in as the clinic's `Admin`.
+        let Some(account) = file.accounts.iter().find(|a| a.id.eq_ignore_ascii_case(id)) else {
             self.audit
                 .append_at(failed("unknown account"), now)
                 .map_err(AccountError::from)?;
@@ -683,6 +684,7 @@ impl Accounts {
             return Err(SignInError::Disabled { id: id.to_owned() });
         }
         let mut guards = self.read_guards()?;
+        let id = account.id.as_str();
         let guard = guards.entry(id.to_owned()).or_default();
         if let Some(at) = guard.locked_at {
             // A clock stepped back before the lockout began restarts it from now.
@@ -1030,13 +1032,21 @@ impl Accounts {
                 continue;
             }
             let Some(i) = found else {
+                if local.clinic_rev.is_some() {
+                    // Taken from the clinic before, and gone from it now: the store
+                    // was restored from an older backup (the room that made the
+                    // account sends it again when it connects). Kept as it was: a
+                    // store that lost an account must not lock its people out.
+                    continue;
+                }
                 if !local.disabled {
                     local.disabled = true;
                     adopted.push(Adopted {
                         id: local.id.clone(),
                         what: if uploaded_bytes.is_some() {
-                            "disabled: not in the clinic store, and no admin of this station \
-                             made it (a hand-edited accounts file?)"
+                            "disabled: the clinic store does not have it (refused when this \
+                             station sent it, as a room's own account from before it \
+                             joined, or added to accounts.json by hand)"
                         } else {
                             "disabled: not in the clinic store (this station's account \
                              changes cannot reach it: its changes file is blocked)"

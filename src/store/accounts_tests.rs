@@ -550,3 +550,33 @@ fn accounts_taken_from_the_clinic_are_not_seeded_back() {
     let kinds: Vec<&str> = changes(&dir).iter().map(|c| c.kind.as_str()).collect();
     assert_eq!(kinds, ["created"], "ana is the clinic's: no seed line");
 }
+
+#[test]
+fn an_account_the_clinic_gave_and_has_lost_is_kept_as_it_was() {
+    let (_tmp, dir, accounts, admin) = with_admin();
+    accounts
+        .create(&admin, &new("cara", &[Role::Practitioner], "731904"), now())
+        .expect("create");
+    let mut file = accounts.read().expect("read");
+    let clinic: Vec<(StoredAccount, i64)> = file.accounts.iter().cloned().zip(1..).collect();
+    let written = fs::metadata(dir.path(ACCOUNT_CHANGES_FILE))
+        .expect("meta")
+        .len();
+    accounts
+        .adopt(&clinic, &[], Some(written), now())
+        .expect("adopt");
+    // The store restored from a backup older than cara: she stays as she was.
+    file = accounts.read().expect("read");
+    assert!(file.accounts[1].clinic_rev.is_some());
+    let Adoption::Done(done) = accounts
+        .adopt(&clinic[..1], &[], Some(written), now())
+        .expect("adopt")
+    else {
+        panic!("waiting");
+    };
+    assert!(done.is_empty(), "{done:?}");
+    assert!(
+        accounts.sign_in("CARA", "731904", now()).is_ok(),
+        "ids ignore case"
+    );
+}
