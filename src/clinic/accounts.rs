@@ -56,9 +56,7 @@ pub(super) fn apply_lines(
             Ok(current) => merge(
                 &StoreView {
                     current: current.as_ref(),
-                    other_enabled_admins: facts.other_enabled_admins,
-                    others_accounts: facts.others_accounts,
-                    by_is_admin: facts.by_is_admin,
+                    ..facts
                 },
                 &change,
                 station_id,
@@ -120,16 +118,14 @@ pub(super) fn apply_lines(
     Ok(applied)
 }
 
-/// The store's account `id` (ignoring case), locked for this transaction, and how
-/// many other enabled admins the clinic has.
 /// What the store holds for `change` from `station_id`: its account, locked for this
 /// transaction (`Err`: the row is not an account someone can sign in with, edited by
-/// hand), and the rest of [`StoreView`].
+/// hand), and the rest of [`StoreView`] (its `current` left `None`).
 fn held(
     tx: &mut Transaction<'_>,
     change: &AccountChange,
     station_id: &str,
-) -> Result<(Result<Option<ClinicAccount>, String>, StoreFacts), ClinicError> {
+) -> Result<(Result<Option<ClinicAccount>, String>, StoreView<'static>), ClinicError> {
     let id = change.account.id();
     let row = tx
         .query_opt(
@@ -139,12 +135,7 @@ fn held(
         )
         .map_err(db_error)?;
     let current = match row {
-        Some(r) => parse(r.get(0), id)
-            .and_then(|account| {
-                crate::store::accounts::check_stored(&account)
-                    .map_err(ClinicError::Db)
-                    .map(|()| account)
-            })
+        Some(r) => readable(r.get(0), id)
             .map(|account| {
                 Some(ClinicAccount {
                     account,
@@ -170,19 +161,13 @@ fn held(
         .map_err(db_error)?;
     Ok((
         current,
-        StoreFacts {
+        StoreView {
+            current: None,
             other_enabled_admins: facts.get(0),
             others_accounts: facts.get(1),
             by_is_admin: facts.get(2),
         },
     ))
-}
-
-/// [`StoreView`] but the account.
-struct StoreFacts {
-    other_enabled_admins: i64,
-    others_accounts: bool,
-    by_is_admin: bool,
 }
 
 /// The clinic's newest account revision (0: no account yet): cheap, polled each
@@ -218,18 +203,7 @@ pub fn all(
     let mut damaged = Vec::new();
     for r in &rows {
         let id: String = r.get(0);
-        let checked = parse(r.get(1), &id).and_then(|account| {
-            crate::store::accounts::check_stored(&account)
-                .map_err(ClinicError::Db)
-                .and_then(|()| {
-                    if account.id().eq_ignore_ascii_case(&id) {
-                        Ok(account)
-                    } else {
-                        Err(ClinicError::Db(format!("the row names {}", account.id())))
-                    }
-                })
-        });
-        match checked {
+        match readable(r.get(1), &id) {
             Ok(account) => good.push((account, r.get(2))),
             Err(e) => damaged.push((id, e.reason().to_owned())),
         }
@@ -237,8 +211,15 @@ pub fn all(
     Ok((good, damaged))
 }
 
-/// A row's account.
-fn parse(json: serde_json::Value, id: &str) -> Result<StoredAccount, ClinicError> {
-    serde_json::from_value(json)
-        .map_err(|e| ClinicError::Db(format!("the store's account {id}: {e}")))
+/// The account in row `id`, if a station can keep it: an account's shape, its own
+/// id, a valid id and an Argon2id hash within the station's limits
+/// (`check_stored`). `Err`: the row was edited by hand.
+fn readable(json: serde_json::Value, id: &str) -> Result<StoredAccount, ClinicError> {
+    let account: StoredAccount = serde_json::from_value(json)
+        .map_err(|e| ClinicError::Db(format!("the store's account {id}: {e}")))?;
+    crate::store::accounts::check_stored(&account).map_err(ClinicError::Db)?;
+    if !account.id().eq_ignore_ascii_case(id) {
+        return Err(ClinicError::Db(format!("the row names {}", account.id())));
+    }
+    Ok(account)
 }

@@ -358,10 +358,7 @@ pub enum Read {
 pub fn blocked(data_root: &Path, cursors: &LocalCursors) -> Vec<(String, String)> {
     let mut found: Vec<(String, String)> = removed(data_root, cursors)
         .into_iter()
-        .map(|s| {
-            let why = format!("{} was removed after upload", s.path(data_root).display());
-            (s.name(), why)
-        })
+        .map(|s| (s.name(), removed_after_upload(&s.path(data_root))))
         .collect();
     for stream in list(data_root) {
         let from = cursors.get(&stream);
@@ -382,6 +379,12 @@ pub fn blocked(data_root: &Path, cursors: &LocalCursors) -> Vec<(String, String)
         }
     }
     found
+}
+
+/// Why a stream whose file is gone is blocked.
+#[must_use]
+pub fn removed_after_upload(path: &Path) -> String {
+    format!("{} was removed after upload", path.display())
 }
 
 /// The streams the store holds some of whose file is gone from `data_root` (a stat

@@ -785,8 +785,8 @@ impl Worker {
             self.block(
                 &stream,
                 format!(
-                    "{} was removed after upload: not uploaded again; restore the file",
-                    path.display()
+                    "{}: not uploaded again; restore the file",
+                    streams::removed_after_upload(&path)
                 ),
             );
         }

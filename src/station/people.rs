@@ -379,9 +379,10 @@ impl Station {
     /// upload), since the store would never hear of them and the station would undo
     /// them.
     fn account_changes_reach_the_clinic(&self) -> Result<(), StationError> {
-        let blocked = self
-            .clinic_status()
-            .is_some_and(|s| s.blocked.iter().any(|b| b == "accounts"));
+        let blocked = self.clinic_status().is_some_and(|s| {
+            s.blocked
+                .contains(&crate::clinic::streams::Stream::Accounts.name())
+        });
         if blocked {
             return Err(StationError::Access(
                 "account changes made here cannot reach the clinic store: this station's \
@@ -393,35 +394,43 @@ impl Station {
         Ok(())
     }
 
-    /// An admin adds an account.
-    pub fn create_account(&mut self, new: &NewAccount) -> Result<Account, StationError> {
+    /// An admin's change to the accounts: the role checked on the file as it is now,
+    /// refused while it could not reach the clinic store, and the clinic thread woken
+    /// so the other rooms have it at once. `change` gets the accounts and the admin.
+    fn change_accounts<T>(
+        &mut self,
+        change: impl FnOnce(&Accounts, &SignedIn) -> Result<T, StationError>,
+    ) -> Result<(SignedIn, T), StationError> {
         let admin = self.require(Some(Role::Admin))?;
         self.account_changes_reach_the_clinic()?;
-        let made = self
-            .people
-            .accounts
-            .create(&admin, new, Timestamp::now())
-            .map_err(access)?;
-        // A clinic store shares it with the other rooms at once.
+        let done = change(&self.people.accounts, &admin)?;
         self.wake_clinic();
-        Ok(made)
+        Ok((admin, done))
+    }
+
+    /// An admin adds an account.
+    pub fn create_account(&mut self, new: &NewAccount) -> Result<Account, StationError> {
+        self.change_accounts(|accounts, admin| {
+            accounts
+                .create(admin, new, Timestamp::now())
+                .map_err(access)
+        })
+        .map(|(_, made)| made)
     }
 
     /// An admin disables an account (never deleted).
     pub fn disable_account(&mut self, id: &str, reason: &str) -> Result<(), StationError> {
-        let admin = self.require(Some(Role::Admin))?;
-        if admin.id() == id {
-            return Err(StationError::Access(
-                "an admin does not disable the account signed in; another admin does".into(),
-            ));
-        }
-        self.account_changes_reach_the_clinic()?;
-        self.people
-            .accounts
-            .disable(&admin, id, reason, Timestamp::now())
-            .map_err(access)?;
-        self.wake_clinic();
-        Ok(())
+        self.change_accounts(|accounts, admin| {
+            if admin.id() == id {
+                return Err(StationError::Access(
+                    "an admin does not disable the account signed in; another admin does".into(),
+                ));
+            }
+            accounts
+                .disable(admin, id, reason, Timestamp::now())
+                .map_err(access)
+        })
+        .map(|_| ())
     }
 
     /// An admin sets an account's roles.
@@ -430,13 +439,11 @@ impl Station {
         id: &str,
         roles: &BTreeSet<Role>,
     ) -> Result<(), StationError> {
-        let admin = self.require(Some(Role::Admin))?;
-        self.account_changes_reach_the_clinic()?;
-        self.people
-            .accounts
-            .set_roles(&admin, id, roles, Timestamp::now())
-            .map_err(access)?;
-        self.wake_clinic();
+        let (admin, ()) = self.change_accounts(|accounts, admin| {
+            accounts
+                .set_roles(admin, id, roles, Timestamp::now())
+                .map_err(access)
+        })?;
         if admin.id() == id {
             // The station's own view follows at once.
             let who = self.people.signed_in.clone();
@@ -447,14 +454,12 @@ impl Station {
 
     /// An admin resets an account's PIN or password.
     pub fn reset_secret(&mut self, id: &str, secret: &str) -> Result<(), StationError> {
-        let admin = self.require(Some(Role::Admin))?;
-        self.account_changes_reach_the_clinic()?;
-        self.people
-            .accounts
-            .reset_secret(&admin, id, secret, Timestamp::now())
-            .map_err(access)?;
-        self.wake_clinic();
-        Ok(())
+        self.change_accounts(|accounts, admin| {
+            accounts
+                .reset_secret(admin, id, secret, Timestamp::now())
+                .map_err(access)
+        })
+        .map(|_| ())
     }
 
     /// The clinic store changed account `id`: if it is the one signed in, the station
@@ -466,7 +471,7 @@ impl Station {
             .is_some_and(|who| who.eq_ignore_ascii_case(id))
         {
             self.people.relock = true;
-            self.check_idle_lock();
+            self.check_relock();
         }
     }
 
@@ -527,9 +532,10 @@ impl Station {
                 .is_some_and(|t| t.state == crate::protocol::PenState::Running)
     }
 
-    /// From every tick: the idle lock falls when its time has come and the needle
-    /// is still (else it waits for the needle to stop).
-    pub(super) fn check_idle_lock(&mut self) {
+    /// The lock for an account changed through the clinic store
+    /// ([`Station::account_changed_elsewhere`]): it falls once the needle is still,
+    /// and technician mode ends with the technician role.
+    fn check_relock(&mut self) {
         if self.people.relock
             && !self.people.locked
             && !self.people.applying
@@ -565,6 +571,12 @@ impl Station {
                 ))),
             }
         }
+    }
+
+    /// From every tick: the idle lock falls when its time has come and the needle
+    /// is still (else it waits for the needle to stop).
+    pub(super) fn check_idle_lock(&mut self) {
+        self.check_relock();
         if self.people.locked
             || self.people.applying
             || self.people.signed_in.is_none()

@@ -18,7 +18,7 @@ use std::fmt;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::accounts::{Role, StoredAccount, check_stored};
+use super::accounts::{StoredAccount, check_stored};
 
 /// The changes' file in the data folder.
 pub const ACCOUNT_CHANGES_FILE: &str = "account-changes.jsonl";
@@ -210,8 +210,7 @@ pub fn merge(
         }
         _ => unreachable!("creating kinds returned above"),
     }
-    let admin = |a: &StoredAccount| !a.disabled && a.roles.contains(&Role::Admin);
-    if admin(&held.account) && !admin(&account) && other_enabled_admins == 0 {
+    if held.account.is_enabled_admin() && !account.is_enabled_admin() && other_enabled_admins == 0 {
         return Err(format!(
             "{id} is the clinic's last enabled admin: its {} change is not taken",
             change.kind.as_str()

@@ -2,7 +2,7 @@ use std::collections::BTreeSet;
 
 use super::*;
 use crate::store::DataDir;
-use crate::store::accounts::{Accounts, NewAccount};
+use crate::store::accounts::{Accounts, NewAccount, Role};
 
 fn now() -> Timestamp {
     "2026-12-01T09:00:00Z".parse().expect("time")

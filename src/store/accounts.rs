@@ -1195,7 +1195,7 @@ fn require_admin(file: &AccountsFile, by: &SignedIn) -> Result<(), AccountError>
     let ok = file
         .accounts
         .iter()
-        .any(|a| a.id == by.id && !a.disabled && a.roles.contains(&Role::Admin));
+        .any(|a| a.id == by.id && a.is_enabled_admin());
     if ok {
         Ok(())
     } else {
@@ -1206,7 +1206,7 @@ fn require_admin(file: &AccountsFile, by: &SignedIn) -> Result<(), AccountError>
 fn enabled_admins(file: &AccountsFile) -> usize {
     file.accounts
         .iter()
-        .filter(|a| !a.disabled && a.roles.contains(&Role::Admin))
+        .filter(|a| a.is_enabled_admin())
         .count()
 }
 
